@@ -1,0 +1,109 @@
+/* status.c — the last-error message, dtype names and shape helpers shared by every layer. */
+#include "lmg.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_msg[1024];
+
+const char *lmg_last_error(void) { return last_msg; }
+
+void lmg_error_clear(void) { last_msg[0] = 0; }
+
+lmg_status lmg_error(lmg_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+lmg_status lmg_error_prefix(lmg_status code, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof last_msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, last_msg, sizeof old);
+    snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+    return code;
+}
+
+const char *lmg_status_name(lmg_status s)
+{
+    switch (s) {
+    case LMG_OK: return "ok";
+    case LMG_ERR_NOMEM: return "out of memory";
+    case LMG_ERR_IO: return "i/o error";
+    case LMG_ERR_PARSE: return "parse error";
+    case LMG_ERR_VERSION: return "unsupported version";
+    case LMG_ERR_INVALID: return "invalid graph";
+    case LMG_ERR_ARG: return "bad argument";
+    case LMG_ERR_UNSUPPORTED: return "unsupported";
+    case LMG_ERR_DEVICE: return "device error";
+    case LMG_ERR_NOT_FOUND: return "not found";
+    case LMG_ERR_DATA: return "bad data";
+    default: return s < 0 && s > -100 ? "OpenCL error" : "unknown error";
+    }
+}
+
+size_t lmg_dtype_size(lmg_dtype t)
+{
+    switch (t) {
+    case LMG_DTYPE_F32: case LMG_DTYPE_I32: return 4;
+    case LMG_DTYPE_F16: case LMG_DTYPE_BF16: return 2;
+    default: return 0;
+    }
+}
+
+static const char *const dtype_names[] = {"undefined", "f32", "i32", "f16", "bf16"};
+
+const char *lmg_dtype_name(lmg_dtype t)
+{
+    return (unsigned)t < sizeof dtype_names / sizeof *dtype_names ? dtype_names[t] : "?";
+}
+
+int lmg_dtype_from_name(const char *name)
+{
+    for (int i = 1; i < (int)(sizeof dtype_names / sizeof *dtype_names); i++)
+        if (strcmp(name, dtype_names[i]) == 0) return i;
+    return -1;
+}
+
+int64_t lmg_shape_numel(const lmg_shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    return n;
+}
+
+int lmg_shape_equal(const lmg_shape *a, const lmg_shape *b)
+{
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+lmg_shape lmg_shape_make(int rank, const int64_t *dims)
+{
+    lmg_shape s = {0};
+    s.rank = rank;
+    for (int i = 0; i < rank && i < LMG_MAX_DIMS; i++) s.dims[i] = dims[i];
+    return s;
+}
+
+char *lmg_shape_str(const lmg_shape *s, char *buf, size_t n)
+{
+    size_t k = 0;
+    if (n == 0) return buf;
+    k += (size_t)snprintf(buf + k, n - k, "[");
+    for (int i = 0; i < s->rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)s->dims[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    buf[n - 1] = 0;
+    return buf;
+}

@@ -1,0 +1,75 @@
+/* ops.h — the op registry: the enum, names and arity generated from ops.def, and the
+ * per-op rules (attribute checks + shape inference, gradient) that each op family defines. */
+#ifndef LMG_OPS_H
+#define LMG_OPS_H
+
+#include "../graph/lmg.h"
+
+typedef enum {
+#define LMG_OP(E, N, mi, ma, no, gr) LMG_OP_##E,
+#include "ops.def"
+#undef LMG_OP
+    LMG_OP_COUNT
+} lmg_op;
+
+#define LMG_OP_COUNT_EXPECTED 47
+_Static_assert(LMG_OP_COUNT == LMG_OP_COUNT_EXPECTED,
+               "ops.def changed: update LMG_OP_COUNT_EXPECTED and every table indexed by op");
+
+struct lmg_graph;
+struct lmg_node;
+
+/* Shape inference and attribute checks for one node: read the input values' dtype/shape
+ * from g, validate attributes, write each output's dtype and shape. On a problem, return
+ * lmg_error(LMG_ERR_INVALID, "node '%s' (Op): ...") naming the node and the value. */
+typedef lmg_status (*lmg_infer_fn)(const struct lmg_graph *g, const struct lmg_node *n,
+                                   lmg_dtype *out_dtype, lmg_shape *out_shape);
+
+/* A gradient rule emits ordinary nodes with the builder API (graph/graph.h) that compute
+ * the gradient of each wanted input from the gradients of the outputs.
+ * NOTE: builder calls may move g->nodes and g->values; copy what you need from the forward
+ * node (input ids, attributes) into locals before the first builder call. */
+typedef struct lmg_grad_ctx {
+    struct lmg_graph *g;
+    int node;                   /* index of the forward node in g->nodes */
+    const int *dy;              /* per output: gradient value id, or -1 (no gradient flows) */
+    int *dx;                    /* per input: set to the gradient value id (left -1 = none) */
+    const unsigned char *need;  /* per input: 1 when its gradient is wanted */
+} lmg_grad_ctx;
+typedef lmg_status (*lmg_grad_fn)(lmg_grad_ctx *c);
+
+typedef struct lmg_op_info {
+    const char *name;
+    int min_in, max_in, n_out;
+    lmg_infer_fn infer;  /* never NULL (a missing rule reports itself) */
+    lmg_grad_fn grad;    /* NULL: not differentiable */
+} lmg_op_info;
+
+const lmg_op_info *lmg_op_get(lmg_op op);      /* NULL when out of range */
+int lmg_op_from_name(const char *name);          /* -1 when unknown */
+const char *lmg_op_name(lmg_op op);              /* "?" when out of range */
+/* 1 when the family file defines this op's inference (and gradient, if GRAD); for tests. */
+int lmg_op_has_rules(lmg_op op);
+/* For AdamW-like ops: the input that output `k` is written over, or -1. */
+int lmg_op_alias(lmg_op op, int k);
+
+/* Every family file defines, for each of its ops E listed in ops.def:
+ *   lmg_status lmg_infer_E(const lmg_graph *, const lmg_node *, lmg_dtype *, lmg_shape *);
+ *   lmg_status lmg_grad_E(lmg_grad_ctx *);          (only when GRAD is 1)
+ * registry.c supplies weak fallbacks that report "no rule", so a missing one is a test
+ * failure rather than a link error while a family is being written. */
+#define LMG_OP(E, N, mi, ma, no, gr)                                                      \
+    lmg_status lmg_infer_##E(const struct lmg_graph *, const struct lmg_node *, lmg_dtype *, \
+                             lmg_shape *);                                               \
+    lmg_status lmg_grad_##E(lmg_grad_ctx *);
+#include "ops.def"
+#undef LMG_OP
+
+/* ---- helpers for family files (ops/util.c) ---------------------------------------- */
+/* Numpy broadcast of two shapes; LMG_ERR_INVALID when incompatible (message set by caller
+ * context `what`, e.g. the node name). */
+lmg_status lmg_broadcast_shapes(const lmg_shape *a, const lmg_shape *b, lmg_shape *out);
+/* Normalise a possibly negative axis; -1 when out of range. */
+int lmg_axis(int64_t axis, int rank);
+
+#endif

@@ -1,0 +1,32 @@
+#!/bin/sh
+# setup.sh — installs what lmgraph needs on Debian 12 (when missing), builds it, and runs
+# the main job. `./setup.sh` trains a small model; `./setup.sh test` runs every test;
+# `./setup.sh asan` runs them under AddressSanitizer/UBSan; `./setup.sh build` only builds.
+set -e
+cd "$(dirname "$0")"
+
+packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
+opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
+fi
+
+mode=${1:-train}
+[ $# -gt 0 ] && shift
+case "$mode" in
+build) exec ninja ;;
+test) ninja && exec ninja test ;;
+asan) ninja build/asan/all && exec ninja asan ;;
+train) ninja && exec build/lmg demo "$@" ;;
+*) echo "usage: ./setup.sh [train|test|asan|build]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,34 @@
+/* cases.h — op test cases shared by the gradient check (ref backend) and the backend parity
+ * test (opencl vs ref): one entry per (op, shapes, attributes) combination. */
+#ifndef LMG_TEST_CASES_H
+#define LMG_TEST_CASES_H
+
+#include "../backends/ref/ref.h"
+
+#define CASE_MAX_IN 8
+
+typedef struct lmg_case {
+    const char *name;                  /* "Add/bcast-row" */
+    lmg_op op;
+    int n_in;                          /* inputs given (optional ones may be left out) */
+    lmg_dtype dtype[CASE_MAX_IN];      /* 0 = f32 */
+    const char *shape[CASE_MAX_IN];    /* "2,3,4"; "" = scalar */
+    int n_attr;
+    lmg_attr attrs[6];
+    /* Input generation: f32 inputs are uniform in [lo, hi) (both 0 = [-1, 1)); i32 inputs
+     * uniform integers in [lo, hi). `init`, when set, fills input k instead (e.g. targets
+     * with some ignore_index entries). */
+    double lo[CASE_MAX_IN], hi[CASE_MAX_IN];
+    void (*init)(int k, lmg_tensor *t, uint64_t seed);
+    unsigned no_grad_in;               /* bit k: do not gradient-check input k */
+    int nograd;                        /* 1: forward-only case (op not differentiable) */
+    double atol, rtol;                 /* 0 = harness defaults */
+} lmg_case;
+
+extern const lmg_case lmg_cases_core[];  /* tests/cases_core.c: elementwise, matmul, shape, reduce */
+extern const int lmg_n_cases_core;
+extern const lmg_case lmg_cases_nn[];    /* tests/cases_nn.c: softmax, layernorm, embedding,
+                                            attention, loss, random, optimizer */
+extern const int lmg_n_cases_nn;
+
+#endif

@@ -1,0 +1,48 @@
+/* test.h — the tiny harness every C test uses: named cases, CHECKs that report file and
+ * line, one "ok - name" / "not ok - name" line per case, and a non-zero exit on failure. */
+#ifndef LMG_TEST_H
+#define LMG_TEST_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int test_passed_, test_failed_, test_case_failed_;
+static const char *test_name_;
+
+static inline void test_begin(const char *name)
+{
+    test_name_ = name;
+    test_case_failed_ = 0;
+}
+
+static inline int test_check_(int ok, const char *file, int line, const char *fmt, ...)
+{
+    if (ok) return 1;
+    va_list ap;
+    printf("#   %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    test_case_failed_ = 1;
+    return 0;
+}
+#define CHECK(cond, ...) test_check_(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+static inline void test_end(void)
+{
+    if (test_case_failed_) test_failed_++;
+    else test_passed_++;
+    printf("%s - %s\n", test_case_failed_ ? "not ok" : "ok", test_name_);
+    fflush(stdout);
+}
+
+/* Returns the process exit code: 0 only when every case passed. */
+static inline int test_summary(void)
+{
+    printf("# %d passed, %d failed\n", test_passed_, test_failed_);
+    return test_failed_ ? 1 : 0;
+}
+
+#endif

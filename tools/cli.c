@@ -1,0 +1,123 @@
+/* cli.c — shared helpers of the `lmg` subcommands: errors, flags, numbers, graph loading. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lmg %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    const char *msg = lmg_last_error();
+    if (s != LMG_OK && msg[0]) fprintf(stderr, ": %s", msg);
+    else if (s != LMG_OK) fprintf(stderr, ": %s", lmg_status_name(s));
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lmg %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\ntry 'lmg %s --help'\n", cmd);
+    return 2;
+}
+
+int cli_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+const char *cli_flag(int argc, char **argv, int *i, const char *name, int *missing)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return NULL;
+    if (a[n] == '=') return a + n + 1;
+    if (a[n] != 0) return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+lmg_status cli_read_file(const char *path, char **data, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (len + 1 < cap) break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb) free(buf);
+        buf = nb;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (err) {
+        free(buf);
+        return lmg_error(LMG_ERR_IO, "error reading '%s'", path);
+    }
+    buf[len] = 0;
+    *data = buf;
+    if (n) *n = len;
+    return LMG_OK;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+lmg_status cli_load_graph(const char *path, lmg_graph **out)
+{
+    if (ends_with(path, ".lmgt")) {
+        char *text;
+        LMG_TRY(cli_read_file(path, &text, NULL));
+        lmg_status s = lmg_graph_parse(text, path, out);
+        free(text);
+        return s;
+    }
+    return lmg_graph_load(path, out);
+}
+
+const lmg_backend *cli_backend(const char *name)
+{
+    return lmg_backend_find(name ? name : "opencl");
+}

@@ -1,0 +1,74 @@
+/* lmg.c — the `lmg` command: dispatches `lmg <subcommand> ...` to tools/cmd_*.c. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define LMG_COMMANDS(X)                                                                  \
+    X(print, "print a graph (.pb or .lmgt) in the text form")                            \
+    X(parse, "parse the text form into a binary graph: lmg parse g.lmgt -o g.pb")         \
+    X(dot, "write a Graphviz picture of a graph")                                        \
+    X(verify, "check a graph and report every problem")                                  \
+    X(run, "run a graph on a backend and print or save named outputs")                   \
+    X(autodiff, "turn a forward graph with a scalar loss into a training graph")          \
+    X(demo, "build a small graph, differentiate it and check it against finite differences") \
+    X(devices, "list OpenCL platforms and devices")                                      \
+    X(plan, "print the memory plan of a graph")                                          \
+    X(bench, "time training steps of the benchmark models")                              \
+    X(tokenizer, "train a byte-level BPE tokenizer, encode and decode")                  \
+    X(data, "prepare token shards from text files")                                      \
+    X(build, "build a GPT or BERT forward graph with its objective")                     \
+    X(train, "pretrain a model (default: a small GPT on the fortunes corpus)")           \
+    X(generate, "sample text from a trained GPT run")                                    \
+    X(eval, "evaluate a trained run on a data split")
+
+#define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
+LMG_COMMANDS(DECLARE)
+#undef DECLARE
+
+/* A subcommand whose file is not linked in reports that, instead of failing the link. */
+static int cmd_missing(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "lmg %s: not available in this build\n", argv[0]);
+    return 1;
+}
+#define WEAK(name, help) \
+    int lmg_cmd_##name(int argc, char **argv) __attribute__((weak, alias("cmd_missing")));
+LMG_COMMANDS(WEAK)
+#undef WEAK
+
+static const struct {
+    const char *name, *help;
+    lmg_cmd_fn fn;
+} commands[] = {
+#define ENTRY(name, help) {#name, help, lmg_cmd_##name},
+    LMG_COMMANDS(ENTRY)
+#undef ENTRY
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: lmg <command> [options]   (lmg <command> --help for details)\n\n");
+    fprintf(f, "lmgraph trains language models from computation graphs on any OpenCL device.\n\n");
+    fprintf(f, "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "lmg: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
