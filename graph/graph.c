@@ -100,6 +100,15 @@ static int index_rebuild(lmg_graph *g, int cap)
     return 0;
 }
 
+/* For passes that rename or drop values in bulk (prune, autodiff): one rebuild at the end. */
+lmg_status lmg_graph_reindex(lmg_graph *g)
+{
+    int cap = 256;
+    while (cap < 2 * g->n_values + 2) cap *= 2;
+    if (index_rebuild(g, cap) != 0) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    return LMG_OK;
+}
+
 int lmg_graph_find(const lmg_graph *g, const char *name)
 {
     if (!g || !name || g->index_cap == 0) return -1;

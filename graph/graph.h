@@ -93,6 +93,8 @@ lmg_graph *lmg_graph_clone(const lmg_graph *g);
 
 /* ---- lookup ------------------------------------------------------------------------ */
 int lmg_graph_find(const lmg_graph *g, const char *name); /* value id or -1 */
+/* Rebuild the name index after values were renamed or removed in place (passes only). */
+lmg_status lmg_graph_reindex(lmg_graph *g);
 /* Node-local helpers: attribute lookup by name, NULL when absent. */
 const lmg_attr *lmg_node_attr(const lmg_node *n, const char *name);
 int64_t lmg_node_attr_int(const lmg_node *n, const char *name, int64_t dflt);
