@@ -72,4 +72,20 @@ lmg_status lmg_broadcast_shapes(const lmg_shape *a, const lmg_shape *b, lmg_shap
 /* Normalise a possibly negative axis; -1 when out of range. */
 int lmg_axis(int64_t axis, int rank);
 
+/* ---- more helpers for family files (ops/util.c) ------------------------------------ */
+/* Return LMG_ERR_INVALID with the message "node '<name>' (<Op>): <fmt...>". */
+lmg_status lmg_op_error(const struct lmg_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Check that input k of n is present and its dtype is in `dtypes` (a mask of
+ * LMG_DTYPE_BIT(t)); otherwise an error naming the node, op, input and dtype. */
+#define LMG_DTYPE_BIT(t) (1u << (t))
+lmg_status lmg_op_check_input(const struct lmg_graph *g, const struct lmg_node *n, int k,
+                              unsigned dtypes);
+/* Check n's attributes against `spec`, space-separated "name:type" with type i (int),
+ * f (float; an int is accepted), s (string), I (ints), F (floats): an attribute not in
+ * the spec or of another type is an error naming the node and attribute. */
+lmg_status lmg_op_check_attrs(const struct lmg_node *n, const char *spec);
+/* Writes "'name' [2,3]" for value v into buf (NUL-terminated); returns buf. */
+char *lmg_op_value_str(const struct lmg_graph *g, int v, char *buf, size_t size);
+
 #endif
