@@ -88,4 +88,8 @@ lmg_status lmg_op_check_attrs(const struct lmg_node *n, const char *spec);
 /* Writes "'name' [2,3]" for value v into buf (NUL-terminated); returns buf. */
 char *lmg_op_value_str(const struct lmg_graph *g, int v, char *buf, size_t size);
 
+/* ops/random.c: the `key` attribute a builder gives a random op: FNV-1a 32 of its node name,
+ * so two random nodes of one graph draw independent streams. */
+int64_t lmg_random_key(const char *node_name);
+
 #endif
