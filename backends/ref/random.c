@@ -1,0 +1,86 @@
+/* random.c — reference kernels of the random ops. Every draw is Philox 4x32-10 of (element
+ * index, step) under the key (seed, key attr), so the OpenCL kernels reproduce them bit for bit. */
+#include "ref.h"
+#include "../../ops/philox.h"
+
+static lmg_philox_key2 node_key(const lmg_node *n)
+{
+    return lmg_philox_key((uint64_t)lmg_node_attr_int(n, "seed", 0),
+                          (uint64_t)lmg_node_attr_int(n, "key", 0));
+}
+
+lmg_status lmg_ref_DROPOUT(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                           lmg_tensor *const *out)
+{
+    const float *x = lmg_f32(in[0]); // (N) any shape
+    float *y = lmg_f32(out[0]);      // (N)
+    int64_t N = lmg_numel(in[0]);
+    lmg_philox_key2 key = node_key(n);
+    /* p is rounded to f32 first and the scale computed in f32, as ops.def states. */
+    float p = (float)lmg_node_attr_float(n, "p", 0.0);
+    float scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < N; i++) {
+        float u = lmg_philox_uniform(lmg_philox_draw(key, (uint64_t)i, c->step).w[0]);
+        y[i] = u < p ? 0.0f : x[i] * scale;
+    }
+    return LMG_OK;
+}
+
+lmg_status lmg_ref_BERNOULLI(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                             lmg_tensor *const *out)
+{
+    float *y = lmg_f32(out[0]); // (N), the shape of in[0]
+    int64_t N = lmg_numel(out[0]);
+    lmg_philox_key2 key = node_key(n);
+    float p = (float)lmg_node_attr_float(n, "p", 0.0);
+    for (int64_t i = 0; i < N; i++) {
+        float u = lmg_philox_uniform(lmg_philox_draw(key, (uint64_t)i, c->step).w[0]);
+        y[i] = u < p ? 1.0f : 0.0f;
+    }
+    return LMG_OK;
+}
+
+lmg_status lmg_ref_RANDOM_INT(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                              lmg_tensor *const *out)
+{
+    int32_t *y = lmg_i32(out[0]); // (N), the shape of in[0]
+    int64_t N = lmg_numel(out[0]);
+    lmg_philox_key2 key = node_key(n);
+    int64_t lo = lmg_node_attr_int(n, "low", 0), hi = lmg_node_attr_int(n, "high", 1);
+    for (int64_t i = 0; i < N; i++) {
+        uint32_t w = lmg_philox_draw(key, (uint64_t)i, c->step).w[0];
+        y[i] = (int32_t)(lo + (int64_t)lmg_philox_below(w, (uint64_t)(hi - lo)));
+    }
+    return LMG_OK;
+}
+
+lmg_status lmg_ref_MLM_CORRUPT(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                               lmg_tensor *const *out)
+{
+    const int32_t *ids = lmg_i32(in[0]); // (N)
+    int32_t *corrupt = lmg_i32(out[0]);  // (N)
+    int32_t *targets = lmg_i32(out[1]);  // (N)
+    int64_t N = lmg_numel(in[0]);
+    lmg_philox_key2 key = node_key(n);
+    float p = (float)lmg_node_attr_float(n, "p", 0.15);
+    int64_t mask_id = lmg_node_attr_int(n, "mask_id", 0);
+    int64_t vocab = lmg_node_attr_int(n, "vocab", 1);
+    int64_t special = lmg_node_attr_int(n, "special_below", 0);
+    int32_t ignore = (int32_t)lmg_node_attr_int(n, "ignore_index", -100);
+    for (int64_t i = 0; i < N; i++) {
+        int32_t id = ids[i];
+        lmg_philox4 r = lmg_philox_draw(key, (uint64_t)i, c->step);
+        if (id < special || !(lmg_philox_uniform(r.w[0]) < p)) {
+            corrupt[i] = id;
+            targets[i] = ignore;
+            continue;
+        }
+        float u1 = lmg_philox_uniform(r.w[1]);
+        if (u1 < 0.8f) corrupt[i] = (int32_t)mask_id;
+        else if (u1 < 0.9f)
+            corrupt[i] = (int32_t)(special + (int64_t)lmg_philox_below(r.w[2], (uint64_t)(vocab - special)));
+        else corrupt[i] = id;
+        targets[i] = id;
+    }
+    return LMG_OK;
+}

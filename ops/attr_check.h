@@ -1,0 +1,123 @@
+/* attr_check.h — small checks shared by the nn, embedding, attention, loss, random and optim
+ * rule files: typed attribute reads and input dtype/shape tests with errors naming the node. */
+#ifndef LMG_ATTR_CHECK_H
+#define LMG_ATTR_CHECK_H
+
+#include "../graph/graph.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#define OPNAME(n) lmg_op_name((n)->op)
+
+/* The value behind input k, or NULL when the optional input is omitted. */
+static inline const lmg_value *in_val(const lmg_graph *g, const lmg_node *n, int k)
+{
+    if (k >= n->n_in || n->in[k] < 0 || n->in[k] >= g->n_values) return NULL;
+    return &g->values[n->in[k]];
+}
+
+static inline const char *shape_txt(const lmg_shape *s, char *buf, size_t len)
+{
+    return lmg_shape_str(s, buf, len);
+}
+
+/* An integer attribute; `required` makes absence an error. A float attribute with an
+ * integral value is accepted (the text form may write 3.0). */
+static inline lmg_status attr_get_int(const lmg_node *n, const char *name, int required,
+                                      int64_t dflt, int64_t *out)
+{
+    const lmg_attr *a = lmg_node_attr(n, name);
+    *out = dflt;
+    if (!a) {
+        if (required)
+            return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): attribute '%s' is required",
+                             n->name, OPNAME(n), name);
+        return LMG_OK;
+    }
+    if (a->type == LMG_ATTR_INT) {
+        *out = a->i;
+        return LMG_OK;
+    }
+    if (a->type == LMG_ATTR_FLOAT && a->f == floor(a->f) && fabs(a->f) < 9.0e15) {
+        *out = (int64_t)a->f;
+        return LMG_OK;
+    }
+    return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): attribute '%s' must be an integer",
+                     n->name, OPNAME(n), name);
+}
+
+/* A float attribute (an integer one is accepted); NaN is always an error. */
+static inline lmg_status attr_get_float(const lmg_node *n, const char *name, int required,
+                                        double dflt, double *out)
+{
+    const lmg_attr *a = lmg_node_attr(n, name);
+    *out = dflt;
+    if (!a) {
+        if (required)
+            return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): attribute '%s' is required",
+                             n->name, OPNAME(n), name);
+        return LMG_OK;
+    }
+    if (a->type == LMG_ATTR_FLOAT) *out = a->f;
+    else if (a->type == LMG_ATTR_INT) *out = (double)a->i;
+    else
+        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): attribute '%s' must be a number",
+                         n->name, OPNAME(n), name);
+    if (isnan(*out))
+        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): attribute '%s' is NaN", n->name,
+                         OPNAME(n), name);
+    return LMG_OK;
+}
+
+/* Input k must be present with dtype t. */
+static inline lmg_status want_dtype(const lmg_graph *g, const lmg_node *n, int k, lmg_dtype t,
+                                    const char *what)
+{
+    const lmg_value *v = in_val(g, n, k);
+    if (!v)
+        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input %d (%s) is missing", n->name,
+                         OPNAME(n), k, what);
+    if (v->dtype != t)
+        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input '%s' (%s) is %s, expected %s",
+                         n->name, OPNAME(n), v->name, what, lmg_dtype_name(v->dtype),
+                         lmg_dtype_name(t));
+    return LMG_OK;
+}
+
+/* Input k must have exactly shape s. */
+static inline lmg_status want_shape(const lmg_graph *g, const lmg_node *n, int k,
+                                    const lmg_shape *s, const char *what)
+{
+    const lmg_value *v = in_val(g, n, k);
+    if (lmg_shape_equal(&v->shape, s)) return LMG_OK;
+    char a[128], b[128];
+    return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input '%s' (%s) has shape %s, expected %s",
+                     n->name, OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a),
+                     shape_txt(s, b, sizeof b));
+}
+
+/* Input k must have rank >= r. */
+static inline lmg_status want_rank_min(const lmg_graph *g, const lmg_node *n, int k, int r,
+                                       const char *what)
+{
+    const lmg_value *v = in_val(g, n, k);
+    if (v->shape.rank >= r) return LMG_OK;
+    char a[128];
+    return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input '%s' (%s) has shape %s, needs rank >= %d",
+                     n->name, OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a), r);
+}
+
+/* Input k must hold exactly one element (a scalar, rank 0 or [1]). */
+static inline lmg_status want_scalar(const lmg_graph *g, const lmg_node *n, int k, lmg_dtype t,
+                                     const char *what)
+{
+    LMG_TRY(want_dtype(g, n, k, t, what));
+    const lmg_value *v = in_val(g, n, k);
+    if (lmg_shape_numel(&v->shape) == 1) return LMG_OK;
+    char a[128];
+    return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input '%s' (%s) has shape %s, expected a scalar",
+                     n->name, OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a));
+}
+
+#endif
