@@ -1,0 +1,68 @@
+/* reduce.c — reference kernels of the reductions: ReduceSum and ReduceMean accumulate in
+ * double over any set of axes; ArgMax returns the first maximum of the last axis. */
+#include "iter.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static lmg_status reduce(const lmg_node *n, const lmg_tensor *xt, lmg_tensor *yt, int mean)
+{
+    const lmg_shape *sx = &xt->shape;
+    const lmg_attr *axes = lmg_node_attr(n, "axes");
+    int red[LMG_MAX_DIMS];
+    for (int i = 0; i < LMG_MAX_DIMS; i++) red[i] = !axes || axes->n == 0;
+    for (int k = 0; axes && k < axes->n; k++) red[lmg_axis(axes->ints[k], sx->rank)] = 1;
+
+    /* Walk x; the sum it feeds sits at x's index with reduced dims dropped. */
+    iter it;
+    iter_init(&it, sx, 1);
+    int64_t s = 1, count = 1;
+    for (int i = sx->rank - 1; i >= 0; i--) {
+        if (red[i]) {
+            count *= sx->dims[i];
+            continue;
+        }
+        it.st[0][i] = s;
+        s *= sx->dims[i];
+    }
+    int64_t ny = lmg_numel(yt), nx = lmg_numel(xt);
+    double *acc = calloc((size_t)(ny > 0 ? ny : 1), sizeof *acc);
+    if (!acc) return lmg_error(LMG_ERR_NOMEM, "node '%s': out of memory", n->name);
+    const float *x = lmg_f32(xt);
+    for (int64_t i = 0; i < nx; i++, iter_next(&it)) acc[it.off[0]] += (double)x[i];
+    float *y = lmg_f32(yt);
+    for (int64_t j = 0; j < ny; j++)
+        y[j] = (float)(mean ? (count ? acc[j] / (double)count : NAN) : acc[j]);
+    free(acc);
+    return LMG_OK;
+}
+
+lmg_status lmg_ref_REDUCE_SUM(const lmg_ref_ctx *c, const lmg_node *n,
+                              const lmg_tensor *const *in, lmg_tensor *const *out)
+{
+    return reduce(n, in[0], out[0], 0);
+}
+
+lmg_status lmg_ref_REDUCE_MEAN(const lmg_ref_ctx *c, const lmg_node *n,
+                               const lmg_tensor *const *in, lmg_tensor *const *out)
+{
+    return reduce(n, in[0], out[0], 1);
+}
+
+/* NaN counts as the maximum (the first NaN wins), as in numpy and PyTorch. */
+lmg_status lmg_ref_ARGMAX(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                          lmg_tensor *const *out)
+{
+    const lmg_shape *sx = &in[0]->shape;
+    int64_t d = sx->dims[sx->rank - 1], rows = lmg_numel(out[0]);
+    const float *x = lmg_f32(in[0]); // (rows, d)
+    int32_t *y = lmg_i32(out[0]);    // (rows)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * d;
+        int64_t best = 0;
+        for (int64_t j = 1; j < d && !isnan(row[best]); j++)
+            if (isnan(row[j]) || row[j] > row[best]) best = j;
+        y[r] = (int32_t)best;
+    }
+    return LMG_OK;
+}
