@@ -1,10 +1,457 @@
-/* test_gradcheck.c — placeholder until the tests land. */
+/* test_gradcheck.c — every op's gradient rule against central differences on the ref
+ * backend, forward-only cases run for sanity, and registry completeness checks. */
 #include "test.h"
+#include "cases.h"
 
-int main(void)
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CHECK 48 /* elements checked per input; all when there are fewer */
+#define DEFAULT_ATOL 1e-3
+#define DEFAULT_RTOL 1e-2
+
+/* ---- a fixed-seed generator (splitmix64) ------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
 {
-    test_begin("gradcheck: not written yet");
-    CHECK(0, "not written yet");
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static int parse_shape(const char *str, lmg_shape *s)
+{
+    s->rank = 0;
+    if (!str || !*str) return 0;
+    const char *p = str;
+    while (*p) {
+        char *end;
+        long long d = strtoll(p, &end, 10);
+        if (end == p || s->rank >= LMG_MAX_DIMS || d < 0) return -1;
+        s->dims[s->rank++] = d;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    return 0;
+}
+
+/* ---- one case: its inputs and its graphs ------------------------------------------- */
+
+typedef struct built {
+    lmg_tensor in[CASE_MAX_IN];
+    int is_param[CASE_MAX_IN];
+    int n_out;                      /* outputs of the op */
+    int out_f32[8];
+    double *w[8];                   /* weights per f32 output (double copies of the consts) */
+    int64_t out_n[8];
+} built;
+
+static lmg_dtype case_dtype(const lmg_case *c, int k)
+{
+    return c->dtype[k] ? c->dtype[k] : LMG_DTYPE_F32;
+}
+
+static void built_free(built *b)
+{
+    for (int k = 0; k < CASE_MAX_IN; k++) free(b->in[k].data);
+    for (int k = 0; k < 8; k++) free(b->w[k]);
+    memset(b, 0, sizeof *b);
+}
+
+/* Inputs from the case's ranges (or its init), keyed by the case name so adding a case
+ * never changes another one's numbers. */
+static int make_inputs(const lmg_case *c, built *b, char *err, size_t errn)
+{
+    uint64_t seed = hash_name(c->name);
+    for (int k = 0; k < c->n_in; k++) {
+        lmg_tensor *t = &b->in[k];
+        t->dtype = case_dtype(c, k);
+        if (parse_shape(c->shape[k], &t->shape) != 0) {
+            snprintf(err, errn, "input %d: bad shape \"%s\"", k, c->shape[k] ? c->shape[k] : "");
+            return -1;
+        }
+        int64_t n = lmg_shape_numel(&t->shape);
+        t->data = calloc((size_t)(n ? n : 1), 4);
+        if (!t->data) {
+            snprintf(err, errn, "out of memory");
+            return -1;
+        }
+        uint64_t s = seed + 0x1234567ull * (uint64_t)(k + 1);
+        if (c->init) {
+            c->init(k, t, s);
+            continue;
+        }
+        double lo = c->lo[k], hi = c->hi[k];
+        if (t->dtype == LMG_DTYPE_F32) {
+            if (lo == 0 && hi == 0) lo = -1, hi = 1;
+            for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = (float)(lo + (hi - lo) * rng_uniform(&s));
+        } else {
+            if (lo == 0 && hi == 0) lo = 0, hi = 2;
+            int64_t span = (int64_t)hi - (int64_t)lo;
+            if (span < 1) span = 1;
+            for (int64_t i = 0; i < n; i++)
+                lmg_i32(t)[i] = (int32_t)((int64_t)lo + (int64_t)(rng_next(&s) % (uint64_t)span));
+        }
+    }
+    return 0;
+}
+
+/* The graph: one node of the case's op over parameters (f32 inputs checked) and constants,
+ * its f32 outputs as graph outputs, and loss = sum_k ReduceSum(out_k * W_k) when `with_loss`.
+ * Returns NULL with `err` set on failure. */
+static lmg_graph *build_graph(const lmg_case *c, built *b, int with_loss, char *err, size_t errn)
+{
+    lmg_graph *g = lmg_graph_new(c->name);
+    if (!g) {
+        snprintf(err, errn, "out of memory");
+        return NULL;
+    }
+    int ins[CASE_MAX_IN];
+    for (int k = 0; k < c->n_in; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "x%d", k);
+        const lmg_tensor *t = &b->in[k];
+        b->is_param[k] = t->dtype == LMG_DTYPE_F32 && !c->nograd && !(c->no_grad_in & (1u << k));
+        ins[k] = b->is_param[k] ? lmg_graph_param(g, name, t->dtype, t->shape, t->data)
+                                : lmg_graph_const(g, name, t->dtype, t->shape, t->data);
+    }
+    int outs[8] = {0};
+    const lmg_op_info *info = lmg_op_get(c->op);
+    b->n_out = info ? info->n_out : 0;
+    lmg_graph_node(g, c->op, "op", ins, c->n_in, c->attrs, c->n_attr, NULL, outs);
+    if (g->status != LMG_OK) {
+        snprintf(err, errn, "building the node: %s", lmg_last_error());
+        lmg_graph_free(g);
+        return NULL;
+    }
+    int loss = -1;
+    uint64_t s = hash_name(c->name) ^ 0xabcdefull;
+    for (int k = 0; k < b->n_out; k++) {
+        lmg_value *v = &g->values[outs[k]];
+        b->out_f32[k] = v->dtype == LMG_DTYPE_F32;
+        b->out_n[k] = lmg_shape_numel(&v->shape);
+        lmg_graph_add_output(g, outs[k]);
+        if (!b->out_f32[k] || !with_loss) continue;
+        lmg_shape sh = v->shape;
+        int64_t n = b->out_n[k];
+        float *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+        free(b->w[k]);
+        b->w[k] = malloc((size_t)(n ? n : 1) * sizeof *b->w[k]);
+        if (!w || !b->w[k]) {
+            free(w);
+            lmg_graph_free(g);
+            snprintf(err, errn, "out of memory");
+            return NULL;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            w[i] = (float)(2.0 * rng_uniform(&s) - 1.0);
+            b->w[k][i] = w[i];
+        }
+        char name[32];
+        snprintf(name, sizeof name, "w%d", k);
+        int wk = lmg_graph_const(g, name, LMG_DTYPE_F32, sh, w);
+        free(w);
+        int r = lmg_reduce_sum(g, lmg_mul(g, outs[k], wk), 0, NULL, 0);
+        loss = loss < 0 ? r : lmg_add(g, loss, r);
+    }
+    if (with_loss && loss >= 0) lmg_graph_rename(g, loss, "loss");
+    if (g->status != LMG_OK) {
+        snprintf(err, errn, "building the loss: %s", lmg_last_error());
+        lmg_graph_free(g);
+        return NULL;
+    }
+    if (with_loss && loss < 0) {
+        snprintf(err, errn, "the op has no f32 output to differentiate");
+        lmg_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* sum_k <out_k, W_k> in double, from the forward graph's outputs after a run. */
+static int weighted_sum(const lmg_backend *be, lmg_exec *e, const lmg_graph *g, const built *b,
+                        double *out)
+{
+    double acc = 0;
+    for (int k = 0; k < b->n_out; k++) {
+        if (!b->out_f32[k]) continue;
+        int64_t n = b->out_n[k];
+        float *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+        if (!y) return -1;
+        if (be->read(e, g->outputs[k], y, (size_t)n * sizeof *y) != LMG_OK) {
+            free(y);
+            return -1;
+        }
+        for (int64_t i = 0; i < n; i++) acc += (double)y[i] * b->w[k][i];
+        free(y);
+    }
+    *out = acc;
+    return 0;
+}
+
+/* A fixed subset of element indices: all of them, or MAX_CHECK distinct ones. */
+static int pick_elements(int64_t n, uint64_t seed, int64_t *idx)
+{
+    if (n <= MAX_CHECK) {
+        for (int64_t i = 0; i < n; i++) idx[i] = i;
+        return (int)n;
+    }
+    int m = 0;
+    while (m < MAX_CHECK) {
+        int64_t i = (int64_t)(rng_next(&seed) % (uint64_t)n);
+        int dup = 0;
+        for (int j = 0; j < m; j++) dup |= idx[j] == i;
+        if (!dup) idx[m++] = i;
+    }
+    return m;
+}
+
+typedef struct op_stats {
+    int cases, failed;
+    double worst_rel;    /* worst |a-n| / (atol + rtol |n|): <= 1 passes */
+    long checked;
+} op_stats;
+static op_stats stats[LMG_OP_COUNT];
+
+static void grad_case(const lmg_case *c)
+{
+    char tname[160];
+    snprintf(tname, sizeof tname, "gradcheck %s", c->name);
+    test_begin(tname);
+    const lmg_backend *be = &lmg_backend_ref;
+    built b;
+    memset(&b, 0, sizeof b);
+    char err[512] = "";
+    lmg_graph *fg = NULL, *tg = NULL;
+    lmg_exec *fe = NULL, *te = NULL;
+    double atol = c->atol > 0 ? c->atol : DEFAULT_ATOL, rtol = c->rtol > 0 ? c->rtol : DEFAULT_RTOL;
+    op_stats *st = &stats[c->op];
+    st->cases++;
+    int ok = 1;
+    if (make_inputs(c, &b, err, sizeof err) != 0 || !(fg = build_graph(c, &b, 1, err, sizeof err)) ||
+        !(tg = build_graph(c, &b, 1, err, sizeof err))) {
+        CHECK(0, "%s: %s", c->name, err);
+        goto done;
+    }
+    lmg_status s = lmg_autodiff(tg, "loss");
+    if (!CHECK(s == LMG_OK, "%s: autodiff: %s", c->name, lmg_last_error())) goto done;
+    s = lmg_graph_verify(tg);
+    if (!CHECK(s == LMG_OK, "%s: the training graph fails verification: %s", c->name,
+               lmg_last_error()))
+        goto done;
+    s = be->init(tg, &(lmg_exec_opts){0}, &te);
+    if (s == LMG_OK) s = be->run(te, 0);
+    if (!CHECK(s == LMG_OK, "%s: running the training graph: %s", c->name, lmg_last_error()))
+        goto done;
+    s = be->init(fg, &(lmg_exec_opts){0}, &fe);
+    if (!CHECK(s == LMG_OK, "%s: preparing the forward graph: %s", c->name, lmg_last_error()))
+        goto done;
+
+    for (int k = 0; k < c->n_in && ok; k++) {
+        if (!b.is_param[k]) continue;
+        char pname[32], gname[40];
+        snprintf(pname, sizeof pname, "x%d", k);
+        snprintf(gname, sizeof gname, "grad/%s", pname);
+        int gv = lmg_graph_find(tg, gname), pv = lmg_graph_find(fg, pname);
+        if (!CHECK(gv >= 0, "%s: no value '%s' in the training graph", c->name, gname)) {
+            ok = 0;
+            break;
+        }
+        int64_t n = lmg_shape_numel(&b.in[k].shape);
+        size_t bytes = (size_t)n * sizeof(float);
+        float *ga = malloc(bytes ? bytes : 1), *x = malloc(bytes ? bytes : 1);
+        if (!ga || !x || be->read(te, gv, ga, bytes) != LMG_OK) {
+            CHECK(0, "%s: reading %s: %s", c->name, gname, lmg_last_error());
+            free(ga), free(x);
+            ok = 0;
+            break;
+        }
+        memcpy(x, b.in[k].data, bytes);
+        int64_t idx[MAX_CHECK];
+        int m = pick_elements(n, hash_name(c->name) + (uint64_t)k, idx);
+        int bad = 0;
+        for (int j = 0; j < m && ok; j++) {
+            int64_t i = idx[j];
+            float x0 = x[i];
+            double e = 1e-3 * fmax(1.0, fabs((double)x0));
+            float xp = (float)(x0 + e), xm = (float)(x0 - e);
+            double fp = 0, fm = 0;
+            x[i] = xp;
+            s = be->write(fe, pv, x, bytes);
+            if (s == LMG_OK) s = be->run(fe, 0);
+            if (s == LMG_OK && weighted_sum(be, fe, fg, &b, &fp) != 0) s = LMG_ERR_IO;
+            x[i] = xm;
+            if (s == LMG_OK) s = be->write(fe, pv, x, bytes);
+            if (s == LMG_OK) s = be->run(fe, 0);
+            if (s == LMG_OK && weighted_sum(be, fe, fg, &b, &fm) != 0) s = LMG_ERR_IO;
+            x[i] = x0;
+            if (!CHECK(s == LMG_OK, "%s: forward run: %s", c->name, lmg_last_error())) {
+                ok = 0;
+                break;
+            }
+            /* Divide by the step the f32 inputs actually took. */
+            double num = (fp - fm) / ((double)xp - (double)xm), an = ga[i];
+            double lim = atol + rtol * fabs(num), diff = fabs(an - num);
+            double rel = diff / lim;
+            if (!(rel <= st->worst_rel)) st->worst_rel = isnan(rel) ? INFINITY : fmax(st->worst_rel, rel);
+            st->checked++;
+            if (!(diff <= lim)) {
+                if (bad < 3)
+                    CHECK(0, "%s: input %d (%s %s) element %lld: analytic %.7g, numeric %.7g "
+                          "(|diff| %.3g > %.3g)", c->name, k, pname,
+                          lmg_shape_str(&b.in[k].shape, err, sizeof err), (long long)i, an, num,
+                          diff, lim);
+                bad++;
+            }
+        }
+        if (bad > 3) CHECK(0, "%s: input %d: %d of %d checked elements differ", c->name, k, bad, m);
+        /* Put the input back for the next one's runs. */
+        be->write(fe, pv, b.in[k].data, bytes);
+        free(ga);
+        free(x);
+    }
+done:
+    if (test_case_failed_) st->failed++;
+    be->free(fe);
+    be->free(te);
+    lmg_graph_free(fg);
+    lmg_graph_free(tg);
+    built_free(&b);
     test_end();
+}
+
+/* Forward-only cases: the ref backend must run them; f32 outputs hold no NaN and no
+ * infinity except where the op's contract produces one (masked fills, empty lse). */
+static void forward_case(const lmg_case *c)
+{
+    char tname[160];
+    snprintf(tname, sizeof tname, "forward %s", c->name);
+    test_begin(tname);
+    stats[c->op].cases++;
+    const lmg_backend *be = &lmg_backend_ref;
+    built b;
+    memset(&b, 0, sizeof b);
+    char err[512] = "";
+    lmg_graph *g = NULL;
+    lmg_exec *e = NULL;
+    if (make_inputs(c, &b, err, sizeof err) != 0 || !(g = build_graph(c, &b, 0, err, sizeof err))) {
+        CHECK(0, "%s: %s", c->name, err);
+        goto done;
+    }
+    lmg_status s = lmg_graph_verify(g);
+    if (!CHECK(s == LMG_OK, "%s: verify: %s", c->name, lmg_last_error())) goto done;
+    s = be->init(g, &(lmg_exec_opts){0}, &e);
+    if (s == LMG_OK) s = be->run(e, 0);
+    if (!CHECK(s == LMG_OK, "%s: run: %s", c->name, lmg_last_error())) goto done;
+    int inf_ok = c->op == LMG_OP_CAUSAL_MASK || c->op == LMG_OP_ATTENTION;
+    for (int k = 0; k < b.n_out; k++) {
+        if (!b.out_f32[k]) continue;
+        int64_t n = b.out_n[k];
+        float *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+        if (!y || be->read(e, g->outputs[k], y, (size_t)n * sizeof *y) != LMG_OK) {
+            CHECK(0, "%s: reading output %d: %s", c->name, k, lmg_last_error());
+            free(y);
+            break;
+        }
+        int64_t nan = 0, inf = 0;
+        for (int64_t i = 0; i < n; i++) {
+            nan += isnan(y[i]);
+            inf += isinf(y[i]);
+        }
+        CHECK(nan == 0, "%s: output %d has %lld NaN of %lld", c->name, k, (long long)nan, (long long)n);
+        CHECK(inf == 0 || inf_ok, "%s: output %d has %lld infinities of %lld", c->name, k,
+              (long long)inf, (long long)n);
+        free(y);
+    }
+done:
+    if (test_case_failed_) stats[c->op].failed++;
+    be->free(e);
+    lmg_graph_free(g);
+    built_free(&b);
+    test_end();
+}
+
+/* ---- registry completeness ------------------------------------------------------------ */
+
+static void list_add(char *buf, size_t n, const char *name)
+{
+    size_t l = strlen(buf);
+    snprintf(buf + l, n - l, "%s%s", l ? " " : "", name);
+}
+
+static void registry_checks(void)
+{
+    char missing[2048];
+
+    test_begin("every op has shape and gradient rules");
+    missing[0] = 0;
+    for (int op = 0; op < LMG_OP_COUNT; op++)
+        if (!lmg_op_has_rules((lmg_op)op)) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
+    CHECK(!missing[0], "ops without rules: %s", missing);
+    test_end();
+
+    test_begin("every op has a reference kernel");
+    missing[0] = 0;
+    for (int op = 0; op < LMG_OP_COUNT; op++)
+        if (!lmg_ref_has_kernel((lmg_op)op)) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
+    CHECK(!missing[0], "ops without a ref kernel: %s", missing);
+    test_end();
+
+    test_begin("every op has a test case, every differentiable op a gradient case");
+    int any[LMG_OP_COUNT] = {0}, grad[LMG_OP_COUNT] = {0};
+    const lmg_case *tabs[2] = {lmg_cases_core, lmg_cases_nn};
+    int ns[2] = {lmg_n_cases_core, lmg_n_cases_nn};
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < ns[t]; i++) {
+            const lmg_case *c = &tabs[t][i];
+            if ((unsigned)c->op >= LMG_OP_COUNT) continue;
+            any[c->op] = 1;
+            if (!c->nograd) grad[c->op] = 1;
+        }
+    char nograd[2048] = "";
+    missing[0] = 0;
+    for (int op = 0; op < LMG_OP_COUNT; op++) {
+        if (!any[op]) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
+        if (lmg_op_get((lmg_op)op)->grad && !grad[op])
+            list_add(nograd, sizeof nograd, lmg_op_name((lmg_op)op));
+    }
+    CHECK(!missing[0], "ops without any case: %s", missing);
+    CHECK(!nograd[0], "differentiable ops without a gradient case: %s", nograd);
+    test_end();
+}
+
+int main(int argc, char **argv)
+{
+    /* An optional argument runs only the cases whose name starts with it. */
+    const char *only = argc > 1 ? argv[1] : NULL;
+    const lmg_case *tabs[2] = {lmg_cases_core, lmg_cases_nn};
+    int ns[2] = {lmg_n_cases_core, lmg_n_cases_nn};
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < ns[t]; i++) {
+            const lmg_case *c = &tabs[t][i];
+            if (only && strncmp(c->name, only, strlen(only)) != 0) continue;
+            if (c->nograd) forward_case(c);
+            else grad_case(c);
+        }
+    if (!only) registry_checks();
+    printf("# per op: cases, failed, elements checked, worst error / tolerance\n");
+    for (int op = 0; op < LMG_OP_COUNT; op++)
+        if (stats[op].cases)
+            printf("#   %-18s %3d %3d %6ld %8.3g\n", lmg_op_name((lmg_op)op), stats[op].cases,
+                   stats[op].failed, stats[op].checked, stats[op].worst_rel);
     return test_summary();
 }
