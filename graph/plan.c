@@ -2,25 +2,31 @@
  * gradients, optimizer state, constants and inputs, and offsets in one reusable arena. */
 #include "plan.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_plan **out)
+/* Storage is shared in groups: a group's root owns the bytes, every other member (an
+ * in-place output, an AdamW output, a Reshape view) has alias[] = root. */
+typedef struct planner {
+    const lmg_graph *g;
+    lmg_plan *p;
+    size_t align;
+    int keep_all;
+    int *gfirst, *glast;          /* per root: union of the members' lifetimes */
+    unsigned char *no_view;       /* per value: a Reshape that must copy (found by a conflict) */
+    unsigned char *fixed;         /* per value: region decided before aliasing (GRADS) */
+} planner;
+
+static size_t round_up(size_t n, size_t a)
 {
-    (void)g, (void)opts;
-    *out = NULL;
-    return lmg_error(LMG_ERR_UNSUPPORTED, "memory plan: not implemented yet");
+    return (n + a - 1) / a * a;
 }
 
-void lmg_plan_free(lmg_plan *p)
+static size_t value_bytes(const lmg_value *v)
 {
-    free(p);
-}
-
-lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, char **text)
-{
-    (void)g, (void)p, (void)values;
-    *text = NULL;
-    return lmg_error(LMG_ERR_UNSUPPORTED, "memory plan: not implemented yet");
+    return (size_t)lmg_shape_numel(&v->shape) * lmg_dtype_size(v->dtype);
 }
 
 const char *lmg_region_name(lmg_region r)
@@ -28,4 +34,500 @@ const char *lmg_region_name(lmg_region r)
     static const char *names[LMG_REGION_COUNT] = {"arena", "params", "grads",
                                                   "state", "consts", "inputs"};
     return (unsigned)r < LMG_REGION_COUNT ? names[r] : "?";
+}
+
+void lmg_plan_free(lmg_plan *p)
+{
+    if (!p) return;
+    free(p->region);
+    free(p->offset);
+    free(p->alias);
+    free(p->bytes);
+    free(p->first);
+    free(p->last);
+    free(p);
+}
+
+/* Ops whose kernels read element i of each same-shaped input and then write element i of
+ * the output, so the output may overwrite such an input. */
+static int elementwise_op(lmg_op op)
+{
+    switch (op) {
+    case LMG_OP_ADD: case LMG_OP_SUB: case LMG_OP_MUL: case LMG_OP_DIV: case LMG_OP_MAXIMUM:
+    case LMG_OP_NEG: case LMG_OP_SCALE: case LMG_OP_EXP: case LMG_OP_LOG: case LMG_OP_SQRT:
+    case LMG_OP_RSQRT: case LMG_OP_TANH: case LMG_OP_RELU: case LMG_OP_GELU:
+    case LMG_OP_RELU_GRAD: case LMG_OP_GELU_GRAD: case LMG_OP_DROPOUT:
+    case LMG_OP_CAUSAL_MASK: case LMG_OP_WHERE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int root_of(const lmg_plan *p, int v)
+{
+    return p->alias[v] >= 0 ? p->alias[v] : v;
+}
+
+static void join(planner *pl, int v, int root)
+{
+    lmg_plan *p = pl->p;
+    p->alias[v] = root;
+    p->region[v] = p->region[root];
+    if (p->first[v] >= 0 && p->first[v] < pl->gfirst[root]) pl->gfirst[root] = p->first[v];
+    if (p->last[v] > pl->glast[root]) pl->glast[root] = p->last[v];
+}
+
+/* The input of node n that output 0 may overwrite, or -1. The input's whole storage group
+ * must end its life at this node and live in the arena, with the output's size and dtype. */
+static int inplace_input(planner *pl, int node, int out)
+{
+    const lmg_graph *g = pl->g;
+    const lmg_plan *p = pl->p;
+    const lmg_node *n = &g->nodes[node];
+    const lmg_value *o = &g->values[out];
+    for (int k = 0; k < n->n_in; k++) {
+        int x = n->in[k];
+        if (x < 0) continue;
+        int r = root_of(p, x);
+        const lmg_value *xv = &g->values[x];
+        if (p->region[r] != LMG_REGION_ARENA || g->values[r].kind != LMG_VALUE_NODE) continue;
+        if (xv->dtype != o->dtype || !lmg_shape_equal(&xv->shape, &o->shape)) continue;
+        if (pl->glast[r] != node) continue;
+        /* Another input in the same group must be read element for element too. */
+        int ok = 1;
+        for (int j = 0; j < n->n_in; j++)
+            if (j != k && n->in[j] >= 0 && root_of(p, n->in[j]) == r &&
+                lmg_shape_numel(&g->values[n->in[j]].shape) != lmg_shape_numel(&o->shape))
+                ok = 0;
+        if (ok) return x;
+    }
+    return -1;
+}
+
+/* One pass of alias decisions over the node order. Returns the first Reshape view that an
+ * in-place update (AdamW) would overwrite while the view is still read, or -1. */
+static int alias_pass(planner *pl)
+{
+    const lmg_graph *g = pl->g;
+    lmg_plan *p = pl->p;
+    for (int v = 0; v < g->n_values; v++) {
+        p->alias[v] = -1;
+        pl->gfirst[v] = p->first[v];
+        pl->glast[v] = p->last[v];
+        if (g->values[v].kind == LMG_VALUE_NODE && !pl->fixed[v]) p->region[v] = LMG_REGION_ARENA;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lmg_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_out; k++) {
+            int y = n->out[k];
+            int a = lmg_op_alias(n->op, k);
+            if (a >= 0 && a < n->n_in && n->in[a] >= 0) {
+                /* Written over its input by the op's definition: not a choice. */
+                join(pl, y, root_of(p, n->in[a]));
+                continue;
+            }
+            if (pl->fixed[y]) continue;
+            if (n->op == LMG_OP_RESHAPE && n->in[0] >= 0 && !pl->no_view[y] &&
+                value_bytes(&g->values[n->in[0]]) == value_bytes(&g->values[y])) {
+                join(pl, y, root_of(p, n->in[0]));
+                continue;
+            }
+            if (!pl->keep_all && k == 0 && n->n_out == 1 && elementwise_op(n->op)) {
+                int x = inplace_input(pl, i, y);
+                if (x >= 0) join(pl, y, root_of(p, x));
+            }
+        }
+    }
+    /* A mandatory in-place write at node j over a group is wrong for any other member that
+     * is still read after j. Only views are optional; report one to undo. */
+    for (int j = 0; j < g->n_nodes; j++) {
+        const lmg_node *n = &g->nodes[j];
+        for (int k = 0; k < n->n_out; k++) {
+            int a = lmg_op_alias(n->op, k);
+            if (a < 0 || a >= n->n_in || n->in[a] < 0) continue;
+            int target = n->in[a], r = root_of(p, target);
+            for (int v = 0; v < g->n_values; v++) {
+                if (v == target || root_of(p, v) != r || v == n->out[k]) continue;
+                if (p->last[v] < j || (p->first[v] >= j)) continue;
+                /* v was made before j and is read at or after j: if it is a view, the
+                 * caller makes it a copy instead. */
+                const lmg_value *val = &g->values[v];
+                if (val->kind == LMG_VALUE_NODE && g->nodes[val->producer].op == LMG_OP_RESHAPE)
+                    return v;
+            }
+        }
+    }
+    return -1;
+}
+
+/* Greedy by size with best fit (TFLite's GreedyBySize): the largest group first, each put in
+ * the smallest gap left between the groups already placed that overlap it in time. */
+typedef struct item {
+    int root;
+    size_t size;
+    int first, last;
+    size_t off;
+} item;
+
+static int item_by_size(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    return x->root - y->root;
+}
+
+static int item_by_off(const void *a, const void *b)
+{
+    const item *x = *(item *const *)a, *y = *(item *const *)b;
+    if (x->off != y->off) return x->off < y->off ? -1 : 1;
+    return 0;
+}
+
+static lmg_status assign_offsets(item *it, int n, size_t *arena)
+{
+    item **placed = malloc(((size_t)n + 1) * sizeof *placed);
+    item **near = malloc(((size_t)n + 1) * sizeof *near);
+    if (!placed || !near) {
+        free(placed);
+        free(near);
+        return lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
+    }
+    qsort(it, (size_t)n, sizeof *it, item_by_size);
+    int n_placed = 0;
+    size_t top = 0;
+    for (int i = 0; i < n; i++) {
+        int n_near = 0;
+        for (int j = 0; j < n_placed; j++)
+            if (placed[j]->first <= it[i].last && it[i].first <= placed[j]->last)
+                near[n_near++] = placed[j];
+        qsort(near, (size_t)n_near, sizeof *near, item_by_off);
+        size_t best = (size_t)-1, best_gap = (size_t)-1, cur = 0;
+        for (int j = 0; j < n_near; j++) {
+            if (near[j]->off >= cur) {
+                size_t gap = near[j]->off - cur;
+                if (gap >= it[i].size && gap < best_gap) {
+                    best_gap = gap;
+                    best = cur;
+                }
+            }
+            if (near[j]->off + near[j]->size > cur) cur = near[j]->off + near[j]->size;
+        }
+        it[i].off = best != (size_t)-1 ? best : cur;
+        if (it[i].off + it[i].size > top) top = it[i].off + it[i].size;
+        placed[n_placed++] = &it[i];
+    }
+    free(placed);
+    free(near);
+    *arena = top;
+    return LMG_OK;
+}
+
+/* Parameters in graph order; their gradients and AdamW moments mirror the same offsets, so
+ * element i of the flat parameter block pairs with element i of grads, m and v. */
+static void lay_out_persistent(planner *pl, const int *adam_m, const int *adam_v)
+{
+    const lmg_graph *g = pl->g;
+    lmg_plan *p = pl->p;
+    size_t off[LMG_REGION_COUNT] = {0};
+    for (int v = 0; v < g->n_values; v++) {
+        if (p->alias[v] >= 0 || p->region[v] != LMG_REGION_PARAMS) continue;
+        p->offset[v] = off[LMG_REGION_PARAMS];
+        off[LMG_REGION_PARAMS] += round_up(p->bytes[v], pl->align);
+    }
+    size_t pbytes = off[LMG_REGION_PARAMS];
+    unsigned char *placed = calloc((size_t)g->n_values + 1, 1);
+    /* grads: grad/<param> at its parameter's offset */
+    off[LMG_REGION_GRADS] = pbytes;
+    off[LMG_REGION_STATE] = 2 * pbytes;
+    for (int v = 0; v < g->n_values; v++) {
+        if (p->region[v] != LMG_REGION_PARAMS || p->alias[v] >= 0) continue;
+        char name[512];
+        snprintf(name, sizeof name, "grad/%s", g->values[v].name);
+        int gv = lmg_graph_find(g, name);
+        if (gv >= 0 && p->region[gv] == LMG_REGION_GRADS && p->alias[gv] < 0 &&
+            p->bytes[gv] == p->bytes[v] && placed && !placed[gv]) {
+            p->offset[gv] = p->offset[v];
+            placed[gv] = 1;
+        }
+        int m = adam_m[v], s = adam_v[v];
+        if (m >= 0 && p->region[m] == LMG_REGION_STATE && p->bytes[m] == p->bytes[v] && placed &&
+            !placed[m]) {
+            p->offset[m] = p->offset[v];
+            placed[m] = 1;
+        }
+        if (s >= 0 && p->region[s] == LMG_REGION_STATE && p->bytes[s] == p->bytes[v] && placed &&
+            !placed[s]) {
+            p->offset[s] = pbytes + p->offset[v];
+            placed[s] = 1;
+        }
+    }
+    int any_grad = 0, any_state = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (p->alias[v] >= 0) continue;
+        if (p->region[v] == LMG_REGION_GRADS) any_grad = 1;
+        if (p->region[v] == LMG_REGION_STATE) any_state = 1;
+    }
+    if (!any_grad) off[LMG_REGION_GRADS] = 0;
+    if (!any_state) off[LMG_REGION_STATE] = 0;
+    /* Everything else (and the rare misfit) in graph order after the mirrored part. */
+    for (int v = 0; v < g->n_values; v++) {
+        lmg_region r = p->region[v];
+        if (p->alias[v] >= 0 || r == LMG_REGION_ARENA || r == LMG_REGION_PARAMS) continue;
+        if (placed && placed[v]) continue;
+        if (r != LMG_REGION_GRADS && r != LMG_REGION_STATE && r != LMG_REGION_CONSTS &&
+            r != LMG_REGION_INPUTS)
+            continue;
+        p->offset[v] = off[r];
+        off[r] += round_up(p->bytes[v], pl->align);
+    }
+    free(placed);
+    for (int r = 1; r < LMG_REGION_COUNT; r++) p->region_bytes[r] = off[r];
+}
+
+lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_plan **out)
+{
+    *out = NULL;
+    if (!g) return lmg_error(LMG_ERR_ARG, "memory plan: no graph");
+    size_t align = opts && opts->alignment ? opts->alignment : 64;
+    if (align & (align - 1))
+        return lmg_error(LMG_ERR_ARG, "memory plan: alignment %zu is not a power of two", align);
+    int nv = g->n_values, nn = g->n_nodes;
+    lmg_plan *p = calloc(1, sizeof *p);
+    planner pl = {g, p, align, opts ? opts->keep_all : 0, NULL, NULL, NULL, NULL};
+    int *adam_m = NULL, *adam_v = NULL;
+    item *it = NULL;
+    lmg_status s = LMG_OK;
+    size_t n1 = (size_t)nv + 1;
+    if (p) {
+        p->n_values = nv;
+        p->region = calloc(n1, sizeof *p->region);
+        p->offset = calloc(n1, sizeof *p->offset);
+        p->alias = calloc(n1, sizeof *p->alias);
+        p->bytes = calloc(n1, sizeof *p->bytes);
+        p->first = calloc(n1, sizeof *p->first);
+        p->last = calloc(n1, sizeof *p->last);
+    }
+    pl.gfirst = calloc(n1, sizeof *pl.gfirst);
+    pl.glast = calloc(n1, sizeof *pl.glast);
+    pl.no_view = calloc(n1, 1);
+    pl.fixed = calloc(n1, 1);
+    adam_m = malloc(n1 * sizeof *adam_m);
+    adam_v = malloc(n1 * sizeof *adam_v);
+    it = calloc(n1, sizeof *it);
+    if (!p || !p->region || !p->offset || !p->alias || !p->bytes || !p->first || !p->last ||
+        !pl.gfirst || !pl.glast || !pl.no_view || !pl.fixed || !adam_m || !adam_v || !it) {
+        s = lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
+        goto done;
+    }
+
+    /* Liveness: a value lives from its producer to its last consumer; outputs to the end.
+     * Initializers and inputs live from before the first node (-1). */
+    for (int v = 0; v < nv; v++) {
+        const lmg_value *val = &g->values[v];
+        p->bytes[v] = value_bytes(val);
+        p->first[v] = val->kind == LMG_VALUE_NODE ? val->producer : -1;
+        p->last[v] = p->first[v];
+        adam_m[v] = adam_v[v] = -1;
+        if (val->kind == LMG_VALUE_NODE && (val->producer < 0 || val->producer >= nn)) {
+            s = lmg_error(LMG_ERR_INVALID, "memory plan: value '%s' has no producer", val->name);
+            goto done;
+        }
+    }
+    for (int i = 0; i < nn; i++) {
+        const lmg_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++) {
+            int x = n->in[k];
+            if (x < 0) continue;
+            if (x >= nv || (g->values[x].kind == LMG_VALUE_NODE && g->values[x].producer >= i)) {
+                s = lmg_error(LMG_ERR_INVALID,
+                              "memory plan: node '%s' reads a value made later (nodes not in "
+                              "topological order)", n->name);
+                goto done;
+            }
+            if (i > p->last[x]) p->last[x] = i;
+        }
+    }
+    for (int k = 0; k < g->n_outputs; k++) p->last[g->outputs[k]] = nn;
+
+    /* Regions. */
+    for (int i = 0; i < nn; i++) {
+        const lmg_node *n = &g->nodes[i];
+        if (n->op != LMG_OP_ADAMW || n->n_in < 4 || n->in[0] < 0) continue;
+        int param = n->in[0];
+        for (int k = 2; k <= 3; k++) {
+            int st = n->in[k];
+            if (st >= 0 && g->values[st].kind == LMG_VALUE_INIT && !g->values[st].trainable) {
+                p->region[st] = LMG_REGION_STATE;
+                (k == 2 ? adam_m : adam_v)[param] = st;
+            }
+        }
+    }
+    for (int v = 0; v < nv; v++) {
+        const lmg_value *val = &g->values[v];
+        if (val->kind == LMG_VALUE_INPUT) p->region[v] = LMG_REGION_INPUTS;
+        else if (val->kind == LMG_VALUE_INIT && val->trainable) p->region[v] = LMG_REGION_PARAMS;
+        else if (val->kind == LMG_VALUE_INIT && p->region[v] != LMG_REGION_STATE)
+            p->region[v] = LMG_REGION_CONSTS;
+    }
+    for (int k = 0; k < g->n_outputs; k++) {
+        int v = g->outputs[k];
+        const char *name = g->values[v].name;
+        if (strncmp(name, "grad/", 5) != 0 || g->values[v].kind == LMG_VALUE_INPUT) continue;
+        int param = lmg_graph_find(g, name + 5);
+        if (param < 0 || g->values[param].kind != LMG_VALUE_INIT || !g->values[param].trainable)
+            continue;
+        p->region[v] = LMG_REGION_GRADS;
+        pl.fixed[v] = 1;
+    }
+
+    /* Aliases; undo a view that an in-place update would clobber, and try again. */
+    for (int round = 0;; round++) {
+        int bad = alias_pass(&pl);
+        if (bad < 0) break;
+        if (round > nv) {
+            s = lmg_error(LMG_ERR_INVALID, "memory plan: aliasing does not settle");
+            goto done;
+        }
+        pl.no_view[bad] = 1;
+    }
+
+    /* Arena: one item per root; the lower bound is the largest live sum. */
+    int n_items = 0;
+    for (int v = 0; v < nv; v++) {
+        if (p->alias[v] >= 0 || p->region[v] != LMG_REGION_ARENA || p->bytes[v] == 0) continue;
+        it[n_items++] = (item){v, round_up(p->bytes[v], align), pl.gfirst[v], pl.glast[v], 0};
+    }
+    {
+        long long *diff = calloc((size_t)nn + 3, sizeof *diff);
+        if (!diff) {
+            s = lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
+            goto done;
+        }
+        for (int i = 0; i < n_items; i++) {
+            diff[it[i].first] += (long long)p->bytes[it[i].root];
+            diff[it[i].last + 1] -= (long long)p->bytes[it[i].root];
+        }
+        long long live = 0, best = 0;
+        for (int t = 0; t <= nn; t++) {
+            live += diff[t];
+            if (live > best) best = live;
+        }
+        free(diff);
+        p->lower_bound = (size_t)best;
+    }
+    if (pl.keep_all) {
+        size_t off = 0;
+        for (int i = 0; i < n_items; i++) {
+            it[i].off = off;
+            off += it[i].size;
+        }
+        p->region_bytes[LMG_REGION_ARENA] = off;
+    } else {
+        s = assign_offsets(it, n_items, &p->region_bytes[LMG_REGION_ARENA]);
+        if (s != LMG_OK) goto done;
+    }
+    for (int i = 0; i < n_items; i++) p->offset[it[i].root] = it[i].off;
+
+    lay_out_persistent(&pl, adam_m, adam_v);
+    for (int v = 0; v < nv; v++)
+        if (p->alias[v] >= 0) {
+            p->region[v] = p->region[p->alias[v]];
+            p->offset[v] = p->offset[p->alias[v]];
+        }
+    p->peak = 0;
+    for (int r = 0; r < LMG_REGION_COUNT; r++) p->peak += p->region_bytes[r];
+
+done:
+    free(pl.gfirst);
+    free(pl.glast);
+    free(pl.no_view);
+    free(pl.fixed);
+    free(adam_m);
+    free(adam_v);
+    free(it);
+    if (s != LMG_OK) {
+        lmg_plan_free(p);
+        return s;
+    }
+    *out = p;
+    return LMG_OK;
+}
+
+/* ---- printing ---------------------------------------------------------------------- */
+
+typedef struct buf {
+    char *s;
+    size_t n, cap;
+    int oom;
+} buf;
+
+static void bprintf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(buf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + (size_t)k + 1) cap *= 2;
+        char *t = realloc(b->s, cap);
+        if (!t) {
+            b->oom = 1;
+            return;
+        }
+        b->s = t;
+        b->cap = cap;
+    }
+}
+
+lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, char **text)
+{
+    *text = NULL;
+    if (!g || !p || p->n_values != g->n_values)
+        return lmg_error(LMG_ERR_ARG, "plan print: plan and graph do not match");
+    buf b = {0};
+    const double mb = 1.0 / (1024.0 * 1024.0);
+    bprintf(&b, "%-8s %14s %10s\n", "region", "bytes", "MiB");
+    for (int r = 0; r < LMG_REGION_COUNT; r++)
+        bprintf(&b, "%-8s %14zu %10.2f\n", lmg_region_name((lmg_region)r), p->region_bytes[r],
+                (double)p->region_bytes[r] * mb);
+    bprintf(&b, "%-8s %14zu %10.2f\n", "total", p->peak, (double)p->peak * mb);
+    bprintf(&b, "arena lower bound %zu bytes (%.2f MiB); arena / bound = %.3f\n", p->lower_bound,
+            (double)p->lower_bound * mb,
+            p->lower_bound ? (double)p->region_bytes[LMG_REGION_ARENA] / (double)p->lower_bound
+                           : 1.0);
+    if (values) {
+        bprintf(&b, "\n%-6s %-7s %12s %12s %6s %6s  %-s\n", "id", "region", "offset", "bytes",
+                "first", "last", "value");
+        for (int v = 0; v < g->n_values; v++) {
+            char first[16], last[16];
+            if (p->first[v] < 0) snprintf(first, sizeof first, "start");
+            else snprintf(first, sizeof first, "%d", p->first[v]);
+            if (p->last[v] >= g->n_nodes) snprintf(last, sizeof last, "end");
+            else if (p->last[v] < 0) snprintf(last, sizeof last, "start");
+            else snprintf(last, sizeof last, "%d", p->last[v]);
+            bprintf(&b, "%-6d %-7s %12zu %12zu %6s %6s  %s", v, lmg_region_name(p->region[v]),
+                    p->offset[v], p->bytes[v], first, last, g->values[v].name);
+            if (p->alias[v] >= 0) bprintf(&b, "  (shares '%s')", g->values[p->alias[v]].name);
+            bprintf(&b, "\n");
+        }
+    }
+    if (b.oom) {
+        free(b.s);
+        return lmg_error(LMG_ERR_NOMEM, "plan print: out of memory");
+    }
+    *text = b.s;
+    return LMG_OK;
 }
