@@ -1,0 +1,193 @@
+/* metrics.c — the run's metrics.jsonl (one JSON object per line: step, split, loss, lr, ...),
+ * its truncation on resume, reading a split back for the plot, and atomic file writes. */
+#include "train.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 32);
+    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        lmg_status s = lmg_error(LMG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    const char *p = data;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            lmg_status s = lmg_error(LMG_ERR_IO, "writing '%s': %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return s;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        lmg_status s = lmg_error(LMG_ERR_IO, "writing '%s': %s", tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return s;
+    }
+    if (rename(tmp, path) != 0) {
+        lmg_status s = lmg_error(LMG_ERR_IO, "renaming '%s' to '%s': %s", tmp, path,
+                                 strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    return LMG_OK;
+}
+
+/* JSON has no NaN or Infinity: such a field is left out. */
+static int put_num(char *buf, size_t n, const char *key, double v)
+{
+    if (!isfinite(v)) return 0;
+    return snprintf(buf, n, ",\"%s\":%.9g", key, v);
+}
+
+lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
+{
+    char line[512];
+    int len = snprintf(line, sizeof line, "{\"step\":%lld,\"split\":\"%s\"", (long long)m->step,
+                       m->split);
+    len += put_num(line + len, sizeof line - (size_t)len, "loss", m->loss);
+    len += put_num(line + len, sizeof line - (size_t)len, "lr", m->lr);
+    len += put_num(line + len, sizeof line - (size_t)len, "grad_norm", m->grad_norm);
+    len += put_num(line + len, sizeof line - (size_t)len, "tokens_per_s", m->tokens_per_s);
+    len += put_num(line + len, sizeof line - (size_t)len, "elapsed_s", m->elapsed_s);
+    len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
+    FILE *f = fopen(path, "a");
+    if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    size_t w = fwrite(line, 1, (size_t)len, f);
+    int bad = w != (size_t)len || fflush(f) != 0;
+    bad |= fclose(f) != 0;
+    if (bad) return lmg_error(LMG_ERR_IO, "writing '%s' failed", path);
+    return LMG_OK;
+}
+
+/* The number after "key": in a line we wrote; 0 when absent. */
+static int json_num(const char *line, const char *key, double *v)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p) return 0;
+    char *end;
+    *v = strtod(p + strlen(pat), &end);
+    return end != p + strlen(pat);
+}
+
+static int json_split_is(const char *line, const char *split)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"split\":\"%s\"", split);
+    return strstr(line, pat) != NULL;
+}
+
+static lmg_status read_all(const char *path, char **text, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+        if (len + 1 == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
+    buf[len] = 0;
+    *text = buf;
+    *n = len;
+    return LMG_OK;
+}
+
+lmg_status lmg_metrics_truncate(const char *path, int64_t max_step)
+{
+    if (access(path, F_OK) != 0) return LMG_OK;
+    char *text;
+    size_t n;
+    LMG_TRY(read_all(path, &text, &n));
+    char *out = malloc(n + 1);
+    if (!out) {
+        free(text);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    size_t o = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        double step;
+        /* A line without its newline was cut short by a crash: drop it. */
+        if (nl && json_num(line, "step", &step) && step <= (double)max_step) {
+            memcpy(out + o, line, len);
+            o += len;
+        }
+        line += len;
+    }
+    lmg_status s = lmg_write_file_atomic(path, out, o);
+    free(out);
+    free(text);
+    return s;
+}
+
+lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
+                            double **losses, size_t *n)
+{
+    *steps = NULL;
+    *losses = NULL;
+    *n = 0;
+    char *text;
+    size_t len;
+    LMG_TRY(read_all(path, &text, &len));
+    size_t cap = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        double st, lo;
+        if (json_split_is(line, split) && json_num(line, "step", &st) &&
+            json_num(line, "loss", &lo)) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 256;
+                int64_t *ns = realloc(*steps, cap * sizeof *ns);
+                if (ns) *steps = ns;
+                double *nls = realloc(*losses, cap * sizeof *nls);
+                if (nls) *losses = nls;
+                if (!ns || !nls) {
+                    free(*steps), free(*losses), free(text);
+                    *steps = NULL, *losses = NULL, *n = 0;
+                    return lmg_error(LMG_ERR_NOMEM, "out of memory");
+                }
+            }
+            (*steps)[*n] = (int64_t)st;
+            (*losses)[*n] = lo;
+            (*n)++;
+        }
+        if (!nl) break;
+        line = nl + 1;
+    }
+    free(text);
+    return LMG_OK;
+}

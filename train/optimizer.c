@@ -1,0 +1,211 @@
+/* optimizer.c — the training step as one graph: autodiff, global-norm clipping and one AdamW
+ * node per parameter, the learning-rate schedule fed to it, and micro-batch-major node order. */
+#include "train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lmg_optim_config_default(lmg_optim_config *o)
+{
+    o->lr = 1e-3;
+    o->min_lr = 1e-4;
+    o->warmup = 50;
+    o->steps = 1000;
+    o->beta1 = 0.9;
+    o->beta2 = 0.95;
+    o->eps = 1e-8;
+    o->weight_decay = 0.1;
+    o->clip = 1.0;
+}
+
+double lmg_lr_at(const lmg_optim_config *o, int64_t step)
+{
+    if (step < 1) step = 1;
+    if (o->warmup > 0 && step <= o->warmup) return o->lr * (double)step / (double)o->warmup;
+    if (step >= o->steps) return o->steps > o->warmup ? o->min_lr : o->lr;
+    double t = (double)(step - o->warmup) / (double)(o->steps - o->warmup);
+    return o->min_lr + 0.5 * (o->lr - o->min_lr) * (1.0 + cos(3.14159265358979323846 * t));
+}
+
+static lmg_status check(const lmg_optim_config *o)
+{
+    if (!(o->lr > 0.0) || !isfinite(o->lr))
+        return lmg_error(LMG_ERR_ARG, "optimizer: lr %g must be > 0", o->lr);
+    if (!(o->min_lr >= 0.0) || o->min_lr > o->lr)
+        return lmg_error(LMG_ERR_ARG, "optimizer: min_lr %g must be in [0, lr]", o->min_lr);
+    if (!(o->beta1 >= 0.0 && o->beta1 < 1.0) || !(o->beta2 >= 0.0 && o->beta2 < 1.0))
+        return lmg_error(LMG_ERR_ARG, "optimizer: betas %g, %g must be in [0, 1)", o->beta1,
+                         o->beta2);
+    if (!(o->eps > 0.0)) return lmg_error(LMG_ERR_ARG, "optimizer: eps %g must be > 0", o->eps);
+    if (!(o->weight_decay >= 0.0))
+        return lmg_error(LMG_ERR_ARG, "optimizer: weight_decay %g must be >= 0", o->weight_decay);
+    if (o->warmup < 0 || o->steps < 1)
+        return lmg_error(LMG_ERR_ARG, "optimizer: warmup %lld and steps %lld", (long long)o->warmup,
+                         (long long)o->steps);
+    return LMG_OK;
+}
+
+/* ---- micro-batch-major order ------------------------------------------------------- */
+
+/* Which micro-batches (bit m) feed each node, from the Slice nodes "mb<m>/ids" and
+ * "mb<m>/targets" the model builder makes. Sorting nodes by the highest micro-batch they
+ * need, stably, keeps a topological order (a node needs at least what its inputs need) and
+ * runs forward m and backward m before forward m+1. */
+static lmg_status order_micro_batches(lmg_graph *g)
+{
+    int nv = g->n_values, nn = g->n_nodes;
+    uint64_t *vm = calloc((size_t)nv + 1, sizeof *vm);
+    int *key = malloc(((size_t)nn + 1) * sizeof *key);
+    int *order = malloc(((size_t)nn + 1) * sizeof *order);
+    lmg_node *nodes = malloc(((size_t)nn + 1) * sizeof *nodes);
+    if (!vm || !key || !order || !nodes) {
+        free(vm), free(key), free(order), free(nodes);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory ordering micro-batches");
+    }
+    int any = 0;
+    for (int i = 0; i < nn; i++) {
+        const lmg_node *n = &g->nodes[i];
+        uint64_t m = 0;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) m |= vm[n->in[k]];
+        int mb;
+        char rest[16];
+        if (n->op == LMG_OP_SLICE && n->name && sscanf(n->name, "mb%d/%15s", &mb, rest) == 2 &&
+            mb >= 0 && mb < 64 && (strcmp(rest, "ids") == 0 || strcmp(rest, "targets") == 0)) {
+            m |= (uint64_t)1 << mb;
+            any = 1;
+        }
+        for (int k = 0; k < n->n_out; k++) vm[n->out[k]] = m;
+        int hi = -1;
+        for (int b = 63; b >= 0; b--)
+            if (m >> b & 1) {
+                hi = b;
+                break;
+            }
+        key[i] = hi;
+    }
+    if (any) {
+        /* Counting sort by key (-1..63), stable. */
+        int pos = 0;
+        for (int kk = -1; kk < 64; kk++)
+            for (int i = 0; i < nn; i++)
+                if (key[i] == kk) order[pos++] = i;
+        for (int i = 0; i < nn; i++) nodes[i] = g->nodes[order[i]];
+        memcpy(g->nodes, nodes, (size_t)nn * sizeof *nodes);
+        for (int i = 0; i < nn; i++)
+            for (int k = 0; k < g->nodes[i].n_out; k++)
+                g->values[g->nodes[i].out[k]].producer = i;
+    }
+    free(vm), free(key), free(order), free(nodes);
+    return LMG_OK;
+}
+
+/* ---- the step graph ---------------------------------------------------------------- */
+
+static lmg_status set_meta_d(lmg_graph *g, const char *k, double v)
+{
+    char b[64];
+    snprintf(b, sizeof b, "%.17g", v);
+    return lmg_graph_set_meta(g, k, b);
+}
+
+lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim_config *o)
+{
+    LMG_TRY(check(o));
+    if (g->status != LMG_OK) return g->status;
+    if (lmg_graph_find(g, "lr") >= 0 || lmg_graph_find(g, "step") >= 0 ||
+        lmg_graph_find(g, "grad_norm") >= 0)
+        return lmg_error(LMG_ERR_INVALID, "graph '%s' already has a value named lr, step or "
+                                          "grad_norm: is it a training graph already?",
+                         g->name);
+    int np = 0;
+    for (int v = 0; v < g->n_values; v++)
+        np += g->values[v].kind == LMG_VALUE_INIT && g->values[v].trainable;
+    if (np == 0) return lmg_error(LMG_ERR_INVALID, "graph '%s' has no trainable parameters", g->name);
+    char **names = calloc((size_t)np, sizeof *names);
+    int *grads = malloc((size_t)np * sizeof *grads);
+    if (!names || !grads) {
+        free(names), free(grads);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    lmg_status s = LMG_OK;
+    int k = 0;
+    for (int v = 0; v < g->n_values && s == LMG_OK; v++)
+        if (g->values[v].kind == LMG_VALUE_INIT && g->values[v].trainable) {
+            names[k] = strdup(g->values[v].name);
+            if (!names[k++]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        }
+    if (s == LMG_OK) s = lmg_autodiff(g, loss);
+    char buf[512];
+    for (int i = 0; i < np && s == LMG_OK; i++) {
+        snprintf(buf, sizeof buf, "grad/%s", names[i]);
+        grads[i] = lmg_graph_find(g, buf);
+        if (grads[i] < 0)
+            s = lmg_error(LMG_ERR_INVALID, "autodiff made no gradient '%s'", buf);
+    }
+    /* Global norm: sqrt of the sum over every gradient of its sum of squares. */
+    int total = -1;
+    for (int i = 0; i < np && s == LMG_OK; i++) {
+        snprintf(buf, sizeof buf, "clip/sq/%s", names[i]);
+        int sq = lmg_graph_node(g, LMG_OP_MUL, buf, (int[]){grads[i], grads[i]}, 2, NULL, 0, NULL,
+                                NULL);
+        snprintf(buf, sizeof buf, "clip/sumsq/%s", names[i]);
+        lmg_attr ra[1] = {lmg_attr_int("keepdims", 0)};
+        int ss = lmg_graph_node(g, LMG_OP_REDUCE_SUM, buf, &sq, 1, ra, 1, NULL, NULL);
+        total = total < 0 ? ss : lmg_add(g, total, ss);
+    }
+    int norm = -1, gscale = -1;
+    if (s == LMG_OK) {
+        norm = lmg_graph_node(g, LMG_OP_SQRT, "grad_norm", &total, 1, NULL, 0, NULL, NULL);
+        if (o->clip > 0.0) {
+            int cl = lmg_graph_scalar(g, (float)o->clip);
+            int mx = lmg_graph_node(g, LMG_OP_MAXIMUM, "clip/max", (int[]){norm, cl}, 2, NULL, 0,
+                                    NULL, NULL);
+            gscale = lmg_graph_node(g, LMG_OP_DIV, "gscale", (int[]){cl, mx}, 2, NULL, 0, NULL,
+                                    NULL);
+        } else {
+            gscale = lmg_graph_scalar(g, 1.0f);
+        }
+        if (g->status != LMG_OK) s = g->status;
+        else s = lmg_graph_add_output(g, norm);
+    }
+    int lr = -1, step = -1;
+    if (s == LMG_OK) {
+        lr = lmg_graph_input(g, "lr", LMG_DTYPE_F32, lmg_shape_make(0, NULL));
+        step = lmg_graph_input(g, "step", LMG_DTYPE_I32, lmg_shape_make(0, NULL));
+        if (g->status != LMG_OK) s = g->status;
+    }
+    for (int i = 0; i < np && s == LMG_OK; i++) {
+        int p = lmg_graph_find(g, names[i]);
+        lmg_shape sh = g->values[p].shape;
+        snprintf(buf, sizeof buf, "adam.m/%s", names[i]);
+        int m = lmg_graph_const(g, buf, LMG_DTYPE_F32, sh, NULL);
+        snprintf(buf, sizeof buf, "adam.v/%s", names[i]);
+        int v = lmg_graph_const(g, buf, LMG_DTYPE_F32, sh, NULL);
+        /* Decay matrices only: biases and LayerNorm gains/shifts are rank 1. */
+        double wd = sh.rank >= 2 ? o->weight_decay : 0.0;
+        lmg_attr a[4] = {lmg_attr_float("beta1", o->beta1), lmg_attr_float("beta2", o->beta2),
+                         lmg_attr_float("eps", o->eps), lmg_attr_float("weight_decay", wd)};
+        snprintf(buf, sizeof buf, "adamw/%s", names[i]);
+        lmg_graph_node(g, LMG_OP_ADAMW, buf, (int[]){p, grads[i], m, v, lr, step, gscale}, 7, a,
+                       4, NULL, NULL);
+        if (g->status != LMG_OK) s = g->status;
+    }
+    for (int i = 0; i < np; i++) free(names[i]);
+    free(names);
+    free(grads);
+    LMG_TRY(s);
+    LMG_TRY(set_meta_d(g, "optim.lr", o->lr));
+    LMG_TRY(set_meta_d(g, "optim.min_lr", o->min_lr));
+    LMG_TRY(set_meta_d(g, "optim.warmup", (double)o->warmup));
+    LMG_TRY(set_meta_d(g, "optim.steps", (double)o->steps));
+    LMG_TRY(set_meta_d(g, "optim.beta1", o->beta1));
+    LMG_TRY(set_meta_d(g, "optim.beta2", o->beta2));
+    LMG_TRY(set_meta_d(g, "optim.eps", o->eps));
+    LMG_TRY(set_meta_d(g, "optim.weight_decay", o->weight_decay));
+    LMG_TRY(set_meta_d(g, "optim.clip", o->clip));
+    LMG_TRY(lmg_graph_set_meta(g, "optim.loss", loss));
+    return order_micro_batches(g);
+}

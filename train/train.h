@@ -1,0 +1,165 @@
+/* train.h — the training step as a graph (autodiff, global-norm clipping, AdamW), the
+ * learning-rate schedule, and the trainer: data, steps, evaluation, early stopping,
+ * checkpoints, metrics and the loss plot of a run directory. Nothing here prints. */
+#ifndef LMG_TRAIN_H
+#define LMG_TRAIN_H
+
+#include "../graph/graph.h"
+#include "../models/models.h"
+
+/* ---- optimizer (train/optimizer.c) ------------------------------------------------- */
+typedef struct lmg_optim_config {
+    double lr;            /* peak learning rate */
+    double min_lr;        /* the cosine decay ends here (absolute) */
+    int64_t warmup;       /* linear warm-up steps: lr * step / warmup for step <= warmup */
+    int64_t steps;        /* the schedule's length: cosine from lr to min_lr over
+                             (warmup, steps]; min_lr after */
+    double beta1, beta2, eps;
+    double weight_decay;  /* for rank >= 2 parameters; biases and LayerNorm get 0 */
+    double clip;          /* global gradient norm limit; <= 0: no clipping */
+} lmg_optim_config;
+
+/* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1. */
+void lmg_optim_config_default(lmg_optim_config *o);
+/* The learning rate of 1-based step `step`. */
+double lmg_lr_at(const lmg_optim_config *o, int64_t step);
+
+/* Turn a forward graph with scalar output `loss` into the training step, in place:
+ * lmg_autodiff (outputs "grad/<p>"), the global gradient norm (output "grad_norm"),
+ * gscale = clip / max(norm, clip), and one AdamW node per parameter p with state
+ * "adam.m/<p>", "adam.v/<p>" (zero, non-trainable initializers). New inputs: "lr" f32[]
+ * (fed per step from lmg_lr_at) and "step" i32[] (1-based). Hyper-parameters are recorded
+ * in the metadata ("optim.*").
+ * Gradient accumulation: build the forward graph with micro_batches M (models.h): the M
+ * micro-batches' gradients add up inside one graph, and the nodes are then ordered
+ * micro-batch by micro-batch (forward m, backward m, then m+1) so the memory planner can
+ * reuse one micro-batch's activations for the next. */
+lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim_config *o);
+
+/* ---- trainer (train/train.c) ------------------------------------------------------- */
+typedef enum {
+    LMG_TRAIN_INFO = 0,     /* message: a phase begins ("building the training graph") */
+    LMG_TRAIN_STEP = 1,     /* a training step finished */
+    LMG_TRAIN_EVAL = 2,     /* a validation pass finished */
+    LMG_TRAIN_DONE = 3,     /* the run ended (steps done, early stop or stop_at) */
+} lmg_train_event_kind;
+
+typedef struct lmg_train_event {
+    lmg_train_event_kind kind;
+    const char *message;    /* INFO, DONE: a short line */
+    int64_t step, steps;    /* this step (1-based) of the total */
+    double loss, lr, grad_norm;
+    double tokens_per_s;    /* over the steps of this process so far */
+    double elapsed_s;       /* wall time of this run, resumed runs included */
+    double eta_s;           /* estimate for the remaining steps */
+    double val_loss, best_val_loss; /* EVAL */
+    int64_t best_step;
+    int improved, bad_evals;
+    int early_stop;         /* DONE: 1 when patience ran out */
+} lmg_train_event;
+
+typedef void (*lmg_train_progress_fn)(const lmg_train_event *e, void *user);
+
+typedef struct lmg_train_config {
+    lmg_model_config model;
+    lmg_optim_config optim;   /* optim.steps is the run's number of steps */
+    const lmg_graph *objective_graph; /* NULL: the model's built-in objective */
+    double objective_weight;  /* its weight in "loss" (1 when 0) */
+    const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare) */
+    const char *out_dir;      /* the run directory (created) */
+    const char *resume_dir;   /* continue this run (model, optim, data come from it) */
+    const char *backend;      /* "opencl", "ref"; NULL = opencl */
+    const char *device;       /* backend device choice; NULL = default */
+    int eval_every;           /* validate every this many steps (and at the end); 0 = end only */
+    int eval_batches;         /* batches of the val split per evaluation; 0 = all */
+    int patience;             /* stop after this many evaluations without improvement; 0 = never */
+    uint64_t data_seed;       /* the batch order: batch of step s = f(data_seed, s) */
+    int64_t stop_at;          /* end after this step as if interrupted (checkpoint kept); 0 = no */
+    lmg_train_progress_fn progress;
+    void *user;
+} lmg_train_config;
+
+/* Defaults: the default GPT (models.h), lmg_optim_config_default, eval_every 100,
+ * eval_batches 20, patience 5, data_seed 1. */
+void lmg_train_config_default(lmg_train_config *c);
+
+typedef struct lmg_train_result {
+    int64_t step;             /* last step done */
+    int64_t best_step;
+    double best_val_loss;     /* INFINITY when never evaluated */
+    double last_loss, last_val_loss;
+    double elapsed_s, ms_per_step, tokens_per_s; /* this process's steps */
+    int early_stopped;
+} lmg_train_result;
+
+/* Train. The run directory gets:
+ *   train.pb (+ train.safetensors)  the training step graph, weights external
+ *   objective.pb                    the user objective graph, when one was given
+ *   checkpoint.safetensors          the latest state: every parameter by name, "adam.m/<p>",
+ *                                   "adam.v/<p>", metadata step, data seed, best, patience
+ *   best.safetensors                the parameters of the best validation loss
+ *   metrics.jsonl                   one JSON object per line: step, split, loss, lr, ...
+ *   loss.svg                        train and val loss against step
+ * Files are written to a temporary name and renamed. With resume_dir the run continues from
+ * its checkpoint; steps, eval and patience settings of `c` apply, the rest comes from the run. */
+lmg_status lmg_train_run(const lmg_train_config *c, lmg_train_result *r);
+
+/* ---- evaluation -------------------------------------------------------------------- */
+typedef struct lmg_eval_result {
+    double loss;              /* mean loss per counted token (CE for clm/mlm) */
+    double perplexity;        /* exp(loss) */
+    double mlm_accuracy;      /* masked positions predicted exactly (mlm models), else -1 */
+    int64_t tokens;           /* positions counted */
+    int64_t batches;
+} lmg_eval_result;
+
+/* Evaluate the parameters of `checkpoint` (a .safetensors with every parameter of the run;
+ * NULL = best.safetensors, or checkpoint.safetensors when absent) of run `run_dir` on
+ * `split` ("train", "val", "test"); max_batches 0 = the whole split. */
+lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char *split,
+                        const char *backend, const char *device, int max_batches,
+                        lmg_eval_result *r);
+
+/* ---- pieces shared by the trainer and the commands --------------------------------- */
+/* Prepare data for training: read the corpus (paths, or the default corpus when n == 0),
+ * train a tokenizer of `vocab` ids and write dir/tok.bpe and dir/{train,val,test}.tok. */
+lmg_status lmg_train_prepare_data(const char *const *paths, size_t n, int vocab, uint64_t seed,
+                                  const char *dir);
+
+/* A run's model config, data folder and objective graph, read from run_dir/train.pb.
+ * The strings point into *graph; free it with lmg_graph_free. */
+lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config *model,
+                        char **data_dir, lmg_graph **objective);
+
+/* Copy parameters (and, with state, "adam.*" and optimizer state) from a checkpoint file into
+ * an executor of graph g by value name; every trainable parameter of g must be present. */
+struct lmg_backend;
+struct lmg_exec;
+lmg_status lmg_checkpoint_load(const char *path, const lmg_graph *g,
+                               const struct lmg_backend *b, struct lmg_exec *e, int state,
+                               int64_t *step);
+
+/* ---- metrics (train/metrics.c) and the loss plot (train/svg.c) ---------------------- */
+typedef struct lmg_metric {
+    int64_t step;
+    const char *split;        /* "train", "val", "test" */
+    double loss, lr, grad_norm, tokens_per_s, elapsed_s; /* NaN = not written */
+} lmg_metric;
+
+/* Append one JSON object line to path (created when missing). */
+lmg_status lmg_metrics_append(const char *path, const lmg_metric *m);
+/* Keep only the lines with step <= max_step (a resumed run drops what came after its
+ * checkpoint); rewritten atomically. A missing file is fine. */
+lmg_status lmg_metrics_truncate(const char *path, int64_t max_step);
+/* Read the (step, loss) pairs of one split from metrics.jsonl; arrays malloc'd. */
+lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
+                            double **losses, size_t *n);
+
+/* Draw train and val loss against step as an SVG (axes, ticks, legend) into `path`,
+ * from the metrics file; written atomically. */
+lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *title);
+
+/* Write `n` bytes to `path` atomically (temporary file in the same folder, fsync, rename). */
+lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n);
+
+#endif
