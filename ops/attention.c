@@ -76,23 +76,52 @@ lmg_status lmg_infer_ATTENTION_GRAD(const lmg_graph *g, const lmg_node *n, lmg_d
     return LMG_OK;
 }
 
-/* Only dout matters: lse is a saved activation, and the key mask selects (no gradient). */
+/* The backward of out is one AttentionGrad node. lse is a saved activation that normally
+ * only feeds AttentionGrad; when a graph uses it, d lse_i / d s_ij = P_ij adds
+ * dq_i += scale dlse_i sum_j P_ij k_j (attention with v = k) and
+ * dk_j += scale sum_i P_ij dlse_i q_i (the dv of AttentionGrad with dout = scale dlse q).
+ * The key mask only selects, so it gets no gradient. */
 lmg_status lmg_grad_ATTENTION(lmg_grad_ctx *c)
 {
     lmg_graph *g = c->g;
     const lmg_node *n = &g->nodes[c->node];
-    if (c->dy[0] < 0 || !(c->need[0] || c->need[1] || c->need[2])) return LMG_OK;
-    int ins[7] = {c->dy[0], n->in[0], n->in[1], n->in[2], n->out[0], n->out[1],
-                  n->n_in > 3 ? n->in[3] : -1};
-    int n_in = ins[6] >= 0 ? 7 : 6;
+    if (!(c->need[0] || c->need[1] || c->need[2])) return LMG_OK;
+    int q = n->in[0], k = n->in[1], v = n->in[2], mask = n->n_in > 3 ? n->in[3] : -1;
+    int out = n->out[0], lse = n->out[1], dout = c->dy[0], dlse = c->dy[1];
+    lmg_shape qs = g->values[q].shape;
+    int has_scale = lmg_node_attr(n, "scale") != NULL;
+    double scale = lmg_node_attr_float(n, "scale", 1.0 / sqrt((double)(qs.dims[3] > 0 ? qs.dims[3] : 1)));
     lmg_attr a[2];
     int na = 0;
     a[na++] = lmg_attr_int("causal", lmg_node_attr_int(n, "causal", 0));
-    if (lmg_node_attr(n, "scale")) a[na++] = lmg_attr_float("scale", lmg_node_attr_float(n, "scale", 1.0));
-    int outs[3];
-    if (lmg_graph_node(g, LMG_OP_ATTENTION_GRAD, NULL, ins, n_in, a, na, NULL, outs) < 0)
-        return g->status;
-    for (int k = 0; k < 3; k++)
-        if (c->need[k]) c->dx[k] = outs[k];
+    if (has_scale) a[na++] = lmg_attr_float("scale", scale);
+    int n_in = mask >= 0 ? 7 : 6;
+    int dq = -1, dk = -1, dv = -1;
+    if (dout >= 0) {
+        int ins[7] = {dout, q, k, v, out, lse, mask};
+        int outs[3];
+        if (lmg_graph_node(g, LMG_OP_ATTENTION_GRAD, NULL, ins, n_in, a, na, NULL, outs) < 0)
+            return g->status;
+        dq = outs[0], dk = outs[1], dv = outs[2];
+    }
+    if (dlse >= 0 && (c->need[0] || c->need[1])) {
+        int64_t d4[4] = {qs.dims[0], qs.dims[1], qs.dims[2], 1};
+        int w = lmg_scale(g, lmg_reshape(g, dlse, 4, d4), scale, 0.0); /* scale dlse, [B,H,T,1] */
+        if (c->need[0]) {
+            int ins[4] = {q, k, k, mask}, pk[2];
+            lmg_graph_node(g, LMG_OP_ATTENTION, NULL, ins, mask >= 0 ? 4 : 3, a, na, NULL, pk);
+            int e = lmg_mul(g, pk[0], w);
+            dq = dq < 0 ? e : lmg_add(g, dq, e);
+        }
+        if (c->need[1]) {
+            int ins[7] = {lmg_mul(g, q, w), q, k, k, out, lse, mask}, outs[3];
+            lmg_graph_node(g, LMG_OP_ATTENTION_GRAD, NULL, ins, n_in, a, na, NULL, outs);
+            dk = dk < 0 ? outs[2] : lmg_add(g, dk, outs[2]);
+        }
+        if (g->status != LMG_OK) return g->status;
+    }
+    if (c->need[0]) c->dx[0] = dq;
+    if (c->need[1]) c->dx[1] = dk;
+    if (c->need[2]) c->dx[2] = dv;
     return LMG_OK;
 }

@@ -131,18 +131,46 @@ lmg_status lmg_infer_LAYER_NORM_GRAD(const lmg_graph *g, const lmg_node *n, lmg_
     return LMG_OK;
 }
 
-/* mean and rstd are saved activations: gradients reaching them are not propagated. */
+/* LayerNorm's backward is one LayerNormGrad node for y's gradient. mean and rstd are saved
+ * activations that normally only feed LayerNormGrad, but when a graph uses them their
+ * gradients reach x too: d mean / dx = 1/C, d rstd / dx_j = -rstd^3 (x_j - mean) / C. */
 lmg_status lmg_grad_LAYER_NORM(lmg_grad_ctx *c)
 {
     lmg_graph *g = c->g;
     const lmg_node *n = &g->nodes[c->node];
-    if (c->dy[0] < 0 || !(c->need[0] || c->need[1] || c->need[2])) return LMG_OK;
-    int ins[5] = {c->dy[0], n->in[0], n->in[1], n->out[1], n->out[2]};
-    int outs[3];
-    if (lmg_graph_node(g, LMG_OP_LAYER_NORM_GRAD, NULL, ins, 5, NULL, 0, NULL, outs) < 0)
-        return g->status;
-    for (int k = 0; k < 3; k++)
-        if (c->need[k]) c->dx[k] = outs[k];
+    int x = n->in[0], gamma = n->in[1], mean = n->out[1], rstd = n->out[2];
+    int dy = c->dy[0], dmean = c->dy[1], drstd = c->dy[2];
+    lmg_shape xs = g->values[x].shape;
+    int64_t C = xs.dims[xs.rank - 1];
+    int dx = -1;
+    if (dy >= 0 && (c->need[0] || c->need[1] || c->need[2])) {
+        int ins[5] = {dy, x, gamma, mean, rstd};
+        int outs[3];
+        if (lmg_graph_node(g, LMG_OP_LAYER_NORM_GRAD, NULL, ins, 5, NULL, 0, NULL, outs) < 0)
+            return g->status;
+        dx = outs[0];
+        if (c->need[1]) c->dx[1] = outs[1];
+        if (c->need[2]) c->dx[2] = outs[2];
+    }
+    if (c->need[0] && (dmean >= 0 || drstd >= 0)) {
+        lmg_shape s1 = xs; /* [..., 1]: row statistics broadcast over the normalised axis */
+        s1.dims[s1.rank - 1] = 1;
+        int extra = -1;
+        if (dmean >= 0) extra = lmg_scale(g, lmg_reshape(g, dmean, s1.rank, s1.dims), 1.0 / (double)C, 0.0);
+        if (drstd >= 0) {
+            int r = lmg_reshape(g, rstd, s1.rank, s1.dims);
+            int xc = lmg_sub(g, x, lmg_reshape(g, mean, s1.rank, s1.dims));
+            int r3 = lmg_mul(g, r, lmg_mul(g, r, r));
+            int coef = lmg_scale(g, lmg_mul(g, lmg_reshape(g, drstd, s1.rank, s1.dims), r3),
+                                 -1.0 / (double)C, 0.0);
+            int e = lmg_mul(g, xc, coef);
+            extra = extra < 0 ? e : lmg_add(g, e, extra);
+        }
+        if (extra >= 0 && !lmg_shape_equal(&g->values[extra].shape, &xs)) extra = lmg_expand(g, extra, xs);
+        dx = dx < 0 ? extra : lmg_add(g, dx, extra);
+        if (g->status != LMG_OK) return g->status;
+    }
+    if (c->need[0]) c->dx[0] = dx;
     return LMG_OK;
 }
 
