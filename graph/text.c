@@ -1,14 +1,1295 @@
 /* text.c — the human text form of a graph (.lmgt): print and parse, round-tripping
- * exactly. */
+ * exactly (floats are printed in the shortest form that reads back to the same bits).
+ *
+ *   lmgraph ir 1 opset 1
+ *   graph "tiny" {
+ *     meta "objective" = "clm"
+ *     input x : f32[2,3]
+ *     param w : f32[3] = [0.5, -1, 2]          # trainable
+ *     const two : f32[] = [2]
+ *     state m : f32[3] = zeros                  # a non-trainable initializer
+ *     const big : f32[1024] = external("big.safetensors", 128, 4096)
+ *     node y: f32[2,3] = Mul(x, w)
+ *     node [ln] h, mean, rstd = LayerNorm(y, g, b) {eps = 1e-05}
+ *     output y
+ *   }
+ *
+ * Newlines are plain whitespace; `#` starts a comment. Names are bare when made of
+ * [A-Za-z0-9_./:'-] (a ':' ends a name unless another name character follows), otherwise
+ * quoted. A node is named after its first output unless `[name]` follows `node`. Output
+ * types are optional when parsing (inferred) and always printed. `""` is an omitted input.
+ * Attributes: 3 (int), 3.0 / 1e-05 / inf / nan (float), "s", [1, 2] (ints), [1.5, 2.0]
+ * (floats), ints[] / floats[] for empty lists. f32 data may hold nan, inf, -inf and 0x7fc00001
+ * (raw bits, for NaNs with a payload). */
 #include "graph.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a growable string ------------------------------------------------------------- */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (b->n + n + 1 > cap) cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->oom = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sb_put(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_put(b, big, (size_t)n);
+    free(big);
+}
+
+/* ---- printing ---------------------------------------------------------------------- */
+
+static int name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '/' || c == ':' || c == '\'' || c == '-';
+}
+
+static int bare_ok(const char *s)
+{
+    if (!s[0]) return 0;
+    for (const char *p = s; *p; p++) {
+        if (!name_char(*p)) return 0;
+        /* A ':' followed by a non-name character (or the end) would end the name. */
+        if (*p == ':' && !name_char(p[1])) return 0;
+    }
+    return 1;
+}
+
+static void print_quoted(sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '"': sb_str(b, "\\\""); break;
+        case '\\': sb_str(b, "\\\\"); break;
+        case '\n': sb_str(b, "\\n"); break;
+        case '\t': sb_str(b, "\\t"); break;
+        case '\r': sb_str(b, "\\r"); break;
+        default:
+            if (c < 0x20 || c == 0x7f) sb_printf(b, "\\x%02x", c);
+            else sb_put(b, s, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static void print_name(sbuf *b, const char *s)
+{
+    if (bare_ok(s)) sb_str(b, s);
+    else print_quoted(b, s);
+}
+
+static void print_type(sbuf *b, const lmg_value *v)
+{
+    sb_str(b, lmg_dtype_name(v->dtype));
+    sb_put(b, "[", 1);
+    for (int i = 0; i < v->shape.rank; i++)
+        sb_printf(b, "%s%lld", i ? "," : "", (long long)v->shape.dims[i]);
+    sb_put(b, "]", 1);
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* Shortest %g form of a float that reads back to the same bits. */
+static void print_f32(sbuf *b, float f)
+{
+    uint32_t bits = f32_bits(f);
+    if (isnan(f)) {
+        if (bits == 0x7fc00000u) sb_str(b, "nan");
+        else if (bits == 0xffc00000u) sb_str(b, "-nan");
+        else sb_printf(b, "0x%08x", (unsigned)bits);
+        return;
+    }
+    if (isinf(f)) {
+        sb_str(b, f < 0 ? "-inf" : "inf");
+        return;
+    }
+    char tmp[48];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+        if (f32_bits(strtof(tmp, NULL)) == bits) break;
+    }
+    sb_str(b, tmp);
+}
+
+/* Shortest %g form of a double that reads back exactly, always recognisable as a float
+ * (so 2.0 prints as "2.0", not "2", which would read back as an int). */
+static void print_f64(sbuf *b, double d)
+{
+    if (isnan(d)) {
+        sb_str(b, signbit(d) ? "-nan" : "nan");
+        return;
+    }
+    if (isinf(d)) {
+        sb_str(b, d < 0 ? "-inf" : "inf");
+        return;
+    }
+    char tmp[48];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    if (!strpbrk(tmp, ".en")) strcat(tmp, ".0");
+    sb_str(b, tmp);
+}
+
+static void print_data(sbuf *b, const lmg_value *v)
+{
+    int64_t n = lmg_shape_numel(&v->shape);
+    const int per_line = 8;
+    sb_put(b, "[", 1);
+    for (int64_t i = 0; i < n; i++) {
+        if (n > per_line && i % per_line == 0) sb_str(b, i ? ",\n      " : "\n      ");
+        else if (i) sb_str(b, ", ");
+        switch (v->dtype) {
+        case LMG_DTYPE_F32: print_f32(b, ((const float *)v->data)[i]); break;
+        case LMG_DTYPE_I32: sb_printf(b, "%d", (int)((const int32_t *)v->data)[i]); break;
+        default: sb_printf(b, "0x%04x", (unsigned)((const uint16_t *)v->data)[i]); break;
+        }
+    }
+    if (n > per_line) sb_str(b, "\n    ");
+    sb_put(b, "]", 1);
+}
+
+static void print_attr(sbuf *b, const lmg_attr *a)
+{
+    print_name(b, a->name);
+    sb_str(b, " = ");
+    switch (a->type) {
+    case LMG_ATTR_INT: sb_printf(b, "%lld", (long long)a->i); break;
+    case LMG_ATTR_FLOAT: print_f64(b, a->f); break;
+    case LMG_ATTR_STRING: print_quoted(b, a->s ? a->s : ""); break;
+    case LMG_ATTR_INTS:
+        if (a->n <= 0) sb_str(b, "ints[]");
+        else {
+            sb_put(b, "[", 1);
+            for (int i = 0; i < a->n; i++) sb_printf(b, "%s%lld", i ? ", " : "", (long long)a->ints[i]);
+            sb_put(b, "]", 1);
+        }
+        break;
+    case LMG_ATTR_FLOATS:
+        if (a->n <= 0) sb_str(b, "floats[]");
+        else {
+            sb_put(b, "[", 1);
+            for (int i = 0; i < a->n; i++) {
+                if (i) sb_str(b, ", ");
+                print_f64(b, a->floats[i]);
+            }
+            sb_put(b, "]", 1);
+        }
+        break;
+    default: sb_str(b, "?"); break;
+    }
+}
+
+static void print_node(sbuf *b, const lmg_graph *g, const lmg_node *n)
+{
+    sb_str(b, "  node ");
+    const char *first = n->n_out > 0 && n->out[0] >= 0 && n->out[0] < g->n_values
+                            ? g->values[n->out[0]].name : NULL;
+    if (!first || strcmp(first, n->name) != 0) {
+        sb_put(b, "[", 1);
+        print_name(b, n->name);
+        sb_str(b, "] ");
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        if (k) sb_str(b, ", ");
+        if (n->out[k] < 0 || n->out[k] >= g->n_values) {
+            sb_str(b, "?");
+            continue;
+        }
+        const lmg_value *v = &g->values[n->out[k]];
+        print_name(b, v->name);
+        if (v->dtype != LMG_DTYPE_UNDEFINED) {
+            sb_str(b, ": ");
+            print_type(b, v);
+        }
+    }
+    sb_str(b, " = ");
+    sb_str(b, lmg_op_name(n->op));
+    sb_put(b, "(", 1);
+    for (int k = 0; k < n->n_in; k++) {
+        if (k) sb_str(b, ", ");
+        if (n->in[k] < 0 || n->in[k] >= g->n_values) sb_str(b, "\"\"");
+        else print_name(b, g->values[n->in[k]].name);
+    }
+    sb_put(b, ")", 1);
+    if (n->n_attr > 0) {
+        sb_str(b, " {");
+        for (int a = 0; a < n->n_attr; a++) {
+            if (a) sb_str(b, ", ");
+            print_attr(b, &n->attrs[a]);
+        }
+        sb_put(b, "}", 1);
+    }
+    sb_put(b, "\n", 1);
+}
 
 lmg_status lmg_graph_print(const lmg_graph *g, char **text)
 {
-    (void)g, (void)text;
-    return lmg_error(LMG_ERR_UNSUPPORTED, "print: not implemented yet");
+    if (!g || !text) return lmg_error(LMG_ERR_ARG, "print: bad arguments");
+    sbuf b = {0};
+    sb_printf(&b, "lmgraph ir %d opset %d\n", LMG_IR_VERSION, LMG_OPSET_VERSION);
+    sb_str(&b, "graph ");
+    print_quoted(&b, g->name ? g->name : "");
+    sb_str(&b, " {\n");
+    int blank = 0;
+    if (g->producer && strcmp(g->producer, "lmgraph") != 0) {
+        sb_str(&b, "  producer ");
+        print_quoted(&b, g->producer);
+        sb_put(&b, "\n", 1);
+        blank = 1;
+    }
+    for (int i = 0; i < g->n_meta; i++) {
+        sb_str(&b, "  meta ");
+        print_quoted(&b, g->meta[i].key);
+        sb_str(&b, " = ");
+        print_quoted(&b, g->meta[i].value);
+        sb_put(&b, "\n", 1);
+        blank = 1;
+    }
+    int decl = 0;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i] < 0 || g->inputs[i] >= g->n_values) continue;
+        const lmg_value *v = &g->values[g->inputs[i]];
+        if (blank && !decl++) sb_put(&b, "\n", 1);
+        sb_str(&b, "  input ");
+        print_name(&b, v->name);
+        sb_str(&b, " : ");
+        print_type(&b, v);
+        sb_put(&b, "\n", 1);
+    }
+    for (int i = 0; i < g->n_values; i++) {
+        const lmg_value *v = &g->values[i];
+        if (v->kind != LMG_VALUE_INIT) continue;
+        if (blank && !decl++) sb_put(&b, "\n", 1);
+        int zeros = v->fill == LMG_INIT_ZEROS || (!v->data && lmg_shape_numel(&v->shape) > 0);
+        sb_str(&b, v->trainable ? "  param " : zeros ? "  state " : "  const ");
+        print_name(&b, v->name);
+        sb_str(&b, " : ");
+        print_type(&b, v);
+        sb_str(&b, " = ");
+        if (zeros) sb_str(&b, "zeros");
+        else if (!v->data) sb_str(&b, "[]");
+        else print_data(&b, v);
+        sb_put(&b, "\n", 1);
+    }
+    blank = blank || decl;
+    if (g->n_nodes && blank) sb_put(&b, "\n", 1);
+    for (int i = 0; i < g->n_nodes; i++) print_node(&b, g, &g->nodes[i]);
+    if (g->n_outputs && (blank || g->n_nodes)) sb_put(&b, "\n", 1);
+    for (int i = 0; i < g->n_outputs; i++) {
+        if (g->outputs[i] < 0 || g->outputs[i] >= g->n_values) continue;
+        sb_str(&b, "  output ");
+        print_name(&b, g->values[g->outputs[i]].name);
+        sb_put(&b, "\n", 1);
+    }
+    sb_str(&b, "}\n");
+    if (b.oom) {
+        free(b.s);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory printing graph '%s'", g->name);
+    }
+    *text = b.s;
+    return LMG_OK;
 }
+
+/* ---- parsing ----------------------------------------------------------------------- */
+
+typedef struct {
+    const char *p, *line_start;
+    int line;
+    const char *file;
+    char *dir; /* for external() paths */
+    lmg_graph *g;
+    int *decl_line; /* per value id: the line that declared it (0 = only referenced) */
+    int n_decl;
+    int *node_line; /* per node index */
+    int n_node_line;
+} parser;
+
+static lmg_status perr(parser *P, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static lmg_status perr(parser *P, const char *fmt, ...)
+{
+    char msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lmg_error(LMG_ERR_PARSE, "%s:%d:%d: %s", P->file, P->line,
+                     (int)(P->p - P->line_start) + 1, msg);
+}
+
+static void skip_ws(parser *P)
+{
+    for (;;) {
+        char c = *P->p;
+        if (c == '\n') {
+            P->p++;
+            P->line++;
+            P->line_start = P->p;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            P->p++;
+        } else if (c == '#') {
+            while (*P->p && *P->p != '\n') P->p++;
+        } else {
+            return;
+        }
+    }
+}
+
+/* A short description of what comes next, for "expected X, found Y". */
+static const char *found(parser *P, char *buf, size_t n)
+{
+    skip_ws(P);
+    if (!*P->p) return "the end of the file";
+    size_t len = 0;
+    while (P->p[len] && len < 16 && P->p[len] != '\n' && (len == 0 || name_char(P->p[len]) == name_char(P->p[0])) &&
+           P->p[len] != ' ')
+        len++;
+    if (len == 0) len = 1;
+    snprintf(buf, n, "'%.*s'", (int)len, P->p);
+    return buf;
+}
+
+static lmg_status expected(parser *P, const char *what)
+{
+    char buf[40];
+    return perr(P, "expected %s, found %s", what, found(P, buf, sizeof buf));
+}
+
+static int accept(parser *P, char c)
+{
+    skip_ws(P);
+    if (*P->p != c) return 0;
+    P->p++;
+    return 1;
+}
+
+static lmg_status expect(parser *P, char c, const char *what)
+{
+    if (accept(P, c)) return LMG_OK;
+    return expected(P, what);
+}
+
+static int ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The keyword `kw`, as a whole word. */
+static int accept_word(parser *P, const char *kw)
+{
+    skip_ws(P);
+    size_t n = strlen(kw);
+    if (strncmp(P->p, kw, n) != 0 || ident_char(P->p[n])) return 0;
+    P->p += n;
+    return 1;
+}
+
+static lmg_status read_quoted(parser *P, char **out)
+{
+    skip_ws(P);
+    if (*P->p != '"') return expected(P, "a quoted string");
+    const char *start_line = P->line_start;
+    int line = P->line;
+    P->p++;
+    sbuf b = {0};
+    sb_put(&b, "", 0);
+    for (;;) {
+        char c = *P->p;
+        if (!c || c == '\n') {
+            free(b.s);
+            P->line = line;
+            P->line_start = start_line;
+            return perr(P, "unterminated string");
+        }
+        P->p++;
+        if (c == '"') break;
+        if (c != '\\') {
+            sb_put(&b, &c, 1);
+            continue;
+        }
+        char e = *P->p++;
+        char v;
+        switch (e) {
+        case 'n': v = '\n'; break;
+        case 't': v = '\t'; break;
+        case 'r': v = '\r'; break;
+        case '"': v = '"'; break;
+        case '\\': v = '\\'; break;
+        case 'x': {
+            unsigned x = 0;
+            for (int i = 0; i < 2; i++) {
+                char h = *P->p;
+                int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                if (d < 0) {
+                    free(b.s);
+                    return perr(P, "expected two hex digits after \\x");
+                }
+                x = x * 16 + (unsigned)d;
+                P->p++;
+            }
+            if (x == 0) {
+                free(b.s);
+                return perr(P, "a string may not contain \\x00");
+            }
+            v = (char)x;
+            break;
+        }
+        default:
+            P->p--;
+            free(b.s);
+            return perr(P, "unknown escape '\\%c' (use \\n \\t \\r \\\" \\\\ or \\xHH)", e ? e : '0');
+        }
+        sb_put(&b, &v, 1);
+    }
+    if (b.oom) {
+        free(b.s);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    *out = b.s;
+    return LMG_OK;
+}
+
+/* A value or node name: bare ([A-Za-z0-9_./:'-]) or quoted. */
+static lmg_status read_name(parser *P, char **out, const char *what)
+{
+    skip_ws(P);
+    if (*P->p == '"') {
+        LMG_TRY(read_quoted(P, out));
+        if (!**out) {
+            free(*out);
+            return perr(P, "%s may not be empty", what);
+        }
+        return LMG_OK;
+    }
+    size_t n = 0;
+    while (name_char(P->p[n]) && (P->p[n] != ':' || name_char(P->p[n + 1]))) n++;
+    if (n == 0) return expected(P, what);
+    *out = strndup(P->p, n);
+    if (!*out) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    P->p += n;
+    return LMG_OK;
+}
+
+/* A number token: sign, digits, letters (inf, nan, e, x), dots. */
+static size_t number_len(const char *p)
+{
+    size_t n = 0;
+    while (p[n] && (ident_char(p[n]) || p[n] == '.' || p[n] == '+' || p[n] == '-')) {
+        /* '+'/'-' only at the start or right after an exponent marker. */
+        if ((p[n] == '+' || p[n] == '-') && n > 0 && p[n - 1] != 'e' && p[n - 1] != 'E') break;
+        n++;
+    }
+    return n;
+}
+
+static lmg_status read_int(parser *P, int64_t lo, int64_t hi, int64_t *out, const char *what)
+{
+    skip_ws(P);
+    size_t n = number_len(P->p);
+    char tmp[64];
+    if (n == 0 || n >= sizeof tmp) return expected(P, what);
+    memcpy(tmp, P->p, n);
+    tmp[n] = 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (*end || errno || v < lo || v > hi) {
+        if (!*end && errno == 0)
+            return perr(P, "%s %s is outside %lld..%lld", what, tmp, (long long)lo, (long long)hi);
+        return expected(P, what);
+    }
+    P->p += n;
+    *out = v;
+    return LMG_OK;
+}
+
+static int is_float_token(const char *t)
+{
+    const char *u = t[0] == '-' || t[0] == '+' ? t + 1 : t;
+    return strpbrk(t, ".eE") != NULL || strcmp(u, "inf") == 0 || strcmp(u, "nan") == 0;
+}
+
+/* Parse a double from a whole token; 0 ok. */
+static int token_f64(const char *t, double *out)
+{
+    const char *u = t[0] == '-' || t[0] == '+' ? t + 1 : t;
+    int neg = t[0] == '-';
+    if (strcmp(u, "inf") == 0) {
+        *out = neg ? -INFINITY : INFINITY;
+        return 0;
+    }
+    if (strcmp(u, "nan") == 0) {
+        *out = neg ? -NAN : NAN;
+        return 0;
+    }
+    for (const char *c = u; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' || *c == '+' || *c == '-'))
+            return -1;
+    char *end;
+    errno = 0;
+    double d = strtod(t, &end);
+    if (end == t || *end || (errno == ERANGE && isinf(d))) return -1;
+    *out = d;
+    return 0;
+}
+
+static int token_f32(const char *t, float *out)
+{
+    const char *u = t[0] == '-' || t[0] == '+' ? t + 1 : t;
+    int neg = t[0] == '-';
+    uint32_t bits;
+    if (strcmp(u, "inf") == 0) bits = neg ? 0xff800000u : 0x7f800000u;
+    else if (strcmp(u, "nan") == 0) bits = neg ? 0xffc00000u : 0x7fc00000u;
+    else if (t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+        if (strlen(t) != 10) return -1;
+        bits = 0;
+        for (int i = 2; i < 10; i++) {
+            char h = t[i];
+            int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                    : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+            if (d < 0) return -1;
+            bits = bits * 16 + (uint32_t)d;
+        }
+    } else {
+        for (const char *c = u; *c; c++)
+            if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == 'E' || *c == '+' ||
+                  *c == '-'))
+                return -1;
+        char *end;
+        errno = 0;
+        float f = strtof(t, &end);
+        if (end == t || *end || (errno == ERANGE && isinf(f))) return -1;
+        *out = f;
+        return 0;
+    }
+    memcpy(out, &bits, 4);
+    return 0;
+}
+
+static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s)
+{
+    skip_ws(P);
+    size_t n = 0;
+    while (ident_char(P->p[n])) n++;
+    char tmp[16];
+    if (n == 0 || n >= sizeof tmp) return expected(P, "a type such as f32[2,3]");
+    memcpy(tmp, P->p, n);
+    tmp[n] = 0;
+    int d = lmg_dtype_from_name(tmp);
+    if (d < 0) return perr(P, "unknown dtype '%s' (expected f32, i32, f16 or bf16)", tmp);
+    P->p += n;
+    *t = (lmg_dtype)d;
+    LMG_TRY(expect(P, '[', "'[' after the dtype (use f32[] for a scalar)"));
+    s->rank = 0;
+    memset(s->dims, 0, sizeof s->dims);
+    if (accept(P, ']')) return LMG_OK;
+    for (;;) {
+        if (s->rank == LMG_MAX_DIMS) return perr(P, "more than %d dimensions", LMG_MAX_DIMS);
+        LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank], "a dimension"));
+        s->rank++;
+        if (accept(P, ']')) return LMG_OK;
+        LMG_TRY(expect(P, ',', "',' or ']' in the shape"));
+    }
+}
+
+/* Remember which line declared value v. */
+static lmg_status note_decl(parser *P, int v)
+{
+    if (v >= P->n_decl) {
+        int n = P->n_decl ? P->n_decl : 64;
+        while (n <= v) n *= 2;
+        int *d = realloc(P->decl_line, (size_t)n * sizeof *d);
+        if (!d) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        memset(d + P->n_decl, 0, (size_t)(n - P->n_decl) * sizeof *d);
+        P->decl_line = d;
+        P->n_decl = n;
+    }
+    P->decl_line[v] = P->line;
+    return LMG_OK;
+}
+
+static int decl_line(const parser *P, int v) { return v >= 0 && v < P->n_decl ? P->decl_line[v] : 0; }
+
+/* A referenced name not declared (yet): a node output placeholder with no producer. */
+static int placeholder(const lmg_graph *g, int v)
+{
+    return v >= 0 && g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0;
+}
+
+static lmg_status graph_fail(parser *P)
+{
+    return perr(P, "%s", lmg_last_error());
+}
+
+static int ref_value(parser *P, const char *name)
+{
+    int v = lmg_graph_find(P->g, name);
+    if (v >= 0) return v;
+    return lmg_graph_add_value(P->g, name, LMG_VALUE_NODE, LMG_DTYPE_UNDEFINED,
+                               lmg_shape_make(0, NULL));
+}
+
+/* A declared value: new, or taking over a placeholder an earlier node referenced. */
+static lmg_status declare(parser *P, const char *name, lmg_value_kind kind, lmg_dtype t,
+                          lmg_shape s, int *out, const char *col_p)
+{
+    lmg_graph *g = P->g;
+    int v = lmg_graph_find(g, name);
+    if (v >= 0 && !(placeholder(g, v) && decl_line(P, v) == 0)) {
+        const char *save = P->p;
+        P->p = col_p;
+        lmg_status st = decl_line(P, v)
+            ? perr(P, "duplicate value name '%s' (first declared on line %d)", name, decl_line(P, v))
+            : perr(P, "duplicate value name '%s'", name);
+        P->p = save;
+        return st;
+    }
+    if (v < 0) {
+        v = lmg_graph_add_value(g, name, kind, t, s);
+        if (v < 0) return graph_fail(P);
+    } else {
+        g->values[v].kind = kind;
+        g->values[v].dtype = t;
+        g->values[v].shape = s;
+    }
+    if (kind == LMG_VALUE_INPUT) {
+        int *in = realloc(g->inputs, (size_t)(g->n_inputs + 1) * sizeof *in);
+        if (!in) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        g->inputs = in;
+        g->inputs[g->n_inputs++] = v;
+    }
+    LMG_TRY(note_decl(P, v));
+    *out = v;
+    return LMG_OK;
+}
+
+static lmg_status read_external(parser *P, lmg_value *v, size_t nbytes)
+{
+    LMG_TRY(expect(P, '(', "'(' after external"));
+    char *loc = NULL;
+    int64_t off, len;
+    LMG_TRY(read_quoted(P, &loc));
+    lmg_status s = expect(P, ',', "',' after the file name");
+    if (s == LMG_OK) s = read_int(P, 0, INT64_MAX, &off, "a byte offset");
+    if (s == LMG_OK) s = expect(P, ',', "',' after the offset");
+    if (s == LMG_OK) s = read_int(P, 0, INT64_MAX, &len, "a byte length");
+    if (s == LMG_OK) s = expect(P, ')', "')' after the length");
+    if (s == LMG_OK && (uint64_t)len != nbytes)
+        s = perr(P, "external length %lld, but '%s' needs %zu bytes", (long long)len, v->name, nbytes);
+    if (s == LMG_OK && (loc[0] == '/' || strstr(loc, "..")))
+        s = perr(P, "external location '%s' leaves the graph's directory", loc);
+    char *path = NULL;
+    FILE *f = NULL;
+    if (s == LMG_OK) {
+        size_t n = strlen(P->dir) + strlen(loc) + 2;
+        path = malloc(n);
+        if (!path) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        else snprintf(path, n, "%s/%s", P->dir, loc);
+    }
+    if (s == LMG_OK && !(f = fopen(path, "rb")))
+        s = perr(P, "cannot open external file '%s': %s", path, strerror(errno));
+    if (s == LMG_OK) {
+        v->data = malloc(nbytes ? nbytes : 1);
+        v->fill = LMG_INIT_DATA;
+        if (!v->data) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        else if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(v->data, 1, nbytes, f) != nbytes)
+            s = perr(P, "external bytes [%lld, %lld) lie outside '%s'", (long long)off,
+                     (long long)(off + len), loc);
+    }
+    if (f) fclose(f);
+    free(path);
+    free(loc);
+    return s;
+}
+
+static lmg_status read_data(parser *P, lmg_value *v)
+{
+    int64_t n = lmg_shape_numel(&v->shape);
+    size_t esz = lmg_dtype_size(v->dtype);
+    v->fill = LMG_INIT_DATA;
+    v->data = malloc(n > 0 ? (size_t)n * esz : 1);
+    if (!v->data) return lmg_error(LMG_ERR_NOMEM, "out of memory for '%s'", v->name);
+    int64_t i = 0;
+    if (accept(P, ']')) goto check;
+    for (;;) {
+        skip_ws(P);
+        size_t len = number_len(P->p);
+        char tmp[64];
+        if (len == 0 || len >= sizeof tmp) return expected(P, "a number");
+        memcpy(tmp, P->p, len);
+        tmp[len] = 0;
+        if (i >= n) return perr(P, "'%s' has %lld elements, but more values follow", v->name, (long long)n);
+        int bad;
+        if (v->dtype == LMG_DTYPE_F32) {
+            bad = token_f32(tmp, &((float *)v->data)[i]);
+        } else if (v->dtype == LMG_DTYPE_I32) {
+            char *end;
+            errno = 0;
+            long long x = strtoll(tmp, &end, 10);
+            bad = *end || errno || x < INT32_MIN || x > INT32_MAX;
+            ((int32_t *)v->data)[i] = (int32_t)x;
+        } else {
+            char *end;
+            unsigned long x = strtoul(tmp, &end, 16);
+            bad = *end || x > 0xffff || strncmp(tmp, "0x", 2) != 0;
+            ((uint16_t *)v->data)[i] = (uint16_t)x;
+        }
+        if (bad)
+            return perr(P, "'%s' is not a valid %s value", tmp, lmg_dtype_name(v->dtype));
+        P->p += len;
+        i++;
+        if (accept(P, ']')) break;
+        LMG_TRY(expect(P, ',', "',' or ']' in the data"));
+        if (accept(P, ']')) break; /* a trailing comma */
+    }
+check:
+    if (i != n) return perr(P, "'%s' has %lld elements, but %lld values are given", v->name,
+                            (long long)n, (long long)i);
+    return LMG_OK;
+}
+
+static lmg_status stmt_init(parser *P, int trainable, int state)
+{
+    const char *at = (skip_ws(P), P->p);
+    char *name = NULL;
+    LMG_TRY(read_name(P, &name, "a value name"));
+    lmg_dtype t = LMG_DTYPE_UNDEFINED;
+    lmg_shape s;
+    lmg_status st = expect(P, ':', "':' and a type after the name");
+    if (st == LMG_OK) st = read_type(P, &t, &s);
+    if (st == LMG_OK) st = expect(P, '=', "'=' and the contents (zeros, [...] or external(...))");
+    int v = -1;
+    if (st == LMG_OK) st = declare(P, name, LMG_VALUE_INIT, t, s, &v, at);
+    free(name);
+    LMG_TRY(st);
+    lmg_value *val = &P->g->values[v];
+    val->trainable = trainable;
+    (void)state;
+    if (accept_word(P, "zeros")) {
+        val->fill = LMG_INIT_ZEROS;
+        return LMG_OK;
+    }
+    if (accept_word(P, "external"))
+        return read_external(P, val, (size_t)lmg_shape_numel(&s) * lmg_dtype_size(t));
+    if (accept(P, '[')) return read_data(P, val);
+    return expected(P, "zeros, [values] or external(\"file\", offset, length)");
+}
+
+static void free_attrs(lmg_attr *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(a[i].name);
+        free(a[i].s);
+        free(a[i].ints);
+        free(a[i].floats);
+    }
+    free(a);
+}
+
+static lmg_status read_attr_value(parser *P, lmg_attr *a)
+{
+    skip_ws(P);
+    if (*P->p == '"') {
+        a->type = LMG_ATTR_STRING;
+        return read_quoted(P, &a->s);
+    }
+    int want = 0; /* 0 any, 1 ints, 2 floats */
+    if (accept_word(P, "ints")) want = 1;
+    else if (accept_word(P, "floats")) want = 2;
+    if (want || *P->p == '[') {
+        LMG_TRY(expect(P, '[', "'[' to start the list"));
+        int cap = 0, n = 0, any_float = want == 2;
+        char **toks = NULL;
+        lmg_status s = LMG_OK;
+        if (!accept(P, ']'))
+            for (;;) {
+                skip_ws(P);
+                size_t len = number_len(P->p);
+                if (len == 0) {
+                    s = expected(P, "a number in the list");
+                    break;
+                }
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 8;
+                    char **nt = realloc(toks, (size_t)cap * sizeof *nt);
+                    if (!nt) {
+                        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    toks = nt;
+                }
+                toks[n] = strndup(P->p, len);
+                if (!toks[n]) {
+                    s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                any_float |= is_float_token(toks[n]);
+                n++;
+                P->p += len;
+                if (accept(P, ']')) break;
+                if ((s = expect(P, ',', "',' or ']' in the list")) != LMG_OK) break;
+                if (accept(P, ']')) break;
+            }
+        if (s == LMG_OK && want == 1 && any_float)
+            s = perr(P, "attribute '%s': ints[] holds a float", a->name);
+        if (s == LMG_OK) {
+            a->n = n;
+            if (any_float) {
+                a->type = LMG_ATTR_FLOATS;
+                a->floats = malloc((size_t)(n ? n : 1) * sizeof *a->floats);
+                if (!a->floats) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+                for (int i = 0; s == LMG_OK && i < n; i++)
+                    if (token_f64(toks[i], &a->floats[i]) != 0)
+                        s = perr(P, "attribute '%s': '%s' is not a number", a->name, toks[i]);
+            } else {
+                a->type = LMG_ATTR_INTS;
+                a->ints = malloc((size_t)(n ? n : 1) * sizeof *a->ints);
+                if (!a->ints) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+                for (int i = 0; s == LMG_OK && i < n; i++) {
+                    char *end;
+                    errno = 0;
+                    a->ints[i] = strtoll(toks[i], &end, 10);
+                    if (*end || errno)
+                        s = perr(P, "attribute '%s': '%s' is not an integer", a->name, toks[i]);
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) free(toks[i]);
+        free(toks);
+        return s;
+    }
+    size_t len = number_len(P->p);
+    char tmp[64];
+    if (len == 0 || len >= sizeof tmp)
+        return expected(P, "an attribute value (number, \"string\" or [list])");
+    memcpy(tmp, P->p, len);
+    tmp[len] = 0;
+    if (is_float_token(tmp)) {
+        a->type = LMG_ATTR_FLOAT;
+        if (token_f64(tmp, &a->f) != 0) return perr(P, "'%s' is not a number", tmp);
+    } else {
+        a->type = LMG_ATTR_INT;
+        char *end;
+        errno = 0;
+        a->i = strtoll(tmp, &end, 10);
+        if (*end || errno) return perr(P, "'%s' is not an integer", tmp);
+    }
+    P->p += len;
+    return LMG_OK;
+}
+
+static lmg_status read_attrs(parser *P, lmg_attr **out, int *n_out)
+{
+    lmg_attr *a = NULL;
+    int n = 0, cap = 0;
+    lmg_status s = LMG_OK;
+    *out = NULL;
+    *n_out = 0;
+    if (accept(P, '}')) return LMG_OK;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            lmg_attr *na = realloc(a, (size_t)cap * sizeof *na);
+            if (!na) {
+                s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+                break;
+            }
+            a = na;
+        }
+        memset(&a[n], 0, sizeof a[n]);
+        n++;
+        if ((s = read_name(P, &a[n - 1].name, "an attribute name")) != LMG_OK) break;
+        if ((s = expect(P, '=', "'=' after the attribute name")) != LMG_OK) break;
+        if ((s = read_attr_value(P, &a[n - 1])) != LMG_OK) break;
+        if (accept(P, '}')) break;
+        if ((s = expect(P, ',', "',' or '}' after an attribute")) != LMG_OK) break;
+        if (accept(P, '}')) break;
+    }
+    if (s != LMG_OK) {
+        free_attrs(a, n);
+        return s;
+    }
+    *out = a;
+    *n_out = n;
+    return LMG_OK;
+}
+
+typedef struct {
+    char **names;
+    int n, cap;
+} name_list;
+
+static void names_free(name_list *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names);
+}
+
+static lmg_status names_push(name_list *l, char *s)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 8;
+        char **nn = realloc(l->names, (size_t)cap * sizeof *nn);
+        if (!nn) {
+            free(s);
+            return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        }
+        l->names = nn;
+        l->cap = cap;
+    }
+    l->names[l->n++] = s;
+    return LMG_OK;
+}
+
+static lmg_status stmt_node(parser *P)
+{
+    lmg_graph *g = P->g;
+    int line = P->line;
+    char *node_name = NULL;
+    name_list outs = {0}, ins = {0};
+    lmg_dtype otype[64];
+    lmg_shape oshape[64];
+    const char *opos[64];
+    lmg_attr *attrs = NULL;
+    int n_attr = 0, *in_ids = NULL, *out_ids = NULL;
+    lmg_status s = LMG_OK;
+    if (accept(P, '[')) {
+        s = read_name(P, &node_name, "a node name");
+        if (s == LMG_OK) s = expect(P, ']', "']' after the node name");
+    }
+    while (s == LMG_OK) {
+        if (outs.n == 64) {
+            s = perr(P, "too many outputs");
+            break;
+        }
+        skip_ws(P);
+        opos[outs.n] = P->p;
+        char *o = NULL;
+        if ((s = read_name(P, &o, "an output name")) != LMG_OK) break;
+        otype[outs.n] = LMG_DTYPE_UNDEFINED;
+        oshape[outs.n] = lmg_shape_make(0, NULL);
+        if ((s = names_push(&outs, o)) != LMG_OK) break;
+        if (accept(P, ':') && (s = read_type(P, &otype[outs.n - 1], &oshape[outs.n - 1])) != LMG_OK)
+            break;
+        if (accept(P, '=')) break;
+        s = expect(P, ',', "',' or '=' after an output");
+    }
+    int op = -1;
+    if (s == LMG_OK) {
+        skip_ws(P);
+        size_t n = 0;
+        while (ident_char(P->p[n])) n++;
+        if (n == 0) s = expected(P, "an op name");
+        else {
+            char opname[64];
+            snprintf(opname, sizeof opname, "%.*s", (int)(n < 63 ? n : 63), P->p);
+            op = lmg_op_from_name(opname);
+            if (op < 0)
+                s = perr(P, "node '%s': unknown op '%s'", node_name ? node_name : outs.names[0],
+                         opname);
+            else P->p += n;
+        }
+    }
+    if (s == LMG_OK) s = expect(P, '(', "'(' after the op name");
+    if (s == LMG_OK && !accept(P, ')'))
+        while (s == LMG_OK) {
+            skip_ws(P);
+            char *in = NULL;
+            if (*P->p == '"' && P->p[1] == '"') {
+                P->p += 2;
+                in = strdup("");
+                if (!in) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            } else {
+                s = read_name(P, &in, "an input name or \"\"");
+            }
+            if (s == LMG_OK) s = names_push(&ins, in);
+            if (s != LMG_OK || accept(P, ')')) break;
+            s = expect(P, ',', "',' or ')' after an input");
+        }
+    if (s == LMG_OK && accept(P, '{')) s = read_attrs(P, &attrs, &n_attr);
+    if (s == LMG_OK && !node_name && !(node_name = strdup(outs.names[0])))
+        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+    if (s == LMG_OK) {
+        in_ids = malloc((size_t)(ins.n + 1) * sizeof *in_ids);
+        out_ids = malloc((size_t)(outs.n + 1) * sizeof *out_ids);
+        if (!in_ids || !out_ids) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; s == LMG_OK && k < outs.n; k++) {
+        int v = lmg_graph_find(g, outs.names[k]);
+        if (v >= 0 && !placeholder(g, v)) {
+            const char *save = P->p;
+            P->p = opos[k];
+            if (g->values[v].kind == LMG_VALUE_NODE)
+                s = perr(P, "value '%s' is produced by both node '%s' and node '%s'",
+                         outs.names[k], g->nodes[g->values[v].producer].name, node_name);
+            else
+                s = perr(P, "node '%s': output '%s' is %s, which no node may produce", node_name,
+                         outs.names[k],
+                         g->values[v].kind == LMG_VALUE_INPUT ? "a graph input" : "an initializer");
+            P->p = save;
+            break;
+        }
+        for (int j = 0; j < k; j++)
+            if (strcmp(outs.names[j], outs.names[k]) == 0) {
+                const char *save = P->p;
+                P->p = opos[k];
+                s = perr(P, "node '%s': output '%s' is named twice", node_name, outs.names[k]);
+                P->p = save;
+            }
+        if (s != LMG_OK) break;
+        if (v < 0) {
+            v = lmg_graph_add_value(g, outs.names[k], LMG_VALUE_NODE, otype[k], oshape[k]);
+            if (v < 0) {
+                s = graph_fail(P);
+                break;
+            }
+        } else {
+            g->values[v].dtype = otype[k];
+            g->values[v].shape = oshape[k];
+        }
+        out_ids[k] = v;
+        s = note_decl(P, v);
+    }
+    for (int k = 0; s == LMG_OK && k < ins.n; k++) {
+        in_ids[k] = ins.names[k][0] ? ref_value(P, ins.names[k]) : -1;
+        if (ins.names[k][0] && in_ids[k] < 0) s = graph_fail(P);
+    }
+    if (s == LMG_OK)
+        s = lmg_graph_append_node(g, node_name, (lmg_op)op, in_ids, ins.n, out_ids, outs.n, attrs,
+                                  n_attr);
+    if (s == LMG_OK) {
+        if (g->n_nodes > P->n_node_line) {
+            int n = P->n_node_line ? 2 * P->n_node_line : 64;
+            int *nl = realloc(P->node_line, (size_t)n * sizeof *nl);
+            if (!nl) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            else {
+                P->node_line = nl;
+                P->n_node_line = n;
+            }
+        }
+        if (s == LMG_OK) P->node_line[g->n_nodes - 1] = line;
+    }
+    free(node_name);
+    names_free(&outs);
+    names_free(&ins);
+    free_attrs(attrs, n_attr);
+    free(in_ids);
+    free(out_ids);
+    return s;
+}
+
+static lmg_status stmt_output(parser *P)
+{
+    lmg_graph *g = P->g;
+    for (;;) {
+        skip_ws(P);
+        const char *at = P->p;
+        char *name = NULL;
+        LMG_TRY(read_name(P, &name, "an output name"));
+        int v = ref_value(P, name);
+        lmg_status s = v < 0 ? graph_fail(P) : LMG_OK;
+        for (int i = 0; s == LMG_OK && i < g->n_outputs; i++)
+            if (g->outputs[i] == v) {
+                P->p = at;
+                s = perr(P, "output '%s' is listed twice", name);
+            }
+        if (s == LMG_OK) s = lmg_graph_add_output(g, v);
+        free(name);
+        LMG_TRY(s);
+        if (!accept(P, ',')) return LMG_OK;
+    }
+}
+
+static lmg_status parse_body(parser *P)
+{
+    lmg_graph *g = P->g;
+    int64_t ir, opset;
+    if (!accept_word(P, "lmgraph")) return expected(P, "'lmgraph ir 1 opset 1' at the start");
+    if (!accept_word(P, "ir")) return expected(P, "'ir' after 'lmgraph'");
+    LMG_TRY(read_int(P, 0, INT64_MAX, &ir, "the ir version"));
+    if (ir > LMG_IR_VERSION)
+        return lmg_error(LMG_ERR_VERSION, "%s: ir_version %lld is newer than this lmgraph (%d); "
+                         "upgrade lmgraph", P->file, (long long)ir, LMG_IR_VERSION);
+    if (ir < 1) return perr(P, "ir version %lld is not valid", (long long)ir);
+    if (!accept_word(P, "opset")) return expected(P, "'opset' after the ir version");
+    LMG_TRY(read_int(P, 0, INT64_MAX, &opset, "the opset version"));
+    if (opset > LMG_OPSET_VERSION)
+        return lmg_error(LMG_ERR_VERSION, "%s: opset_version %lld is newer than this lmgraph (%d); "
+                         "upgrade lmgraph", P->file, (long long)opset, LMG_OPSET_VERSION);
+    if (opset < 1) return perr(P, "opset version %lld is not valid", (long long)opset);
+    g->ir_version = ir;
+    g->opset_version = opset;
+    if (!accept_word(P, "graph")) return expected(P, "'graph \"name\" {'");
+    char *name = NULL;
+    skip_ws(P);
+    LMG_TRY(*P->p == '"' ? read_quoted(P, &name) : read_name(P, &name, "a graph name"));
+    free(g->name);
+    g->name = name;
+    LMG_TRY(expect(P, '{', "'{' after the graph name"));
+    for (;;) {
+        if (accept(P, '}')) break;
+        if (accept_word(P, "node")) {
+            LMG_TRY(stmt_node(P));
+        } else if (accept_word(P, "input")) {
+            const char *at = (skip_ws(P), P->p);
+            char *vn = NULL;
+            lmg_dtype t = LMG_DTYPE_UNDEFINED;
+            lmg_shape s;
+            int v;
+            LMG_TRY(read_name(P, &vn, "an input name"));
+            lmg_status st = expect(P, ':', "':' and a type after the input name");
+            if (st == LMG_OK) st = read_type(P, &t, &s);
+            if (st == LMG_OK) st = declare(P, vn, LMG_VALUE_INPUT, t, s, &v, at);
+            free(vn);
+            LMG_TRY(st);
+        } else if (accept_word(P, "param")) {
+            LMG_TRY(stmt_init(P, 1, 0));
+        } else if (accept_word(P, "const")) {
+            LMG_TRY(stmt_init(P, 0, 0));
+        } else if (accept_word(P, "state")) {
+            LMG_TRY(stmt_init(P, 0, 1));
+        } else if (accept_word(P, "output")) {
+            LMG_TRY(stmt_output(P));
+        } else if (accept_word(P, "meta")) {
+            char *k = NULL, *v = NULL;
+            skip_ws(P);
+            const char *at = P->p;
+            LMG_TRY(read_quoted(P, &k));
+            lmg_status st = expect(P, '=', "'=' after the metadata key");
+            if (st == LMG_OK) st = read_quoted(P, &v);
+            if (st == LMG_OK && lmg_graph_get_meta(g, k)) {
+                P->p = at;
+                st = perr(P, "metadata key '%s' is given twice", k);
+            }
+            if (st == LMG_OK) st = lmg_graph_set_meta(g, k, v);
+            free(k);
+            free(v);
+            LMG_TRY(st);
+        } else if (accept_word(P, "producer")) {
+            char *v = NULL;
+            LMG_TRY(read_quoted(P, &v));
+            free(g->producer);
+            g->producer = v;
+        } else {
+            return expected(P, "node, input, param, const, state, output, meta or '}'");
+        }
+    }
+    skip_ws(P);
+    if (*P->p) return expected(P, "the end of the file after '}'");
+    return LMG_OK;
+}
+
+/* Put "file:line: " in front of a verifier message that names a node of this file.
+ * `names` holds each node's name pointer in file order (the verifier may reorder nodes,
+ * but the strings stay where they are). */
+static lmg_status locate(parser *P, const char *const *names, int n, lmg_status s)
+{
+    const char *msg = lmg_last_error();
+    const char *q = strstr(msg, "node '");
+    int line = 0;
+    if (q) {
+        q += 6;
+        const char *e = strchr(q, '\'');
+        for (int i = 0; e && i < n && i < P->n_node_line; i++)
+            if (strlen(names[i]) == (size_t)(e - q) && strncmp(names[i], q, (size_t)(e - q)) == 0)
+                line = P->node_line[i];
+    }
+    if (line) return lmg_error_prefix(s, "%s:%d", P->file, line);
+    return lmg_error_prefix(s, "%s", P->file);
+}
+
 lmg_status lmg_graph_parse(const char *text, const char *filename, lmg_graph **out)
 {
-    (void)text, (void)filename, (void)out;
-    return lmg_error(LMG_ERR_UNSUPPORTED, "parse: not implemented yet");
+    if (!text || !out) return lmg_error(LMG_ERR_ARG, "parse: bad arguments");
+    *out = NULL;
+    parser P;
+    memset(&P, 0, sizeof P);
+    P.p = P.line_start = text;
+    P.line = 1;
+    P.file = filename ? filename : "<text>";
+    const char *slash = filename ? strrchr(filename, '/') : NULL;
+    P.dir = slash ? strndup(filename, (size_t)(slash - filename + (slash == filename))) : strdup(".");
+    P.g = lmg_graph_new("main");
+    if (!P.dir || !P.g) {
+        free(P.dir);
+        lmg_graph_free(P.g);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    lmg_status s = parse_body(&P);
+    if (s == LMG_OK && P.g->status != LMG_OK) s = P.g->status;
+    if (s == LMG_OK) {
+        int n = P.g->n_nodes;
+        const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof *names);
+        if (!names) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        for (int i = 0; names && i < n; i++) names[i] = P.g->nodes[i].name;
+        if (s == LMG_OK) s = lmg_graph_verify(P.g);
+        if (s != LMG_OK && names) locate(&P, names, n, s);
+        free(names);
+    }
+    free(P.dir);
+    free(P.decl_line);
+    free(P.node_line);
+    if (s != LMG_OK) {
+        lmg_graph_free(P.g);
+        return s;
+    }
+    *out = P.g;
+    return LMG_OK;
 }
