@@ -234,7 +234,7 @@ static lmg_status list_dir(const char *dir, int recurse, pathlist *out)
     while (s == LMG_OK && (e = readdir(d)))
         if (e->d_name[0] != '.') s = pathlist_push(&names, strdup(e->d_name));
     closedir(d);
-    if (s == LMG_OK) qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    if (s == LMG_OK && names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str);
     for (size_t i = 0; i < names.n && s == LMG_OK; i++) {
         const char *name = names.v[i];
         size_t len = strlen(name);
@@ -647,7 +647,7 @@ lmg_status lmg_shard_read(const lmg_shard *s, int64_t start, int64_t n, int32_t 
     if (start < 0 || n < 0 || start > s->n || n > s->n - start)
         return lmg_error(LMG_ERR_ARG, "shard '%s': ids [%" PRId64 ", %" PRId64 ") are outside "
                          "0..%" PRId64, s->path, start, start + n, s->n);
-    memcpy(out, s->ids + start, (size_t)n * sizeof *out);
+    if (n) memcpy(out, s->ids + start, (size_t)n * sizeof *out);
     return LMG_OK;
 }
 
