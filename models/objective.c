@@ -99,7 +99,7 @@ static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
     for (int i = 0; i < n_want; i++) {
         int k = want[i];
         if (pl[k] >= 0) continue;
-        static const char *const kname[PASS_KINDS] = {"", "clm/", "mlm/"};
+        static const char *const kname[PASS_KINDS] = {"clm/", "clm/", "mlm/"};
         snprintf(sc, sizeof sc, "%s%s", scope, made ? kname[k] : "");
         int in = ids;
         if (k == PASS_MLM) {
@@ -367,7 +367,8 @@ lmg_status lmg_objective_add_loss(lmg_graph *model, int term, double weight)
 {
     if (term < 0 || term >= model->n_values)
         return lmg_error(LMG_ERR_ARG, "add_loss: no value %d", term);
-    int t = weight == 1.0 ? term : lmg_scale(model, term, weight, 0.0);
+    /* Always a new node, so the term keeps its own name (and output) beside "loss". */
+    int t = lmg_scale(model, term, weight, 0.0);
     int old = lmg_graph_find(model, "loss");
     int sum = t;
     if (old >= 0) {
