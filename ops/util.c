@@ -108,8 +108,20 @@ lmg_status lmg_op_check_attrs(const lmg_node *n, const char *spec)
             p = colon + 2;
         }
         if (!found) {
-            const char *s = *spec ? spec : "none";
-            return lmg_op_error(n, "unknown attribute '%s' (allowed: %s)", at->name, s);
+            /* List the allowed names without their type letters. */
+            char names[256] = "";
+            size_t o = 0;
+            for (const char *q = spec; *q && o + 1 < sizeof names; q++) {
+                if (*q == ':') {
+                    while (q[1] && q[1] != ' ') q++;
+                    continue;
+                }
+                names[o++] = *q == ' ' ? ',' : *q;
+                if (*q == ' ' && o + 1 < sizeof names) names[o++] = ' ';
+            }
+            names[o] = 0;
+            return lmg_op_error(n, "unknown attribute '%s' (allowed: %s)", at->name,
+                                o ? names : "none");
         }
         for (int b = 0; b < a; b++)
             if (strcmp(n->attrs[b].name, at->name) == 0)
