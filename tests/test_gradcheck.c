@@ -436,14 +436,16 @@ static void registry_checks(void)
 
 int main(int argc, char **argv)
 {
-    /* An optional argument runs only the cases whose name starts with it. */
-    const char *only = argc > 1 ? argv[1] : NULL;
+    /* Arguments, when given, run only the cases whose names start with one of them. */
+    int only = argc > 1;
     const lmg_case *tabs[2] = {lmg_cases_core, lmg_cases_nn};
     int ns[2] = {lmg_n_cases_core, lmg_n_cases_nn};
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < ns[t]; i++) {
             const lmg_case *c = &tabs[t][i];
-            if (only && strncmp(c->name, only, strlen(only)) != 0) continue;
+            int pick = !only;
+            for (int a = 1; a < argc; a++) pick |= strncmp(c->name, argv[a], strlen(argv[a])) == 0;
+            if (!pick) continue;
             if (c->nograd) forward_case(c);
             else grad_case(c);
         }
