@@ -932,7 +932,7 @@ lmg_status lmg_bpe_load(const char *path, lmg_bpe **out)
     if (vocab != LMG_TOK_FIRST_MERGE + merges)
         FAIL("tokenizer '%s': vocab %ld does not match %ld merges (expected vocab %ld)", path, vocab,
              merges, LMG_TOK_FIRST_MERGE + merges);
-    if ((size_t)merges > n / 4) FAIL("tokenizer '%s' is truncated: %ld merges announced", path, merges);
+    if ((size_t)merges > n / 4) FAIL("tokenizer '%s' is truncated: %ld merges announced in %zu bytes", path, merges, n);
     a = malloc((size_t)(merges ? merges : 1) * sizeof *a);
     b = malloc((size_t)(merges ? merges : 1) * sizeof *b);
     if (!a || !b) {

@@ -26,7 +26,7 @@ static void usage(FILE *f)
             "encode  print the ids of TEXT, of a FILE's bytes, or of standard input ('-').\n"
             "decode  write the bytes of the ids (or of ids read from standard input with '-');\n"
             "        specials are written as <pad> <mask> <cls> <sep> <eos>, or skipped with --raw.\n"
-            "info    print the vocabulary size, merges, fingerprint and the longest tokens.\n",
+            "info    print the vocabulary size, merges, fingerprint, and the first and last merges.\n",
             LMG_TOK_MIN_VOCAB, LMG_CORPUS_DEFAULT_DIR);
 }
 
@@ -68,6 +68,9 @@ static int cmd_train(int argc, char **argv)
     }
     if (!rc && vocab < 0) rc = cli_usage_error(CMD, "train needs --vocab N");
     if (!rc && !out) rc = cli_usage_error(CMD, "train needs -o TOK.bpe");
+    if (!rc && vocab < LMG_TOK_MIN_VOCAB)
+        rc = cli_usage_error(CMD, "--vocab %lld is too small: the minimum is %d (%d specials + 256 bytes)",
+                             vocab, LMG_TOK_MIN_VOCAB, LMG_TOK_N_SPECIAL);
     if (rc) {
         free(inputs);
         return rc;
