@@ -41,7 +41,8 @@ static void test_layout(void)
     lmg_philox_key2 k = lmg_philox_key(7, 0xdeadbeefu);
     CHECK(k.k[0] == 7 && k.k[1] == 0xdeadbeefu, "key(7, deadbeef) = (%u, %08x)", k.k[0], k.k[1]);
     k = lmg_philox_key(0x100000005ull, 3);
-    CHECK(k.k[0] == 5 && k.k[1] == (3u ^ 1u), "high seed bits fold into k1: (%u, %u)", k.k[0], k.k[1]);
+    CHECK(k.k[0] == 5 && k.k[1] == (3u ^ 1u), "high seed bits fold into k1: (%u, %u)", k.k[0],
+          k.k[1]);
     lmg_philox4 c = lmg_philox_counter(0x123456789abcull, 0xfedcba9876ull);
     CHECK(c.w[0] == 0x56789abcu && c.w[1] == 0x1234u && c.w[2] == 0xdcba9876u && c.w[3] == 0xfeu,
           "counter words %08x %08x %08x %08x", c.w[0], c.w[1], c.w[2], c.w[3]);
@@ -54,7 +55,8 @@ static void test_layout(void)
     CHECK(lmg_philox_uniform(0x80000000u) == 0.5f, "uniform(2^31) = 0.5");
     CHECK(lmg_philox_uniform(0x000000ffu) == 0.0f, "the low 8 bits are dropped");
     CHECK(lmg_philox_below(0xffffffffu, 10) == 9 && lmg_philox_below(0, 10) == 0 &&
-          lmg_philox_below(0x80000000u, 10) == 5, "below: multiply-shift");
+              lmg_philox_below(0x80000000u, 10) == 5,
+          "below: multiply-shift");
     test_end();
 }
 
@@ -128,7 +130,8 @@ static void test_bernoulli(void)
             mismatch += (u < 0.3f) != (y[i] == 1.0f);
         }
         CHECK(bad == 0, "%d values not 0/1", bad);
-        CHECK(mismatch == 0, "%d elements differ from philox((i,0,step,0),(seed,key)) word 0", mismatch);
+        CHECK(mismatch == 0, "%d elements differ from philox((i,0,step,0),(seed,key)) word 0",
+              mismatch);
         CHECK(within_sigma(ones, N, 0.3, 4), "rate %.5f, expected 0.3", ones / N);
     }
     one_op_free(&o);
@@ -150,7 +153,8 @@ static void test_determinism(void)
     if (CHECK(one_op_init(&o, LMG_OP_DROPOUT, LMG_DTYPE_F32, N, a, 3), "build") &&
         CHECK(one_op_init(&o2, LMG_OP_DROPOUT, LMG_DTYPE_F32, N, b, 3), "build") &&
         CHECK(one_op_run(&o, x, nb, 3, 0, y1, nb) && one_op_run(&o, x, nb, 3, 0, y2, nb) &&
-              one_op_run(&o, x, nb, 4, 0, y3, nb) && one_op_run(&o2, x, nb, 3, 0, y4, nb), "run")) {
+                  one_op_run(&o, x, nb, 4, 0, y3, nb) && one_op_run(&o2, x, nb, 3, 0, y4, nb),
+              "run")) {
         CHECK(memcmp(y1, y2, nb) == 0, "two runs at step 3 differ");
         int d_step = 0, d_key = 0;
         for (int i = 0; i < N; i++) {
@@ -180,8 +184,10 @@ static void test_dropout(void)
         float scale = 1.0f / (1.0f - 0.1f);
         int zeros = 0, wrong = 0;
         for (int i = 0; i < N; i++) {
-            if (y[i] == 0.0f) zeros++;
-            else wrong += y[i] != x[i] * scale;
+            if (y[i] == 0.0f)
+                zeros++;
+            else
+                wrong += y[i] != x[i] * scale;
         }
         CHECK(wrong == 0, "%d kept values are not x * scale", wrong);
         CHECK(within_sigma(zeros, N, 0.1, 4), "drop rate %.5f", (double)zeros / N);
@@ -202,8 +208,10 @@ static void test_random_int(void)
         CHECK(one_op_run(&o, NULL, 0, 11, 0, y, N * sizeof *y), "run")) {
         int count[HI - LO] = {0}, out = 0;
         for (int i = 0; i < N; i++) {
-            if (y[i] < LO || y[i] >= HI) out++;
-            else count[y[i] - LO]++;
+            if (y[i] < LO || y[i] >= HI)
+                out++;
+            else
+                count[y[i] - LO]++;
         }
         CHECK(out == 0, "%d values out of range", out);
         for (int v = 0; v < HI - LO; v++)
@@ -221,7 +229,9 @@ static void test_mlm(void)
     enum { N = 300000, VOCAB = 30000, SPECIAL = 5, MASK = 3 };
     int32_t *ids = malloc(N * sizeof *ids), *cor = malloc(N * sizeof *ids),
             *tgt = malloc(N * sizeof *ids);
-    for (int i = 0; i < N; i++) ids[i] = i % 10 == 0 ? i % SPECIAL : SPECIAL + (i * 7919) % (VOCAB - SPECIAL);
+    for (int i = 0; i < N; i++)
+        ids[i] = i % 10 == 0 ? i % SPECIAL
+                             : SPECIAL + (int32_t)(((int64_t)i * 7919) % (VOCAB - SPECIAL));
     one_op o;
     lmg_attr a[5] = {lmg_attr_int("mask_id", MASK), lmg_attr_int("vocab", VOCAB),
                      lmg_attr_int("special_below", SPECIAL), lmg_attr_int("seed", 2024),
@@ -243,8 +253,10 @@ static void test_mlm(void)
             }
             bad += tgt[i] != ids[i];
             sel++;
-            if (cor[i] == MASK) masked++;
-            else if (cor[i] == ids[i]) kept++;
+            if (cor[i] == MASK)
+                masked++;
+            else if (cor[i] == ids[i])
+                kept++;
             else {
                 rnd++;
                 bad += cor[i] < SPECIAL || cor[i] >= VOCAB;
@@ -252,7 +264,8 @@ static void test_mlm(void)
         }
         CHECK(special_hit == 0, "%d special ids were selected", special_hit);
         CHECK(bad == 0, "%d positions inconsistent (target/corruption/range)", bad);
-        CHECK(within_sigma(sel, normal, 0.15, 4), "selected %.5f of normal ids", (double)sel / normal);
+        CHECK(within_sigma(sel, normal, 0.15, 4), "selected %.5f of normal ids",
+              (double)sel / normal);
         /* The random branch draws the mask or the original id 2 times in 29995: negligible. */
         CHECK(within_sigma(masked, sel, 0.8, 4), "mask share %.4f", (double)masked / sel);
         CHECK(within_sigma(kept, sel, 0.1, 4) && within_sigma(rnd, sel, 0.1, 4),
