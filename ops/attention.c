@@ -10,7 +10,8 @@ static lmg_status check_qkv(const lmg_graph *g, const lmg_node *n, int kq, int64
     int64_t causal;
     double scale;
     LMG_TRY(attr_get_int(n, "causal", 0, 0, &causal));
-    if (causal != 0 && causal != 1) return lmg_op_error(n, "causal = %lld, expected 0 or 1", (long long)causal);
+    if (causal != 0 && causal != 1)
+        return lmg_op_error(n, "causal = %lld, expected 0 or 1", (long long)causal);
     LMG_TRY(attr_get_float(n, "scale", 0, 1.0, &scale));
     if (isinf(scale)) return lmg_op_error(n, "scale is infinite");
     static const char *const what[3] = {"q", "k", "v"};
@@ -90,7 +91,8 @@ lmg_status lmg_grad_ATTENTION(lmg_grad_ctx *c)
     int out = n->out[0], lse = n->out[1], dout = c->dy[0], dlse = c->dy[1];
     lmg_shape qs = g->values[q].shape;
     int has_scale = lmg_node_attr(n, "scale") != NULL;
-    double scale = lmg_node_attr_float(n, "scale", 1.0 / sqrt((double)(qs.dims[3] > 0 ? qs.dims[3] : 1)));
+    double D = (double)(qs.dims[3] > 0 ? qs.dims[3] : 1);
+    double scale = lmg_node_attr_float(n, "scale", 1.0 / sqrt(D));
     lmg_attr a[2];
     int na = 0;
     a[na++] = lmg_attr_int("causal", lmg_node_attr_int(n, "causal", 0));

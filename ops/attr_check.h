@@ -104,8 +104,9 @@ static inline lmg_status want_rank_min(const lmg_graph *g, const lmg_node *n, in
     const lmg_value *v = in_val(g, n, k);
     if (v->shape.rank >= r) return LMG_OK;
     char a[128];
-    return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input '%s' (%s) has shape %s, needs rank >= %d",
-                     n->name, OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a), r);
+    return lmg_error(LMG_ERR_INVALID,
+                     "node '%s' (%s): input '%s' (%s) has shape %s, needs rank >= %d", n->name,
+                     OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a), r);
 }
 
 /* Input k must hold exactly one element (a scalar, rank 0 or [1]). */
@@ -116,8 +117,9 @@ static inline lmg_status want_scalar(const lmg_graph *g, const lmg_node *n, int 
     const lmg_value *v = in_val(g, n, k);
     if (lmg_shape_numel(&v->shape) == 1) return LMG_OK;
     char a[128];
-    return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): input '%s' (%s) has shape %s, expected a scalar",
-                     n->name, OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a));
+    return lmg_error(LMG_ERR_INVALID,
+                     "node '%s' (%s): input '%s' (%s) has shape %s, expected a scalar", n->name,
+                     OPNAME(n), v->name, what, shape_txt(&v->shape, a, sizeof a));
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* nn.c — rules of the last-axis normalisations and masks: Softmax, LogSoftmax and their
- * gradient ops, LayerNorm (+ grad), CausalMask and PaddingMask: attribute checks, shapes, gradients. */
+ * gradient ops, LayerNorm (+ grad), CausalMask and PaddingMask: checks, shapes, gradients. */
 #include "attr_check.h"
 #include "ops.h"
 
@@ -99,7 +99,8 @@ lmg_status lmg_infer_LAYER_NORM(const lmg_graph *g, const lmg_node *n, lmg_dtype
     double eps;
     LMG_TRY(lmg_op_check_attrs(n, "eps:f"));
     LMG_TRY(attr_get_float(n, "eps", 0, 1e-5, &eps));
-    if (!(eps >= 0.0) || isinf(eps)) return lmg_op_error(n, "eps = %g must be finite and >= 0", eps);
+    if (!(eps >= 0.0) || isinf(eps))
+        return lmg_op_error(n, "eps = %g must be finite and >= 0", eps);
     LMG_TRY(check_ln_params(g, n, 0, 1));
     const lmg_shape *xs = &in_val(g, n, 0)->shape;
     int64_t C = xs->dims[xs->rank - 1];
@@ -156,7 +157,8 @@ lmg_status lmg_grad_LAYER_NORM(lmg_grad_ctx *c)
         lmg_shape s1 = xs; /* [..., 1]: row statistics broadcast over the normalised axis */
         s1.dims[s1.rank - 1] = 1;
         int extra = -1;
-        if (dmean >= 0) extra = lmg_scale(g, lmg_reshape(g, dmean, s1.rank, s1.dims), 1.0 / (double)C, 0.0);
+        if (dmean >= 0)
+            extra = lmg_scale(g, lmg_reshape(g, dmean, s1.rank, s1.dims), 1.0 / (double)C, 0.0);
         if (drstd >= 0) {
             int r = lmg_reshape(g, rstd, s1.rank, s1.dims);
             int xc = lmg_sub(g, x, lmg_reshape(g, mean, s1.rank, s1.dims));
@@ -166,7 +168,8 @@ lmg_status lmg_grad_LAYER_NORM(lmg_grad_ctx *c)
             int e = lmg_mul(g, xc, coef);
             extra = extra < 0 ? e : lmg_add(g, e, extra);
         }
-        if (extra >= 0 && !lmg_shape_equal(&g->values[extra].shape, &xs)) extra = lmg_expand(g, extra, xs);
+        if (extra >= 0 && !lmg_shape_equal(&g->values[extra].shape, &xs))
+            extra = lmg_expand(g, extra, xs);
         dx = dx < 0 ? extra : lmg_add(g, dx, extra);
         if (g->status != LMG_OK) return g->status;
     }

@@ -18,7 +18,8 @@ lmg_status lmg_ref_ADAMW(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tens
     float *m2 = lmg_f32(out[1]);     // (N) may alias m
     float *v2 = lmg_f32(out[2]);     // (N) may alias v
     double b1 = lmg_node_attr_float(n, "beta1", 0.9), b2 = lmg_node_attr_float(n, "beta2", 0.999);
-    double eps = lmg_node_attr_float(n, "eps", 1e-8), wd = lmg_node_attr_float(n, "weight_decay", 0.0);
+    double eps = lmg_node_attr_float(n, "eps", 1e-8);
+    double wd = lmg_node_attr_float(n, "weight_decay", 0.0);
     if (step < 1)
         return lmg_error(LMG_ERR_DATA, "node '%s' (AdamW): step is %d, it must be >= 1", n->name,
                          (int)step);
