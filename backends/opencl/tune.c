@@ -1,0 +1,797 @@
+/* tune.c — CLBlast matrix-product parameters per device: built-in sets for PoCL CPUs, a cache
+ * file per device, and a bounded search that checks every candidate against cblas_sgemm. */
+#include "tune.h"
+
+#include <cblas.h>
+#include <clblast_c.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- parameter sets ------------------------------------------------------------------
+ * A set is text, one line per CLBlast kernel: "<Kernel> NAME=value NAME=value ...". Every
+ * parameter of a kernel must be given (CLBlastOverrideParameters rejects partial sets). */
+
+#define MAX_PARAMS 20
+
+static const char *const XGEMM_NAMES[] = {"GEMMK", "KREG", "KWG",  "KWI",  "MDIMA", "MDIMC",
+                                          "MWG",   "NDIMB", "NDIMC", "NWG", "SA",    "SB",
+                                          "STRM",  "STRN", "VWM",  "VWN"};
+#define N_XGEMM ((int)(sizeof XGEMM_NAMES / sizeof *XGEMM_NAMES))
+
+/* CLBlast 1.5's own values on PoCL CPU devices (RetrieveParameters), which are also valid on
+ * any device (no local memory, 128 and 64 work-items): the fallback when a set is wrong. */
+static const char CLBLAST_DEFAULTS[] =
+    "Xgemm GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=16 MDIMC=16 MWG=64 NDIMB=8 NDIMC=8 NWG=64 SA=0 "
+    "SB=0 STRM=0 STRN=0 VWM=4 VWN=4\n"
+    "XgemmDirect KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32\n"
+    "GemmRoutine XGEMM_MIN_INDIRECT_SIZE=576\n";
+
+/* The built-in set for PoCL CPU devices: the winner of lmg_cl_tune_search on a 2-core
+ * AVX-512 Xeon under PoCL 3.1 (see BUILTIN_NOTE). */
+static const char POCL_BUILTIN[] =
+    "Xgemm GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=16 MDIMC=16 MWG=64 NDIMB=8 NDIMC=8 NWG=64 SA=0 "
+    "SB=0 STRM=0 STRN=0 VWM=4 VWN=4\n"
+    "XgemmDirect KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32\n"
+    "GemmRoutine XGEMM_MIN_INDIRECT_SIZE=576\n";
+
+typedef struct kline {
+    char kernel[32];
+    int n;
+    char names[MAX_PARAMS][32];
+    size_t values[MAX_PARAMS];
+} kline;
+
+/* Parse one "<Kernel> A=1 B=2" line; 0 ok, -1 malformed. Lines starting with '#' and blank
+ * lines give n = -1 (skip). */
+static int parse_line(const char *s, kline *k)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    k->n = -1;
+    if (*s == '#' || *s == '\n' || *s == 0) return 0;
+    int len = 0;
+    while (s[len] && s[len] != ' ' && s[len] != '\n' && s[len] != '\t') len++;
+    if (len == 0 || len >= (int)sizeof k->kernel) return -1;
+    memcpy(k->kernel, s, (size_t)len);
+    k->kernel[len] = 0;
+    s += len;
+    k->n = 0;
+    for (;;) {
+        while (*s == ' ' || *s == '\t') s++;
+        if (*s == '\n' || *s == 0) break;
+        const char *eq = strchr(s, '=');
+        if (!eq || eq == s || eq - s >= 32 || k->n == MAX_PARAMS) return -1;
+        memcpy(k->names[k->n], s, (size_t)(eq - s));
+        k->names[k->n][eq - s] = 0;
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(eq + 1, &end, 10);
+        if (errno || end == eq + 1 || (*end != ' ' && *end != '\t' && *end != '\n' && *end))
+            return -1;
+        k->values[k->n++] = v;
+        s = end;
+    }
+    return 0;
+}
+
+static const char *next_line(const char *s)
+{
+    const char *nl = strchr(s, '\n');
+    return nl ? nl + 1 : s + strlen(s);
+}
+
+static size_t kline_get(const kline *k, const char *name, size_t dflt)
+{
+    for (int i = 0; i < k->n; i++)
+        if (strcmp(k->names[i], name) == 0) return k->values[i];
+    return dflt;
+}
+
+/* The constraints CLBlast's own tuner enforces for Xgemm (it does not check overrides, and a
+ * set that breaks them computes garbage), plus the device's work-group and local memory. */
+static int xgemm_valid(const kline *k, size_t max_wg, size_t local_mem)
+{
+    for (int i = 0; i < N_XGEMM; i++)
+        if (kline_get(k, XGEMM_NAMES[i], 0) == 0 && strcmp(XGEMM_NAMES[i], "GEMMK") &&
+            strcmp(XGEMM_NAMES[i], "SA") && strcmp(XGEMM_NAMES[i], "SB") &&
+            strcmp(XGEMM_NAMES[i], "STRM") && strcmp(XGEMM_NAMES[i], "STRN"))
+            return 0;
+    size_t gemmk = kline_get(k, "GEMMK", 0), kreg = kline_get(k, "KREG", 1);
+    size_t mwg = kline_get(k, "MWG", 0), nwg = kline_get(k, "NWG", 0), kwg = kline_get(k, "KWG", 0);
+    size_t mdimc = kline_get(k, "MDIMC", 0), ndimc = kline_get(k, "NDIMC", 0);
+    size_t mdima = kline_get(k, "MDIMA", 0), ndimb = kline_get(k, "NDIMB", 0);
+    size_t kwi = kline_get(k, "KWI", 0), vwm = kline_get(k, "VWM", 0), vwn = kline_get(k, "VWN", 0);
+    size_t sa = kline_get(k, "SA", 0), sb = kline_get(k, "SB", 0);
+    if (kwg % kwi) return 0;
+    if (mwg % (mdimc * vwm) || nwg % (ndimc * vwn)) return 0;
+    if (mwg % (mdima * vwm) || nwg % (ndimb * vwn)) return 0;
+    if (gemmk == 0) {
+        if (kwg % ((mdimc * ndimc) / mdima) || kwg % ((mdimc * ndimc) / ndimb)) return 0;
+        if ((mdimc * ndimc) % mdima || (mdimc * ndimc) % ndimb) return 0;
+    } else {
+        if (kreg % vwn || mdimc != mdima || ndimc != ndimb) return 0;
+    }
+    if (mdimc * ndimc > max_wg) return 0;
+    if (4 * (sa * kwg * mwg + sb * kwg * nwg) > local_mem) return 0;
+    return 1;
+}
+
+static lmg_status clblast_error(CLBlastStatusCode st, const char *what)
+{
+    return lmg_error(LMG_ERR_DEVICE, "%s: CLBlast status %d", what, (int)st);
+}
+
+/* Override every kernel line of `set`. */
+static lmg_status apply_set(cl_device_id dev, const char *set)
+{
+    for (const char *s = set; *s; s = next_line(s)) {
+        kline k;
+        if (parse_line(s, &k) != 0)
+            return lmg_error(LMG_ERR_PARSE, "CLBlast parameters: bad line '%.60s'", s);
+        if (k.n < 0) continue;
+        const char *names[MAX_PARAMS];
+        for (int i = 0; i < k.n; i++) names[i] = k.names[i];
+        CLBlastStatusCode st = CLBlastOverrideParameters(dev, k.kernel, CLBlastPrecisionSingle,
+                                                         (size_t)k.n, names, k.values);
+        if (st != CLBlastSuccess) {
+            char what[96];
+            snprintf(what, sizeof what, "overriding CLBlast %s parameters", k.kernel);
+            return clblast_error(st, what);
+        }
+    }
+    return LMG_OK;
+}
+
+/* ---- device identity and the cache file ---------------------------------------------- */
+
+static void dev_str(cl_device_id dev, cl_device_info what, char *buf, size_t n)
+{
+    buf[0] = 0;
+    if (clGetDeviceInfo(dev, what, n, buf, NULL) != CL_SUCCESS) buf[0] = 0;
+    buf[n - 1] = 0;
+}
+
+static int is_pocl_cpu(cl_device_id dev)
+{
+    char ver[256];
+    cl_device_type type = 0;
+    dev_str(dev, CL_DEVICE_VERSION, ver, sizeof ver);
+    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    return strstr(ver, "PoCL") && (type & CL_DEVICE_TYPE_CPU);
+}
+
+static uint64_t fnv64(uint64_t h, const char *s)
+{
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return (h ^ 0xff) * 1099511628211ull;
+}
+
+lmg_status lmg_cl_tune_cache_path(cl_device_id dev, char *buf, size_t n)
+{
+    char name[256], ver[256], drv[256], vendor[256];
+    dev_str(dev, CL_DEVICE_NAME, name, sizeof name);
+    dev_str(dev, CL_DEVICE_VERSION, ver, sizeof ver);
+    dev_str(dev, CL_DRIVER_VERSION, drv, sizeof drv);
+    dev_str(dev, CL_DEVICE_VENDOR, vendor, sizeof vendor);
+    uint64_t h = 14695981039346656037ull;
+    h = fnv64(h, name);
+    h = fnv64(h, ver);
+    h = fnv64(h, drv);
+    h = fnv64(h, vendor);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int k;
+    if (xdg && xdg[0]) k = snprintf(buf, n, "%s/lmgraph/clblast-%016llx.txt", xdg, (unsigned long long)h);
+    else if (home && home[0])
+        k = snprintf(buf, n, "%s/.cache/lmgraph/clblast-%016llx.txt", home, (unsigned long long)h);
+    else return lmg_error(LMG_ERR_NOT_FOUND, "CLBlast tuning cache: neither XDG_CACHE_HOME nor HOME is set");
+    if (k < 0 || (size_t)k >= n) return lmg_error(LMG_ERR_ARG, "CLBlast tuning cache: path too long");
+    return LMG_OK;
+}
+
+static lmg_status read_text(const char *path, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return lmg_error(LMG_ERR_NOT_FOUND, "cannot open '%s': %s", path, strerror(errno));
+    char *buf = malloc(65537);
+    size_t len = buf ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    buf[len] = 0;
+    *out = buf;
+    return LMG_OK;
+}
+
+static lmg_status mkdirs(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return lmg_error(LMG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    return LMG_OK;
+}
+
+/* Written to a temporary name and renamed, so a reader never sees half a file. */
+static lmg_status write_text(const char *path, const char *text)
+{
+    LMG_TRY(mkdirs(path));
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return lmg_error(LMG_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    size_t n = strlen(text);
+    int bad = fwrite(text, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        return lmg_error(LMG_ERR_IO, "cannot write '%s'", path);
+    }
+    return LMG_OK;
+}
+
+/* ---- running products on the device ------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define GUARD 64          /* floats of sentinel before and after C */
+#define SENTINEL 1234.5f
+
+/* A context with buffers big enough for every shape of a workload, and host copies. */
+typedef struct bench {
+    cl_device_id dev;
+    cl_context ctx;
+    cl_command_queue q;
+    cl_mem a, b, c;
+    size_t na, nb, nc;    /* floats, including offsets and guards */
+    float *ha, *hb, *hc, *ref;
+} bench;
+
+static void bench_free(bench *b)
+{
+    if (b->a) clReleaseMemObject(b->a);
+    if (b->b) clReleaseMemObject(b->b);
+    if (b->c) clReleaseMemObject(b->c);
+    if (b->q) clReleaseCommandQueue(b->q);
+    if (b->ctx) clReleaseContext(b->ctx);
+    free(b->ha);
+    free(b->hb);
+    free(b->hc);
+    free(b->ref);
+    memset(b, 0, sizeof *b);
+}
+
+/* Element offsets inside the buffers, as the arena gives (odd multiples of 16 floats). */
+#define OFF_A 16
+#define OFF_B 48
+
+static lmg_status bench_init(bench *b, cl_device_id dev, const lmg_cl_tune_shape *s, int n)
+{
+    memset(b, 0, sizeof *b);
+    b->dev = dev;
+    size_t ma = 0, mb = 0, mc = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i].m * s[i].k > ma) ma = s[i].m * s[i].k;
+        if (s[i].k * s[i].n > mb) mb = s[i].k * s[i].n;
+        if (s[i].m * s[i].n > mc) mc = s[i].m * s[i].n;
+    }
+    b->na = ma + OFF_A;
+    b->nb = mb + OFF_B;
+    b->nc = mc + 2 * GUARD;
+    cl_int err;
+    b->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    if (err != CL_SUCCESS) goto cl_fail;
+    b->q = clCreateCommandQueue(b->ctx, dev, 0, &err);
+    if (err != CL_SUCCESS) goto cl_fail;
+    b->a = clCreateBuffer(b->ctx, CL_MEM_READ_WRITE, b->na * 4, NULL, &err);
+    if (err != CL_SUCCESS) goto cl_fail;
+    b->b = clCreateBuffer(b->ctx, CL_MEM_READ_WRITE, b->nb * 4, NULL, &err);
+    if (err != CL_SUCCESS) goto cl_fail;
+    b->c = clCreateBuffer(b->ctx, CL_MEM_READ_WRITE, b->nc * 4, NULL, &err);
+    if (err != CL_SUCCESS) goto cl_fail;
+    b->ha = malloc(b->na * 4);
+    b->hb = malloc(b->nb * 4);
+    b->hc = malloc(b->nc * 4);
+    b->ref = malloc(mc * 4 + 4);
+    if (!b->ha || !b->hb || !b->hc || !b->ref) {
+        bench_free(b);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    uint32_t x = 12345;
+    for (size_t i = 0; i < b->na; i++) {
+        x = x * 1664525u + 1013904223u;
+        b->ha[i] = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    for (size_t i = 0; i < b->nb; i++) {
+        x = x * 1664525u + 1013904223u;
+        b->hb[i] = (float)(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    err = clEnqueueWriteBuffer(b->q, b->a, CL_TRUE, 0, b->na * 4, b->ha, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(b->q, b->b, CL_TRUE, 0, b->nb * 4, b->hb, 0, NULL, NULL);
+    if (err != CL_SUCCESS) goto cl_fail;
+    return LMG_OK;
+cl_fail:
+    bench_free(b);
+    return lmg_error(LMG_ERR_DEVICE, "CLBlast tuning: OpenCL setup failed (error %d)", (int)err);
+}
+
+static CLBlastStatusCode run_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch)
+{
+    CLBlastTranspose ta = s->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = s->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    size_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+    if (batch > 1) {
+        /* Batches overlap in A and B (stride = a fraction of the matrix): cheap on memory and
+         * still a different product per batch. */
+        size_t sa = lda, sb = ldb, sc = s->m * s->n / batch;
+        size_t m = s->m / batch;
+        return CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, m, s->n, s->k, 1.0f,
+                                          b->a, OFF_A, lda, sa, b->b, OFF_B, ldb, sb, 0.0f, b->c,
+                                          GUARD, s->n, sc, batch, &b->q, NULL);
+    }
+    return CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, s->m, s->n, s->k, 1.0f, b->a, OFF_A, lda,
+                        b->b, OFF_B, ldb, 0.0f, b->c, GUARD, s->n, &b->q, NULL);
+}
+
+/* Run once and compare with cblas: *err = max|C - ref| / max|ref| (inf when NaN, a guard
+ * was overwritten, or CLBlast failed). */
+static lmg_status check_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch, double *err)
+{
+    *err = INFINITY;
+    for (size_t i = 0; i < b->nc; i++) b->hc[i] = SENTINEL;
+    cl_int e = clEnqueueWriteBuffer(b->q, b->c, CL_TRUE, 0, b->nc * 4, b->hc, 0, NULL, NULL);
+    if (e != CL_SUCCESS) return lmg_error(LMG_ERR_DEVICE, "CLBlast tuning: write failed (%d)", e);
+    CLBlastStatusCode st = run_gemm(b, s, batch);
+    if (st != CLBlastSuccess) return clblast_error(st, "CLBlast Sgemm");
+    e = clEnqueueReadBuffer(b->q, b->c, CL_TRUE, 0, b->nc * 4, b->hc, 0, NULL, NULL);
+    if (e != CL_SUCCESS) return lmg_error(LMG_ERR_DEVICE, "CLBlast tuning: read failed (%d)", e);
+    size_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+    size_t m = batch > 1 ? s->m / batch : s->m;
+    for (size_t bi = 0; bi < (batch > 1 ? batch : 1); bi++)
+        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                    s->tb ? CblasTrans : CblasNoTrans, (int)m, (int)s->n, (int)s->k, 1.0f,
+                    b->ha + OFF_A + bi * lda, (int)lda, b->hb + OFF_B + bi * ldb, (int)ldb, 0.0f,
+                    b->ref + bi * (s->m * s->n / (batch > 1 ? batch : 1)), (int)s->n);
+    size_t nc = s->m * s->n;
+    if (batch > 1) nc = batch * (s->m * s->n / batch);
+    double maxref = 0, maxdiff = 0;
+    for (size_t i = 0; i < nc; i++) {
+        double r = b->ref[i], c = b->hc[GUARD + i];
+        if (isnan(c)) return LMG_OK;
+        if (fabs(r) > maxref) maxref = fabs(r);
+        if (fabs(c - r) > maxdiff) maxdiff = fabs(c - r);
+    }
+    for (size_t i = 0; i < GUARD; i++)
+        if (b->hc[i] != SENTINEL) return LMG_OK;
+    for (size_t i = GUARD + nc; i < b->nc; i++)
+        if (b->hc[i] != SENTINEL) return LMG_OK;
+    *err = maxref > 0 ? maxdiff / maxref : maxdiff;
+    return LMG_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median seconds of `reps` runs (the program is already built). */
+static lmg_status time_gemm(bench *b, const lmg_cl_tune_shape *s, int reps, double *sec)
+{
+    double t[64];
+    if (reps > 64) reps = 64;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        CLBlastStatusCode st = run_gemm(b, s, 1);
+        if (st != CLBlastSuccess) return clblast_error(st, "CLBlast Sgemm");
+        cl_int e = clFinish(b->q);
+        if (e != CL_SUCCESS) return lmg_error(LMG_ERR_DEVICE, "clFinish failed (%d)", e);
+        t[r] = now_s() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    *sec = t[reps / 2];
+    return LMG_OK;
+}
+
+static double shape_flops(const lmg_cl_tune_shape *s)
+{
+    return 2.0 * (double)s->m * (double)s->n * (double)s->k;
+}
+
+lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int reps,
+                               double *gflops, double *max_rel_err)
+{
+    bench b;
+    LMG_TRY(bench_init(&b, dev, s, 1));
+    double err, sec = 0;
+    lmg_status st = check_gemm(&b, s, 1, &err);
+    if (st == LMG_OK) st = time_gemm(&b, s, reps > 0 ? reps : 3, &sec);
+    bench_free(&b);
+    LMG_TRY(st);
+    if (gflops) *gflops = shape_flops(s) / sec * 1e-9;
+    if (max_rel_err) *max_rel_err = err;
+    return LMG_OK;
+}
+
+/* GPT-S, one training step (B*T = 1024 tokens, C 256, F 1024, V 4096, 4 layers): for each
+ * forward product Y[M,N] = X[M,K] W[K,N], the backward dX = dY W^T and dW = X^T dY. */
+static const lmg_cl_tune_shape GPT_S[] = {
+    {0, 0, 1024, 768, 256, 4},  {0, 1, 1024, 256, 768, 4},  {1, 0, 256, 768, 1024, 4},  /* qkv */
+    {0, 0, 1024, 256, 256, 4},  {0, 1, 1024, 256, 256, 4},  {1, 0, 256, 256, 1024, 4},  /* proj */
+    {0, 0, 1024, 1024, 256, 4}, {0, 1, 1024, 256, 1024, 4}, {1, 0, 256, 1024, 1024, 4}, /* mlp1 */
+    {0, 0, 1024, 256, 1024, 4}, {0, 1, 1024, 1024, 256, 4}, {1, 0, 1024, 256, 1024, 4}, /* mlp2 */
+    {0, 1, 1024, 4096, 256, 1}, {0, 0, 1024, 256, 4096, 1}, {1, 0, 4096, 256, 1024, 1}, /* head */
+};
+
+const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n)
+{
+    *n = (int)(sizeof GPT_S / sizeof *GPT_S);
+    return GPT_S;
+}
+
+/* Small products for the check at first use: all four transposes, sizes that are not
+ * multiples of any tile (padding paths), one through XgemmDirect, one through Xgemm. */
+static const lmg_cl_tune_shape CHECK_SHAPES[] = {
+    {0, 0, 200, 136, 168, 1}, {0, 1, 200, 136, 168, 1}, {1, 0, 200, 136, 168, 1},
+    {1, 1, 200, 136, 168, 1}, {0, 0, 40, 24, 72, 1},    {1, 1, 40, 24, 72, 1},
+    {0, 0, 256, 256, 256, 1},
+};
+#define N_CHECK ((int)(sizeof CHECK_SHAPES / sizeof *CHECK_SHAPES))
+#define TOL 1e-4
+
+/* Check the parameters in force on every shape; *ok = 0 on the first wrong result. */
+static lmg_status check_shapes(bench *b, const lmg_cl_tune_shape *s, int n, int *ok, char *why,
+                               size_t why_n)
+{
+    *ok = 1;
+    for (int i = 0; i < n; i++) {
+        double err;
+        LMG_TRY(check_gemm(b, &s[i], 1, &err));
+        if (!(err <= TOL)) {
+            *ok = 0;
+            snprintf(why, why_n, "%zux%zux%zu%s%s: relative error %.3g", s[i].m, s[i].n, s[i].k,
+                     s[i].ta ? " A^T" : "", s[i].tb ? " B^T" : "", err);
+            return LMG_OK;
+        }
+    }
+    return LMG_OK;
+}
+
+/* ---- apply at device init ----------------------------------------------------------- */
+
+#define MAX_DEVS 16
+static struct {
+    cl_device_id dev;
+    char state[256];
+} applied[MAX_DEVS];
+static int n_applied;
+static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *lmg_cl_tune_state(cl_device_id dev)
+{
+    const char *s = "not applied";
+    pthread_mutex_lock(&apply_lock);
+    for (int i = 0; i < n_applied; i++)
+        if (applied[i].dev == dev) s = applied[i].state;
+    pthread_mutex_unlock(&apply_lock);
+    return s;
+}
+
+static void set_state(cl_device_id dev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_state(cl_device_id dev, const char *fmt, ...)
+{
+    int i;
+    for (i = 0; i < n_applied; i++)
+        if (applied[i].dev == dev) break;
+    if (i == n_applied) {
+        if (n_applied == MAX_DEVS) return;
+        n_applied++;
+    }
+    applied[i].dev = dev;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(applied[i].state, sizeof applied[i].state, fmt, ap);
+    va_end(ap);
+}
+
+static int already_applied(cl_device_id dev)
+{
+    for (int i = 0; i < n_applied; i++)
+        if (applied[i].dev == dev) return 1;
+    return 0;
+}
+
+/* Apply `set` and check it; on a wrong result put CLBlast's defaults back. */
+static lmg_status apply_checked(cl_device_id dev, const char *set, const char *what)
+{
+    lmg_status s = apply_set(dev, set);
+    if (s != LMG_OK) {
+        set_state(dev, "%s rejected by CLBlast: CLBlast defaults", what);
+        return apply_set(dev, CLBLAST_DEFAULTS);
+    }
+    if (getenv("LMG_CLBLAST_NOCHECK")) {
+        set_state(dev, "%s (unchecked)", what);
+        return LMG_OK;
+    }
+    bench b;
+    LMG_TRY(bench_init(&b, dev, CHECK_SHAPES, N_CHECK));
+    int ok = 0;
+    char why[160] = "";
+    s = check_shapes(&b, CHECK_SHAPES, N_CHECK, &ok, why, sizeof why);
+    bench_free(&b);
+    if (s != LMG_OK || !ok) {
+        set_state(dev, "%s failed its check (%s): CLBlast defaults", what,
+                  s != LMG_OK ? lmg_last_error() : why);
+        return apply_set(dev, CLBLAST_DEFAULTS);
+    }
+    set_state(dev, "%s", what);
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_tune_apply(cl_device_id dev)
+{
+    lmg_status s = LMG_OK;
+    pthread_mutex_lock(&apply_lock);
+    if (already_applied(dev)) {
+        pthread_mutex_unlock(&apply_lock);
+        return LMG_OK;
+    }
+    const char *off = getenv("LMG_CLBLAST_TUNING");
+    char path[1024], *text = NULL;
+    if (off && strcmp(off, "off") == 0) {
+        set_state(dev, "CLBlast defaults (LMG_CLBLAST_TUNING=off)");
+    } else if (lmg_cl_tune_cache_path(dev, path, sizeof path) == LMG_OK &&
+               read_text(path, &text) == LMG_OK) {
+        char what[1100];
+        snprintf(what, sizeof what, "cache %s", path);
+        s = apply_checked(dev, text, what);
+    } else if (is_pocl_cpu(dev)) {
+        s = apply_checked(dev, POCL_BUILTIN, "built-in PoCL set");
+    } else {
+        set_state(dev, "CLBlast defaults (no tuning for this device)");
+    }
+    free(text);
+    lmg_error_clear();
+    pthread_mutex_unlock(&apply_lock);
+    return s;
+}
+
+/* ---- the search ---------------------------------------------------------------------- */
+
+/* Xgemm candidates for CPU-like devices. PoCL runs a work-group as loops over its work-items
+ * and vectorises across them, so the search spans per-work-item tiles (MWG/MDIMC x NWG/NDIMC
+ * from 2x2 to 8x8), explicit vector widths (1..8), tile depth KWG and local-memory caching.
+ * The list is ordered so that a cut-off (max_candidates) keeps the most promising ones. */
+static const char *const XGEMM_CANDIDATES[] = {
+    /* name: MWG NWG KWG MDIMC NDIMC MDIMA NDIMB KWI VWM VWN STRM STRN SA SB */
+    "GEMMK=0 KREG=1 MWG=64 NWG=64 KWG=32 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=64 KWG=16 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=2 VWM=4 VWN=4 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=32 NWG=32 KWG=32 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=2 VWM=4 VWN=4 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=128 NWG=64 KWG=32 MDIMC=16 NDIMC=8 MDIMA=16 NDIMB=8 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=64 KWG=32 MDIMC=16 NDIMC=16 MDIMA=16 NDIMB=16 KWI=2 VWM=4 VWN=4 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=64 KWG=32 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=1 SB=1",
+    "GEMMK=0 KREG=1 MWG=32 NWG=64 KWG=32 MDIMC=4 NDIMC=8 MDIMA=4 NDIMB=8 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=32 KWG=32 MDIMC=8 NDIMC=4 MDIMA=8 NDIMB=4 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=64 KWG=32 MDIMC=16 NDIMC=16 MDIMA=16 NDIMB=16 KWI=2 VWM=1 VWN=1 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=64 KWG=32 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=8 VWM=4 VWN=4 STRM=1 STRN=1 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=128 NWG=128 KWG=32 MDIMC=16 NDIMC=16 MDIMA=16 NDIMB=16 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=16 NWG=16 KWG=32 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=2 VWM=2 VWN=2 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=1 KREG=4 MWG=64 NWG=64 KWG=1 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=1 VWM=8 VWN=4 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=1 KREG=8 MWG=32 NWG=32 KWG=1 MDIMC=8 NDIMC=8 MDIMA=8 NDIMB=8 KWI=1 VWM=4 VWN=4 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=1 KREG=4 MWG=64 NWG=64 KWG=1 MDIMC=16 NDIMC=16 MDIMA=16 NDIMB=16 KWI=1 VWM=4 VWN=4 STRM=0 STRN=0 SA=0 SB=0",
+    "GEMMK=0 KREG=1 MWG=64 NWG=128 KWG=32 MDIMC=8 NDIMC=16 MDIMA=8 NDIMB=16 KWI=2 VWM=8 VWN=8 STRM=0 STRN=0 SA=0 SB=0",
+};
+#define N_XGEMM_CANDIDATES ((int)(sizeof XGEMM_CANDIDATES / sizeof *XGEMM_CANDIDATES))
+
+/* The direct kernel (small products) is kept at CLBlast's values; the search lowers the
+ * indirect threshold so GPT-S's 1024x256x256 products use the tuned Xgemm too when that is
+ * faster. */
+static const char DIRECT_LINE[] =
+    "XgemmDirect KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 VWMD=4 VWND=4 WGD=32\n";
+static const int MIN_INDIRECT[] = {576, 128};
+
+static void logf_(const lmg_cl_tune_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const lmg_cl_tune_opts *o, const char *fmt, ...)
+{
+    if (!o || !o->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->log(o->log_ctx, line);
+}
+
+/* Time the workload with the parameters in force: total seconds of one step's products
+ * (median per shape x count). */
+static lmg_status time_workload(bench *b, const lmg_cl_tune_shape *s, int n, int reps,
+                                double *total)
+{
+    *total = 0;
+    for (int i = 0; i < n; i++) {
+        double sec;
+        LMG_TRY(time_gemm(b, &s[i], reps, &sec));
+        *total += sec * s[i].count;
+    }
+    return LMG_OK;
+}
+
+static double workload_flops(const lmg_cl_tune_shape *s, int n)
+{
+    double f = 0;
+    for (int i = 0; i < n; i++) f += shape_flops(&s[i]) * s[i].count;
+    return f;
+}
+
+/* Apply `set`, build (first run), check every shape, time. *ms < 0 when wrong or failed. */
+static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
+                          const lmg_cl_tune_shape *s, int n, int reps, double *ms, int *wrong,
+                          double *build_s)
+{
+    *ms = -1;
+    *wrong = 0;
+    LMG_TRY(apply_set(b->dev, set));
+    double t0 = now_s();
+    CLBlastStatusCode st = run_gemm(b, &s[0], 1);
+    clFinish(b->q);
+    *build_s = now_s() - t0;
+    if (st != CLBlastSuccess) {
+        logf_(o, "  CLBlast refused it (status %d)", (int)st);
+        return LMG_OK;
+    }
+    int ok;
+    char why[160];
+    lmg_status e = check_shapes(b, s, n, &ok, why, sizeof why);
+    if (e == LMG_OK && ok) e = check_shapes(b, CHECK_SHAPES, N_CHECK, &ok, why, sizeof why);
+    if (e != LMG_OK) {
+        logf_(o, "  failed: %s", lmg_last_error());
+        return LMG_OK;
+    }
+    if (!ok) {
+        *wrong = 1;
+        logf_(o, "  WRONG RESULTS (%s): rejected", why);
+        return LMG_OK;
+    }
+    double total;
+    LMG_TRY(time_workload(b, s, n, reps, &total));
+    *ms = total * 1e3;
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
+                              lmg_cl_tune_result *res)
+{
+    memset(res, 0, sizeof *res);
+    lmg_cl_tune_opts o = opts ? *opts : (lmg_cl_tune_opts){0};
+    int reps = o.reps > 0 ? o.reps : 3;
+    int n_shapes = o.n_shapes;
+    const lmg_cl_tune_shape *shapes = o.shapes;
+    if (!shapes) shapes = lmg_cl_tune_gpt_s_shapes(&n_shapes);
+    size_t max_wg = 0;
+    cl_ulong local_mem = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL);
+    char path[1024];
+    if (o.cache_path) snprintf(path, sizeof path, "%s", o.cache_path);
+    else LMG_TRY(lmg_cl_tune_cache_path(dev, path, sizeof path));
+
+    bench b;
+    LMG_TRY(bench_init(&b, dev, shapes, n_shapes));
+    double flops = workload_flops(shapes, n_shapes);
+    lmg_status s = LMG_OK;
+    char *set = malloc(4096), *best = calloc(1, 4096);
+    if (!set || !best) {
+        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+
+    /* Baseline: whatever is in force now (CLBlast's database, or an earlier override). */
+    {
+        double t0 = now_s();
+        CLBlastStatusCode st = run_gemm(&b, &shapes[0], 1);
+        clFinish(b.q);
+        if (st != CLBlastSuccess) {
+            s = clblast_error(st, "CLBlast Sgemm with the current parameters");
+            goto done;
+        }
+        double total;
+        s = time_workload(&b, shapes, n_shapes, reps, &total);
+        if (s != LMG_OK) goto done;
+        res->baseline_ms = res->best_ms = total * 1e3;
+        res->baseline_gflops = res->best_gflops = flops / total * 1e-9;
+        logf_(&o, "baseline (parameters in force): %.1f ms per step's products, %.1f GFLOP/s "
+                  "(first call %.1f s)",
+              res->baseline_ms, res->baseline_gflops, now_s() - t0);
+    }
+
+    int limit = o.max_candidates > 0 && o.max_candidates < N_XGEMM_CANDIDATES ? o.max_candidates
+                                                                             : N_XGEMM_CANDIDATES;
+    int best_idx = -1;
+    for (int i = 0; i < limit; i++) {
+        kline k;
+        char line[512];
+        snprintf(line, sizeof line, "Xgemm %s", XGEMM_CANDIDATES[i]);
+        if (parse_line(line, &k) != 0 || k.n != N_XGEMM || !xgemm_valid(&k, max_wg, local_mem)) {
+            logf_(&o, "[%d/%d] %s: breaks a constraint, skipped", i + 1, limit, XGEMM_CANDIDATES[i]);
+            continue;
+        }
+        snprintf(set, 4096, "%s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n", line, DIRECT_LINE,
+                 MIN_INDIRECT[0]);
+        logf_(&o, "[%d/%d] %s", i + 1, limit, XGEMM_CANDIDATES[i]);
+        double ms, build_s;
+        int wrong;
+        s = try_set(&b, &o, set, shapes, n_shapes, reps, &ms, &wrong, &build_s);
+        if (s != LMG_OK) goto done;
+        res->tried++;
+        res->wrong += wrong;
+        if (ms < 0) {
+            res->failed += !wrong;
+            continue;
+        }
+        logf_(&o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, flops / ms * 1e-6, build_s);
+        if (ms < res->best_ms) {
+            res->best_ms = ms;
+            best_idx = i;
+            snprintf(best, 4096, "%s", set);
+        }
+    }
+    /* With the best Xgemm, try sending mid-sized products to it instead of XgemmDirect. */
+    if (best_idx >= 0) {
+        for (size_t j = 1; j < sizeof MIN_INDIRECT / sizeof *MIN_INDIRECT; j++) {
+            snprintf(set, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
+                     XGEMM_CANDIDATES[best_idx], DIRECT_LINE, MIN_INDIRECT[j]);
+            logf_(&o, "best Xgemm with XGEMM_MIN_INDIRECT_SIZE=%d", MIN_INDIRECT[j]);
+            double ms, build_s;
+            int wrong;
+            s = try_set(&b, &o, set, shapes, n_shapes, reps, &ms, &wrong, &build_s);
+            if (s != LMG_OK) goto done;
+            res->tried++;
+            res->wrong += wrong;
+            if (ms < 0) continue;
+            logf_(&o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, flops / ms * 1e-6, build_s);
+            if (ms < res->best_ms) {
+                res->best_ms = ms;
+                snprintf(best, 4096, "%s", set);
+            }
+        }
+    }
+    res->best_gflops = flops / res->best_ms * 1e-6;
+    if (best[0]) {
+        s = apply_set(dev, best);
+        if (s != LMG_OK) goto done;
+        snprintf(res->best, sizeof res->best, "%s", best);
+        if (o.save) {
+            char name[256], text[5000];
+            dev_str(dev, CL_DEVICE_NAME, name, sizeof name);
+            snprintf(text, sizeof text,
+                     "# lmgraph CLBlast parameters for '%s' (lmg tune)\n"
+                     "# GPT-S step products: %.1f ms (%.1f GFLOP/s) vs %.1f ms before\n%s",
+                     name, res->best_ms, res->best_gflops, res->baseline_ms, best);
+            s = write_text(path, text);
+            if (s != LMG_OK) goto done;
+            logf_(&o, "saved to %s", path);
+        }
+    }
+done:
+    free(set);
+    free(best);
+    bench_free(&b);
+    return s;
+}

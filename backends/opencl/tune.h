@@ -1,0 +1,69 @@
+/* tune.h — CLBlast parameters per OpenCL device: apply the saved (or built-in) matrix-product
+ * parameters at device init, and a bounded search that validates every candidate on the host. */
+#ifndef LMG_CL_TUNE_H
+#define LMG_CL_TUNE_H
+
+#include "../../graph/lmg.h"
+
+#include <CL/cl.h>
+
+/* Apply the best known CLBlast parameters for `dev`, once per device per process: the cache
+ * file of a finished search (lmg_cl_tune_cache_path) if there is one, else the built-in set
+ * for PoCL CPU devices, else nothing (CLBlast's own database). A set is checked once on a
+ * small product against a host reference; a wrong one is replaced by CLBlast's defaults. */
+lmg_status lmg_cl_tune_apply(cl_device_id dev);
+
+/* What lmg_cl_tune_apply did for `dev` ("cache <path>", "built-in PoCL set", "CLBlast
+ * defaults", "built-in set failed validation: CLBlast defaults", ...); "not applied" before. */
+const char *lmg_cl_tune_state(cl_device_id dev);
+
+/* $XDG_CACHE_HOME/lmgraph/clblast-<hash>.txt, else ~/.cache/lmgraph/...; the hash covers the
+ * platform, device name and version, and driver version. */
+lmg_status lmg_cl_tune_cache_path(cl_device_id dev, char *buf, size_t n);
+
+/* One matrix product of the search's workload: row-major C[m,n] = op(A) op(B), `count`
+ * times per training step. */
+typedef struct lmg_cl_tune_shape {
+    int ta, tb;
+    size_t m, n, k;
+    int count;
+} lmg_cl_tune_shape;
+
+typedef void (*lmg_cl_tune_log_fn)(void *ctx, const char *line);
+
+typedef struct lmg_cl_tune_opts {
+    int max_candidates;       /* 0: the whole built-in list */
+    int reps;                 /* timed runs per shape (0: 3) */
+    const lmg_cl_tune_shape *shapes; /* NULL: GPT-S's products (one training step) */
+    int n_shapes;
+    const char *cache_path;   /* NULL: lmg_cl_tune_cache_path */
+    int save;                 /* write the best set to the cache file */
+    lmg_cl_tune_log_fn log;   /* one line per candidate (may be NULL) */
+    void *log_ctx;
+} lmg_cl_tune_opts;
+
+typedef struct lmg_cl_tune_result {
+    int tried, wrong, failed;  /* candidates run; rejected by the host check; CLBlast errors */
+    double baseline_ms;        /* the workload with the parameters in force before the search */
+    double best_ms;            /* the workload with the best set (== baseline when none beat it) */
+    double baseline_gflops, best_gflops; /* the same workload as GFLOP/s */
+    char best[768];            /* the winning set as cache-file lines ("" = baseline kept) */
+} lmg_cl_tune_result;
+
+/* Try a documented list of Xgemm / XgemmDirect / GemmRoutine parameter sets on `dev`, each
+ * checked against cblas_sgemm at every workload shape (results, and guard bytes around C),
+ * timed over the workload, and keep the fastest correct one (applied on return; saved when
+ * opts->save). Each new set costs one CLBlast program build (10-25 s on PoCL). */
+lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
+                              lmg_cl_tune_result *res);
+
+/* Time CLBlast's row-major Sgemm for one shape on `dev` with the parameters in force: median
+ * GFLOP/s over `reps` runs after one untimed run (which builds the program); the result is
+ * checked against cblas_sgemm and *max_rel_err gets max|C - ref| / max|ref|. */
+lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int reps,
+                               double *gflops, double *max_rel_err);
+
+/* The GPT-S training step's products (BENCH.md), for benchmarks and the search. */
+const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n);
+
+#endif
