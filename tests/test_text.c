@@ -873,6 +873,27 @@ static void test_wide_shard(void)
     test_end();
 }
 
+static void test_long_token(void)
+{
+    test_begin("a tokenizer file whose merges outgrow a chunk is refused, fingerprint or not");
+    /* Doubling: merge k joins merge k-1 with itself, 2^(k+1) bytes. */
+    int32_t a[12], b[12];
+    FILE *f = fopen(tpath("double.bpe"), "wb");
+    fprintf(f, "lmgraph-bpe 1\nvocab %d\nmerges 12\n", LMG_TOK_FIRST_MERGE + 12);
+    for (int k = 0; k < 12; k++) {
+        a[k] = b[k] = k ? LMG_TOK_FIRST_MERGE + k - 1 : LMG_TOK_BYTE0 + 'x';
+        fprintf(f, "%d %d\n", a[k], b[k]);
+    }
+    fprintf(f, "fingerprint %016" PRIx64 "\nend\n", fnv_fingerprint(12, a, b));
+    fclose(f);
+    lmg_bpe *t = NULL;
+    lmg_status s = lmg_bpe_load(tpath("double.bpe"), &t);
+    CHECK(s == LMG_ERR_PARSE && !t && strstr(lmg_last_error(), "double.bpe") &&
+          strstr(lmg_last_error(), "chunk limit"), "status %d '%s'", s, lmg_last_error());
+    lmg_bpe_free(t);
+    test_end();
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/lmg_text_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -908,6 +929,7 @@ int main(void)
     test_shard_errors();
     test_batches();
     test_wide_shard();
+    test_long_token();
 
     lmg_bpe_free(tok);
     lmg_corpus_free(small);

@@ -286,12 +286,16 @@ static lmg_status bpe_from_merges(int n, int32_t *a, int32_t *b, lmg_bpe **out)
     for (int i = 0; i < 256; i++) t->tok_len[LMG_TOK_BYTE0 + i] = 1;
     for (int k = 0; k < n; k++) {
         int32_t id = LMG_TOK_FIRST_MERGE + k;
-        t->tok_len[id] = t->tok_len[a[k]] + t->tok_len[b[k]];
-        total += t->tok_len[id];
-        if (total > UINT32_MAX) {
+        /* Training never joins bytes across a chunk, so a longer token is corrupt (and
+         * would let a hostile file blow up the byte table by doubling). */
+        size_t len = (size_t)t->tok_len[a[k]] + t->tok_len[b[k]];
+        if (len > LMG_BPE_MAX_CHUNK) {
             lmg_bpe_free(t);
-            return lmg_error(LMG_ERR_PARSE, "merged tokens are longer than 4 GiB in all");
+            return lmg_error(LMG_ERR_PARSE, "merge %d makes a token of %zu bytes, longer than the "
+                             "%d-byte chunk limit", k, len, LMG_BPE_MAX_CHUNK);
         }
+        t->tok_len[id] = (uint32_t)len;
+        total += len;
     }
     t->tok_bytes = malloc(total);
     if (!t->tok_bytes) goto nomem;
