@@ -1,14 +1,270 @@
 /* cmd_graph.c — `lmg print`, `lmg parse`, `lmg dot`, `lmg verify`: the commands that read
- * a graph and turn it into text, a picture or a verdict. */
+ * a graph and turn it into text, a binary file, a picture or a verdict. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int lmg_cmd_print(int argc, char **argv);
 int lmg_cmd_parse(int argc, char **argv);
 int lmg_cmd_dot(int argc, char **argv);
 int lmg_cmd_verify(int argc, char **argv);
-int lmg_cmd_print(int argc, char **argv) { (void)argc; fprintf(stderr, "lmg %s: not implemented yet\n", argv[0]); return 1; }
-int lmg_cmd_parse(int argc, char **argv) { (void)argc; fprintf(stderr, "lmg %s: not implemented yet\n", argv[0]); return 1; }
-int lmg_cmd_dot(int argc, char **argv) { (void)argc; fprintf(stderr, "lmg %s: not implemented yet\n", argv[0]); return 1; }
-int lmg_cmd_verify(int argc, char **argv) { (void)argc; fprintf(stderr, "lmg %s: not implemented yet\n", argv[0]); return 1; }
+
+/* One line, "lmg <cmd>: <file>: <problem>"; library messages about a file usually start
+ * with its name already. */
+static int fail_file(const char *cmd, const char *path)
+{
+    const char *msg = lmg_last_error();
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
+    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, path, msg[0] ? msg : "failed");
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Text when the name ends in .lmgt or the file starts with the "lmgraph" header; else
+ * binary. */
+static lmg_status load_any(const char *path, lmg_graph **out)
+{
+    if (ends_with(path, ".pb")) return lmg_graph_load(path, out);
+    char *data = NULL;
+    size_t n = 0;
+    lmg_status s = cli_read_file(path, &data, &n);
+    if (s != LMG_OK) return s;
+    const char *p = data;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p != '#') break;
+        while (*p && *p != '\n') p++;
+    }
+    int text = ends_with(path, ".lmgt") || (strncmp(p, "lmgraph", 7) == 0 && strlen(data) == n);
+    if (text) s = lmg_graph_parse(data, path, out);
+    free(data);
+    return text ? s : lmg_graph_load(path, out);
+}
+
+/* Write `text` to `path`, or stdout when path is NULL or "-". */
+static int write_text(const char *cmd, const char *path, const char *text)
+{
+    if (!path || strcmp(path, "-") == 0) {
+        if (fputs(text, stdout) < 0 || fflush(stdout) != 0) {
+            fprintf(stderr, "lmg %s: <stdout>: write error\n", cmd);
+            return 1;
+        }
+        return 0;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "lmg %s: %s: cannot create: %s\n", cmd, path, strerror(errno));
+        return 1;
+    }
+    int ok = fputs(text, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        fprintf(stderr, "lmg %s: %s: write error\n", cmd, path);
+        return 1;
+    }
+    return 0;
+}
+
+/* The common shape of these commands: one input file, an optional -o, an optional flag. */
+typedef struct {
+    const char *in, *out;
+    long long external; /* parse only */
+    int quiet;          /* verify only */
+    const char **files; /* verify: every file */
+    int n_files;
+} graph_args;
+
+static int parse_args(int argc, char **argv, const char *usage, int allow_out, int allow_ext,
+                      int many, graph_args *a)
+{
+    const char *cmd = argv[0];
+    memset(a, 0, sizeof *a);
+    a->external = 1 << 20;
+    a->files = calloc((size_t)argc, sizeof *a->files);
+    if (!a->files) {
+        fprintf(stderr, "lmg %s: out of memory\n", cmd);
+        return 1;
+    }
+    int only_files = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (only_files || argv[i][0] != '-' || strcmp(argv[i], "-") == 0) {
+            a->files[a->n_files++] = argv[i];
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            only_files = 1;
+        } else if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (allow_out && ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
+                                 (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
+            a->out = v;
+        } else if (allow_ext && (v = cli_flag(argc, argv, &i, "--external", &missing))) {
+            if (cli_parse_int(v, 0, (long long)1 << 40, &a->external) != 0)
+                return cli_usage_error(cmd, "--external wants a byte count, not '%s'", v);
+        } else if (many && (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)) {
+            a->quiet = 1;
+        } else if (missing) {
+            return cli_usage_error(cmd, "%s needs a value", argv[i]);
+        } else {
+            return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+        }
+        if (missing) return cli_usage_error(cmd, "%s needs a value", argv[i]);
+    }
+    if (a->n_files == 0) return cli_usage_error(cmd, "no graph file given");
+    if (!many && a->n_files > 1) return cli_usage_error(cmd, "one graph file at a time");
+    a->in = a->files[0];
+    return 0;
+}
+
+static int finish_args(graph_args *a, int rc)
+{
+    free(a->files);
+    return rc < 0 ? 0 : rc;
+}
+
+static const char print_usage[] =
+    "usage: lmg print GRAPH [-o OUT.lmgt]\n"
+    "\n"
+    "Print a graph (.pb, or .lmgt text) in the text form, which `lmg parse` reads back to\n"
+    "the same bytes. Weights are printed in full.\n"
+    "\n"
+    "  -o, --output FILE   write to FILE instead of standard output\n"
+    "  -h, --help          show this help\n";
+
+int lmg_cmd_print(int argc, char **argv)
+{
+    graph_args a;
+    int rc = parse_args(argc, argv, print_usage, 1, 0, 0, &a);
+    if (rc) return finish_args(&a, rc);
+    lmg_graph *g = NULL;
+    char *text = NULL;
+    if (load_any(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
+    else if (lmg_graph_print(g, &text) != LMG_OK) rc = fail_file(argv[0], a.in);
+    else rc = write_text(argv[0], a.out, text);
+    free(text);
+    lmg_graph_free(g);
+    return finish_args(&a, rc);
+}
+
+static const char parse_usage[] =
+    "usage: lmg parse GRAPH.lmgt [-o OUT.pb] [--external BYTES]\n"
+    "\n"
+    "Parse the text form of a graph, verify it and write the binary .pb. Initializers larger\n"
+    "than --external bytes (default 1048576; 0 = never) go to OUT.safetensors beside it.\n"
+    "\n"
+    "  -o, --output FILE   the .pb to write (default: GRAPH with .lmgt replaced by .pb)\n"
+    "  --external BYTES    size above which weights are stored outside the .pb\n"
+    "  -h, --help          show this help\n";
+
+int lmg_cmd_parse(int argc, char **argv)
+{
+    graph_args a;
+    int rc = parse_args(argc, argv, parse_usage, 1, 1, 0, &a);
+    if (rc) return finish_args(&a, rc);
+    char *out = NULL;
+    if (a.out) {
+        out = strdup(a.out);
+    } else {
+        size_t n = strlen(a.in);
+        if (ends_with(a.in, ".lmgt")) n -= 5;
+        out = malloc(n + 4);
+        if (out) {
+            memcpy(out, a.in, n);
+            strcpy(out + n, ".pb");
+        }
+    }
+    if (!out) {
+        fprintf(stderr, "lmg parse: out of memory\n");
+        return finish_args(&a, 1);
+    }
+    char *text = NULL;
+    lmg_graph *g = NULL;
+    if (cli_read_file(a.in, &text, NULL) != LMG_OK)
+        rc = fail_file(argv[0], a.in);
+    else if (lmg_graph_parse(text, a.in, &g) != LMG_OK)
+        rc = fail_file(argv[0], a.in);
+    else if (lmg_graph_save(g, out, (size_t)a.external) != LMG_OK)
+        rc = fail_file(argv[0], out);
+    free(text);
+    free(out);
+    lmg_graph_free(g);
+    return finish_args(&a, rc);
+}
+
+static const char dot_usage[] =
+    "usage: lmg dot GRAPH [-o OUT.dot]\n"
+    "\n"
+    "Write a Graphviz picture of a graph: ops as boxes, values as edges labelled with name\n"
+    "and shape, inputs, parameters, constants and state in distinct shapes and colours,\n"
+    "gradient and optimizer ops coloured apart. Render with: dot -Tsvg OUT.dot -o OUT.svg\n"
+    "\n"
+    "  -o, --output FILE   write to FILE instead of standard output\n"
+    "  -h, --help          show this help\n";
+
+int lmg_cmd_dot(int argc, char **argv)
+{
+    graph_args a;
+    int rc = parse_args(argc, argv, dot_usage, 1, 0, 0, &a);
+    if (rc) return finish_args(&a, rc);
+    lmg_graph *g = NULL;
+    char *text = NULL;
+    if (load_any(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
+    else if (lmg_graph_dot(g, &text) != LMG_OK) rc = fail_file(argv[0], a.in);
+    else rc = write_text(argv[0], a.out, text);
+    free(text);
+    lmg_graph_free(g);
+    return finish_args(&a, rc);
+}
+
+static const char verify_usage[] =
+    "usage: lmg verify [-q] GRAPH...\n"
+    "\n"
+    "Load each graph (.pb or .lmgt) and check it: versions, op names and arity, every\n"
+    "value defined once and before use, no cycles, attributes, and every dtype and shape\n"
+    "against shape inference. Prints one line per graph; exits 1 when any is broken.\n"
+    "\n"
+    "  -q, --quiet   print nothing for graphs that pass\n"
+    "  -h, --help    show this help\n";
+
+int lmg_cmd_verify(int argc, char **argv)
+{
+    graph_args a;
+    int rc = parse_args(argc, argv, verify_usage, 0, 0, 1, &a);
+    if (rc) return finish_args(&a, rc);
+    for (int f = 0; f < a.n_files; f++) {
+        const char *path = a.files[f];
+        lmg_graph *g = NULL;
+        if (load_any(path, &g) != LMG_OK) {
+            rc = fail_file(argv[0], path);
+            continue;
+        }
+        if (!a.quiet) {
+            int n_init = 0, n_param = 0;
+            long long bytes = 0;
+            for (int v = 0; v < g->n_values; v++) {
+                const lmg_value *val = &g->values[v];
+                if (val->kind != LMG_VALUE_INIT) continue;
+                n_init++;
+                n_param += val->trainable;
+                bytes += (long long)lmg_shape_numel(&val->shape) * (long long)lmg_dtype_size(val->dtype);
+            }
+            printf("%s: ok: %d nodes, %d inputs, %d initializers (%d trainable, %lld bytes), "
+                   "%d outputs\n", path, g->n_nodes, g->n_inputs, n_init, n_param, bytes,
+                   g->n_outputs);
+        }
+        lmg_graph_free(g);
+    }
+    return finish_args(&a, rc);
+}

@@ -2,7 +2,275 @@
  * print or save the named outputs. */
 #include "cli.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 int lmg_cmd_run(int argc, char **argv);
-int lmg_cmd_run(int argc, char **argv) { (void)argc; fprintf(stderr, "lmg %s: not implemented yet\n", argv[0]); return 1; }
+
+static const char run_usage[] =
+    "usage: lmg run GRAPH --inputs NAME=FILE.bin[,NAME=FILE.bin...] [options]\n"
+    "\n"
+    "Load a graph (.pb or .lmgt), write raw little-endian input files into its inputs (or\n"
+    "initializers), run it once and print each output: dtype, shape, first values, sum.\n"
+    "A raw file must hold exactly the value's bytes (numel * 4). Inputs not given are zeros.\n"
+    "\n"
+    "  --inputs LIST      NAME=FILE pairs, comma separated; may be repeated\n"
+    "  --output NAME      a value to print or save (repeatable; default: every graph output;\n"
+    "                     intermediates can be named too)\n"
+    "  --backend NAME     ref or opencl (default: opencl when available)\n"
+    "  --device P:D       OpenCL platform:device (default: LMG_DEVICE or the first GPU)\n"
+    "  --save DIR         write each output as DIR/NAME.bin instead of printing it\n"
+    "                     ('/' in a name becomes '_')\n"
+    "  --step N           the step number random ops are keyed by (default 0)\n"
+    "  -h, --help         show this help\n";
+
+typedef struct {
+    char *name, *file;
+} feed;
+
+static int fail_msg(const char *file, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_msg(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lmg run: %s: ", file);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+static int fail_lib(const char *file)
+{
+    const char *msg = lmg_last_error();
+    size_t n = strlen(file);
+    if (strncmp(msg, file, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg run: %s\n", msg);
+    else fprintf(stderr, "lmg run: %s: %s\n", file, msg[0] ? msg : "failed");
+    return 1;
+}
+
+static int add_feeds(const char *list, feed **feeds, int *n)
+{
+    char *copy = strdup(list);
+    if (!copy) return -1;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok || !eq[1]) {
+            free(copy);
+            return -2;
+        }
+        *eq = 0;
+        feed *nf = realloc(*feeds, (size_t)(*n + 1) * sizeof *nf);
+        if (!nf) {
+            free(copy);
+            return -1;
+        }
+        *feeds = nf;
+        nf[*n].name = strdup(tok);
+        nf[*n].file = strdup(eq + 1);
+        (*n)++;
+        if (!nf[*n - 1].name || !nf[*n - 1].file) {
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static size_t value_bytes(const lmg_value *v)
+{
+    return (size_t)lmg_shape_numel(&v->shape) * lmg_dtype_size(v->dtype);
+}
+
+static void print_value(const lmg_value *v, const void *data)
+{
+    char sh[160];
+    int64_t n = lmg_shape_numel(&v->shape);
+    printf("%s %s%s:", v->name, lmg_dtype_name(v->dtype), lmg_shape_str(&v->shape, sh, sizeof sh));
+    double sum = 0;
+    int64_t shown = n < 8 ? n : 8;
+    printf(" [");
+    for (int64_t i = 0; i < n; i++) {
+        double x = v->dtype == LMG_DTYPE_F32 ? (double)((const float *)data)[i]
+                   : v->dtype == LMG_DTYPE_I32 ? (double)((const int32_t *)data)[i] : 0.0;
+        sum += x;
+        if (i < shown) {
+            if (v->dtype == LMG_DTYPE_I32) printf("%s%d", i ? ", " : "", ((const int32_t *)data)[i]);
+            else printf("%s%.7g", i ? ", " : "", x);
+        }
+    }
+    printf("%s] sum %.9g\n", n > shown ? ", ..." : "", sum);
+}
+
+static char *save_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 8;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    snprintf(p, n, "%s/", dir);
+    size_t len = strlen(p);
+    for (const char *c = name; *c; c++) {
+        char ch = *c;
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '.' || ch == '-';
+        p[len++] = ok ? ch : '_';
+    }
+    strcpy(p + len, ".bin");
+    return p;
+}
+
+int lmg_cmd_run(int argc, char **argv)
+{
+    const char *graph_path = NULL, *backend = NULL, *save = NULL, *device = NULL;
+    long long step = 0;
+    feed *feeds = NULL;
+    int n_feeds = 0;
+    const char **outs = calloc((size_t)argc + 1, sizeof *outs);
+    int n_outs = 0, rc = 0;
+    if (!outs) return fail_msg("run", "out of memory");
+    for (int i = 1; i < argc && rc == 0; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            fputs(run_usage, stdout);
+            rc = -1;
+        } else if ((v = cli_flag(argc, argv, &i, "--inputs", &missing))) {
+            int r = add_feeds(v, &feeds, &n_feeds);
+            if (r == -2) rc = cli_usage_error("run", "--inputs wants NAME=FILE pairs, not '%s'", v);
+            else if (r) rc = fail_msg("run", "out of memory");
+        } else if ((v = cli_flag(argc, argv, &i, "--output", &missing))) {
+            outs[n_outs++] = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--backend", &missing))) {
+            backend = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
+            device = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--save", &missing))) {
+            save = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--step", &missing))) {
+            if (cli_parse_int(v, 0, INT64_MAX, &step) != 0)
+                rc = cli_usage_error("run", "--step wants a non-negative integer, not '%s'", v);
+        } else if (missing) {
+            rc = cli_usage_error("run", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            rc = cli_usage_error("run", "unknown option '%s'", argv[i]);
+        } else if (graph_path) {
+            rc = cli_usage_error("run", "one graph at a time ('%s' and '%s')", graph_path, argv[i]);
+        } else {
+            graph_path = argv[i];
+        }
+        if (rc == 0 && missing) rc = cli_usage_error("run", "%s needs a value", argv[i]);
+    }
+    if (rc == 0 && !graph_path) rc = cli_usage_error("run", "no graph file given");
+    const lmg_backend *be = NULL;
+    if (rc == 0) {
+        be = cli_backend(backend);
+        if (!be) rc = cli_usage_error("run", "unknown backend '%s' (ref or opencl)", backend ? backend : "opencl");
+    }
+
+    lmg_graph *g = NULL;
+    lmg_exec *e = NULL;
+    int *out_ids = NULL;
+    void *buf = NULL;
+    if (rc == 0 && cli_load_graph(graph_path, &g) != LMG_OK) rc = fail_lib(graph_path);
+    if (rc == 0 && lmg_graph_verify(g) != LMG_OK) rc = fail_lib(graph_path);
+    /* Which values to show, and whether an intermediate is among them. */
+    int keep_all = 0;
+    if (rc == 0) {
+        int n = n_outs ? n_outs : g->n_outputs;
+        out_ids = calloc((size_t)n + 1, sizeof *out_ids);
+        if (!out_ids) rc = fail_msg(graph_path, "out of memory");
+        for (int i = 0; rc == 0 && i < n; i++) {
+            int v = n_outs ? lmg_graph_find(g, outs[i]) : g->outputs[i];
+            if (v < 0) {
+                rc = fail_msg(graph_path, "no value named '%s'", outs[i]);
+                break;
+            }
+            out_ids[i] = v;
+            int is_out = 0;
+            for (int k = 0; k < g->n_outputs; k++) is_out |= g->outputs[k] == v;
+            if (!is_out && g->values[v].kind == LMG_VALUE_NODE) keep_all = 1;
+        }
+        n_outs = n;
+    }
+    if (rc == 0) {
+        lmg_exec_opts opts = {device ? device : getenv("LMG_DEVICE"), keep_all};
+        if (be->init(g, &opts, &e) != LMG_OK) rc = fail_lib(graph_path);
+    }
+    for (int i = 0; rc == 0 && i < n_feeds; i++) {
+        int v = lmg_graph_find(g, feeds[i].name);
+        if (v < 0) {
+            rc = fail_msg(graph_path, "no input named '%s'", feeds[i].name);
+            break;
+        }
+        const lmg_value *val = &g->values[v];
+        if (val->kind == LMG_VALUE_NODE) {
+            rc = fail_msg(graph_path, "'%s' is computed by a node; only inputs and initializers can be fed",
+                          feeds[i].name);
+            break;
+        }
+        char *data = NULL;
+        size_t n = 0;
+        if (cli_read_file(feeds[i].file, &data, &n) != LMG_OK) {
+            rc = fail_lib(feeds[i].file);
+            break;
+        }
+        char sh[160];
+        if (n != value_bytes(val))
+            rc = fail_msg(feeds[i].file, "%zu bytes, but %s '%s' (%s%s) needs exactly %zu", n,
+                          val->kind == LMG_VALUE_INPUT ? "input" : "initializer", val->name,
+                          lmg_dtype_name(val->dtype), lmg_shape_str(&val->shape, sh, sizeof sh),
+                          value_bytes(val));
+        else if (be->write(e, v, data, n) != LMG_OK)
+            rc = fail_lib(graph_path);
+        free(data);
+    }
+    if (rc == 0 && be->run(e, (uint64_t)step) != LMG_OK) rc = fail_lib(graph_path);
+    if (rc == 0 && save && mkdir(save, 0777) != 0 && errno != EEXIST)
+        rc = fail_msg(save, "cannot create the directory: %s", strerror(errno));
+    for (int i = 0; rc == 0 && i < n_outs; i++) {
+        const lmg_value *val = &g->values[out_ids[i]];
+        size_t n = value_bytes(val);
+        free(buf);
+        buf = malloc(n ? n : 1);
+        if (!buf) {
+            rc = fail_msg(graph_path, "out of memory");
+            break;
+        }
+        if (be->read(e, out_ids[i], buf, n) != LMG_OK) {
+            rc = fail_lib(graph_path);
+            break;
+        }
+        if (!save) {
+            print_value(val, buf);
+            continue;
+        }
+        char *path = save_path(save, val->name);
+        FILE *f = path ? fopen(path, "wb") : NULL;
+        if (!f) {
+            rc = fail_msg(path ? path : save, "cannot create: %s", strerror(errno));
+        } else {
+            int ok = fwrite(buf, 1, n, f) == n;
+            ok = fclose(f) == 0 && ok;
+            if (!ok) rc = fail_msg(path, "write error");
+            else printf("%s -> %s (%zu bytes)\n", val->name, path, n);
+        }
+        free(path);
+    }
+    if (e) be->free(e);
+    lmg_graph_free(g);
+    free(buf);
+    free(out_ids);
+    for (int i = 0; i < n_feeds; i++) {
+        free(feeds[i].name);
+        free(feeds[i].file);
+    }
+    free(feeds);
+    free(outs);
+    return rc < 0 ? 0 : rc;
+}
