@@ -894,6 +894,51 @@ static void test_long_token(void)
     test_end();
 }
 
+static void test_mutations(void)
+{
+    test_begin("random byte changes to tok.bpe and shards never crash; ids stay in range");
+    size_t n, m;
+    char *tokf = read_file(tpath("tok.bpe"), &n);
+    char *shf = read_file(tpath("shards/nested/val.tok"), &m);
+    int accepted = 0, rejected = 0, bad = 0;
+    for (int i = 0; i < 300 && tokf && shf; i++) {
+        char *x = malloc(n), *y = malloc(m);
+        memcpy(x, tokf, n);
+        memcpy(y, shf, m);
+        for (int k = 0; k < 1 + i % 3; k++) {
+            x[rnd() % n] = (char)rnd();
+            y[rnd() % (k ? m : LMG_SHARD_HEADER_BYTES)] = (char)rnd(); /* header first */
+        }
+        write_file(tpath("mut.bpe"), x, n);
+        write_file(tpath("mut.tok"), y, m);
+        lmg_bpe *t = NULL;
+        if (lmg_bpe_load(tpath("mut.bpe"), &t) == LMG_OK) {
+            accepted++; /* only the readers' comments after the tab are free text */
+            bad += lmg_bpe_fingerprint(t) != lmg_bpe_fingerprint(tok);
+        } else {
+            rejected++;
+        }
+        lmg_bpe_free(t);
+        lmg_shard *sh = NULL;
+        if (lmg_shard_open(tpath("mut.tok"), NULL, &sh) == LMG_OK) {
+            int64_t nt = lmg_shard_n_tokens(sh);
+            int32_t *ids = malloc((size_t)(nt ? nt : 1) * sizeof *ids);
+            lmg_shard_read(sh, 0, nt, ids);
+            for (int64_t k = 0; k < nt; k++) bad += ids[k] < 0 || ids[k] >= lmg_shard_vocab_size(sh);
+            free(ids);
+        }
+        lmg_shard_free(sh);
+        free(x);
+        free(y);
+    }
+    printf("# tok.bpe mutations: %d accepted (comment bytes), %d rejected\n", accepted, rejected);
+    CHECK(bad == 0, "%d accepted files changed the vocabulary or hold bad ids", bad);
+    CHECK(rejected > 100, "most mutations rejected: %d", rejected);
+    free(tokf);
+    free(shf);
+    test_end();
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/lmg_text_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -930,6 +975,7 @@ int main(void)
     test_batches();
     test_wide_shard();
     test_long_token();
+    test_mutations();
 
     lmg_bpe_free(tok);
     lmg_corpus_free(small);
