@@ -48,7 +48,7 @@ lmg_status lmg_tokens_push(lmg_tokens *t, int32_t id);
  * Documents: a file with a line that is exactly "%" is a fortune file, and each fortune
  * between "%" lines is one document (its bytes exactly, up to and including the newline
  * before the next "%"). Any other file is split into paragraphs: blocks of lines separated
- * by one or more blank lines (a line holding only spaces, tabs or '\r' is blank); the block's
+ * by one or more blank lines (lines of only spaces, tabs, '\r', '\v', '\f'); the block's
  * lines are kept exactly, the blank lines between blocks are dropped. Documents made only of
  * whitespace are dropped in both cases.
  *
