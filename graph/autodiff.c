@@ -150,12 +150,20 @@ lmg_status lmg_graph_prune(lmg_graph *g)
 
 /* ---- autodiff ---------------------------------------------------------------------- */
 
+/* The nodes [n0, n1) and values [v0, v1) one gradient rule emitted for forward node `fwd`. */
+typedef struct span {
+    int fwd, n0, n1, v0, v1;
+} span;
+
 typedef struct ad {
     lmg_graph *g;
     int nv, nn;             /* forward graph sizes */
     unsigned char *active;  /* per forward value: f32 and varies with some parameter */
     unsigned char *to_loss; /* per forward value: active and the loss depends on it */
     int *grad;              /* per forward value: its gradient so far, or -1 */
+    span *spans;            /* renamed "grad/<fwd>/..." once at the end: one index rebuild */
+    int n_spans, cap_spans;
+    int *pgrad;             /* per forward value: the value that becomes grad/<p>, or -1 */
 } ad;
 
 static lmg_status builder_failed(lmg_graph *g, const char *what)
@@ -195,27 +203,71 @@ static lmg_status accumulate(ad *a, int v, int dv)
     return LMG_OK;
 }
 
-/* Give the nodes and values a rule just emitted names under "grad/<forward node>/". Their
- * generated names are unique, so the prefixed ones are unique among themselves; a clash
- * with an older value gets primes. */
-static lmg_status rename_new(lmg_graph *g, const char *fwd, int n0, int v0)
+static lmg_status add_span(ad *a, int fwd, int n0, int v0)
 {
-    for (int i = n0; i < g->n_nodes; i++) {
-        char *s = str_printf("grad/%s/%s", fwd, g->nodes[i].name ? g->nodes[i].name : "");
-        if (!s) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-        free(g->nodes[i].name);
-        g->nodes[i].name = s;
+    if (n0 == a->g->n_nodes && v0 == a->g->n_values) return LMG_OK;
+    if (a->n_spans == a->cap_spans) {
+        int cap = a->cap_spans ? 2 * a->cap_spans : 64;
+        span *sp = realloc(a->spans, (size_t)cap * sizeof *sp);
+        if (!sp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        a->spans = sp;
+        a->cap_spans = cap;
     }
-    for (int v = v0; v < g->n_values; v++) {
-        char *s = str_printf("grad/%s/%s", fwd, g->values[v].name);
-        for (int k = 1; s && lmg_graph_find(g, s) >= 0; k++) {
-            free(s);
-            s = str_printf("grad/%s/%s'%d", fwd, g->values[v].name, k);
+    a->spans[a->n_spans++] = (span){fwd, n0, a->g->n_nodes, v0, a->g->n_values};
+    return LMG_OK;
+}
+
+/* Name what the rules emitted "grad/<forward node>/<generated name>" and each parameter's
+ * gradient "grad/<p>", then rebuild the name index once. Generated names are unique, so
+ * the prefixed ones are unique among themselves; a clash with another value gets primes. */
+static lmg_status apply_names(ad *a)
+{
+    lmg_graph *g = a->g;
+    int nsz = g->n_values;
+    char **nn = calloc((size_t)(nsz - a->nv) + 1, sizeof *nn);
+    if (!nn) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = LMG_OK;
+    for (int i = 0; i < a->n_spans && s == LMG_OK; i++) {
+        const span *sp = &a->spans[i];
+        const char *fwd = g->nodes[sp->fwd].name;
+        for (int k = sp->n0; k < sp->n1 && s == LMG_OK; k++) {
+            char *t = str_printf("grad/%s/%s", fwd, g->nodes[k].name ? g->nodes[k].name : "");
+            if (!t) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            else {
+                free(g->nodes[k].name);
+                g->nodes[k].name = t;
+            }
         }
-        if (!s) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-        free(g->values[v].name);
-        g->values[v].name = s;
+        for (int v = sp->v0; v < sp->v1 && s == LMG_OK; v++)
+            if (!(nn[v - a->nv] = str_printf("grad/%s/%s", fwd, g->values[v].name)))
+                s = lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
+    for (int p = 0; p < a->nv && s == LMG_OK; p++) {
+        int v = a->pgrad[p];
+        if (v < a->nv || v >= nsz) continue;
+        free(nn[v - a->nv]);
+        if (!(nn[v - a->nv] = str_printf("grad/%s", g->values[p].name)))
+            s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    for (int v = a->nv; v < nsz && s == LMG_OK; v++) {
+        char *base = nn[v - a->nv], *t = base;
+        if (!base) continue;
+        for (int k = 1; t && lmg_graph_find(g, t) >= 0 && lmg_graph_find(g, t) != v; k++) {
+            if (t != base) free(t);
+            t = str_printf("%s'%d", base, k);
+        }
+        if (!t) {
+            s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (t != base) free(base);
+        free(g->values[v].name);
+        g->values[v].name = t;
+        nn[v - a->nv] = NULL;
+    }
+    for (int v = 0; v < nsz - a->nv; v++) free(nn[v]);
+    free(nn);
+    if (s != LMG_OK) return s;
     return lmg_graph_reindex(g);
 }
 
@@ -281,8 +333,7 @@ static lmg_status backprop_node(ad *a, int i)
         return lmg_error(LMG_ERR_INVALID,
                          "autodiff: node '%s' (%s) lies between a parameter and the loss, but "
                          "%s is not differentiable", n->name, lmg_op_name(op), lmg_op_name(op));
-    char *fwd = str_printf("%s", n->name ? n->name : "");
-    if (!fwd) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    const char *fwd = g->nodes[i].name; /* forward nodes never move or get renamed */
     int n0 = g->n_nodes, v0 = g->n_values;
     lmg_grad_ctx c = {g, i, dy, dx, need};
     lmg_status s = info->grad(&c);
@@ -290,10 +341,9 @@ static lmg_status backprop_node(ad *a, int i)
     if (s == LMG_OK && g->status != LMG_OK) s = g->status;
     if (s != LMG_OK) {
         lmg_error_prefix(s, "autodiff: gradient of node '%s' (%s)", fwd, lmg_op_name(op));
-        free(fwd);
         return s;
     }
-    s = rename_new(g, fwd, n0, v0);
+    s = add_span(a, i, n0, v0);
     for (int k = 0; s == LMG_OK && k < n_in; k++) {
         if (!need[k] || dx[k] < 0) continue;
         const lmg_value *xv = &g->values[ins[k]];
@@ -313,12 +363,11 @@ static lmg_status backprop_node(ad *a, int i)
         }
         s = accumulate(a, ins[k], dx[k]);
     }
-    free(fwd);
     return s;
 }
 
-/* The value that becomes grad/<p>: renamed in place when it is a gradient node's output
- * with no other role, else an identity (Scale) so each parameter has its own value. */
+/* The value that becomes grad/<p>: a gradient node's output with no other role (renamed
+ * by apply_names), else an identity (Scale) so each parameter has its own value. */
 static lmg_status name_param_grad(ad *a, int p, unsigned char *claimed)
 {
     lmg_graph *g = a->g;
@@ -327,9 +376,7 @@ static lmg_status name_param_grad(ad *a, int p, unsigned char *claimed)
     lmg_status s = LMG_OK;
     int existing = lmg_graph_find(g, gname);
     int v = a->grad[p];
-    if (existing >= 0 && existing == v && !claimed[v]) {
-        claimed[v] = 1; /* already named so (a rule chose the name) */
-    } else if (existing >= 0) {
+    if (existing >= 0) {
         s = lmg_error(LMG_ERR_INVALID, "autodiff: a value named '%s' already exists", gname);
     } else if (v < 0) {
         /* The loss does not depend on p: its gradient is zero. */
@@ -350,14 +397,13 @@ static lmg_status name_param_grad(ad *a, int p, unsigned char *claimed)
         if (v < 0) s = builder_failed(g, "zero gradient");
     } else if (v >= a->nv && g->values[v].kind == LMG_VALUE_NODE && !claimed[v]) {
         claimed[v] = 1;
-        s = lmg_graph_rename(g, v, gname);
     } else {
         lmg_attr at = lmg_attr_float("alpha", 1.0);
         const char *outn[1] = {gname};
         v = lmg_graph_node(g, LMG_OP_SCALE, gname, &v, 1, &at, 1, outn, NULL);
         if (v < 0) s = builder_failed(g, "gradient identity");
     }
-    if (s == LMG_OK) s = lmg_graph_add_output(g, lmg_graph_find(g, gname));
+    if (s == LMG_OK) a->pgrad[p] = v;
     free(gname);
     return s;
 }
@@ -411,6 +457,9 @@ static lmg_status autodiff(ad *a, int loss)
         s = name_param_grad(a, p, claimed);
     }
     free(claimed);
+    if (s == LMG_OK) s = apply_names(a);
+    for (int p = 0; p < a->nv && s == LMG_OK; p++)
+        if (a->pgrad[p] >= 0) s = lmg_graph_add_output(g, a->pgrad[p]);
     return s;
 }
 
@@ -463,21 +512,28 @@ lmg_status lmg_autodiff(lmg_graph *g, const char *loss)
                          loss, lmg_dtype_name(lv->dtype), lmg_shape_str(&lv->shape, sb, sizeof sb));
     }
     LMG_TRY(ensure_sorted(g));
-    ad a = {g, g->n_values, g->n_nodes, NULL, NULL, NULL};
+    ad a;
+    memset(&a, 0, sizeof a);
+    a.g = g;
+    a.nv = g->n_values;
+    a.nn = g->n_nodes;
     int n_outputs = g->n_outputs;
     a.active = calloc((size_t)a.nv + 1, 1);
     a.to_loss = calloc((size_t)a.nv + 1, 1);
     a.grad = malloc(((size_t)a.nv + 1) * sizeof *a.grad);
+    a.pgrad = malloc(((size_t)a.nv + 1) * sizeof *a.pgrad);
     lmg_status s = LMG_OK;
-    if (!a.active || !a.to_loss || !a.grad) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+    if (!a.active || !a.to_loss || !a.grad || !a.pgrad) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
     if (s == LMG_OK) {
-        for (int v = 0; v < a.nv; v++) a.grad[v] = -1;
+        for (int v = 0; v < a.nv; v++) a.grad[v] = a.pgrad[v] = -1;
         s = autodiff(&a, l);
         if (s != LMG_OK) rollback(g, a.nv, a.nn, n_outputs);
     }
     free(a.active);
     free(a.to_loss);
     free(a.grad);
+    free(a.pgrad);
+    free(a.spans);
     if (s == LMG_OK) s = prune(g, a.nv);
     return s;
 }

@@ -51,8 +51,9 @@ check "-q prints nothing" test ! -s "$tmp/out"
 check "text output is the text form" grep -q "output grad/w" "$tmp/train.lmgt"
 "$lmg" verify "$tmp/train.lmgt" >/dev/null 2>&1
 check "the text training graph verifies" test $? -eq 0
-"$lmg" autodiff "$tmp/train.pb" --loss loss -o "$tmp/twice.pb" -q >/dev/null 2>&1
-check "a .pb training graph can be read back and differentiated again" test $? -eq 0
+"$lmg" autodiff "$tmp/train.pb" --loss loss -o "$tmp/twice.pb" -q >/dev/null 2>"$tmp/err"
+check "differentiating a training graph again fails (1): grad/<p> exists" test $? -eq 1
+check "... and says which value is in the way" grep -q "grad/" "$tmp/err"
 
 "$lmg" autodiff "$tmp/fwd.lmgt" --loss nope -o "$tmp/x.pb" >/dev/null 2>"$tmp/err"
 rc=$?
