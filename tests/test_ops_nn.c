@@ -562,6 +562,133 @@ static void test_grad_rules(void)
     test_end();
 }
 
+/* ---- gradients through the usual outputs only ---------------------------------------- */
+
+/* The case tables put every output into the loss; training graphs use only y of LayerNorm
+ * and out of Attention (mean, rstd, lse get no gradient). These build such losses:
+ * ReduceSum(out * W) over params p[], and return the loss value. */
+typedef int (*loss_fn)(lmg_graph *g, const int *p);
+
+static int weighted(lmg_graph *g, int y)
+{
+    lmg_shape s = g->values[y].shape;
+    int64_t n = lmg_shape_numel(&s);
+    float *w = malloc((size_t)n * sizeof *w);
+    for (int64_t i = 0; i < n; i++) w[i] = (float)(0.5 + 0.37 * (double)((i * 7) % 11) - 2.0);
+    int wv = lmg_graph_const(g, "w", LMG_DTYPE_F32, s, w);
+    free(w);
+    return lmg_reduce_sum(g, lmg_mul(g, y, wv), 0, NULL, 0);
+}
+
+static int loss_layernorm(lmg_graph *g, const int *p)
+{
+    int o[3];
+    lmg_graph_node(g, LMG_OP_LAYER_NORM, "ln", p, 3, NULL, 0, NULL, o);
+    return weighted(g, o[0]);
+}
+
+static int loss_attention(lmg_graph *g, const int *p)
+{
+    float mask[2 * 4] = {1, 1, 0, 1, 1, 0, 1, 1};
+    int m = cf32(g, "mask", shp(2, 2, 4, 0, 0), mask);
+    lmg_attr a = lmg_attr_int("causal", 1);
+    int o[2];
+    lmg_graph_node(g, LMG_OP_ATTENTION, "attn", (int[]){p[0], p[1], p[2], m}, 4, &a, 1, NULL, o);
+    return weighted(g, o[0]);
+}
+
+static lmg_graph *loss_graph(loss_fn f, int np, const lmg_shape *sh, float *const *data)
+{
+    lmg_graph *g = lmg_graph_new("t");
+    int p[8];
+    for (int k = 0; k < np; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "p%d", k);
+        p[k] = lmg_graph_param(g, name, LMG_DTYPE_F32, sh[k], data[k]);
+    }
+    int l = f(g, p);
+    if (g->status == LMG_OK) lmg_graph_rename(g, l, "loss");
+    if (g->status == LMG_OK) lmg_graph_add_output(g, l);
+    return g;
+}
+
+static double run_loss(lmg_exec *e, const lmg_graph *g)
+{
+    float l = NAN;
+    if (lmg_backend_ref.run(e, 0) != LMG_OK) return NAN;
+    lmg_backend_ref.read(e, lmg_graph_find(g, "loss"), &l, sizeof l);
+    return l;
+}
+
+/* Autodiff's gradients of every parameter against central differences in double. */
+static void check_grads(const char *what, loss_fn f, int np, const lmg_shape *sh,
+                        float *const *data)
+{
+    lmg_graph *fg = loss_graph(f, np, sh, data), *tg = loss_graph(f, np, sh, data);
+    lmg_exec *fe = NULL, *te = NULL;
+    lmg_status s = fg->status != LMG_OK ? fg->status : tg->status;
+    if (s == LMG_OK) s = lmg_autodiff(tg, "loss");
+    if (s == LMG_OK) s = lmg_backend_ref.init(tg, &(lmg_exec_opts){0}, &te);
+    if (s == LMG_OK) s = lmg_backend_ref.run(te, 0);
+    if (s == LMG_OK) s = lmg_backend_ref.init(fg, &(lmg_exec_opts){0}, &fe);
+    if (!CHECK(s == LMG_OK, "%s: %s", what, lmg_last_error())) goto done;
+    for (int k = 0; k < np; k++) {
+        int64_t n = lmg_shape_numel(&sh[k]);
+        size_t bytes = (size_t)n * sizeof(float);
+        char name[16];
+        snprintf(name, sizeof name, "grad/p%d", k);
+        float *ga = malloc(bytes), *x = malloc(bytes);
+        memcpy(x, data[k], bytes);
+        int gv = lmg_graph_find(tg, name), pv = lmg_graph_find(fg, name + 5);
+        if (!CHECK(gv >= 0 && lmg_backend_ref.read(te, gv, ga, bytes) == LMG_OK, "%s: no %s",
+                   what, name)) {
+            free(ga), free(x);
+            continue;
+        }
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float x0 = x[i], xp = x0 + 1e-3f, xm = x0 - 1e-3f;
+            x[i] = xp;
+            lmg_backend_ref.write(fe, pv, x, bytes);
+            double fp = run_loss(fe, fg);
+            x[i] = xm;
+            lmg_backend_ref.write(fe, pv, x, bytes);
+            double fm = run_loss(fe, fg);
+            x[i] = x0;
+            double num = (fp - fm) / ((double)xp - (double)xm);
+            if (!(fabs(ga[i] - num) <= 2e-3 + 2e-2 * fabs(num)) && bad++ < 3)
+                CHECK(0, "%s: d loss / d p%d[%lld] = %.6g, central difference %.6g", what, k,
+                      (long long)i, ga[i], num);
+        }
+        lmg_backend_ref.write(fe, pv, data[k], bytes);
+        CHECK(bad == 0, "%s: %d of %lld elements of p%d differ", what, bad, (long long)n, k);
+        free(ga), free(x);
+    }
+done:
+    lmg_backend_ref.free(fe);
+    lmg_backend_ref.free(te);
+    lmg_graph_free(fg);
+    lmg_graph_free(tg);
+}
+
+static void test_grad_usual_outputs(void)
+{
+    test_begin("LayerNorm y-only and Attention out-only losses: autodiff = central differences");
+    float x[3 * 7], gm[7], bt[7];
+    for (int i = 0; i < 21; i++) x[i] = 2 * frand();
+    for (int i = 0; i < 7; i++) gm[i] = 1 + 0.5f * frand(), bt[i] = frand();
+    check_grads("LayerNorm", loss_layernorm, 3,
+                (lmg_shape[]){shp(2, 3, 7, 0, 0), shp(1, 7, 0, 0, 0), shp(1, 7, 0, 0, 0)},
+                (float *[]){x, gm, bt});
+    float q[2 * 1 * 3 * 2], k[2 * 1 * 4 * 2], v[2 * 1 * 4 * 2];
+    for (int i = 0; i < 12; i++) q[i] = frand();
+    for (int i = 0; i < 16; i++) k[i] = frand(), v[i] = frand();
+    check_grads("Attention", loss_attention, 3,
+                (lmg_shape[]){shp(4, 2, 1, 3, 2), shp(4, 2, 1, 4, 2), shp(4, 2, 1, 4, 2)},
+                (float *[]){q, k, v});
+    test_end();
+}
+
 int main(void)
 {
     test_softmax();
@@ -572,5 +699,6 @@ int main(void)
     test_adamw();
     test_errors();
     test_grad_rules();
+    test_grad_usual_outputs();
     return test_summary();
 }
