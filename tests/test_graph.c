@@ -419,6 +419,36 @@ static void test_autodiff_rank1_loss(void)
     test_end();
 }
 
+
+/* A graph read from a file may list nodes out of order: autodiff sorts before walking. */
+static void test_autodiff_unsorted(void)
+{
+    test_begin("autodiff: nodes out of topological order are sorted first");
+    lmg_graph *g = lmg_graph_new("t");
+    float pv[3] = {0.5f, -1.0f, 2.0f};
+    int p = lmg_graph_param(g, "p", LMG_DTYPE_F32, shp(1, 3, 0, 0), pv);
+    int t = lmg_graph_add_value(g, "t", LMG_VALUE_NODE, LMG_DTYPE_F32, shp(1, 3, 0, 0));
+    int l = lmg_graph_add_value(g, "loss", LMG_VALUE_NODE, LMG_DTYPE_F32, shp(0, 0, 0, 0));
+    lmg_attr ax[2] = {lmg_attr_ints("axes", 0, NULL), lmg_attr_int("keepdims", 0)};
+    /* The consumer first, then the producer. */
+    lmg_status s = lmg_graph_append_node(g, "sum", LMG_OP_REDUCE_SUM, &t, 1, &l, 1, ax, 2);
+    if (s == LMG_OK) s = lmg_graph_append_node(g, "tanh", LMG_OP_TANH, &p, 1, &t, 1, NULL, 0);
+    if (CHECK(s == LMG_OK, "append: %s", lmg_last_error())) {
+        s = lmg_autodiff(g, "loss");
+        if (CHECK(s == LMG_OK, "autodiff: %s", lmg_last_error())) {
+            CHECK(lmg_graph_verify(g) == LMG_OK, "verify: %s", lmg_last_error());
+            float r[3];
+            if (CHECK(run_read(g, "grad/p", r, 3) == LMG_OK, "run: %s", lmg_last_error()))
+                for (int i = 0; i < 3; i++) {
+                    float want = 1.0f - tanhf(pv[i]) * tanhf(pv[i]);
+                    CHECK(fabsf(r[i] - want) < 1e-6f, "grad/p[%d] = %g want %g", i, r[i], want);
+                }
+        }
+    }
+    lmg_graph_free(g);
+    test_end();
+}
+
 int main(void)
 {
     test_values();
@@ -430,5 +460,6 @@ int main(void)
     test_autodiff_shared();
     test_autodiff_errors();
     test_autodiff_rank1_loss();
+    test_autodiff_unsorted();
     return test_summary();
 }
