@@ -15,6 +15,7 @@
     X(devices, "list OpenCL platforms and devices")                                      \
     X(plan, "print the memory plan of a graph")                                          \
     X(bench, "time training steps of the benchmark models")                              \
+    X(tune, "search CLBlast matrix-product parameters for an OpenCL device")             \
     X(tokenizer, "train a byte-level BPE tokenizer, encode and decode")                  \
     X(data, "prepare token shards from text files")                                      \
     X(build, "build a GPT or BERT forward graph with its objective")                     \
