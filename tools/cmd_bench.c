@@ -1,0 +1,552 @@
+/* cmd_bench.c — `lmg bench`: time training steps of the BENCH.md models (GPT-S, BERT-S) on a
+ * backend, next to OpenBLAS's sgemm on the same host; `lmg tune`: search CLBlast parameters. */
+#include "cli.h"
+#include "../graph/plan.h"
+#include "../models/models.h"
+#include "../train/train.h"
+#include "../backends/opencl/opencl.h"
+#include "../backends/opencl/tune.h"
+
+#include <cblas.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int lmg_cmd_bench(int argc, char **argv);
+int lmg_cmd_tune(int argc, char **argv);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Resident set size and its peak, from /proc (kB; 0 when unknown). On a CPU OpenCL device
+ * the device's buffers are host memory, so their growth is the device memory used. */
+static void rss_kb(long *now, long *peak)
+{
+    *now = *peak = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) *now = atol(line + 6);
+        if (strncmp(line, "VmHWM:", 6) == 0) *peak = atol(line + 6);
+    }
+    fclose(f);
+}
+
+/* OpenBLAS sgemm at 1024^3 on `threads` threads: the best of 5 runs after one warm-up. */
+static double openblas_gflops(int threads)
+{
+    const int n = 1024;
+    float *a = malloc((size_t)n * n * 4), *b = malloc((size_t)n * n * 4), *c = malloc((size_t)n * n * 4);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+    for (int i = 0; i < n * n; i++) {
+        a[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+        b[i] = (float)((i * 5) % 11) / 11.0f - 0.5f;
+    }
+    openblas_set_num_threads(threads);
+    double best = 1e30;
+    for (int r = 0; r < 6; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double t = now_s() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * n * n * n / best * 1e-9;
+}
+
+/* FLOPs of one run of g: 2*M*N*K per MatMul (batch included), and the products inside the
+ * fused attention ops (QK^T and PV forward; four products backward), halved when causal. */
+static void count_flops(const lmg_graph *g, double *matmul, double *attention)
+{
+    *matmul = *attention = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lmg_node *n = &g->nodes[i];
+        if (n->op == LMG_OP_MATMUL) {
+            const lmg_value *a = &g->values[n->in[0]], *y = &g->values[n->out[0]];
+            int ta = (int)lmg_node_attr_int(n, "trans_a", 0);
+            int64_t k = a->shape.rank >= 2 ? a->shape.dims[a->shape.rank - (ta ? 2 : 1)] : 1;
+            *matmul += 2.0 * (double)lmg_shape_numel(&y->shape) * (double)k;
+        } else if (n->op == LMG_OP_ATTENTION || n->op == LMG_OP_ATTENTION_GRAD) {
+            int q_in = n->op == LMG_OP_ATTENTION ? 0 : 1;
+            const lmg_value *q = &g->values[n->in[q_in]], *kv = &g->values[n->in[q_in + 1]];
+            if (q->shape.rank != 4 || kv->shape.rank != 4) continue;
+            double b = (double)q->shape.dims[0] * (double)q->shape.dims[1];
+            double t = (double)q->shape.dims[2], s = (double)kv->shape.dims[2];
+            double d = (double)q->shape.dims[3];
+            double f = (n->op == LMG_OP_ATTENTION ? 4.0 : 8.0) * b * t * s * d;
+            if (lmg_node_attr_int(n, "causal", 0)) f *= 0.5;
+            *attention += f;
+        }
+    }
+}
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* Fill the training graph's inputs: random tokens for "ids" (and the shifted "targets"),
+ * the learning rate, the step; zeros for anything else. */
+static lmg_status feed(const lmg_backend *be, lmg_exec *e, const lmg_graph *g, int vocab,
+                       uint32_t seed, int32_t step)
+{
+    for (int k = 0; k < g->n_inputs; k++) {
+        int v = g->inputs[k];
+        const lmg_value *val = &g->values[v];
+        size_t n = (size_t)lmg_shape_numel(&val->shape);
+        size_t bytes = n * lmg_dtype_size(val->dtype);
+        void *buf = calloc(n ? n : 1, 4);
+        if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        uint32_t s = seed;
+        if (strcmp(val->name, "ids") == 0 || strcmp(val->name, "targets") == 0) {
+            int32_t *p = buf;
+            /* targets[t] = ids[t+1]: draw n+1 tokens and shift. */
+            if (strcmp(val->name, "targets") == 0) lcg(&s);
+            for (size_t i = 0; i < n; i++) p[i] = (int32_t)(lcg(&s) % (uint32_t)vocab);
+        } else if (strcmp(val->name, "lr") == 0 && val->dtype == LMG_DTYPE_F32) {
+            for (size_t i = 0; i < n; i++) ((float *)buf)[i] = 1e-3f;
+        } else if (strcmp(val->name, "step") == 0 && val->dtype == LMG_DTYPE_I32) {
+            for (size_t i = 0; i < n; i++) ((int32_t *)buf)[i] = step;
+        }
+        lmg_status st = be->write(e, v, buf, bytes);
+        free(buf);
+        LMG_TRY(st);
+    }
+    return LMG_OK;
+}
+
+typedef struct bench_row {
+    const char *model;
+    int ok;
+    double median_ms, min_ms, max_ms, tokens_s, gflops, step_gflop, first_s, init_s;
+    double planned_mb, rss_mb, loss0, loss1;
+} bench_row;
+
+static lmg_status make_training_graph(const char *arch, lmg_model_config *c, lmg_graph **out)
+{
+    *out = NULL;
+    lmg_model_config_small(c, arch);
+    lmg_graph *g = NULL;
+    LMG_TRY(lmg_model_build(c, &g));
+    lmg_optim_config oc;
+    lmg_optim_config_default(&oc);
+    lmg_status s = lmg_train_graph_build(g, "loss", &oc);
+    if (s == LMG_OK) s = lmg_graph_verify(g);
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return s;
+    }
+    *out = g;
+    return LMG_OK;
+}
+
+static int bench_model(const char *arch, const lmg_backend *be, const char *device, int warmup,
+                       int steps, double blas_gflops, bench_row *row)
+{
+    const char *label = strcmp(arch, "gpt") == 0 ? "GPT-S" : "BERT-S";
+    memset(row, 0, sizeof *row);
+    row->model = label;
+    lmg_model_config c;
+    lmg_graph *g = NULL;
+    double t_build = now_s();
+    lmg_status s = make_training_graph(arch, &c, &g);
+    if (s != LMG_OK) return cli_fail("bench", s, "building the %s training graph", label);
+    t_build = now_s() - t_build;
+    double mm, att;
+    count_flops(g, &mm, &att);
+    row->step_gflop = (mm + att) * 1e-9;
+    lmg_plan *plan = NULL;
+    s = lmg_plan_build(g, NULL, &plan);
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return cli_fail("bench", s, "planning the %s training graph", label);
+    }
+    row->planned_mb = (double)plan->peak / 1e6;
+    int64_t params = lmg_model_param_count(g);
+    int loss_id = lmg_graph_find(g, "loss");
+    printf("%s: %d layers, %d heads, d_model %d, d_ff %d, vocab %d, T %d, B %d; %lld parameters\n",
+           label, c.layers, c.heads, c.d_model, c.d_ff, c.vocab, c.seq, c.batch,
+           (long long)params);
+    printf("  training graph: %d nodes, %d values (built in %.2f s); %.2f GFLOP per step "
+           "(MatMul %.2f, attention %.2f)\n",
+           g->n_nodes, g->n_values, t_build, row->step_gflop, mm * 1e-9, att * 1e-9);
+    printf("  memory plan: %.1f MB (arena %.1f MB, lower bound %.1f MB; params %.1f, grads %.1f, "
+           "optimizer state %.1f MB)\n",
+           (double)plan->peak / 1e6, (double)plan->region_bytes[LMG_REGION_ARENA] / 1e6,
+           (double)plan->lower_bound / 1e6, (double)plan->region_bytes[LMG_REGION_PARAMS] / 1e6,
+           (double)plan->region_bytes[LMG_REGION_GRADS] / 1e6,
+           (double)plan->region_bytes[LMG_REGION_STATE] / 1e6);
+    fflush(stdout);
+    lmg_plan_free(plan);
+
+    long rss0, hwm0, rss1, hwm1;
+    rss_kb(&rss0, &hwm0);
+    lmg_exec *e = NULL;
+    lmg_exec_opts eo = {device, 0};
+    double t0 = now_s();
+    s = be->init(g, &eo, &e);
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return cli_fail("bench", s, "preparing %s on the %s backend", label, be->name);
+    }
+    row->init_s = now_s() - t0;
+    int n_steps = warmup + steps;
+    double *ms = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *ms);
+    float loss = NAN;
+    for (int i = 0; i < n_steps && s == LMG_OK; i++) {
+        double ts = now_s();
+        s = feed(be, e, g, c.vocab, 1000u + (uint32_t)i, i + 1);
+        if (s == LMG_OK) s = be->run(e, (uint64_t)(i + 1));
+        if (s == LMG_OK && loss_id >= 0) s = be->read(e, loss_id, &loss, sizeof loss);
+        ms[i] = (now_s() - ts) * 1e3;
+        if (i == 0) {
+            row->first_s = now_s() - t0;
+            row->loss0 = loss;
+            printf("  first step: %.2f s (backend init %.2f s + step %.2f s), loss %.4f\n",
+                   row->first_s, row->init_s, ms[0] / 1e3, loss);
+            fflush(stdout);
+        }
+    }
+    row->loss1 = loss;
+    rss_kb(&rss1, &hwm1);
+    be->free(e);
+    lmg_graph_free(g);
+    if (s != LMG_OK) {
+        free(ms);
+        return cli_fail("bench", s, "running %s", label);
+    }
+    row->rss_mb = (double)(hwm1 - rss0) * 1.024e-3;
+    if (steps > 0) {
+        double *t = ms + warmup;
+        qsort(t, (size_t)steps, sizeof *t, cmp_double);
+        row->median_ms = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
+        row->min_ms = t[0];
+        row->max_ms = t[steps - 1];
+        row->tokens_s = (double)c.batch * c.seq / (row->median_ms * 1e-3);
+        row->gflops = row->step_gflop / (row->median_ms * 1e-3);
+        printf("  %d steps after %d warm-up: median %.0f ms/step (min %.0f, max %.0f), "
+               "%.0f tokens/s, %.1f GFLOP/s",
+               steps, warmup, row->median_ms, row->min_ms, row->max_ms, row->tokens_s,
+               row->gflops);
+        if (blas_gflops > 0) printf(" = %.3f x OpenBLAS", row->gflops / blas_gflops);
+        printf("\n");
+    }
+    printf("  loss: step 1 %.4f, step %d %.4f; host memory grew %.1f MB by the peak "
+           "(device memory on a CPU device)\n\n",
+           row->loss0, n_steps, row->loss1, row->rss_mb);
+    free(ms);
+    row->ok = 1;
+    return 0;
+}
+
+/* Remove a scratch kernel cache made for --cold. */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The OpenCL device of a "P:D" choice (NULL: the default), or NULL. */
+static cl_device_id opencl_device(const char *spec)
+{
+    int p, d;
+    if (lmg_opencl_pick_device(spec, &p, &d) != LMG_OK) return NULL;
+    cl_platform_id plats[16];
+    cl_uint np = 0;
+    if (clGetPlatformIDs(16, plats, &np) != CL_SUCCESS || (cl_uint)p >= np) return NULL;
+    cl_device_id devs[64];
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 64, devs, &nd) != CL_SUCCESS ||
+        (cl_uint)d >= nd)
+        return NULL;
+    return devs[d];
+}
+
+/* --products: CLBlast's GFLOP/s at GPT-S's product shapes with CLBlast's default parameters
+ * and with the set lmg applies, in one process. */
+static int bench_products(const char *device, int reps)
+{
+    cl_device_id dev = opencl_device(device);
+    if (!dev) return cli_fail("bench", LMG_ERR_DEVICE, "no OpenCL device '%s'", device ? device : "");
+    char name[256] = "";
+    clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name, name, NULL);
+    int n;
+    const lmg_cl_tune_shape *sh = lmg_cl_tune_gpt_s_shapes(&n);
+    lmg_cl_tune_shape all[32];
+    all[0] = (lmg_cl_tune_shape){0, 0, 1024, 1024, 1024, 0};
+    memcpy(all + 1, sh, (size_t)n * sizeof *sh);
+    n++;
+    double gf[2][32], tot[2] = {0, 0}, flops = 0;
+    const char *state = "";
+    for (int pass = 0; pass < 2; pass++) {
+        lmg_status s;
+        double t0 = now_s();
+        if (pass == 0) s = lmg_cl_tune_override(dev, lmg_cl_tune_known_set("defaults"));
+        else {
+            s = lmg_cl_tune_apply(dev);
+            state = lmg_cl_tune_state(dev);
+        }
+        if (s != LMG_OK) return cli_fail("bench", s, "setting CLBlast parameters");
+        for (int i = 0; i < n; i++) {
+            double err;
+            s = lmg_cl_gemm_measure(dev, &all[i], reps, &gf[pass][i], &err);
+            if (s != LMG_OK) return cli_fail("bench", s, "timing CLBlast Sgemm");
+            if (!(err <= 1e-4))
+                return cli_fail("bench", LMG_ERR_DEVICE, "CLBlast Sgemm %zux%zux%zu is wrong "
+                                "(relative error %.3g)", all[i].m, all[i].n, all[i].k, err);
+            if (i > 0) tot[pass] += 2.0 * all[i].m * all[i].n * all[i].k * all[i].count / (gf[pass][i] * 1e9);
+            if (pass == 0 && i > 0) flops += 2.0 * all[i].m * all[i].n * all[i].k * all[i].count;
+        }
+        printf("# pass %d (%s) took %.1f s including program builds\n", pass,
+               pass ? state : "CLBlast defaults", now_s() - t0);
+    }
+    printf("CLBlast Sgemm (row-major, offsets as in the arena) on '%s'\n", name);
+    printf("tuned = %s\n", state);
+    printf("%-4s %-16s %5s %10s %10s %7s\n", "op", "M x N x K", "count", "default", "tuned", "speedup");
+    for (int i = 0; i < n; i++) {
+        char shape[48];
+        snprintf(shape, sizeof shape, "%zux%zux%zu", all[i].m, all[i].n, all[i].k);
+        printf("%s%s  %-16s %5d %10.1f %10.1f %6.2fx\n", all[i].ta ? "T" : "N", all[i].tb ? "T" : "N",
+               shape, all[i].count, gf[0][i], gf[1][i], gf[1][i] / gf[0][i]);
+    }
+    printf("GPT-S step's products: %.0f ms (%.1f GFLOP/s) with defaults, %.0f ms (%.1f GFLOP/s) "
+           "tuned\n",
+           tot[0] * 1e3, flops / tot[0] * 1e-9, tot[1] * 1e3, flops / tot[1] * 1e-9);
+    double blas = openblas_gflops(2);
+    printf("OpenBLAS sgemm 1024^3, 2 threads: %.1f GFLOP/s (tuned CLBlast 1024^3 = %.2f x)\n", blas,
+           gf[1][0] / blas);
+    return 0;
+}
+
+static void bench_help(FILE *f)
+{
+    fprintf(f,
+            "usage: lmg bench [--model gpt|bert|both] [--steps N] [--warmup N]\n"
+            "                 [--backend NAME] [--device P:D] [--cold] [--products]\n"
+            "\n"
+            "Time training steps (forward, loss, backward, AdamW) of the BENCH.md models with\n"
+            "random initial weights and random tokens: GPT-S and BERT-S (4 layers, 4 heads,\n"
+            "d_model 256, d_ff 1024, vocab 4096, T 128, B 8). Prints, per model, the time to the\n"
+            "first step (backend init with its program builds + one step), the median, min and\n"
+            "max ms per step after the warm-up, tokens/s, achieved GFLOP/s (FLOPs counted from the\n"
+            "graph: 2*M*N*K per MatMul plus attention's products), the planned memory and the\n"
+            "host memory growth; and OpenBLAS cblas_sgemm 1024^3 GFLOP/s on 2 threads in the same\n"
+            "run, with the ratio of the step's GFLOP/s to it.\n"
+            "\n"
+            "options:\n"
+            "  --model M       gpt (default), bert or both\n"
+            "  --steps N       timed steps (default 10)\n"
+            "  --warmup N      untimed steps first (default 2)\n"
+            "  --backend NAME  opencl (default) or ref\n"
+            "  --device P:D    OpenCL platform and device (default: LMG_DEVICE, else the first GPU,\n"
+            "                  else the first device; see lmg devices)\n"
+            "  --cold          use an empty PoCL kernel cache (POCL_CACHE_DIR), removed afterwards,\n"
+            "                  to time the first step as on a fresh machine\n"
+            "  --products      instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
+            "                  CLBlast's default parameters and with lmgraph's (see lmg tune)\n"
+            "  --no-blas       skip the OpenBLAS measurement\n"
+            "  -h, --help      show this help\n"
+            "\n"
+            "exit status: 0 measured, 1 failure, 2 usage error\n");
+}
+
+int lmg_cmd_bench(int argc, char **argv)
+{
+    const char *model = "gpt", *backend = NULL, *device = NULL;
+    long long steps = 10, warmup = 2;
+    int cold = 0, products = 0, blas = 1;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            bench_help(stdout);
+            return 0;
+        } else if ((v = cli_flag(argc, argv, &i, "--model", &missing))) {
+            if (strcmp(v, "gpt") && strcmp(v, "bert") && strcmp(v, "both"))
+                return cli_usage_error("bench", "--model wants gpt, bert or both, got '%s'", v);
+            model = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--steps", &missing))) {
+            if (cli_parse_int(v, 0, 1000000, &steps) != 0)
+                return cli_usage_error("bench", "--steps wants a count, got '%s'", v);
+        } else if ((v = cli_flag(argc, argv, &i, "--warmup", &missing))) {
+            if (cli_parse_int(v, 0, 1000000, &warmup) != 0)
+                return cli_usage_error("bench", "--warmup wants a count, got '%s'", v);
+        } else if ((v = cli_flag(argc, argv, &i, "--backend", &missing))) {
+            backend = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
+            device = v;
+        } else if (missing) {
+            return cli_usage_error("bench", "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "--cold") == 0) {
+            cold = 1;
+        } else if (strcmp(argv[i], "--products") == 0) {
+            products = 1;
+        } else if (strcmp(argv[i], "--no-blas") == 0) {
+            blas = 0;
+        } else {
+            return cli_usage_error("bench", "unknown argument '%s'", argv[i]);
+        }
+    }
+    const lmg_backend *be = cli_backend(backend);
+    if (!be) return cli_usage_error("bench", "unknown backend '%s'", backend);
+    if (steps + warmup == 0) return cli_usage_error("bench", "nothing to run: --steps 0 --warmup 0");
+
+    char cold_dir[] = "/tmp/lmg-bench-pocl-XXXXXX";
+    if (cold) {
+        if (!mkdtemp(cold_dir)) return cli_fail("bench", LMG_ERR_IO, "cannot make a cache folder");
+        setenv("POCL_CACHE_DIR", cold_dir, 1);
+        printf("empty PoCL kernel cache: %s\n", cold_dir);
+    }
+    int rc = 0;
+    if (products) {
+        rc = bench_products(device, 5);
+    } else {
+        double bg = 0;
+        if (blas) {
+            bg = openblas_gflops(2);
+            printf("OpenBLAS cblas_sgemm 1024^3, 2 threads: %.1f GFLOP/s\n", bg);
+        }
+        printf("backend %s%s%s\n\n", be->name, device ? ", device " : "", device ? device : "");
+        fflush(stdout);
+        bench_row rows[2];
+        int n = 0;
+        if (strcmp(model, "bert") != 0 && rc == 0)
+            rc = bench_model("gpt", be, device, (int)warmup, (int)steps, bg, &rows[n++]);
+        if (strcmp(model, "gpt") != 0 && rc == 0)
+            rc = bench_model("bert", be, device, (int)warmup, (int)steps, bg, &rows[n++]);
+        if (be == &lmg_backend_opencl) {
+            cl_device_id dev = opencl_device(device);
+            if (dev) printf("CLBlast parameters: %s\n", lmg_cl_tune_state(dev));
+        }
+        if (blas) {
+            double bg2 = openblas_gflops(2);
+            printf("OpenBLAS again after the steps: %.1f GFLOP/s\n", bg2);
+        }
+        printf("\n%-7s %9s %13s %9s %8s %6s %9s %9s %9s\n", "model", "ms/step", "min-max",
+               "tokens/s", "GFLOP/s", "xBLAS", "first(s)", "plan(MB)", "host(MB)");
+        for (int i = 0; i < n; i++) {
+            if (!rows[i].ok) continue;
+            char mm[32];
+            snprintf(mm, sizeof mm, "%.0f-%.0f", rows[i].min_ms, rows[i].max_ms);
+            printf("%-7s %9.0f %13s %9.0f %8.1f %6.3f %9.2f %9.1f %9.1f\n", rows[i].model,
+                   rows[i].median_ms, mm, rows[i].tokens_s, rows[i].gflops,
+                   bg > 0 ? rows[i].gflops / bg : 0.0, rows[i].first_s, rows[i].planned_mb,
+                   rows[i].rss_mb);
+        }
+    }
+    if (cold) nftw(cold_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
+
+/* ---- lmg tune ------------------------------------------------------------------------ */
+
+static void tune_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static void tune_help(FILE *f)
+{
+    fprintf(f,
+            "usage: lmg tune [--device P:D] [--max N] [--reps N] [--no-save] [--show]\n"
+            "\n"
+            "Search CLBlast's matrix-product parameters for an OpenCL device: a fixed list of\n"
+            "Xgemm parameter sets (and the size from which products leave XgemmDirect for\n"
+            "Xgemm), each checked against OpenBLAS at every product shape of a GPT-S training\n"
+            "step and at small odd sizes with all transposes (CLBlast does not check overridden\n"
+            "parameters, and some sets compute wrong numbers), then timed over the step's\n"
+            "products. The fastest correct set is saved to the device's cache file, which the\n"
+            "OpenCL backend applies at start-up (and checks once). Each set costs one CLBlast\n"
+            "program build, 10-25 s on PoCL: a full search takes several minutes.\n"
+            "\n"
+            "options:\n"
+            "  --device P:D  the OpenCL device (default as for the backend)\n"
+            "  --max N       try only the first N sets of the list\n"
+            "  --reps N      timed runs per shape (default 3)\n"
+            "  --no-save     do not write the cache file\n"
+            "  --show        print the cache file path and what the backend would apply; no search\n"
+            "  -h, --help    show this help\n"
+            "\n"
+            "LMG_CLBLAST_TUNING=off makes the backend keep CLBlast's own parameters.\n"
+            "exit status: 0 done, 1 failure, 2 usage error\n");
+}
+
+int lmg_cmd_tune(int argc, char **argv)
+{
+    const char *device = NULL;
+    long long max = 0, reps = 3;
+    int save = 1, show = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            tune_help(stdout);
+            return 0;
+        } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
+            device = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--max", &missing))) {
+            if (cli_parse_int(v, 1, 1000, &max) != 0)
+                return cli_usage_error("tune", "--max wants a count, got '%s'", v);
+        } else if ((v = cli_flag(argc, argv, &i, "--reps", &missing))) {
+            if (cli_parse_int(v, 1, 64, &reps) != 0)
+                return cli_usage_error("tune", "--reps wants 1..64, got '%s'", v);
+        } else if (missing) {
+            return cli_usage_error("tune", "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "--no-save") == 0) {
+            save = 0;
+        } else if (strcmp(argv[i], "--show") == 0) {
+            show = 1;
+        } else {
+            return cli_usage_error("tune", "unknown argument '%s'", argv[i]);
+        }
+    }
+    cl_device_id dev = opencl_device(device);
+    if (!dev) return cli_fail("tune", LMG_ERR_DEVICE, "no OpenCL device '%s'", device ? device : "");
+    char name[256] = "", path[1024];
+    clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name, name, NULL);
+    lmg_status s = lmg_cl_tune_cache_path(dev, path, sizeof path);
+    if (s != LMG_OK) return cli_fail("tune", s, "finding the cache file");
+    printf("device '%s'\ncache file %s%s\n", name, path, access(path, R_OK) == 0 ? "" : " (none yet)");
+    if (show) {
+        s = lmg_cl_tune_apply(dev);
+        if (s != LMG_OK) return cli_fail("tune", s, "applying");
+        printf("applied: %s\n", lmg_cl_tune_state(dev));
+        return 0;
+    }
+    lmg_cl_tune_opts o = {0};
+    o.max_candidates = (int)max;
+    o.reps = (int)reps;
+    o.save = save;
+    o.log = tune_log;
+    lmg_cl_tune_result r;
+    s = lmg_cl_tune_search(dev, &o, &r);
+    if (s != LMG_OK) return cli_fail("tune", s, "searching");
+    printf("\n%d sets tried, %d rejected for wrong results, %d failed\n", r.tried, r.wrong,
+           r.failed);
+    printf("GPT-S step's products: %.0f ms (%.1f GFLOP/s) before, %.0f ms (%.1f GFLOP/s) best\n",
+           r.baseline_ms, r.baseline_gflops, r.best_ms, r.best_gflops);
+    if (r.best[0]) printf("best set:\n%s", r.best);
+    else printf("no set beat the parameters in force\n");
+    return 0;
+}
