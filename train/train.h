@@ -131,13 +131,18 @@ lmg_status lmg_train_prepare_data(const char *const *paths, size_t n, int vocab,
 lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config *model,
                         char **data_dir, lmg_graph **objective);
 
-/* Copy parameters (and, with state, "adam.*" and optimizer state) from a checkpoint file into
- * an executor of graph g by value name; every trainable parameter of g must be present. */
+/* Checkpoints (train/checkpoint.c). save writes every trainable parameter of g by name
+ * and, with state, its AdamW moments "adam.m/<p>", "adam.v/<p>", read from executor e of
+ * backend b, plus the metadata pairs keys[i] = values[i]; atomically. load writes them back
+ * into e by value name: every trainable parameter of g (and with state its moments) must be
+ * present with g's dtype and shape, or the error names the missing or mismatching one. */
 struct lmg_backend;
 struct lmg_exec;
-lmg_status lmg_checkpoint_load(const char *path, const lmg_graph *g,
+lmg_status lmg_checkpoint_save(const char *path, const lmg_graph *g,
                                const struct lmg_backend *b, struct lmg_exec *e, int state,
-                               int64_t *step);
+                               int n_meta, const char *const *keys, const char *const *values);
+lmg_status lmg_checkpoint_load(const char *path, const lmg_graph *g,
+                               const struct lmg_backend *b, struct lmg_exec *e, int state);
 
 /* ---- metrics (train/metrics.c) and the loss plot (train/svg.c) ---------------------- */
 typedef struct lmg_metric {
