@@ -361,6 +361,25 @@ typedef struct {
     int n_node_line;
 } parser;
 
+/* A position in the text, to report an error where a construct started. */
+typedef struct {
+    const char *p, *line_start;
+    int line;
+} mark;
+
+static mark here(const parser *P)
+{
+    mark m = {P->p, P->line_start, P->line};
+    return m;
+}
+
+static void go_to(parser *P, mark m)
+{
+    P->p = m.p;
+    P->line_start = m.line_start;
+    P->line = m.line;
+}
+
 static lmg_status perr(parser *P, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static lmg_status perr(parser *P, const char *fmt, ...)
 {
@@ -444,8 +463,7 @@ static lmg_status read_quoted(parser *P, char **out)
 {
     skip_ws(P);
     if (*P->p != '"') return expected(P, "a quoted string");
-    const char *start_line = P->line_start;
-    int line = P->line;
+    mark start = here(P);
     P->p++;
     sbuf b = {0};
     sb_put(&b, "", 0);
@@ -453,8 +471,7 @@ static lmg_status read_quoted(parser *P, char **out)
         char c = *P->p;
         if (!c || c == '\n') {
             free(b.s);
-            P->line = line;
-            P->line_start = start_line;
+            go_to(P, start);
             return perr(P, "unterminated string");
         }
         P->p++;
@@ -688,17 +705,17 @@ static int ref_value(parser *P, const char *name)
 
 /* A declared value: new, or taking over a placeholder an earlier node referenced. */
 static lmg_status declare(parser *P, const char *name, lmg_value_kind kind, lmg_dtype t,
-                          lmg_shape s, int *out, const char *col_p)
+                          lmg_shape s, int *out, mark at)
 {
     lmg_graph *g = P->g;
     int v = lmg_graph_find(g, name);
     if (v >= 0 && !(placeholder(g, v) && decl_line(P, v) == 0)) {
-        const char *save = P->p;
-        P->p = col_p;
+        mark save = here(P);
+        go_to(P, at);
         lmg_status st = decl_line(P, v)
             ? perr(P, "duplicate value name '%s' (first declared on line %d)", name, decl_line(P, v))
             : perr(P, "duplicate value name '%s'", name);
-        P->p = save;
+        go_to(P, save);
         return st;
     }
     if (v < 0) {
@@ -805,9 +822,10 @@ check:
     return LMG_OK;
 }
 
-static lmg_status stmt_init(parser *P, int trainable, int state)
+static lmg_status stmt_init(parser *P, int trainable)
 {
-    const char *at = (skip_ws(P), P->p);
+    skip_ws(P);
+    mark at = here(P);
     char *name = NULL;
     LMG_TRY(read_name(P, &name, "a value name"));
     lmg_dtype t = LMG_DTYPE_UNDEFINED;
@@ -821,7 +839,6 @@ static lmg_status stmt_init(parser *P, int trainable, int state)
     LMG_TRY(st);
     lmg_value *val = &P->g->values[v];
     val->trainable = trainable;
-    (void)state;
     if (accept_word(P, "zeros")) {
         val->fill = LMG_INIT_ZEROS;
         return LMG_OK;
@@ -1006,7 +1023,7 @@ static lmg_status stmt_node(parser *P)
     name_list outs = {0}, ins = {0};
     lmg_dtype otype[64];
     lmg_shape oshape[64];
-    const char *opos[64];
+    mark opos[64];
     lmg_attr *attrs = NULL;
     int n_attr = 0, *in_ids = NULL, *out_ids = NULL;
     lmg_status s = LMG_OK;
@@ -1020,7 +1037,7 @@ static lmg_status stmt_node(parser *P)
             break;
         }
         skip_ws(P);
-        opos[outs.n] = P->p;
+        opos[outs.n] = here(P);
         char *o = NULL;
         if ((s = read_name(P, &o, "an output name")) != LMG_OK) break;
         otype[outs.n] = LMG_DTYPE_UNDEFINED;
@@ -1074,8 +1091,8 @@ static lmg_status stmt_node(parser *P)
     for (int k = 0; s == LMG_OK && k < outs.n; k++) {
         int v = lmg_graph_find(g, outs.names[k]);
         if (v >= 0 && !placeholder(g, v)) {
-            const char *save = P->p;
-            P->p = opos[k];
+            mark save = here(P);
+            go_to(P, opos[k]);
             if (g->values[v].kind == LMG_VALUE_NODE)
                 s = perr(P, "value '%s' is produced by both node '%s' and node '%s'",
                          outs.names[k], g->nodes[g->values[v].producer].name, node_name);
@@ -1083,15 +1100,15 @@ static lmg_status stmt_node(parser *P)
                 s = perr(P, "node '%s': output '%s' is %s, which no node may produce", node_name,
                          outs.names[k],
                          g->values[v].kind == LMG_VALUE_INPUT ? "a graph input" : "an initializer");
-            P->p = save;
+            go_to(P, save);
             break;
         }
         for (int j = 0; j < k; j++)
             if (strcmp(outs.names[j], outs.names[k]) == 0) {
-                const char *save = P->p;
-                P->p = opos[k];
+                mark save = here(P);
+                go_to(P, opos[k]);
                 s = perr(P, "node '%s': output '%s' is named twice", node_name, outs.names[k]);
-                P->p = save;
+                go_to(P, save);
             }
         if (s != LMG_OK) break;
         if (v < 0) {
@@ -1140,14 +1157,14 @@ static lmg_status stmt_output(parser *P)
     lmg_graph *g = P->g;
     for (;;) {
         skip_ws(P);
-        const char *at = P->p;
+        mark at = here(P);
         char *name = NULL;
         LMG_TRY(read_name(P, &name, "an output name"));
         int v = ref_value(P, name);
         lmg_status s = v < 0 ? graph_fail(P) : LMG_OK;
         for (int i = 0; s == LMG_OK && i < g->n_outputs; i++)
             if (g->outputs[i] == v) {
-                P->p = at;
+                go_to(P, at);
                 s = perr(P, "output '%s' is listed twice", name);
             }
         if (s == LMG_OK) s = lmg_graph_add_output(g, v);
@@ -1188,7 +1205,8 @@ static lmg_status parse_body(parser *P)
         if (accept_word(P, "node")) {
             LMG_TRY(stmt_node(P));
         } else if (accept_word(P, "input")) {
-            const char *at = (skip_ws(P), P->p);
+            skip_ws(P);
+            mark at = here(P);
             char *vn = NULL;
             lmg_dtype t = LMG_DTYPE_UNDEFINED;
             lmg_shape s;
@@ -1200,22 +1218,22 @@ static lmg_status parse_body(parser *P)
             free(vn);
             LMG_TRY(st);
         } else if (accept_word(P, "param")) {
-            LMG_TRY(stmt_init(P, 1, 0));
+            LMG_TRY(stmt_init(P, 1));
         } else if (accept_word(P, "const")) {
-            LMG_TRY(stmt_init(P, 0, 0));
+            LMG_TRY(stmt_init(P, 0));
         } else if (accept_word(P, "state")) {
-            LMG_TRY(stmt_init(P, 0, 1));
+            LMG_TRY(stmt_init(P, 0));
         } else if (accept_word(P, "output")) {
             LMG_TRY(stmt_output(P));
         } else if (accept_word(P, "meta")) {
             char *k = NULL, *v = NULL;
             skip_ws(P);
-            const char *at = P->p;
+            mark at = here(P);
             LMG_TRY(read_quoted(P, &k));
             lmg_status st = expect(P, '=', "'=' after the metadata key");
             if (st == LMG_OK) st = read_quoted(P, &v);
             if (st == LMG_OK && lmg_graph_get_meta(g, k)) {
-                P->p = at;
+                go_to(P, at);
                 st = perr(P, "metadata key '%s' is given twice", k);
             }
             if (st == LMG_OK) st = lmg_graph_set_meta(g, k, v);
