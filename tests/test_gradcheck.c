@@ -258,9 +258,22 @@ static void grad_case(const lmg_case *c)
     if (!CHECK(s == LMG_OK, "%s: running the training graph: %s", c->name, lmg_last_error()))
         goto done;
     s = be->init(fg, &(lmg_exec_opts){0}, &fe);
-    if (!CHECK(s == LMG_OK, "%s: preparing the forward graph: %s", c->name, lmg_last_error()))
+    if (s == LMG_OK) s = be->run(fe, 0);
+    if (!CHECK(s == LMG_OK, "%s: running the forward graph: %s", c->name, lmg_last_error()))
         goto done;
+    {
+        /* The training graph still computes the forward graph's loss. */
+        float lt = 0;
+        double lf = 0;
+        int lv = lmg_graph_find(tg, "loss");
+        if (CHECK(lv >= 0 && be->read(te, lv, &lt, sizeof lt) == LMG_OK &&
+                      weighted_sum(be, fe, fg, &b, &lf) == 0,
+                  "%s: reading the loss: %s", c->name, lmg_last_error()))
+            CHECK(fabs(lt - lf) <= 1e-5 * fmax(1.0, fabs(lf)) || (isnan(lt) && isnan(lf)),
+                  "%s: training graph loss %.8g, forward outputs give %.8g", c->name, lt, lf);
+    }
 
+    long checked_before = st->checked;
     for (int k = 0; k < c->n_in && ok; k++) {
         if (!b.is_param[k]) continue;
         char pname[32], gname[40];
@@ -324,6 +337,10 @@ static void grad_case(const lmg_case *c)
         free(ga);
         free(x);
     }
+    /* A gradient case must check something: an op whose inputs are all integer or
+     * excluded belongs in the forward-only cases. */
+    if (ok && !test_case_failed_)
+        CHECK(st->checked > checked_before, "%s: no f32 input element was checked", c->name);
 done:
     if (test_case_failed_) st->failed++;
     be->free(fe);
