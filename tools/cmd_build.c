@@ -1,0 +1,108 @@
+/* cmd_build.c — `lmg build`: write the forward graph of a GPT or BERT model with its
+ * objective (built-in terms and/or an objective graph) to a .pb or .lmgt file. */
+#include "cli.h"
+#include "model_flags.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lmg_cmd_build(int argc, char **argv);
+
+static const char *const CMD = "build";
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: lmg build [--model gpt|bert] [model options] -o FORWARD.pb\n"
+            "\n"
+            "Build the forward graph of a model and its objective. Inputs: ids i32[B,T] and,\n"
+            "for clm, targets i32[B,T] (the next token of each position). Outputs: loss (a\n"
+            "scalar), logits [B,T,V], hidden [B,T,C]; mlm also outputs mlm/ids and\n"
+            "mlm/targets. Parameters are initialised as GPT-2's (normal 0.02, residual\n"
+            "projections scaled by 1/sqrt(2 layers)). Tensors of 4 KiB or more go to a\n"
+            ".safetensors file beside a .pb output; a .lmgt output is the text form.\n"
+            "\n" MODEL_FLAGS_HELP
+            "\n"
+            "other options:\n"
+            "  -o, --output PATH        where to write the graph (required)\n"
+            "  -q, --quiet              print nothing on success\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "exit status: 0 written, 1 failure, 2 usage error\n");
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int lmg_cmd_build(int argc, char **argv)
+{
+    model_flags m;
+    const char *out = NULL;
+    int quiet = 0, rc;
+    for (int i = 1; i < argc; i++)
+        if (cli_is_help(argv[i])) {
+            help(stdout);
+            return 0;
+        }
+    if ((rc = model_flags_init(&m, CMD, argc, argv))) return rc;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (model_flag(&m, CMD, argc, argv, &i, &rc)) {
+            if (rc) return rc;
+        } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
+                   (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
+            out = v;
+        } else if (missing) {
+            return cli_usage_error(CMD, "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+            quiet = 1;
+        } else if (argv[i][0] == '-') {
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        } else {
+            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!out) return cli_usage_error(CMD, "no output given (-o FORWARD.pb)");
+    lmg_graph *obj = NULL, *g = NULL;
+    if ((rc = model_flags_finish(&m, CMD, &obj))) return rc;
+    lmg_status s = lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &g);
+    lmg_graph_free(obj);
+    if (s != LMG_OK) return cli_fail(CMD, s, "cannot build the model");
+    s = lmg_graph_verify(g);
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return cli_fail(CMD, s, "the built graph does not verify");
+    }
+    if (ends_with(out, ".lmgt")) {
+        char *text = NULL;
+        s = lmg_graph_print(g, &text);
+        if (s == LMG_OK) {
+            FILE *f = fopen(out, "w");
+            if (!f || fputs(text, f) < 0) s = lmg_error(LMG_ERR_IO, "cannot write '%s'", out);
+            if (f && fclose(f) != 0 && s == LMG_OK) s = lmg_error(LMG_ERR_IO, "cannot write '%s'", out);
+        }
+        free(text);
+    } else {
+        s = lmg_graph_save(g, out, 4096);
+    }
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return cli_fail(CMD, s, "cannot write '%s'", out);
+    }
+    if (!quiet) {
+        const char *obj_name = lmg_graph_get_meta(g, "model.objective");
+        printf("%s: %s, %d layers, %d heads, d_model %d, d_ff %d, vocab %d, seq %d, batch %d%s%s; "
+               "%lld parameters, %d nodes; objective %s%s%s\n",
+               out, m.c.arch, m.c.layers, m.c.heads, m.c.d_model, m.c.d_ff, m.c.vocab, m.c.seq,
+               m.c.batch, m.c.micro_batches > 1 ? " x " : "", m.c.micro_batches > 1 ? "micro-batches" : "",
+               (long long)lmg_model_param_count(g), g->n_nodes, obj_name ? obj_name : "?",
+               m.objective_graph ? " + graph " : "", m.objective_graph ? m.objective_graph : "");
+    }
+    lmg_graph_free(g);
+    return 0;
+}

@@ -144,6 +144,23 @@ lmg_status lmg_checkpoint_save(const char *path, const lmg_graph *g,
 lmg_status lmg_checkpoint_load(const char *path, const lmg_graph *g,
                                const struct lmg_backend *b, struct lmg_exec *e, int state);
 
+/* ---- sampling from a trained GPT (train/sample.c) ----------------------------------- */
+/* A batch-1 forward graph of a GPT run (objective none) with the run's trained weights. */
+typedef struct lmg_sampler lmg_sampler;
+/* checkpoint NULL: best.safetensors, or checkpoint.safetensors when absent. */
+lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const char *backend,
+                            const char *device, lmg_sampler **out);
+void lmg_sampler_free(lmg_sampler *s); /* free(NULL) is a no-op */
+/* Append up to n_new sampled ids to `ids` (which holds the prompt, *n of them, room for
+ * *n + n_new): each from softmax(logits / temperature) over the top_k largest (0 = all);
+ * temperature 0 takes the most likely id. The context is the last `seq` ids. Stops after
+ * an id equal to stop_id (< 0: never). Draws from a generator seeded with `seed`. */
+lmg_status lmg_sampler_generate(lmg_sampler *s, int32_t *ids, int *n, int n_new,
+                                double temperature, int top_k, uint64_t seed, int stop_id);
+/* The run's model config and data folder (tokenizer at <data>/tok.bpe). */
+const lmg_model_config *lmg_sampler_config(const lmg_sampler *s);
+const char *lmg_sampler_data_dir(const lmg_sampler *s);
+
 /* ---- metrics (train/metrics.c) and the loss plot (train/svg.c) ---------------------- */
 typedef struct lmg_metric {
     int64_t step;
