@@ -2,6 +2,7 @@
  * named scalar loss, write the training graph (.pb, or text when -o ends in .lmgt). */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,16 +103,24 @@ int lmg_cmd_autodiff(int argc, char **argv)
     if (ends_with(out, ".lmgt")) {
         char *text = NULL;
         s = lmg_graph_print(g, &text);
+        /* Written beside the target and renamed, so a failure never leaves half a file. */
+        char *tmp = malloc(strlen(out) + 8);
+        if (s == LMG_OK && !tmp) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         if (s == LMG_OK) {
-            FILE *f = fopen(out, "wb");
+            sprintf(tmp, "%s.tmp", out);
+            FILE *f = fopen(tmp, "wb");
             size_t n = strlen(text);
-            if (!f) s = lmg_error(LMG_ERR_IO, "cannot open '%s' for writing", out);
+            if (!f) s = lmg_error(LMG_ERR_IO, "cannot open '%s' for writing: %s", tmp, strerror(errno));
             else {
                 int bad = fwrite(text, 1, n, f) != n;
                 bad |= fclose(f) != 0;
-                if (bad) s = lmg_error(LMG_ERR_IO, "error writing '%s'", out);
+                if (bad) s = lmg_error(LMG_ERR_IO, "error writing '%s'", tmp);
+                else if (rename(tmp, out) != 0)
+                    s = lmg_error(LMG_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
+                if (s != LMG_OK) remove(tmp);
             }
         }
+        free(tmp);
         free(text);
     } else {
         s = lmg_graph_save(g, out, (size_t)ext);
