@@ -287,26 +287,28 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
     sb_str(&b, "graph ");
     print_quoted(&b, g->name ? g->name : "");
     sb_str(&b, " {\n");
-    int blank = 0;
+    /* Sections (header data, declarations, nodes, outputs) are separated by a blank line. */
+    int sections = 0, started = 0;
+#define SECTION() (started++ ? (void)0 : sections++ ? sb_put(&b, "\n", 1) : (void)0)
     if (g->producer && strcmp(g->producer, "lmgraph") != 0) {
+        SECTION();
         sb_str(&b, "  producer ");
         print_quoted(&b, g->producer);
         sb_put(&b, "\n", 1);
-        blank = 1;
     }
     for (int i = 0; i < g->n_meta; i++) {
+        SECTION();
         sb_str(&b, "  meta ");
         print_quoted(&b, g->meta[i].key);
         sb_str(&b, " = ");
         print_quoted(&b, g->meta[i].value);
         sb_put(&b, "\n", 1);
-        blank = 1;
     }
-    int decl = 0;
+    started = 0;
     for (int i = 0; i < g->n_inputs; i++) {
         if (g->inputs[i] < 0 || g->inputs[i] >= g->n_values) continue;
         const lmg_value *v = &g->values[g->inputs[i]];
-        if (blank && !decl++) sb_put(&b, "\n", 1);
+        SECTION();
         sb_str(&b, "  input ");
         print_name(&b, v->name);
         sb_str(&b, " : ");
@@ -316,7 +318,7 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
     for (int i = 0; i < g->n_values; i++) {
         const lmg_value *v = &g->values[i];
         if (v->kind != LMG_VALUE_INIT) continue;
-        if (blank && !decl++) sb_put(&b, "\n", 1);
+        SECTION();
         int zeros = v->fill == LMG_INIT_ZEROS || (!v->data && lmg_shape_numel(&v->shape) > 0);
         sb_str(&b, v->trainable ? "  param " : zeros ? "  state " : "  const ");
         print_name(&b, v->name);
@@ -328,16 +330,20 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
         else print_data(&b, v);
         sb_put(&b, "\n", 1);
     }
-    blank = blank || decl;
-    if (g->n_nodes && blank) sb_put(&b, "\n", 1);
-    for (int i = 0; i < g->n_nodes; i++) print_node(&b, g, &g->nodes[i]);
-    if (g->n_outputs && (blank || g->n_nodes)) sb_put(&b, "\n", 1);
+    started = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        SECTION();
+        print_node(&b, g, &g->nodes[i]);
+    }
+    started = 0;
     for (int i = 0; i < g->n_outputs; i++) {
         if (g->outputs[i] < 0 || g->outputs[i] >= g->n_values) continue;
+        SECTION();
         sb_str(&b, "  output ");
         print_name(&b, g->values[g->outputs[i]].name);
         sb_put(&b, "\n", 1);
     }
+#undef SECTION
     sb_str(&b, "}\n");
     if (b.oom) {
         free(b.s);
