@@ -1,0 +1,75 @@
+/* cmd_eval.c — `lmg eval`: the loss and perplexity (GPT) or masked-token accuracy (BERT) of a
+ * trained run on one data split. */
+#include "cli.h"
+#include "../train/train.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int lmg_cmd_eval(int argc, char **argv);
+
+static const char *const CMD = "eval";
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: lmg eval RUN_DIR [--split train|val|test] [--batches N] [--checkpoint FILE]\n"
+            "\n"
+            "Evaluate a run trained by lmg train on one split of its data: the mean loss per\n"
+            "predicted token and its perplexity; for an mlm model also the share of masked\n"
+            "positions whose most likely token is the original one.\n"
+            "\n"
+            "options:\n"
+            "  --split NAME             train, val or test (default test)\n"
+            "  --batches N              evaluate the first N batches only, 0 = all (default 0)\n"
+            "  --checkpoint FILE        weights to use (default RUN_DIR/best.safetensors)\n"
+            "  --backend NAME           opencl (default) or ref\n"
+            "  --device P:D             OpenCL platform and device\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "exit status: 0 ok, 1 failure, 2 usage error\n");
+}
+
+int lmg_cmd_eval(int argc, char **argv)
+{
+    const char *dir = NULL, *split = "test", *ck = NULL, *backend = NULL, *device = NULL;
+    long long batches = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            help(stdout);
+            return 0;
+        } else if ((v = cli_flag(argc, argv, &i, "--split", &missing))) {
+            if (strcmp(v, "train") != 0 && strcmp(v, "val") != 0 && strcmp(v, "test") != 0)
+                return cli_usage_error(CMD, "--split wants train, val or test, not '%s'", v);
+            split = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--batches", &missing))) {
+            if (cli_parse_int(v, 0, 1000000000, &batches) != 0)
+                return cli_usage_error(CMD, "--batches wants a non-negative integer, not '%s'", v);
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--checkpoint", &missing))) {
+            ck = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--backend", &missing))) {
+            backend = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--device", &missing))) {
+            device = v;
+        } else if (missing) {
+            return cli_usage_error(CMD, "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-') {
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            return cli_usage_error(CMD, "one run directory expected, got '%s' and '%s'", dir, argv[i]);
+        }
+    }
+    if (!dir) return cli_usage_error(CMD, "no run directory given");
+    lmg_eval_result r;
+    lmg_status s = lmg_eval_run(dir, ck, split, backend, device, (int)batches, &r);
+    if (s != LMG_OK) return cli_fail(CMD, s, "cannot evaluate '%s'", dir);
+    printf("%s: loss %.4f nats/token, perplexity %.2f over %lld positions (%lld batches)\n", split,
+           r.loss, r.perplexity, (long long)r.tokens, (long long)r.batches);
+    if (r.mlm_accuracy >= 0)
+        printf("%s: masked-token accuracy %.4f\n", split, r.mlm_accuracy);
+    return 0;
+}
