@@ -762,6 +762,46 @@ static void test_text_external(void)
     test_end();
 }
 
+static void test_text_hostile(void)
+{
+    test_begin("text: every truncation and random edits of a printed graph: no crash");
+    lmg_graph *g = build_sample(0);
+    char *t = NULL;
+    lmg_graph_print(g, &t);
+    size_t n = t ? strlen(t) : 0;
+    char *c = malloc(n + 1);
+    int accepted = 0, bad = 0;
+    for (size_t len = 0; len < n; len++) {
+        memcpy(c, t, len);
+        c[len] = 0;
+        lmg_graph *h = NULL;
+        lmg_status s = lmg_graph_parse(c, "cut.lmgt", &h);
+        /* Only a cut inside the final newline can still parse. */
+        if (s == LMG_OK) accepted++;
+        if ((s == LMG_OK) != (h != NULL)) bad++;
+        lmg_graph_free(h);
+    }
+    CHECK(accepted <= 1, "%d truncations parsed", accepted);
+    static const char alphabet[] = " \n\t#\"\\[](){},:=-.0123456789aezxf_'/@";
+    for (int t_ = 0; t_ < 3000; t_++) {
+        memcpy(c, t, n + 1);
+        for (int k = 0; k < 1 + (int)(rnd() % 4); k++) {
+            size_t at = rnd() % n;
+            c[at] = rnd() % 4 ? alphabet[rnd() % (sizeof alphabet - 1)] : (char)(1 + rnd() % 255);
+        }
+        lmg_graph *h = NULL;
+        lmg_status s = lmg_graph_parse(c, "edit.lmgt", &h);
+        if (s == LMG_OK && lmg_graph_verify(h) != LMG_OK) bad++;
+        if (s != LMG_OK && !strstr(lmg_last_error(), "edit.lmgt")) bad++;
+        lmg_graph_free(h);
+    }
+    CHECK(bad == 0, "%d results inconsistent (graph returned with an error, or an error not naming the file)", bad);
+    free(c);
+    free(t);
+    lmg_graph_free(g);
+    test_end();
+}
+
 /* ---- safetensors ------------------------------------------------------------------- */
 
 static void test_st_round_trip(void)
@@ -962,6 +1002,7 @@ int main(void)
     test_text_hand_written();
     test_text_errors();
     test_text_external();
+    test_text_hostile();
     test_st_round_trip();
     test_st_hostile();
     char cmd[300];
