@@ -1,5 +1,5 @@
-/* registry.c — the op table generated from ops.def, plus weak fallbacks that report a
- * missing rule, so every op is accounted for and a test can name the ones that are not. */
+/* registry.c — the op table generated from ops.def, with a size check around every inference
+ * rule, plus weak fallbacks that report a missing rule, so a test can name the ops without one. */
 #include "ops.h"
 #include "../graph/graph.h"
 
@@ -26,13 +26,70 @@ static lmg_status grad_missing(lmg_grad_ctx *c)
 #include "ops.def"
 #undef LMG_OP
 
+/* The most elements one value may hold, as in graph/verify.c: far beyond any real model, and
+ * small enough that element and byte counts never overflow. */
+#define MAX_NUMEL ((int64_t)1 << 40)
+
+/* 1 when s has a rank in 0..LMG_MAX_DIMS, no negative dim and at most MAX_NUMEL elements. */
+static int shape_ok(const lmg_shape *s)
+{
+    if (s->rank < 0 || s->rank > LMG_MAX_DIMS) return 0;
+    int64_t numel = 1;
+    for (int i = 0; i < s->rank; i++) {
+        int64_t d = s->dims[i];
+        if (d < 0 || d > MAX_NUMEL || (d > 0 && numel > MAX_NUMEL / d)) return 0;
+        numel *= d;
+    }
+    return 1;
+}
+
+/* Every rule runs between two size checks: its inputs (a builder input is not yet verified)
+ * and its outputs (broadcasting, Expand, SliceGrad or EmbeddingGrad attributes can ask for
+ * any size). So no rule, kernel or planner multiplies dims past int64. */
+static lmg_status infer_checked(lmg_infer_fn rule, int n_out, const lmg_graph *g,
+                                const lmg_node *n, lmg_dtype *t, lmg_shape *s)
+{
+    char sh[200];
+    for (int k = 0; k < n->n_in; k++) {
+        int v = n->in[k];
+        if (v < 0) continue; /* an omitted optional input: the rule decides */
+        if (v >= g->n_values) return lmg_op_error(n, "input %d is not a value", k);
+        if (!shape_ok(&g->values[v].shape))
+            return lmg_op_error(n, "input %d %s is negative or holds more than 2^40 elements", k,
+                                lmg_op_value_str(g, v, sh, sizeof sh));
+    }
+    LMG_TRY(rule(g, n, t, s));
+    for (int k = 0; k < n_out; k++)
+        if (!shape_ok(&s[k]))
+            return lmg_op_error(n, "output %d would have shape %s, more than 2^40 elements", k,
+                                lmg_shape_str(&s[k], sh, sizeof sh));
+    return LMG_OK;
+}
+
+#define LMG_OP(E, N, mi, ma, no, gr)                                                         \
+    static lmg_status infer_checked_##E(const lmg_graph *g, const lmg_node *n, lmg_dtype *t, \
+                                        lmg_shape *s)                                       \
+    {                                                                                        \
+        return infer_checked(lmg_infer_##E, no, g, n, t, s);                                 \
+    }
+#include "ops.def"
+#undef LMG_OP
+
 static const lmg_op_info op_table[] = {
 #define LMG_OP(E, N, mi, ma, no, gr) \
-    [LMG_OP_##E] = {#N, mi, ma, no, lmg_infer_##E, (gr) ? lmg_grad_##E : NULL},
+    [LMG_OP_##E] = {#N, mi, ma, no, infer_checked_##E, (gr) ? lmg_grad_##E : NULL},
 #include "ops.def"
 #undef LMG_OP
 };
 _Static_assert(sizeof op_table / sizeof *op_table == LMG_OP_COUNT, "op_table out of step");
+
+/* The rules as the family files define them, to tell a real rule from the fallback. */
+static const lmg_infer_fn rules[] = {
+#define LMG_OP(E, N, mi, ma, no, gr) [LMG_OP_##E] = lmg_infer_##E,
+#include "ops.def"
+#undef LMG_OP
+};
+_Static_assert(sizeof rules / sizeof *rules == LMG_OP_COUNT, "rules out of step");
 
 const lmg_op_info *lmg_op_get(lmg_op op)
 {
@@ -54,7 +111,7 @@ int lmg_op_from_name(const char *name)
 int lmg_op_has_rules(lmg_op op)
 {
     const lmg_op_info *info = lmg_op_get(op);
-    if (!info || info->infer == infer_missing) return 0;
+    if (!info || rules[op] == infer_missing) return 0;
     return info->grad != grad_missing;
 }
 

@@ -41,6 +41,8 @@ lmg_status lmg_infer_RESHAPE(const lmg_graph *g, const lmg_node *n, lmg_dtype *t
             infer_at = i;
         } else if (d < 0) {
             return lmg_op_error(n, "shape %s has a negative dimension", sv);
+        } else if (d > ((int64_t)1 << 40) || (d > 0 && known > ((int64_t)1 << 40) / d)) {
+            return lmg_op_error(n, "shape %s holds more than 2^40 elements", sv);
         } else {
             known *= d;
         }

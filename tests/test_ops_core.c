@@ -465,6 +465,31 @@ static void test_errors(void)
     expect_invalid("error: Where with branches of different dtypes", LMG_OP_WHERE, "wh", 3,
                    (lmg_shape[]){s23, s23, s23}, (lmg_dtype[]){I32, F32, I32}, NULL, 0,
                    (const char *[]){"dtypes differ", NULL});
+
+    /* Sizes whose element count overflows int64 or exceeds 2^40 are refused by inference,
+     * before any kernel or planner multiplies them out. */
+    const int64_t big = (int64_t)1 << 40;
+    lmg_shape scalar = lmg_shape_make(0, NULL);
+    lmg_shape col = lmg_shape_make(2, (int64_t[]){big, 1});
+    lmg_shape row = lmg_shape_make(2, (int64_t[]){1, big});
+    lmg_attr ex_big = lmg_attr_ints("shape", 2, (int64_t[]){big, big});
+    expect_invalid("error: Expand to 2^80 elements", LMG_OP_EXPAND, "exbig", 1,
+                   (lmg_shape[]){scalar}, NULL, &ex_big, 1, (const char *[]){"2^40", NULL});
+    expect_invalid("error: Add broadcasting to 2^80 elements", LMG_OP_ADD, "addbig", 2,
+                   (lmg_shape[]){col, row}, NULL, NULL, 0, (const char *[]){"2^40", NULL});
+    expect_invalid("error: MatMul with an output of 2^80 elements", LMG_OP_MATMUL, "mmbig", 2,
+                   (lmg_shape[]){col, row}, NULL, NULL, 0, (const char *[]){"2^40", NULL});
+    lmg_attr sg_big[4] = {lmg_attr_int("axis", 0), lmg_attr_int("start", 0),
+                          lmg_attr_int("end", 2), lmg_attr_int("dim", INT64_MAX)};
+    expect_invalid("error: SliceGrad with a dim of 2^63-1", LMG_OP_SLICE_GRAD, "sgbig", 1,
+                   (lmg_shape[]){s23}, NULL, sg_big, 4, (const char *[]){"2^40", NULL});
+    lmg_attr rs_big = lmg_attr_ints("shape", 3, (int64_t[]){(int64_t)1 << 62, 4, 6});
+    expect_invalid("error: Reshape whose dims multiply past int64", LMG_OP_RESHAPE, "rsbig", 1,
+                   (lmg_shape[]){s23}, NULL, &rs_big, 1, (const char *[]){"2^40", NULL});
+    lmg_attr flat = lmg_attr_ints("shape", 1, (int64_t[]){-1});
+    expect_invalid("error: an input of 2^80 elements", LMG_OP_RESHAPE, "rsin", 1,
+                   (lmg_shape[]){lmg_shape_make(2, (int64_t[]){big, big})}, NULL, &flat, 1,
+                   (const char *[]){"'in0'", "2^40", NULL});
 }
 
 /* ---- gradient graphs --------------------------------------------------------------- */
