@@ -30,6 +30,10 @@ static lmg_status check_p(const lmg_node *n, int required, double dflt, int allo
     if (*p < 0.0 || *p > 1.0 || (!allow_one && *p >= 1.0))
         return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): p = %g is outside [0, %s", n->name,
                          OPNAME(n), *p, allow_one ? "1]" : "1)");
+    /* The kernels compare with (float)p and Dropout scales by 1 / (1 - (float)p). */
+    if (!allow_one && (float)*p >= 1.0f)
+        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): p = %.17g rounds to 1 in f32", n->name,
+                         OPNAME(n), *p);
     return LMG_OK;
 }
 

@@ -486,6 +486,13 @@ static void test_errors(void)
                    (lmg_shape[]){s34, shp(2, 4, 3, 0, 0)}, NULL, 0, "in0");
     expect_invalid("EmbeddingGrad without num_embeddings", LMG_OP_EMBEDDING_GRAD, 2,
                    (lmg_dtype[]){F, I}, (lmg_shape[]){s34, s3}, NULL, 0, "num_embeddings");
+    expect_invalid("EmbeddingGrad of 2^80 elements", LMG_OP_EMBEDDING_GRAD, 2, (lmg_dtype[]){F, I},
+                   (lmg_shape[]){shp(2, 3, (int64_t)1 << 40, 0, 0), s3},
+                   (lmg_attr[]){lmg_attr_int("num_embeddings", (int64_t)1 << 40)}, 1, "2^40");
+    /* 0.99999999 < 1, yet it rounds to 1.0f, the p the kernels compare with. */
+    expect_invalid("Dropout p rounding to 1.0f", LMG_OP_DROPOUT, 1, (lmg_dtype[]){F},
+                   (lmg_shape[]){s34},
+                   (lmg_attr[]){lmg_attr_float("p", 0.99999999), lmg_attr_int("key", 1)}, 2, "p");
     expect_invalid("Embedding table rank 1", LMG_OP_EMBEDDING, 2, (lmg_dtype[]){F, I},
                    (lmg_shape[]){s5, s3}, NULL, 0, "in0");
     expect_invalid("CausalMask rank 1", LMG_OP_CAUSAL_MASK, 1, (lmg_dtype[]){F}, (lmg_shape[]){s5},
