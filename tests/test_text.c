@@ -694,6 +694,9 @@ static void test_prepare(void)
     }
     CHECK(seen_docs == c->n_docs, "%zu of %zu documents in the shards", seen_docs, c->n_docs);
     CHECK(st.docs[1] > 0 && st.docs[2] > 0, "val and test not empty");
+    s = lmg_data_prepare(c, tok, "", 3, 0.1, 0.1, NULL);
+    CHECK(s == LMG_ERR_ARG && strstr(lmg_last_error(), "empty"),
+          "an empty output folder name: %d '%s'", s, lmg_last_error());
     free(which);
     lmg_corpus_free(c);
     test_end();
@@ -809,6 +812,10 @@ static void test_batches(void)
     int rows = -1;
     lmg_shard_batch_seq(sh, nw, B, T, x, &rows);
     CHECK(rows == 0, "past the end: %d rows", rows);
+    rows = -1;
+    s = lmg_shard_batch_seq(sh, INT64_MAX, B, T, x, &rows);
+    CHECK(s == LMG_OK && rows == 0 && x[(B - 1) * (T + 1)] == LMG_TOK_PAD,
+          "first window 2^63-1: %d rows, status %d", rows, s);
     CHECK(lmg_shard_read(sh, n - 1, 2, x) == LMG_ERR_ARG, "read past the end");
     free(ids);
     lmg_shard_free(sh);

@@ -126,7 +126,7 @@ static lmg_status add_documents(builder *b, const char *buf, size_t n, int32_t f
         const char *e = memchr(p, '\n', (size_t)(end - p));
         if (!e) e = end;
         fortune = is_fortune_sep(p, e);
-        p = e + 1;
+        p = e < end ? e + 1 : end;
     }
     const char *doc = buf; /* start of the current document or block; NULL between blocks */
     if (!fortune) doc = NULL;
@@ -491,6 +491,7 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
 
 static lmg_status make_dir(const char *dir)
 {
+    if (!*dir) return lmg_error(LMG_ERR_ARG, "the output folder name is empty");
     char *p = strdup(dir);
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status s = LMG_OK;
@@ -670,7 +671,7 @@ lmg_status lmg_shard_batch_random(const lmg_shard *s, uint64_t seed, uint64_t st
     for (int b = 0; b < B; b++) {
         uint64_t r = mix64(key ^ mix64((uint64_t)b + 0x632be59bd9b4e019ull));
         uint64_t pos = (uint64_t)(((unsigned __int128)r * positions) >> 64);
-        memcpy(out + (size_t)b * (size_t)(T + 1), s->ids + pos, (size_t)(T + 1) * sizeof *out);
+        memcpy(out + (size_t)b * ((size_t)T + 1), s->ids + pos, ((size_t)T + 1) * sizeof *out);
     }
     return LMG_OK;
 }
@@ -690,13 +691,12 @@ lmg_status lmg_shard_batch_seq(const lmg_shard *s, int64_t first, int B, int T, 
         return lmg_error(LMG_ERR_ARG, "shard '%s': window %" PRId64 " is negative", s->path, first);
     int rows = 0;
     for (int b = 0; b < B; b++) {
-        int32_t *row = out + (size_t)b * (size_t)(T + 1);
-        int64_t w = first + b;
-        if (w < nw) {
-            memcpy(row, s->ids + w * T, (size_t)(T + 1) * sizeof *row);
+        int32_t *row = out + (size_t)b * ((size_t)T + 1);
+        if (first < nw && b < nw - first) { /* first + b < nw, without overflowing */
+            memcpy(row, s->ids + (first + b) * T, ((size_t)T + 1) * sizeof *row);
             rows++;
         } else {
-            for (int k = 0; k <= T; k++) row[k] = LMG_TOK_PAD;
+            for (int64_t k = 0; k <= T; k++) row[k] = LMG_TOK_PAD;
         }
     }
     if (n_rows) *n_rows = rows;
