@@ -4,6 +4,7 @@
 #include "../graph/plan.h"
 #include "../backends/ref/ref.h"
 #include "../models/models.h"
+#include "../train/train.h"
 #include "test.h"
 
 #include <math.h>
@@ -194,7 +195,8 @@ static const lmg_ref_kernel kernels[] = {
  * arena group with NaN as soon as its lifetime ends. If the plan let a value be overwritten
  * while still needed, or called a value dead too early, the outputs differ from the
  * reference backend's (where every value has its own buffer). */
-static int run_through_plan(const lmg_graph *g, const lmg_plan *p, uint64_t step, float **outs)
+static int run_through_plan(const lmg_graph *g, const lmg_plan *p, uint64_t step,
+                            void *const *inputs, float **outs)
 {
     unsigned char *base[LMG_REGION_COUNT];
     for (int r = 0; r < LMG_REGION_COUNT; r++) {
@@ -212,9 +214,12 @@ static int run_through_plan(const lmg_graph *g, const lmg_plan *p, uint64_t step
         if (val->kind == LMG_VALUE_INIT && p->alias[v] < 0) {
             if (val->data) memcpy(t[v].data, val->data, p->bytes[v]);
             else memset(t[v].data, 0, p->bytes[v]);
-        } else if (val->kind == LMG_VALUE_INPUT) {
-            memset(t[v].data, 0, p->bytes[v]);
         }
+    }
+    for (int k = 0; k < g->n_inputs; k++) {
+        int v = g->inputs[k];
+        if (inputs && inputs[k]) memcpy(t[v].data, inputs[k], p->bytes[v]);
+        else memset(t[v].data, 0, p->bytes[v]);
     }
     groups gr;
     groups_make(g, p, &gr);
@@ -236,10 +241,13 @@ static int run_through_plan(const lmg_graph *g, const lmg_plan *p, uint64_t step
             if (gr.root[v] == v && p->region[v] == LMG_REGION_ARENA && gr.glast[v] == i)
                 memset(t[v].data, 0xff, p->bytes[v]);
     }
-    for (int k = 0; k < g->n_outputs && rc == 0; k++) {
-        int v = g->outputs[k];
-        outs[k] = malloc(p->bytes[v] + 1);
-        memcpy(outs[k], t[v].data, p->bytes[v]);
+    /* Outputs, and every initializer (parameters and moments are updated in place). */
+    for (int v = 0; v < g->n_values && rc == 0; v++) {
+        int wanted = g->values[v].kind == LMG_VALUE_INIT;
+        for (int k = 0; k < g->n_outputs; k++) wanted |= g->outputs[k] == v;
+        if (!wanted) continue;
+        outs[v] = malloc(p->bytes[v] + 1);
+        memcpy(outs[v], t[v].data, p->bytes[v]);
     }
     groups_free(&gr);
     free(t);
@@ -248,33 +256,43 @@ static int run_through_plan(const lmg_graph *g, const lmg_plan *p, uint64_t step
 }
 
 /* Compare the plan run with the reference backend, output by output, bit for bit. */
-static int same_as_ref(const lmg_graph *g, const lmg_plan *p)
+static int same_as_ref_with(const lmg_graph *g, const lmg_plan *p, void *const *inputs)
 {
     lmg_exec *e = NULL;
     if (lmg_backend_ref.init(g, NULL, &e) != LMG_OK) {
         CHECK(0, "ref init: %s", lmg_last_error());
         return 0;
     }
-    for (int k = 0; k < g->n_inputs; k++) {
-        /* Inputs stay zero in both runs. */
+    int ok = 1;
+    for (int k = 0; k < g->n_inputs && inputs && ok; k++) {
+        int v = g->inputs[k];
+        if (inputs[k])
+            ok = CHECK(lmg_backend_ref.write(e, v, inputs[k], p->bytes[v]) == LMG_OK,
+                       "ref write: %s", lmg_last_error());
     }
-    int ok = lmg_backend_ref.run(e, 3) == LMG_OK;
+    ok = ok && lmg_backend_ref.run(e, 3) == LMG_OK;
     CHECK(ok, "ref run: %s", lmg_last_error());
-    float **outs = calloc((size_t)g->n_outputs + 1, sizeof *outs);
-    if (ok) ok = CHECK(run_through_plan(g, p, 3, outs) == 0, "plan run: %s", lmg_last_error());
-    for (int k = 0; k < g->n_outputs && ok; k++) {
-        int v = g->outputs[k];
+    float **outs = calloc((size_t)g->n_values + 1, sizeof *outs);
+    if (ok)
+        ok = CHECK(run_through_plan(g, p, 3, inputs, outs) == 0, "plan run: %s", lmg_last_error());
+    for (int v = 0; v < g->n_values && ok; v++) {
+        if (!outs[v]) continue;
         size_t nb = p->bytes[v];
         void *want = malloc(nb + 1);
         lmg_backend_ref.read(e, v, want, nb);
-        ok = CHECK(memcmp(want, outs[k], nb) == 0, "output '%s' differs through the plan",
+        ok = CHECK(memcmp(want, outs[v], nb) == 0, "'%s' differs through the plan",
                    g->values[v].name);
         free(want);
     }
-    for (int k = 0; k < g->n_outputs; k++) free(outs[k]);
+    for (int v = 0; v < g->n_values; v++) free(outs[v]);
     free(outs);
     lmg_backend_ref.free(e);
     return ok;
+}
+
+static int same_as_ref(const lmg_graph *g, const lmg_plan *p)
+{
+    return same_as_ref_with(g, p, NULL);
 }
 
 /* ---- random graphs -------------------------------------------------------------------- */
@@ -647,27 +665,98 @@ static void test_transformer(void)
     test_end();
 }
 
-/* The real GPT-S forward graph differentiated by autodiff (the model library builds it). */
-static void test_gpt_s(void)
+/* The real GPT-S and BERT-S training steps (model library + autodiff + clipping + AdamW). */
+static void test_bench_models(void)
 {
-    test_begin("GPT-S training graph: plan valid, arena <= 1.25 x lower bound");
-    lmg_model_config c;
-    lmg_model_config_small(&c, "gpt");
-    lmg_graph *g = NULL;
-    lmg_plan *p = NULL;
-    if (CHECK(lmg_model_build(&c, &g) == LMG_OK, "model build: %s", lmg_last_error()) &&
-        CHECK(lmg_autodiff(g, "loss") == LMG_OK, "autodiff: %s", lmg_last_error()) &&
-        CHECK(lmg_plan_build(g, NULL, &p) == LMG_OK, "plan: %s", lmg_last_error())) {
-        int grads = 0;
-        for (int v = 0; v < g->n_values; v++) grads += p->region[v] == LMG_REGION_GRADS;
-        CHECK(grads > 0 && p->region_bytes[LMG_REGION_GRADS] == p->region_bytes[LMG_REGION_PARAMS],
-              "grads block (%d values, %zu bytes) does not mirror params (%zu bytes)", grads,
-              p->region_bytes[LMG_REGION_GRADS], p->region_bytes[LMG_REGION_PARAMS]);
-        check_plan(g, p, 64, 0);
-        report_ratio("GPT-S", p);
+    static const char *const archs[2] = {"gpt", "bert"};
+    for (int a = 0; a < 2; a++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s-S training step: plan valid, blocks in step, arena <= 1.25 x bound",
+                 a ? "BERT" : "GPT");
+        test_begin(name);
+        lmg_model_config c;
+        lmg_model_config_small(&c, archs[a]);
+        lmg_optim_config oc;
+        lmg_optim_config_default(&oc);
+        lmg_graph *g = NULL;
+        lmg_plan *p = NULL;
+        if (CHECK(lmg_model_build(&c, &g) == LMG_OK, "model build: %s", lmg_last_error()) &&
+            CHECK(lmg_train_graph_build(g, "loss", &oc) == LMG_OK, "train graph: %s",
+                  lmg_last_error()) &&
+            CHECK(lmg_plan_build(g, NULL, &p) == LMG_OK, "plan: %s", lmg_last_error())) {
+            size_t pb = p->region_bytes[LMG_REGION_PARAMS];
+            CHECK(pb >= (size_t)lmg_model_param_count(g) * 4, "params block %zu too small", pb);
+            CHECK(p->region_bytes[LMG_REGION_GRADS] == pb, "grads block %zu != params %zu",
+                  p->region_bytes[LMG_REGION_GRADS], pb);
+            CHECK(p->region_bytes[LMG_REGION_STATE] == 2 * pb, "state block %zu != 2 x %zu",
+                  p->region_bytes[LMG_REGION_STATE], pb);
+            int adamw = 0;
+            for (int i = 0; i < g->n_nodes; i++) {
+                const lmg_node *n = &g->nodes[i];
+                if (n->op != LMG_OP_ADAMW) continue;
+                adamw++;
+                int pv = n->in[0], gv = n->in[1], m = n->in[2], v = n->in[3];
+                CHECK(p->region[pv] == LMG_REGION_PARAMS && p->region[gv] == LMG_REGION_GRADS &&
+                          p->region[m] == LMG_REGION_STATE && p->region[v] == LMG_REGION_STATE,
+                      "AdamW '%s' inputs outside their blocks", n->name);
+                CHECK(p->offset[gv] == p->offset[pv] && p->offset[m] == p->offset[pv] &&
+                          p->offset[v] == pb + p->offset[pv],
+                      "AdamW '%s': param, grad, m, v not in step", n->name);
+            }
+            CHECK(adamw > 0, "no AdamW nodes");
+            check_plan(g, p, 64, 0);
+            report_ratio(a ? "BERT-S" : "GPT-S", p);
+        }
+        lmg_plan_free(p);
+        lmg_graph_free(g);
+        test_end();
     }
-    lmg_plan_free(p);
-    lmg_graph_free(g);
+}
+
+/* A tiny GPT and BERT training step (every op of the real models: LayerNorm, attention,
+ * cross-entropy, MLM corruption, clipping, AdamW) run through the plan with dead memory
+ * poisoned: every output and every updated parameter and moment bit for bit as the ref
+ * backend computes them. */
+static void test_tiny_models_run(void)
+{
+    static const char *const archs[2] = {"gpt", "bert"};
+    test_begin("tiny GPT and BERT training steps give the same bits through the plan");
+    for (int a = 0; a < 2; a++) {
+        lmg_model_config c;
+        lmg_model_config_default(&c, archs[a]);
+        c.layers = 2, c.heads = 2, c.d_model = 16, c.d_ff = 32, c.vocab = 64, c.seq = 8;
+        c.batch = 2;
+        lmg_optim_config oc;
+        lmg_optim_config_default(&oc);
+        lmg_graph *g = NULL;
+        lmg_plan *p = NULL;
+        if (!CHECK(lmg_model_build(&c, &g) == LMG_OK, "%s build: %s", archs[a], lmg_last_error()) ||
+            !CHECK(lmg_train_graph_build(g, "loss", &oc) == LMG_OK, "train graph: %s",
+                   lmg_last_error()) ||
+            !CHECK(lmg_plan_build(g, NULL, &p) == LMG_OK, "plan: %s", lmg_last_error())) {
+            lmg_graph_free(g);
+            break;
+        }
+        check_plan(g, p, 64, 0);
+        void *in[16] = {0};
+        for (int k = 0; k < g->n_inputs && k < 16; k++) {
+            const lmg_value *v = &g->values[g->inputs[k]];
+            size_t n = (size_t)lmg_shape_numel(&v->shape);
+            in[k] = calloc(n + 1, 4);
+            if (strcmp(v->name, "lr") == 0) ((float *)in[k])[0] = 1e-3f;
+            else if (strcmp(v->name, "step") == 0) ((int32_t *)in[k])[0] = 1;
+            else if (v->dtype == LMG_DTYPE_I32)
+                for (size_t i = 0; i < n; i++) ((int32_t *)in[k])[i] = (int32_t)(rnd() % 64);
+        }
+        int inplace = 0;
+        for (int v = 0; v < g->n_values; v++)
+            inplace += p->alias[v] >= 0 && elementwise(g->nodes[g->values[v].producer].op);
+        CHECK(inplace > 5, "%s: only %d in-place outputs", archs[a], inplace);
+        same_as_ref_with(g, p, in);
+        for (int k = 0; k < 16; k++) free(in[k]);
+        lmg_plan_free(p);
+        lmg_graph_free(g);
+    }
     test_end();
 }
 
@@ -694,6 +783,7 @@ int main(void)
     test_keep_all();
     test_regions();
     test_transformer();
-    test_gpt_s();
+    test_bench_models();
+    test_tiny_models_run();
     return test_summary();
 }
