@@ -251,6 +251,41 @@ static void test_matmul(void)
     s = run_op(LMG_OP_MATMUL, 2, in3, NULL, 0, r, sizeof r, NULL);
     CHECK(s == LMG_OK && r[0] == 1.0f, "got %g, want 1", r[0]);
     test_end();
+
+    test_begin("MatMul over ragged tiles equals the plain k-ordered double loop bit for bit");
+    /* M = 6 and N = 275 are not multiples of the kernel's row and column blocks; the second
+     * batch of b is shared through a batch dim of 1 in a. */
+    enum { M = 6, K = 37, N = 275, NB = 2 };
+    static float ma[M * K], mb[NB * K * N], mat[K * M], mbt[NB * N * K];
+    static float got[NB * M * N], ref[NB * M * N];
+    uint32_t h = 12345;
+    for (int i = 0; i < M * K; i++) ma[i] = (float)((h = h * 1103515245u + 12345u) >> 8) / 65536.0f - 128;
+    for (int i = 0; i < NB * K * N; i++) mb[i] = (float)((h = h * 1103515245u + 12345u) >> 8) / 8e6f - 1;
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++) mat[k * M + m] = ma[m * K + k];
+    for (int z = 0; z < NB; z++)
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < N; j++) mbt[(z * N + j) * K + k] = mb[(z * K + k) * N + j];
+    for (int z = 0; z < NB; z++)
+        for (int m = 0; m < M; m++)
+            for (int j = 0; j < N; j++) {
+                double sum = 0.0;
+                for (int k = 0; k < K; k++) sum += (double)ma[m * K + k] * (double)mb[(z * K + k) * N + j];
+                ref[(z * M + m) * N + j] = (float)sum;
+            }
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            in_spec mm[2] = {{F32, ta ? shp(3, 1, K, M) : shp(3, 1, M, K), ta ? mat : ma},
+                             {F32, tb ? shp(3, NB, N, K) : shp(3, NB, K, N), tb ? mbt : mb}};
+            lmg_attr fl[2] = {lmg_attr_int("trans_a", ta), lmg_attr_int("trans_b", tb)};
+            memset(got, 0, sizeof got);
+            s = run_op(LMG_OP_MATMUL, 2, mm, fl, 2, got, sizeof got, NULL);
+            CHECK(s == LMG_OK, "ta=%d tb=%d: %s", ta, tb, lmg_last_error());
+            int bad = 0;
+            for (int i = 0; i < NB * M * N; i++) bad += memcmp(&got[i], &ref[i], sizeof *got) != 0;
+            CHECK(bad == 0, "ta=%d tb=%d: %d of %d elements differ", ta, tb, bad, NB * M * N);
+        }
+    test_end();
 }
 
 /* ---- shape ops --------------------------------------------------------------------- */
