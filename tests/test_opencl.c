@@ -1,0 +1,546 @@
+/* test_opencl.c — the OpenCL backend against the reference backend: every op case forward and
+ * (when differentiable) its training graph, with in-place memory planning and again with
+ * guard words around every value; registry, error-message and AdamW-fusion checks. */
+#include "test.h"
+#include "cases.h"
+#include "../backends/opencl/opencl_internal.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NMSE_TOL 1e-10 /* sum (a-b)^2 / sum b^2 over finite elements */
+
+static const lmg_backend *ref = &lmg_backend_ref, *ocl = &lmg_backend_opencl;
+
+/* ---- inputs and graphs (the same construction as test_gradcheck.c) ------------------ */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static int parse_shape(const char *str, lmg_shape *s)
+{
+    s->rank = 0;
+    if (!str || !*str) return 0;
+    const char *p = str;
+    while (*p) {
+        char *end;
+        long long d = strtoll(p, &end, 10);
+        if (end == p || s->rank >= LMG_MAX_DIMS || d < 0) return -1;
+        s->dims[s->rank++] = d;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    return 0;
+}
+
+static lmg_dtype case_dtype(const lmg_case *c, int k)
+{
+    return c->dtype[k] ? c->dtype[k] : LMG_DTYPE_F32;
+}
+
+typedef struct inputs {
+    lmg_tensor t[CASE_MAX_IN];
+} inputs;
+
+static void inputs_free(inputs *in)
+{
+    for (int k = 0; k < CASE_MAX_IN; k++) free(in->t[k].data);
+    memset(in, 0, sizeof *in);
+}
+
+static int make_inputs(const lmg_case *c, inputs *in, char *err, size_t errn)
+{
+    uint64_t seed = hash_name(c->name);
+    for (int k = 0; k < c->n_in; k++) {
+        lmg_tensor *t = &in->t[k];
+        t->dtype = case_dtype(c, k);
+        if (parse_shape(c->shape[k], &t->shape) != 0) {
+            snprintf(err, errn, "input %d: bad shape", k);
+            return -1;
+        }
+        int64_t n = lmg_shape_numel(&t->shape);
+        t->data = calloc((size_t)(n ? n : 1), 4);
+        if (!t->data) {
+            snprintf(err, errn, "out of memory");
+            return -1;
+        }
+        uint64_t s = seed + 0x1234567ull * (uint64_t)(k + 1);
+        if (c->init) {
+            c->init(k, t, s);
+            continue;
+        }
+        double lo = c->lo[k], hi = c->hi[k];
+        if (t->dtype == LMG_DTYPE_F32) {
+            if (lo == 0 && hi == 0) lo = -1, hi = 1;
+            for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = (float)(lo + (hi - lo) * rng_uniform(&s));
+        } else {
+            if (lo == 0 && hi == 0) lo = 0, hi = 2;
+            int64_t span = (int64_t)hi - (int64_t)lo;
+            if (span < 1) span = 1;
+            for (int64_t i = 0; i < n; i++)
+                lmg_i32(t)[i] = (int32_t)((int64_t)lo + (int64_t)(rng_next(&s) % (uint64_t)span));
+        }
+    }
+    return 0;
+}
+
+/* One node of the case's op over parameters (f32 inputs that get gradients) and constants;
+ * with `with_loss`, loss = sum_k ReduceSum(out_k * W_k) and autodiff adds grad/<x_k>. */
+static lmg_graph *build_graph(const lmg_case *c, const inputs *in, int with_loss, char *err,
+                              size_t errn)
+{
+    lmg_graph *g = lmg_graph_new(c->name);
+    if (!g) return NULL;
+    int ins[CASE_MAX_IN];
+    for (int k = 0; k < c->n_in; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "x%d", k);
+        const lmg_tensor *t = &in->t[k];
+        int param = with_loss && t->dtype == LMG_DTYPE_F32 && !(c->no_grad_in & (1u << k));
+        ins[k] = param ? lmg_graph_param(g, name, t->dtype, t->shape, t->data)
+                       : lmg_graph_const(g, name, t->dtype, t->shape, t->data);
+    }
+    int outs[8] = {0};
+    const lmg_op_info *info = lmg_op_get(c->op);
+    int n_out = info ? info->n_out : 0;
+    lmg_graph_node(g, c->op, "op", ins, c->n_in, c->attrs, c->n_attr, NULL, outs);
+    int loss = -1;
+    uint64_t s = hash_name(c->name) ^ 0xabcdefull;
+    for (int k = 0; k < n_out && g->status == LMG_OK; k++) {
+        lmg_value *v = &g->values[outs[k]];
+        lmg_graph_add_output(g, outs[k]);
+        if (!with_loss || v->dtype != LMG_DTYPE_F32) continue;
+        lmg_shape sh = v->shape;
+        int64_t n = lmg_shape_numel(&sh);
+        float *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+        if (!w) break;
+        for (int64_t i = 0; i < n; i++) w[i] = (float)(2.0 * rng_uniform(&s) - 1.0);
+        char name[32];
+        snprintf(name, sizeof name, "w%d", k);
+        int wk = lmg_graph_const(g, name, LMG_DTYPE_F32, sh, w);
+        free(w);
+        int r = lmg_reduce_sum(g, lmg_mul(g, outs[k], wk), 0, NULL, 0);
+        loss = loss < 0 ? r : lmg_add(g, loss, r);
+    }
+    if (g->status == LMG_OK && with_loss && loss >= 0) lmg_graph_rename(g, loss, "loss");
+    lmg_status st = g->status;
+    if (st == LMG_OK && with_loss) st = lmg_autodiff(g, "loss");
+    if (st == LMG_OK) st = lmg_graph_verify(g);
+    if (st != LMG_OK) {
+        snprintf(err, errn, "building the %s graph: %s", with_loss ? "training" : "forward",
+                 lmg_last_error());
+        lmg_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* ---- comparing two runs ------------------------------------------------------------ */
+
+static int is_random_op(lmg_op op)
+{
+    return op == LMG_OP_DROPOUT || op == LMG_OP_BERNOULLI || op == LMG_OP_RANDOM_INT ||
+           op == LMG_OP_MLM_CORRUPT;
+}
+
+/* Run g on a backend (canary: guard words around every value) and read every output.
+ * Returns malloc'd buffers in outs[k] (graph output k). */
+static lmg_status run_graph(const lmg_backend *be, const lmg_graph *g, int canary, uint64_t step,
+                            void **outs)
+{
+    lmg_exec *e = NULL;
+    if (canary) setenv("LMG_CL_CANARY", "1", 1);
+    lmg_status s = be->init(g, &(lmg_exec_opts){0}, &e);
+    unsetenv("LMG_CL_CANARY");
+    if (s == LMG_OK) s = be->run(e, step);
+    /* A second run catches kernels that depend on what the previous one left behind. */
+    if (s == LMG_OK) s = be->run(e, step);
+    for (int k = 0; k < g->n_outputs && s == LMG_OK; k++) {
+        const lmg_value *v = &g->values[g->outputs[k]];
+        size_t bytes = (size_t)lmg_shape_numel(&v->shape) * 4;
+        outs[k] = malloc(bytes ? bytes : 1);
+        if (!outs[k]) s = LMG_ERR_NOMEM;
+        else s = be->read(e, g->outputs[k], outs[k], bytes);
+    }
+    be->free(e);
+    return s;
+}
+
+/* Compare output k; returns 1 when it matches (reporting through CHECK otherwise). */
+static int compare(const char *what, const lmg_value *v, const void *a, const void *b,
+                   int exact, double tol)
+{
+    int64_t n = lmg_shape_numel(&v->shape);
+    if (v->dtype == LMG_DTYPE_I32 || exact) {
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < n; i++)
+            if (((const uint32_t *)a)[i] != ((const uint32_t *)b)[i]) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        return CHECK(bad == 0, "%s: '%s' differs bit for bit in %lld of %lld elements (first at "
+                     "%lld: opencl %#x, ref %#x)", what, v->name, (long long)bad, (long long)n,
+                     (long long)first, first >= 0 ? ((const uint32_t *)a)[first] : 0,
+                     first >= 0 ? ((const uint32_t *)b)[first] : 0);
+    }
+    const float *x = a, *y = b;
+    double num = 0, den = 0, worst = 0;
+    int64_t worst_i = -1, special = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(y[i]) || isinf(y[i]) || isnan(x[i]) || isinf(x[i])) {
+            int same = (isnan(y[i]) && isnan(x[i])) || (isinf(y[i]) && x[i] == y[i]);
+            if (!same) {
+                CHECK(0, "%s: '%s' element %lld: opencl %g, ref %g (NaN/Inf positions differ)",
+                      what, v->name, (long long)i, x[i], y[i]);
+                return 0;
+            }
+            special++;
+            continue;
+        }
+        double d = (double)x[i] - (double)y[i];
+        num += d * d;
+        den += (double)y[i] * y[i];
+        if (fabs(d) > worst) {
+            worst = fabs(d);
+            worst_i = i;
+        }
+    }
+    /* All-zero references must come back (nearly) zero. */
+    double nmse = num / fmax(den, 1e-20 * (double)(n - special > 0 ? n - special : 1));
+    return CHECK(nmse <= tol, "%s: '%s' normalised MSE %.3g > %.3g (worst element %lld: opencl "
+                 "%.9g, ref %.9g)", what, v->name, nmse, tol, (long long)worst_i,
+                 worst_i >= 0 ? x[worst_i] : 0.0, worst_i >= 0 ? y[worst_i] : 0.0);
+}
+
+/* An op-specific bound where float accumulation meets the reference's double sums over long
+ * rows; everything else uses NMSE_TOL. */
+static double tolerance(const lmg_case *c)
+{
+    (void)c;
+    return NMSE_TOL;
+}
+
+static void compare_graph(const char *tname, const lmg_case *c, const lmg_graph *g, int forward)
+{
+    void *r[16] = {0}, *o[16] = {0}, *oc[16] = {0};
+    uint64_t step = 3;
+    lmg_status s = run_graph(ref, g, 0, step, r);
+    if (!CHECK(s == LMG_OK, "%s: ref run: %s", tname, lmg_last_error())) goto done;
+    s = run_graph(ocl, g, 0, step, o);
+    if (!CHECK(s == LMG_OK, "%s: opencl run: %s", tname, lmg_last_error())) goto done;
+    s = run_graph(ocl, g, 1, step, oc);
+    if (!CHECK(s == LMG_OK, "%s: opencl run with guard words: %s", tname, lmg_last_error()))
+        goto done;
+    for (int k = 0; k < g->n_outputs && k < 16; k++) {
+        const lmg_value *v = &g->values[g->outputs[k]];
+        int exact = forward && is_random_op(c->op);
+        char what[200];
+        snprintf(what, sizeof what, "%s (planned, in place)", tname);
+        compare(what, v, o[k], r[k], exact, tolerance(c));
+        snprintf(what, sizeof what, "%s (guarded)", tname);
+        compare(what, v, oc[k], r[k], exact, tolerance(c));
+    }
+done:
+    for (int k = 0; k < 16; k++) {
+        free(r[k]);
+        free(o[k]);
+        free(oc[k]);
+    }
+}
+
+static void case_test(const lmg_case *c)
+{
+    char tname[200];
+    inputs in;
+    memset(&in, 0, sizeof in);
+    char err[512] = "";
+    for (int pass = 0; pass < 2; pass++) {
+        int with_loss = pass == 1;
+        if (with_loss && c->nograd) break;
+        snprintf(tname, sizeof tname, "opencl %s %s", with_loss ? "gradient" : "forward", c->name);
+        test_begin(tname);
+        if (make_inputs(c, &in, err, sizeof err) != 0) {
+            CHECK(0, "%s: %s", c->name, err);
+        } else {
+            lmg_graph *g = build_graph(c, &in, with_loss, err, sizeof err);
+            if (CHECK(g != NULL, "%s: %s", c->name, err)) compare_graph(tname, c, g, !with_loss);
+            lmg_graph_free(g);
+        }
+        inputs_free(&in);
+        test_end();
+    }
+}
+
+/* ---- registry, errors, guards, fusion ---------------------------------------------- */
+
+static void registry_test(void)
+{
+    test_begin("opencl: every op has an OpenCL kernel");
+    char missing[2048] = "";
+    for (int op = 0; op < LMG_OP_COUNT; op++)
+        if (!lmg_opencl_has_kernel((lmg_op)op)) {
+            size_t l = strlen(missing);
+            snprintf(missing + l, sizeof missing - l, "%s%s", l ? " " : "", lmg_op_name((lmg_op)op));
+        }
+    CHECK(!missing[0], "ops without an OpenCL kernel: %s", missing);
+    CHECK(!lmg_opencl_has_kernel(LMG_OP_COUNT), "an op past the table claims a kernel");
+    test_end();
+}
+
+static lmg_graph *small_graph(void)
+{
+    lmg_graph *g = lmg_graph_new("small");
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(1, (int64_t[]){4}));
+    int y = lmg_unary(g, LMG_OP_EXP, x);
+    lmg_graph_rename(g, y, "y");
+    lmg_graph_add_output(g, y);
+    return g;
+}
+
+static void error_tests(void)
+{
+    lmg_graph *g = small_graph();
+    lmg_exec *e = NULL;
+
+    test_begin("opencl: a device index out of range names the devices that exist");
+    lmg_status s = ocl->init(g, &(lmg_exec_opts){.device = "7:3"}, &e);
+    CHECK(s == LMG_ERR_NOT_FOUND, "status %d", s);
+    CHECK(strstr(lmg_last_error(), "7:3") && strstr(lmg_last_error(), "does not exist") &&
+              strstr(lmg_last_error(), "0:0"),
+          "message: %s", lmg_last_error());
+    CHECK(e == NULL, "no exec on failure");
+    test_end();
+
+    test_begin("opencl: a malformed --device is refused");
+    s = ocl->init(g, &(lmg_exec_opts){.device = "gpu"}, &e);
+    CHECK(s == LMG_ERR_ARG && strstr(lmg_last_error(), "P:D"), "status %d: %s", s, lmg_last_error());
+    test_end();
+
+    test_begin("opencl: LMG_DEVICE is honoured and checked");
+    setenv("LMG_DEVICE", "0:9", 1);
+    s = ocl->init(g, &(lmg_exec_opts){0}, &e);
+    unsetenv("LMG_DEVICE");
+    CHECK(s == LMG_ERR_NOT_FOUND && strstr(lmg_last_error(), "LMG_DEVICE"), "status %d: %s", s,
+          lmg_last_error());
+    test_end();
+
+    test_begin("opencl: an op without a kernel is an error naming the op and the node");
+    lmg_op saved = g->nodes[0].op;
+    g->nodes[0].op = LMG_OP_COUNT; /* no op has this number: no kernel can exist for it */
+    s = ocl->init(g, &(lmg_exec_opts){0}, &e);
+    g->nodes[0].op = saved;
+    CHECK(s == LMG_ERR_UNSUPPORTED && strstr(lmg_last_error(), "opencl: no kernel for op") &&
+              strstr(lmg_last_error(), g->nodes[0].name),
+          "status %d: %s", s, lmg_last_error());
+    test_end();
+
+    test_begin("opencl: a failing OpenCL call names the call, file, line and error");
+    s = lmg_cl_fail(CL_MEM_OBJECT_ALLOCATION_FAILURE, "clCreateBuffer(ctx, 0, n, NULL, &err)",
+                    "backends/opencl/opencl.c", 123);
+    CHECK(s == CL_MEM_OBJECT_ALLOCATION_FAILURE, "status %d", s);
+    CHECK(strcmp(lmg_last_error(), "clCreateBuffer(...) failed at backends/opencl/opencl.c:123: "
+                 "CL_MEM_OBJECT_ALLOCATION_FAILURE") == 0,
+          "message: %s", lmg_last_error());
+    s = lmg_cl_fail(-1001, "clGetPlatformIDs(0, NULL, &n)", "f.c", 1);
+    CHECK(s == LMG_ERR_DEVICE && strstr(lmg_last_error(), "CL_PLATFORM_NOT_FOUND_KHR"),
+          "a code outside OpenCL's range maps to LMG_ERR_DEVICE: %d %s", s, lmg_last_error());
+    test_end();
+
+    test_begin("opencl: a step larger than the device says how much was asked and what exists");
+    lmg_graph *big = lmg_graph_new("big");
+    int64_t n = (int64_t)1 << 30; /* 4 GiB of f32 in one value */
+    int x = lmg_graph_input(big, "x", LMG_DTYPE_F32, lmg_shape_make(1, &n));
+    int y = lmg_unary(big, LMG_OP_EXP, x);
+    lmg_graph_add_output(big, y);
+    s = ocl->init(big, &(lmg_exec_opts){0}, &e);
+    CHECK(s == LMG_ERR_DEVICE && strstr(lmg_last_error(), "out of device memory") &&
+              strstr(lmg_last_error(), "MiB"),
+          "status %d: %s", s, lmg_last_error());
+    lmg_graph_free(big);
+    test_end();
+
+    test_begin("opencl: reading a value with the wrong size is refused");
+    s = ocl->init(g, &(lmg_exec_opts){0}, &e);
+    if (CHECK(s == LMG_OK, "init: %s", lmg_last_error())) {
+        float buf[8];
+        s = ocl->read(e, lmg_graph_find(g, "y"), buf, sizeof buf);
+        CHECK(s == LMG_ERR_ARG && strstr(lmg_last_error(), "'y'"), "status %d: %s", s,
+              lmg_last_error());
+        s = ocl->write(e, lmg_graph_find(g, "y"), buf, 16);
+        CHECK(s == LMG_ERR_ARG, "writing a computed value: status %d", s);
+        ocl->free(e);
+    }
+    test_end();
+    lmg_graph_free(g);
+}
+
+/* The guard check itself: a word written just past a value must be reported by name. */
+static void canary_test(void)
+{
+    test_begin("opencl: guard words catch a write past the end of a value");
+    lmg_graph *g = small_graph();
+    lmg_exec *e = NULL;
+    setenv("LMG_CL_CANARY", "1", 1);
+    lmg_status s = ocl->init(g, &(lmg_exec_opts){0}, &e);
+    unsetenv("LMG_CL_CANARY");
+    if (CHECK(s == LMG_OK, "init: %s", lmg_last_error())) {
+        CHECK(ocl->run(e, 0) == LMG_OK, "clean run: %s", lmg_last_error());
+        int y = lmg_graph_find(g, "y");
+        cl_uint junk = 0;
+        size_t at = (size_t)(e->loc[y].off + 4) * 4; /* the first word after y's 4 */
+        cl_int err = clEnqueueWriteBuffer(e->queue, e->buf[e->loc[y].region], CL_TRUE, at, 4,
+                                          &junk, 0, NULL, NULL);
+        CHECK(err == CL_SUCCESS, "poking the guard: %d", err);
+        s = ocl->run(e, 0);
+        CHECK(s != LMG_OK && strstr(lmg_last_error(), "after 'y'"), "status %d: %s", s,
+              lmg_last_error());
+        ocl->free(e);
+    }
+    lmg_graph_free(g);
+    test_end();
+}
+
+/* Five parameters updated by five AdamW nodes: one launch for the whole block, values equal
+ * to the reference's. */
+static void adamw_fusion_test(void)
+{
+    test_begin("opencl: AdamW over a flat parameter block is one launch and matches ref");
+    lmg_graph *g = lmg_graph_new("adam");
+    static const int64_t sizes[5] = {7, 16, 1, 33, 64};
+    uint64_t seed = 42;
+    int lr = lmg_graph_input(g, "lr", LMG_DTYPE_F32, lmg_shape_make(0, NULL));
+    int step = lmg_graph_input(g, "step", LMG_DTYPE_I32, lmg_shape_make(0, NULL));
+    int gs = lmg_graph_input(g, "gscale", LMG_DTYPE_F32, lmg_shape_make(0, NULL));
+    int params[5];
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        float buf[64];
+        lmg_shape sh = lmg_shape_make(1, &sizes[i]);
+        for (int j = 0; j < sizes[i]; j++) buf[j] = (float)(rng_uniform(&seed) - 0.5);
+        snprintf(name, sizeof name, "p%d", i);
+        params[i] = lmg_graph_param(g, name, LMG_DTYPE_F32, sh, buf);
+    }
+    int grads[5], ms[5], vs[5];
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        float buf[64];
+        lmg_shape sh = lmg_shape_make(1, &sizes[i]);
+        for (int j = 0; j < sizes[i]; j++) buf[j] = (float)(rng_uniform(&seed) - 0.5);
+        snprintf(name, sizeof name, "g%d", i);
+        int gi = lmg_graph_input(g, name, LMG_DTYPE_F32, sh);
+        /* Named and kept as a training graph's gradients are, so the plan mirrors them. */
+        grads[i] = lmg_scale(g, gi, 2.0, 0.0);
+        snprintf(name, sizeof name, "grad/p%d", i);
+        lmg_graph_rename(g, grads[i], name);
+        lmg_graph_add_output(g, grads[i]);
+        snprintf(name, sizeof name, "m%d", i);
+        for (int j = 0; j < sizes[i]; j++) buf[j] = (float)(0.1 * rng_uniform(&seed));
+        ms[i] = lmg_graph_const(g, name, LMG_DTYPE_F32, sh, buf);
+        snprintf(name, sizeof name, "v%d", i);
+        for (int j = 0; j < sizes[i]; j++) buf[j] = (float)(0.01 * rng_uniform(&seed));
+        vs[i] = lmg_graph_const(g, name, LMG_DTYPE_F32, sh, buf);
+    }
+    int outs[5][3];
+    for (int i = 0; i < 5; i++) {
+        int ins[7] = {params[i], grads[i], ms[i], vs[i], lr, step, gs};
+        lmg_attr at[1] = {lmg_attr_float("weight_decay", 0.01)};
+        lmg_graph_node(g, LMG_OP_ADAMW, NULL, ins, 7, at, 1, NULL, outs[i]);
+        for (int k = 0; k < 3; k++) lmg_graph_add_output(g, outs[i][k]);
+    }
+    lmg_status s = g->status == LMG_OK ? lmg_graph_verify(g) : g->status;
+    if (!CHECK(s == LMG_OK, "building: %s", lmg_last_error())) {
+        lmg_graph_free(g);
+        test_end();
+        return;
+    }
+    lmg_exec *er = NULL, *eo = NULL;
+    s = ref->init(g, &(lmg_exec_opts){0}, &er);
+    if (s == LMG_OK) s = ocl->init(g, &(lmg_exec_opts){0}, &eo);
+    if (CHECK(s == LMG_OK, "init: %s", lmg_last_error())) {
+        int launches = 0;
+        for (int i = 0; i < eo->n_cmds; i++)
+            launches += eo->cmds[i].kind == LMG_CL_CMD_KERNEL && strcmp(eo->cmds[i].kname, "adamw") == 0;
+        CHECK(launches == 1, "%d adamw launches for 5 nodes over one block", launches);
+        for (int it = 1; it <= 3 && s == LMG_OK; it++) {
+            float lrv = 1e-2f, gsv = 0.5f, gbuf[5][64];
+            int32_t stepv = it;
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < sizes[i]; j++) gbuf[i][j] = (float)(rng_uniform(&seed) - 0.5);
+            for (int b = 0; b < 2 && s == LMG_OK; b++) {
+                const lmg_backend *be = b ? ocl : ref;
+                lmg_exec *e = b ? eo : er;
+                s = be->write(e, lr, &lrv, 4);
+                if (s == LMG_OK) s = be->write(e, step, &stepv, 4);
+                if (s == LMG_OK) s = be->write(e, gs, &gsv, 4);
+                for (int i = 0; i < 5 && s == LMG_OK; i++) {
+                    char name[8];
+                    snprintf(name, sizeof name, "g%d", i);
+                    s = be->write(e, lmg_graph_find(g, name), gbuf[i], (size_t)sizes[i] * 4);
+                }
+                if (s == LMG_OK) s = be->run(e, (uint64_t)it);
+            }
+            CHECK(s == LMG_OK, "step %d: %s", it, lmg_last_error());
+        }
+        for (int i = 0; i < 5 && s == LMG_OK; i++)
+            for (int k = 0; k < 3; k++) {
+                float a[64], b[64];
+                size_t bytes = (size_t)sizes[i] * 4;
+                ocl->read(eo, outs[i][k], a, bytes);
+                ref->read(er, outs[i][k], b, bytes);
+                compare("adamw", &g->values[outs[i][k]], a, b, 0, 1e-10);
+            }
+    }
+    ocl->free(eo);
+    ref->free(er);
+    lmg_graph_free(g);
+    test_end();
+}
+
+int main(int argc, char **argv)
+{
+    lmg_opencl_device *devs = NULL;
+    int nd = 0;
+    if (lmg_opencl_list_devices(&devs, &nd) != LMG_OK || nd == 0) {
+        printf("ok - skipped: no OpenCL platform (%s)\n", lmg_last_error());
+        return 0;
+    }
+    free(devs);
+    clock_t t0 = clock();
+    int only = argc > 1;
+    if (!only) {
+        registry_test();
+        error_tests();
+        canary_test();
+        adamw_fusion_test();
+    }
+    const lmg_case *tabs[2] = {lmg_cases_core, lmg_cases_nn};
+    int ns[2] = {lmg_n_cases_core, lmg_n_cases_nn};
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < ns[t]; i++) {
+            const lmg_case *c = &tabs[t][i];
+            int pick = !only;
+            for (int a = 1; a < argc; a++) pick |= strncmp(c->name, argv[a], strlen(argv[a])) == 0;
+            if (pick) case_test(c);
+        }
+    printf("# cpu time %.1f s\n", (double)(clock() - t0) / CLOCKS_PER_SEC);
+    return test_summary();
+}

@@ -1,0 +1,743 @@
+/* opencl.c — the OpenCL backend: lays a graph's values out in one buffer per region, records
+ * every node as kernel launches and CLBlast calls once, and replays them each step. */
+#include "opencl_internal.h"
+#include "../../graph/plan.h"
+
+#include <clblast_c.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the op table ------------------------------------------------------------------ */
+
+static lmg_status op_missing(lmg_exec *e, const lmg_node *n)
+{
+    (void)e;
+    return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: no kernel for op %s (node '%s')",
+                     lmg_op_name(n->op), n->name);
+}
+
+#define LMG_OP(E, N, mi, ma, no, gr)                                       \
+    lmg_status lmg_cl_op_##E(lmg_exec *, const lmg_node *) __attribute__((weak, alias("op_missing")));
+#include "../../ops/ops.def"
+#undef LMG_OP
+
+typedef lmg_status (*op_fn)(lmg_exec *, const lmg_node *);
+static const op_fn op_table[] = {
+#define LMG_OP(E, N, mi, ma, no, gr) [LMG_OP_##E] = lmg_cl_op_##E,
+#include "../../ops/ops.def"
+#undef LMG_OP
+};
+_Static_assert(sizeof op_table / sizeof *op_table == LMG_OP_COUNT, "opencl op table out of step");
+
+int lmg_opencl_has_kernel(lmg_op op)
+{
+    return (unsigned)op < LMG_OP_COUNT && op_table[op] != op_missing;
+}
+
+static const char *region_names[LMG_CL_NREGIONS] = {"arena", "params", "grads", "state",
+                                                    "consts", "inputs", "scratch"};
+
+/* Canary mode: every value sits between guard words whose pattern (a NaN) is checked after
+ * each run, and every value a node computes starts as that NaN, so a kernel that writes out
+ * of bounds or forgets elements is caught. */
+#define CANARY_PAD 64
+#define CANARY_BITS 0x7FA5A5A5u
+
+/* ---- recorder helpers -------------------------------------------------------------- */
+
+lmg_cl_loc lmg_cl_at(const lmg_exec *e, int value)
+{
+    return e->loc[value];
+}
+
+lmg_cl_loc lmg_cl_scratch(lmg_exec *e, size_t elems)
+{
+    lmg_cl_loc l = {LMG_CL_SCRATCH, e->scratch_used};
+    e->scratch_used += (elems + 15) & ~(size_t)15;
+    if (e->scratch_used > e->scratch_max) e->scratch_max = e->scratch_used;
+    return l;
+}
+
+size_t lmg_cl_row_group(const lmg_exec *e, int64_t n)
+{
+    size_t cap = 256;
+    if (e->dev->max_wg < cap) cap = e->dev->max_wg;
+    size_t l = 1;
+    while (l < cap && (int64_t)l < n) l <<= 1;
+    while (l > cap) l >>= 1;
+    return l ? l : 1;
+}
+
+void lmg_cl_strides(const lmg_shape *s, int64_t *st)
+{
+    int64_t acc = 1;
+    for (int i = s->rank - 1; i >= 0; i--) {
+        st[i] = acc;
+        acc *= s->dims[i];
+    }
+}
+
+void lmg_cl_bcast_strides(const lmg_shape *in, const lmg_shape *out, int64_t *st)
+{
+    int64_t own[LMG_MAX_DIMS];
+    lmg_cl_strides(in, own);
+    int shift = out->rank - in->rank;
+    for (int i = 0; i < out->rank; i++) {
+        int j = i - shift;
+        st[i] = j < 0 || in->dims[j] == 1 ? 0 : own[j];
+    }
+}
+
+void lmg_cl_desc_make(lmg_cl_desc *d, const lmg_shape *dims, int nops,
+                      int64_t st[][LMG_MAX_DIMS])
+{
+    int64_t nd[LMG_MAX_DIMS], ns[3][LMG_MAX_DIMS];
+    int r = 0;
+    memset(d, 0, sizeof *d);
+    for (int i = 0; i < dims->rank; i++) {
+        if (dims->dims[i] == 1) continue;
+        int merge = r > 0;
+        for (int k = 0; k < nops && merge; k++)
+            if (ns[k][r - 1] != st[k][i] * dims->dims[i]) merge = 0;
+        if (merge) {
+            nd[r - 1] *= dims->dims[i];
+            for (int k = 0; k < nops; k++) ns[k][r - 1] = st[k][i];
+            continue;
+        }
+        nd[r] = dims->dims[i];
+        for (int k = 0; k < nops; k++) ns[k][r] = st[k][i];
+        r++;
+    }
+    int flat = r <= 1;
+    for (int k = 0; k < nops && r == 1; k++)
+        if (ns[k][0] != 1) flat = 0;
+    if (flat && r == 0) {
+        /* A single element: every operand at offset 0 unless it is walked like the output. */
+        d->rank = 1;
+        d->dims[0] = 1;
+        return;
+    }
+    if (flat) return; /* rank 0: offset i in every operand */
+    d->rank = r;
+    for (int i = 0; i < r; i++) {
+        d->dims[i] = (cl_int)nd[i];
+        for (int k = 0; k < nops; k++) d->st[k][i] = (cl_int)ns[k][i];
+    }
+}
+
+static lmg_cl_cmd *new_cmd(lmg_exec *e)
+{
+    if (e->n_cmds == e->cap_cmds) {
+        int cap = e->cap_cmds ? 2 * e->cap_cmds : 256;
+        lmg_cl_cmd *c = realloc(e->cmds, (size_t)cap * sizeof *c);
+        if (!c) return NULL;
+        e->cmds = c;
+        e->cap_cmds = cap;
+    }
+    lmg_cl_cmd *c = &e->cmds[e->n_cmds++];
+    memset(c, 0, sizeof *c);
+    c->node = e->cur_node;
+    c->step_arg = -1;
+    return c;
+}
+
+lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws, const char *fmt,
+                         ...)
+{
+    if (gws == 0) return LMG_OK;
+    if (lws && gws % lws)
+        return lmg_error(LMG_ERR_INVALID, "opencl: kernel %s: %zu work-items are not a multiple "
+                         "of the group size %zu", name, gws, lws);
+    lmg_cl_cmd *c = new_cmd(e);
+    if (!c) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    c->kind = LMG_CL_CMD_KERNEL;
+    c->kname = name;
+    c->gws = gws;
+    c->lws = lws;
+    size_t na = strlen(fmt);
+    c->args = calloc(na ? na : 1, sizeof *c->args);
+    if (!c->args) {
+        e->n_cmds--;
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    for (size_t i = 0; i < na; i++) {
+        lmg_cl_arg *a = &c->args[i];
+        a->kind = fmt[i];
+        switch (fmt[i]) {
+        case 'b': {
+            lmg_cl_loc l = va_arg(ap, lmg_cl_loc);
+            a->region = l.region;
+            a->u = l.off;
+            break;
+        }
+        case 'i': a->i = va_arg(ap, int); break;
+        case 'u': a->u = va_arg(ap, unsigned); break;
+        case 'l': a->i = va_arg(ap, int64_t); break;
+        case 'U': a->u = va_arg(ap, uint64_t); break;
+        case 'f': a->f = va_arg(ap, double); break;
+        case 'L': a->u = va_arg(ap, size_t); break;
+        case 'S': break;
+        case 'd': a->desc = *va_arg(ap, const lmg_cl_desc *); break;
+        default:
+            va_end(ap);
+            return lmg_error(LMG_ERR_INVALID, "opencl: kernel %s: bad argument code '%c'", name,
+                             fmt[i]);
+        }
+    }
+    va_end(ap);
+    c->n_arg = (int)na;
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
+{
+    lmg_cl_cmd *c = new_cmd(e);
+    if (!c) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    c->kind = LMG_CL_CMD_GEMM;
+    c->gemm = *gm;
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits)
+{
+    return lmg_cl_kernel(e, "fill_u32", (size_t)count, 0, "bUu", dst, (uint64_t)count, bits);
+}
+
+/* ---- layout ------------------------------------------------------------------------ */
+
+static size_t value_elems(const lmg_value *v)
+{
+    return (size_t)lmg_shape_numel(&v->shape);
+}
+
+/* The layout without the planner: every value its own storage, AdamW's operands packed in
+ * node order so one launch covers the whole block, Reshape outputs viewing their input and
+ * AdamW outputs their inputs. In canary mode each value sits between guard words. */
+static lmg_status simple_layout(lmg_exec *e)
+{
+    const lmg_graph *g = e->g;
+    int nv = g->n_values;
+    size_t cursor[LMG_CL_NREGIONS] = {0};
+    unsigned char *placed = calloc((size_t)nv + 1, 1);
+    if (!placed) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    size_t pad = e->canary ? CANARY_PAD : 0;
+    for (int r = 0; r < LMG_CL_NREGIONS; r++) cursor[r] = pad;
+
+    for (int v = 0; v < nv; v++) e->alias[v] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lmg_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_out; k++) {
+            int a = lmg_op_alias(n->op, k);
+            int src = -1;
+            if (a >= 0 && a < n->n_in && n->in[a] >= 0) src = n->in[a];
+            if (n->op == LMG_OP_RESHAPE && k == 0) src = n->in[0];
+            if (src < 0) continue;
+            e->alias[n->out[k]] = e->alias[src] >= 0 ? e->alias[src] : src;
+        }
+    }
+
+#define PLACE(v, region)                                                   \
+    do {                                                                   \
+        int v_ = (v);                                                      \
+        if (v_ >= 0 && !placed[v_] && e->alias[v_] < 0) {                  \
+            placed[v_] = 1;                                                \
+            e->loc[v_].region = (region);                                  \
+            e->loc[v_].off = cursor[region];                               \
+            cursor[region] += value_elems(&g->values[v_]) + pad;           \
+        }                                                                  \
+    } while (0)
+    /* AdamW operands first, each kind in node order: params, grads, m, then v. */
+    static const int adam_in[4] = {0, 1, 2, 3};
+    static const int adam_region[4] = {LMG_CL_PARAMS, LMG_CL_GRADS, LMG_CL_STATE, LMG_CL_STATE};
+    for (int kind = 0; kind < 4; kind++)
+        for (int i = 0; i < g->n_nodes; i++) {
+            const lmg_node *n = &g->nodes[i];
+            if (n->op != LMG_OP_ADAMW || n->n_in < 4) continue;
+            int v = n->in[adam_in[kind]];
+            if (v < 0) continue;
+            int region = adam_region[kind];
+            if (g->values[v].kind == LMG_VALUE_INPUT) region = LMG_CL_INPUTS;
+            if (g->values[v].kind == LMG_VALUE_INIT && kind == 1) region = LMG_CL_CONSTS;
+            PLACE(v, region);
+        }
+    for (int v = 0; v < nv; v++) {
+        const lmg_value *val = &g->values[v];
+        int region = LMG_CL_ARENA;
+        if (val->kind == LMG_VALUE_INPUT) region = LMG_CL_INPUTS;
+        else if (val->kind == LMG_VALUE_INIT) region = val->trainable ? LMG_CL_PARAMS : LMG_CL_CONSTS;
+        PLACE(v, region);
+    }
+#undef PLACE
+    for (int v = 0; v < nv; v++)
+        if (e->alias[v] >= 0) e->loc[v] = e->loc[e->alias[v]];
+    for (int r = 0; r < LMG_CL_SCRATCH; r++) e->region_elems[r] = cursor[r];
+    free(placed);
+    return LMG_OK;
+}
+
+/* The layout of the memory planner: intermediates share the arena by liveness, elementwise
+ * ops may run in place, parameters, gradients and moments mirror each other's offsets. */
+static lmg_status plan_layout(lmg_exec *e, int keep_all)
+{
+    const lmg_graph *g = e->g;
+    lmg_plan_opts o = {64, keep_all};
+    lmg_plan *p = NULL;
+    LMG_TRY(lmg_plan_build(g, &o, &p));
+    e->plan = p;
+    _Static_assert((int)LMG_REGION_COUNT == (int)LMG_CL_SCRATCH, "regions out of step");
+    for (int v = 0; v < g->n_values; v++) {
+        if (p->offset[v] % 4)
+            return lmg_error(LMG_ERR_INVALID, "opencl: the memory plan puts '%s' at byte %zu, "
+                             "not a multiple of 4", g->values[v].name, p->offset[v]);
+        e->loc[v].region = (int)p->region[v];
+        e->loc[v].off = p->offset[v] / 4;
+        e->alias[v] = p->alias[v];
+    }
+    for (int r = 0; r < LMG_REGION_COUNT; r++) e->region_elems[r] = (p->region_bytes[r] + 3) / 4;
+    return LMG_OK;
+}
+
+/* ---- AdamW fusion ------------------------------------------------------------------ */
+
+static int same_attrs(const lmg_node *a, const lmg_node *b)
+{
+    static const char *names[] = {"beta1", "beta2", "eps", "weight_decay"};
+    static const double dflt[] = {0.9, 0.999, 1e-8, 0.0};
+    for (int i = 0; i < 4; i++)
+        if (lmg_node_attr_float(a, names[i], dflt[i]) != lmg_node_attr_float(b, names[i], dflt[i]))
+            return 0;
+    return 1;
+}
+
+/* 1 when the spans [off, off+count) of the four operands hold nothing but the operands of
+ * AdamW nodes i .. i+len-1 (and the planner's alignment padding, which no value uses). */
+static int spans_private(const lmg_exec *e, int i, int len, uint64_t count)
+{
+    const lmg_graph *g = e->g;
+    for (int v = 0; v < g->n_values; v++) {
+        if (e->alias[v] >= 0 || value_elems(&g->values[v]) == 0) continue;
+        lmg_cl_loc l = e->loc[v];
+        uint64_t lo = l.off, hi = l.off + value_elems(&g->values[v]);
+        for (int k = 0; k < 4; k++) {
+            lmg_cl_loc s = e->loc[g->nodes[i].in[k]];
+            if (s.region != l.region || hi <= s.off || lo >= s.off + count) continue;
+            int mine = 0;
+            for (int j = i; j < i + len && !mine; j++)
+                for (int q = 0; q < 4; q++) {
+                    int w = g->nodes[j].in[q];
+                    if (w == v || (e->alias[w] >= 0 && e->alias[w] == v)) mine = 1;
+                }
+            if (!mine) return 0;
+        }
+    }
+    return 1;
+}
+
+/* How many AdamW nodes starting at node i form one block (1 = no fusion): the same
+ * hyper-parameters and scalar inputs, no other node in between, and param, grad, m and v
+ * each placed after the previous node's by one common distance (the planner mirrors their
+ * offsets), so one launch over the span updates them all. `*count` gets the span. */
+static int adamw_run(const lmg_exec *e, int i, uint64_t *count)
+{
+    const lmg_graph *g = e->g;
+    const lmg_node *first = &g->nodes[i];
+    *count = value_elems(&g->values[first->in[0]]);
+    int len = 1;
+    for (int j = i + 1; j < g->n_nodes; j++) {
+        const lmg_node *prev = &g->nodes[j - 1], *n = &g->nodes[j];
+        if (n->op != LMG_OP_ADAMW || !same_attrs(first, n)) break;
+        int ok = 1;
+        for (int k = 4; k < 7; k++) ok &= n->in[k] == first->in[k];
+        uint64_t pn = value_elems(&g->values[prev->in[0]]);
+        lmg_cl_loc p0 = e->loc[prev->in[0]], n0 = e->loc[n->in[0]];
+        if (!ok || p0.region != n0.region || n0.off < p0.off + pn || n0.off > p0.off + pn + 64)
+            break;
+        uint64_t delta = n0.off - p0.off;
+        for (int k = 1; k < 4; k++) {
+            lmg_cl_loc a = e->loc[prev->in[k]], b = e->loc[n->in[k]];
+            ok &= a.region == b.region && b.off == a.off + delta &&
+                  value_elems(&g->values[n->in[k]]) == value_elems(&g->values[n->in[0]]);
+        }
+        if (!ok) break;
+        len++;
+        *count = n0.off + value_elems(&g->values[n->in[0]]) - e->loc[first->in[0]].off;
+    }
+    if (len > 1 && !spans_private(e, i, len, *count)) {
+        *count = value_elems(&g->values[first->in[0]]);
+        return 1;
+    }
+    return len;
+}
+
+/* ---- buffers ----------------------------------------------------------------------- */
+
+static lmg_status alloc_region(lmg_exec *e, int r, size_t elems)
+{
+    size_t bytes = (elems ? elems : 16) * 4;
+    lmg_cl_dev *d = e->dev;
+    if (bytes > d->max_alloc)
+        return lmg_error(LMG_ERR_DEVICE,
+                         "opencl: out of device memory: the %s region needs %.1f MiB in one "
+                         "buffer, but %s allows at most %.1f MiB per allocation "
+                         "(CL_DEVICE_MAX_MEM_ALLOC_SIZE; global memory %.1f MiB)",
+                         region_names[r], bytes / 1048576.0, d->name, d->max_alloc / 1048576.0,
+                         d->global_mem / 1048576.0);
+    cl_int err = CL_SUCCESS;
+    e->buf[r] = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err == CL_SUCCESS) {
+        /* Touch the buffer now so a lazy allocation fails here, with this message. */
+        cl_uint pattern = e->canary ? CANARY_BITS : 0;
+        err = clEnqueueFillBuffer(e->queue, e->buf[r], &pattern, sizeof pattern, 0, bytes, 0,
+                                  NULL, NULL);
+        if (err == CL_SUCCESS) err = clFinish(e->queue);
+    }
+    if (err == CL_SUCCESS) return LMG_OK;
+    lmg_cl_fail(err, "clCreateBuffer", __FILE__, __LINE__);
+    if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
+        err == CL_INVALID_BUFFER_SIZE || err == CL_OUT_OF_HOST_MEMORY)
+        return lmg_error_prefix(err, "opencl: out of device memory allocating the %s region "
+                                     "(%.1f MiB) on %s, which has %.1f MiB global memory and "
+                                     "allows %.1f MiB per allocation",
+                                region_names[r], bytes / 1048576.0, d->name,
+                                d->global_mem / 1048576.0, d->max_alloc / 1048576.0);
+    return err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE;
+}
+
+static lmg_status set_args(lmg_exec *e, lmg_cl_cmd *c)
+{
+    cl_int err = CL_SUCCESS;
+    c->k = clCreateKernel(e->dev->prog, c->kname, &err);
+    if (err != CL_SUCCESS) {
+        lmg_cl_fail(err, "clCreateKernel", __FILE__, __LINE__);
+        return lmg_error_prefix(err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE, "kernel %s",
+                                c->kname);
+    }
+    cl_uint ai = 0;
+    for (int i = 0; i < c->n_arg; i++) {
+        lmg_cl_arg *a = &c->args[i];
+        switch (a->kind) {
+        case 'b': {
+            cl_ulong off = a->u;
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof(cl_mem), &e->buf[a->region]));
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof off, &off));
+            break;
+        }
+        case 'i': {
+            cl_int v = (cl_int)a->i;
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof v, &v));
+            break;
+        }
+        case 'u': {
+            cl_uint v = (cl_uint)a->u;
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof v, &v));
+            break;
+        }
+        case 'l': {
+            cl_long v = (cl_long)a->i;
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof v, &v));
+            break;
+        }
+        case 'U':
+        case 'S': {
+            cl_ulong v = a->u;
+            if (a->kind == 'S') c->step_arg = (int)ai;
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof v, &v));
+            break;
+        }
+        case 'f': {
+            cl_float v = (cl_float)a->f;
+            LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof v, &v));
+            break;
+        }
+        case 'L': LMG_CL_CHECK(clSetKernelArg(c->k, ai++, (size_t)a->u, NULL)); break;
+        case 'd': LMG_CL_CHECK(clSetKernelArg(c->k, ai++, sizeof a->desc, &a->desc)); break;
+        }
+    }
+    free(c->args);
+    c->args = NULL;
+    return LMG_OK;
+}
+
+/* ---- the backend ------------------------------------------------------------------- */
+
+static void cl_free(lmg_exec *e)
+{
+    if (!e) return;
+    if (e->queue) clFinish(e->queue);
+    for (int i = 0; i < e->n_cmds; i++) {
+        if (e->cmds[i].k) clReleaseKernel(e->cmds[i].k);
+        free(e->cmds[i].args);
+    }
+    free(e->cmds);
+    for (int r = 0; r < LMG_CL_NREGIONS; r++)
+        if (e->buf[r]) clReleaseMemObject(e->buf[r]);
+    if (e->queue) clReleaseCommandQueue(e->queue);
+    free(e->loc);
+    free(e->alias);
+    lmg_plan_free(e->plan);
+    free(e);
+}
+
+static lmg_status node_error(const lmg_graph *g, int node, lmg_status s)
+{
+    if (node < 0) return s;
+    return lmg_error_prefix(s, "node '%s' (%s)", g->nodes[node].name,
+                            lmg_op_name(g->nodes[node].op));
+}
+
+static lmg_status record(lmg_exec *e)
+{
+    const lmg_graph *g = e->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lmg_node *n = &g->nodes[i];
+        e->cur_node = i;
+        e->scratch_used = 0;
+        if (!lmg_opencl_has_kernel(n->op)) return op_missing(e, n);
+        for (int k = 0; k < n->n_out; k++) {
+            const lmg_value *v = &g->values[n->out[k]];
+            if (v->dtype != LMG_DTYPE_F32 && v->dtype != LMG_DTYPE_I32)
+                return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: node '%s' (%s): value '%s' is %s; "
+                                 "the OpenCL kernels take f32 and i32", n->name,
+                                 lmg_op_name(n->op), v->name, lmg_dtype_name(v->dtype));
+        }
+        if (n->op == LMG_OP_ADAMW) {
+            uint64_t count;
+            int len = adamw_run(e, i, &count);
+            if (len > 1) {
+                lmg_status s = lmg_cl_adamw_range(e, n, e->loc[n->in[0]], e->loc[n->in[1]],
+                                                  e->loc[n->in[2]], e->loc[n->in[3]],
+                                                  (int64_t)count);
+                if (s != LMG_OK) return node_error(g, i, s);
+                i += len - 1;
+                continue;
+            }
+        }
+        lmg_status s = op_table[n->op](e, n);
+        if (s != LMG_OK) return node_error(g, i, s);
+    }
+    e->cur_node = -1;
+    return LMG_OK;
+}
+
+static lmg_status upload(lmg_exec *e, int v, const void *data, size_t bytes)
+{
+    LMG_CL_CHECK(clEnqueueWriteBuffer(e->queue, e->buf[e->loc[v].region], CL_TRUE,
+                                      (size_t)e->loc[v].off * 4, bytes, data, 0, NULL, NULL));
+    return LMG_OK;
+}
+
+static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
+{
+    const lmg_graph *g = e->g;
+    LMG_TRY(lmg_cl_dev_open(opts ? opts->device : NULL, &e->dev));
+    cl_int err = CL_SUCCESS;
+    e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id, 0, &err);
+    LMG_CL_CHECK(err);
+    for (int v = 0; v < g->n_values; v++) {
+        const lmg_value *val = &g->values[v];
+        if (val->dtype != LMG_DTYPE_F32 && val->dtype != LMG_DTYPE_I32)
+            return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: value '%s' is %s; the OpenCL backend "
+                             "runs f32 and i32", val->name, lmg_dtype_name(val->dtype));
+        if (lmg_shape_numel(&val->shape) >= ((int64_t)1 << 31))
+            return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: value '%s' has %lld elements; the "
+                             "kernels index tensors below 2^31", val->name,
+                             (long long)lmg_shape_numel(&val->shape));
+    }
+    if (e->canary) LMG_TRY(simple_layout(e));
+    else LMG_TRY(plan_layout(e, opts ? opts->keep_all : 0));
+    LMG_TRY(record(e));
+    e->region_elems[LMG_CL_SCRATCH] = e->scratch_max;
+
+    double total = 0;
+    for (int r = 0; r < LMG_CL_NREGIONS; r++) total += (double)e->region_elems[r] * 4;
+    if (total > (double)e->dev->global_mem) {
+        char parts[512];
+        size_t used = 0;
+        for (int r = 0; r < LMG_CL_NREGIONS; r++)
+            used += (size_t)snprintf(parts + used, sizeof parts - used, "%s%s %.1f", r ? ", " : "",
+                                     region_names[r], e->region_elems[r] * 4 / 1048576.0);
+        return lmg_error(LMG_ERR_DEVICE, "opencl: out of device memory: the step needs %.1f MiB "
+                         "(%s MiB) but %s has %.1f MiB global memory", total / 1048576.0, parts,
+                         e->dev->name, e->dev->global_mem / 1048576.0);
+    }
+    for (int r = 0; r < LMG_CL_NREGIONS; r++) LMG_TRY(alloc_region(e, r, e->region_elems[r]));
+    for (int i = 0; i < e->n_cmds; i++)
+        if (e->cmds[i].kind == LMG_CL_CMD_KERNEL) {
+            lmg_status s = set_args(e, &e->cmds[i]);
+            if (s != LMG_OK) return node_error(g, e->cmds[i].node, s);
+        }
+    /* Initializers get their data; inputs start as zeros (as in the reference backend). */
+    void *zeros = NULL;
+    size_t zbytes = 0;
+    lmg_status s = LMG_OK;
+    for (int v = 0; v < g->n_values && s == LMG_OK; v++) {
+        const lmg_value *val = &g->values[v];
+        if (e->alias[v] >= 0 || val->kind == LMG_VALUE_NODE) continue;
+        size_t bytes = value_elems(val) * 4;
+        if (!bytes) continue;
+        if (val->kind == LMG_VALUE_INIT && val->fill == LMG_INIT_DATA && val->data) {
+            s = upload(e, v, val->data, bytes);
+        } else if (e->canary) {
+            if (bytes > zbytes) {
+                free(zeros);
+                zeros = calloc(bytes, 1);
+                zbytes = zeros ? bytes : 0;
+                if (!zeros) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            }
+            if (s == LMG_OK) s = upload(e, v, zeros, bytes);
+        }
+    }
+    free(zeros);
+    return s;
+}
+
+static lmg_status cl_init(const lmg_graph *g, const lmg_exec_opts *opts, lmg_exec **out)
+{
+    *out = NULL;
+    lmg_exec *e = calloc(1, sizeof *e);
+    if (!e) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    e->g = g;
+    e->cur_node = -1;
+    const char *canary = getenv("LMG_CL_CANARY");
+    e->canary = canary && *canary && strcmp(canary, "0") != 0;
+    e->loc = calloc((size_t)g->n_values + 1, sizeof *e->loc);
+    e->alias = calloc((size_t)g->n_values + 1, sizeof *e->alias);
+    if (!e->loc || !e->alias) {
+        cl_free(e);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    lmg_status s = cl_init_inner(e, opts);
+    if (s != LMG_OK) {
+        cl_free(e);
+        return s;
+    }
+    *out = e;
+    return LMG_OK;
+}
+
+static lmg_status check_io(lmg_exec *e, int value, size_t nbytes)
+{
+    if (value < 0 || value >= e->g->n_values)
+        return lmg_error(LMG_ERR_ARG, "opencl: no value %d", value);
+    const lmg_value *v = &e->g->values[value];
+    size_t n = value_elems(v) * lmg_dtype_size(v->dtype);
+    if (n != nbytes)
+        return lmg_error(LMG_ERR_ARG, "opencl: value '%s' has %zu bytes, caller passed %zu",
+                         v->name, n, nbytes);
+    return LMG_OK;
+}
+
+static lmg_status cl_write(lmg_exec *e, int value, const void *data, size_t nbytes)
+{
+    LMG_TRY(check_io(e, value, nbytes));
+    if (e->g->values[value].kind == LMG_VALUE_NODE)
+        return lmg_error(LMG_ERR_ARG, "opencl: '%s' is computed by a node, it cannot be written",
+                         e->g->values[value].name);
+    if (!nbytes) return LMG_OK;
+    return upload(e, value, data, nbytes);
+}
+
+static lmg_status cl_read(lmg_exec *e, int value, void *data, size_t nbytes)
+{
+    LMG_TRY(check_io(e, value, nbytes));
+    if (!nbytes) return LMG_OK;
+    LMG_CL_CHECK(clEnqueueReadBuffer(e->queue, e->buf[e->loc[value].region], CL_TRUE,
+                                     (size_t)e->loc[value].off * 4, nbytes, data, 0, NULL, NULL));
+    return LMG_OK;
+}
+
+static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
+{
+    CLBlastTranspose ta = gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = gm->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode st;
+    if (gm->batch > 1)
+        st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k,
+                                        gm->alpha, e->buf[gm->a.region], gm->a.off, gm->lda, gm->sa,
+                                        e->buf[gm->b.region], gm->b.off, gm->ldb, gm->sb, gm->beta,
+                                        e->buf[gm->c.region], gm->c.off, gm->ldc, gm->sc,
+                                        gm->batch, &e->queue, NULL);
+    else
+        st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k, gm->alpha,
+                          e->buf[gm->a.region], gm->a.off, gm->lda, e->buf[gm->b.region],
+                          gm->b.off, gm->ldb, gm->beta, e->buf[gm->c.region], gm->c.off, gm->ldc,
+                          &e->queue, NULL);
+    if (st == CLBlastSuccess) return LMG_OK;
+    const char *what = gm->batch > 1 ? "CLBlastSgemmStridedBatched" : "CLBlastSgemm";
+    if (st <= -1 && st >= -999)
+        return lmg_error(st, "%s(...) failed (m %zu, n %zu, k %zu, batch %zu): %s", what, gm->m,
+                         gm->n, gm->k, gm->batch, lmg_cl_error_name(st));
+    return lmg_error(LMG_ERR_DEVICE, "%s(...) failed (m %zu, n %zu, k %zu, batch %zu): CLBlast "
+                     "status %d", what, gm->m, gm->n, gm->k, gm->batch, (int)st);
+}
+
+static lmg_status check_canaries(lmg_exec *e)
+{
+    const lmg_graph *g = e->g;
+    lmg_status s = LMG_OK;
+    for (int r = 0; r < LMG_CL_SCRATCH && s == LMG_OK; r++) {
+        size_t n = e->region_elems[r];
+        if (!n) continue;
+        uint32_t *h = malloc(n * 4);
+        if (!h) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        cl_int err = clEnqueueReadBuffer(e->queue, e->buf[r], CL_TRUE, 0, n * 4, h, 0, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            free(h);
+            LMG_CL_CHECK(err);
+        }
+        /* Every guard span: before the first value and after each value. */
+        for (int v = 0; v < g->n_values && s == LMG_OK; v++) {
+            if (e->alias[v] >= 0 || e->loc[v].region != r) continue;
+            size_t lo = (size_t)e->loc[v].off, hi = lo + value_elems(&g->values[v]);
+            for (size_t i = lo - CANARY_PAD; i < lo && s == LMG_OK; i++)
+                if (h[i] != CANARY_BITS)
+                    s = lmg_error(LMG_ERR_DEVICE, "opencl: the guard words before '%s' (%s region) "
+                                  "were overwritten (word %zu before it)", g->values[v].name,
+                                  region_names[r], lo - i);
+            for (size_t i = hi; i < hi + CANARY_PAD && s == LMG_OK; i++)
+                if (h[i] != CANARY_BITS)
+                    s = lmg_error(LMG_ERR_DEVICE, "opencl: the guard words after '%s' (%s region) "
+                                  "were overwritten (word %zu after it)", g->values[v].name,
+                                  region_names[r], i - hi);
+        }
+        free(h);
+    }
+    return s;
+}
+
+static lmg_status cl_run(lmg_exec *e, uint64_t step)
+{
+    for (int i = 0; i < e->n_cmds; i++) {
+        lmg_cl_cmd *c = &e->cmds[i];
+        lmg_status s = LMG_OK;
+        if (c->kind == LMG_CL_CMD_GEMM) {
+            s = run_gemm(e, &c->gemm);
+        } else {
+            cl_int err = CL_SUCCESS;
+            if (c->step_arg >= 0) {
+                cl_ulong st = step;
+                err = clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st);
+                if (err != CL_SUCCESS) s = lmg_cl_fail(err, "clSetKernelArg", __FILE__, __LINE__);
+            }
+            if (s == LMG_OK) {
+                err = clEnqueueNDRangeKernel(e->queue, c->k, 1, NULL, &c->gws, c->lws ? &c->lws : NULL,
+                                             0, NULL, NULL);
+                if (err != CL_SUCCESS)
+                    s = lmg_cl_fail(err, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
+            }
+        }
+        if (s != LMG_OK) {
+            clFinish(e->queue);
+            return node_error(e->g, c->node, s);
+        }
+    }
+    LMG_CL_CHECK(clFinish(e->queue));
+    if (e->canary) LMG_TRY(check_canaries(e));
+    return LMG_OK;
+}
+
+const lmg_backend lmg_backend_opencl = {"opencl", cl_init, cl_write, cl_run, cl_read, cl_free};

@@ -1,0 +1,172 @@
+/* opencl_internal.h — what the files of the OpenCL backend share: the checking macro, the
+ * per-device context and program cache, the prepared step and the recorder the op files use. */
+#ifndef LMG_OPENCL_INTERNAL_H
+#define LMG_OPENCL_INTERNAL_H
+
+#include <CL/cl.h>
+
+#include "opencl.h"
+
+/* ---- errors (device.c) ------------------------------------------------------------- */
+
+/* "CL_MEM_OBJECT_ALLOCATION_FAILURE", or "CL error -123" for a code it does not know. */
+const char *lmg_cl_error_name(cl_int err);
+/* Record "clFoo(...) failed at file:line: CL_NAME" and return the OpenCL code itself (a
+ * negative OpenCL code passes through as lmg_status; codes outside -1..-999 become
+ * LMG_ERR_DEVICE so they cannot be mistaken for lmgraph's own codes). */
+lmg_status lmg_cl_fail(cl_int err, const char *call, const char *file, int line);
+
+/* Every OpenCL call goes through one of these. */
+#define LMG_CL_CHECK(call)                                                               \
+    do {                                                                                 \
+        cl_int lmg_cl_e_ = (call);                                                       \
+        if (lmg_cl_e_ != CL_SUCCESS) return lmg_cl_fail(lmg_cl_e_, #call, __FILE__, __LINE__); \
+    } while (0)
+/* For the creators that report through an out-parameter: `call` passes &lmg_cl_err. */
+#define LMG_CL_CREATE(dst, call)                                                         \
+    do {                                                                                 \
+        cl_int lmg_cl_err = CL_SUCCESS;                                                  \
+        (dst) = (call);                                                                  \
+        if (lmg_cl_err != CL_SUCCESS) return lmg_cl_fail(lmg_cl_err, #call, __FILE__, __LINE__); \
+    } while (0)
+
+/* ---- devices (device.c) ------------------------------------------------------------ */
+
+/* One opened device: its context and the program of every kernel, made once per process
+ * and kept until exit (execs on the same device share them). */
+typedef struct lmg_cl_dev {
+    int platform, device;
+    cl_platform_id pid;
+    cl_device_id id;
+    cl_context ctx;
+    cl_program prog;
+    char name[128];
+    cl_ulong global_mem, max_alloc, local_mem;
+    size_t max_wg;
+    int is_cpu;
+} lmg_cl_dev;
+
+/* Open the device `spec` chooses (see lmg_opencl_pick_device), build the program if this is
+ * the first use, and apply the CLBlast tuning once. Thread-safe. */
+lmg_status lmg_cl_dev_open(const char *spec, lmg_cl_dev **out);
+
+/* ---- the prepared step (exec.c) ---------------------------------------------------- */
+
+/* Storage regions: the planner's six, then the step's scratch (reduction partials, sort
+ * keys), which every node may reuse because the queue runs nodes in order. */
+enum {
+    LMG_CL_ARENA,
+    LMG_CL_PARAMS,
+    LMG_CL_GRADS,
+    LMG_CL_STATE,
+    LMG_CL_CONSTS,
+    LMG_CL_INPUTS,
+    LMG_CL_SCRATCH,
+    LMG_CL_NREGIONS
+};
+
+/* A place in device memory: a region and an offset in 4-byte elements. Kernels take a
+ * buffer and an element offset, so every tensor of a step can live in one buffer. */
+typedef struct lmg_cl_loc {
+    int region;
+    uint64_t off;
+} lmg_cl_loc;
+
+/* The shape walk every indexing kernel shares (mirrored by desc_t in kernels/common.cl):
+ * a flat index over `dims` (row-major) maps to sum(coord[d] * st[k][d]) in operand k. */
+#define LMG_CL_MAXR 8
+typedef struct lmg_cl_desc {
+    cl_int rank;
+    cl_int dims[LMG_CL_MAXR];
+    cl_int st[3][LMG_CL_MAXR];
+} lmg_cl_desc;
+
+typedef struct lmg_cl_arg {
+    char kind;            /* b: buffer+offset, i u l U f, L: local bytes, S: step, d: desc */
+    int region;
+    uint64_t u;
+    int64_t i;
+    double f;
+    lmg_cl_desc desc;
+} lmg_cl_arg;
+
+enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM };
+
+typedef struct lmg_cl_gemm {
+    int ta, tb;
+    size_t m, n, k, batch;
+    float alpha, beta;
+    lmg_cl_loc a, b, c;
+    size_t lda, ldb, ldc;
+    size_t sa, sb, sc;    /* batch strides in elements (batch > 1 only) */
+} lmg_cl_gemm;
+
+typedef struct lmg_cl_cmd {
+    int kind;
+    int node;             /* for error messages */
+    const char *kname;
+    cl_kernel k;
+    int n_arg;
+    lmg_cl_arg *args;     /* recorded; set on k once the buffers exist */
+    int step_arg;         /* argument index of the run's step, or -1 */
+    size_t gws, lws;      /* lws 0 = the runtime chooses */
+    lmg_cl_gemm gemm;
+} lmg_cl_cmd;
+
+struct lmg_exec {
+    const lmg_graph *g;
+    lmg_cl_dev *dev;
+    cl_command_queue queue;
+    cl_mem buf[LMG_CL_NREGIONS];
+    size_t region_elems[LMG_CL_NREGIONS];
+    lmg_cl_loc *loc;       /* per value */
+    int *alias;            /* per value: the value whose storage it shares, or -1 */
+    lmg_cl_cmd *cmds;
+    int n_cmds, cap_cmds;
+    int cur_node;          /* the node being recorded */
+    size_t scratch_used, scratch_max; /* elements */
+    int canary;            /* guard padding around every value (LMG_CL_CANARY=1) */
+    struct lmg_plan *plan; /* the memory planner's layout (NULL in canary mode) */
+};
+
+/* Recorder helpers for the op files. */
+static inline const lmg_value *lmg_cl_value(const lmg_exec *e, int v) { return &e->g->values[v]; }
+static inline int64_t lmg_cl_numel(const lmg_exec *e, int v)
+{
+    return lmg_shape_numel(&e->g->values[v].shape);
+}
+lmg_cl_loc lmg_cl_at(const lmg_exec *e, int value);
+/* `elems` 4-byte elements of scratch for the node being recorded (8-byte aligned). */
+lmg_cl_loc lmg_cl_scratch(lmg_exec *e, size_t elems);
+/* Record a launch of kernel `name` over `gws` work-items in groups of `lws` (0: any).
+ * fmt, one letter per argument: b lmg_cl_loc (a buffer and its element offset), i int,
+ * u unsigned, l int64_t, U uint64_t, f double (passed as float), L size_t local bytes,
+ * S the run's step (no vararg), d const lmg_cl_desc *. */
+lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws,
+                         const char *fmt, ...);
+lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm);
+/* A power-of-two work-group size for one row of `n` elements (<= 256 and the device max). */
+size_t lmg_cl_row_group(const lmg_exec *e, int64_t n);
+
+/* Per-op recorders, one per ops.def entry (weak fallbacks report a missing kernel). */
+#define LMG_OP(E, N, mi, ma, no, gr) lmg_status lmg_cl_op_##E(lmg_exec *, const lmg_node *);
+#include "../../ops/ops.def"
+#undef LMG_OP
+
+/* AdamW over `n` contiguous elements of param/grad/m/v (optim.c), so the executor can fuse
+ * the nodes of one flat parameter block into one launch. */
+lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_cl_loc g,
+                              lmg_cl_loc m, lmg_cl_loc v, int64_t count);
+
+/* Fill `count` 4-byte elements at `dst` with the bit pattern `bits`. */
+lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits);
+/* Descriptor helpers. Row-major strides of a shape: */
+void lmg_cl_strides(const lmg_shape *s, int64_t *st);
+/* The strides of `in` broadcast against `out` (numpy: aligned right, 0 on broadcast dims). */
+void lmg_cl_bcast_strides(const lmg_shape *in, const lmg_shape *out, int64_t *st);
+/* A walk over `dims` for `nops` operands with the given strides per dim: size-1 dims dropped,
+ * mergeable neighbours merged, rank 0 when every operand is walked contiguously. */
+void lmg_cl_desc_make(lmg_cl_desc *d, const lmg_shape *dims, int nops,
+                      int64_t st[][LMG_MAX_DIMS]);
+
+#endif
