@@ -292,6 +292,7 @@ static void bench_free(bench *b)
 
 /* Element offsets inside the buffers, as the arena gives (odd multiples of 16 floats). */
 #define OFF_A 16
+#define BATCH_STEP 16
 #define OFF_B 48
 
 static lmg_status bench_init(bench *b, cl_device_id dev, const lmg_cl_tune_shape *s, int n)
@@ -304,8 +305,8 @@ static lmg_status bench_init(bench *b, cl_device_id dev, const lmg_cl_tune_shape
         if (s[i].k * s[i].n > mb) mb = s[i].k * s[i].n;
         if (s[i].m * s[i].n > mc) mc = s[i].m * s[i].n;
     }
-    b->na = ma + OFF_A;
-    b->nb = mb + OFF_B;
+    b->na = ma + OFF_A + BATCH_STEP * 8;
+    b->nb = mb + OFF_B + BATCH_STEP * 8;
     b->nc = mc + 2 * GUARD;
     cl_int err;
     b->ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
@@ -345,20 +346,30 @@ cl_fail:
     return lmg_error(LMG_ERR_DEVICE, "CLBlast tuning: OpenCL setup failed (error %d)", (int)err);
 }
 
+/* Batched runs split M into `batch` products of M/batch rows; batch i reads A and B from
+ * BATCH_STEP * i floats further on (different, overlapping operands: no extra memory) and
+ * writes its own rows of C. */
+
+static void gemm_lds(const lmg_cl_tune_shape *s, size_t m, size_t *lda, size_t *ldb)
+{
+    *lda = s->ta ? m : s->k;
+    *ldb = s->tb ? s->k : s->n;
+}
+
 static CLBlastStatusCode run_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch)
 {
     CLBlastTranspose ta = s->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = s->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
-    size_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+    size_t lda, ldb;
     if (batch > 1) {
-        /* Batches overlap in A and B (stride = a fraction of the matrix): cheap on memory and
-         * still a different product per batch. */
-        size_t sa = lda, sb = ldb, sc = s->m * s->n / batch;
         size_t m = s->m / batch;
+        gemm_lds(s, m, &lda, &ldb);
         return CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, m, s->n, s->k, 1.0f,
-                                          b->a, OFF_A, lda, sa, b->b, OFF_B, ldb, sb, 0.0f, b->c,
-                                          GUARD, s->n, sc, batch, &b->q, NULL);
+                                          b->a, OFF_A, lda, BATCH_STEP, b->b, OFF_B, ldb,
+                                          BATCH_STEP, 0.0f, b->c, GUARD, s->n, m * s->n, batch,
+                                          &b->q, NULL);
     }
+    gemm_lds(s, s->m, &lda, &ldb);
     return CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, s->m, s->n, s->k, 1.0f, b->a, OFF_A, lda,
                         b->b, OFF_B, ldb, 0.0f, b->c, GUARD, s->n, &b->q, NULL);
 }
@@ -368,6 +379,7 @@ static CLBlastStatusCode run_gemm(bench *b, const lmg_cl_tune_shape *s, size_t b
 static lmg_status check_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch, double *err)
 {
     *err = INFINITY;
+    if (batch < 1) batch = 1;
     for (size_t i = 0; i < b->nc; i++) b->hc[i] = SENTINEL;
     cl_int e = clEnqueueWriteBuffer(b->q, b->c, CL_TRUE, 0, b->nc * 4, b->hc, 0, NULL, NULL);
     if (e != CL_SUCCESS) return lmg_error(LMG_ERR_DEVICE, "CLBlast tuning: write failed (%d)", e);
@@ -375,15 +387,15 @@ static lmg_status check_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch,
     if (st != CLBlastSuccess) return clblast_error(st, "CLBlast Sgemm");
     e = clEnqueueReadBuffer(b->q, b->c, CL_TRUE, 0, b->nc * 4, b->hc, 0, NULL, NULL);
     if (e != CL_SUCCESS) return lmg_error(LMG_ERR_DEVICE, "CLBlast tuning: read failed (%d)", e);
-    size_t lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
-    size_t m = batch > 1 ? s->m / batch : s->m;
-    for (size_t bi = 0; bi < (batch > 1 ? batch : 1); bi++)
+    size_t m = s->m / batch, lda, ldb;
+    gemm_lds(s, m, &lda, &ldb);
+    for (size_t bi = 0; bi < batch; bi++)
         cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
                     s->tb ? CblasTrans : CblasNoTrans, (int)m, (int)s->n, (int)s->k, 1.0f,
-                    b->ha + OFF_A + bi * lda, (int)lda, b->hb + OFF_B + bi * ldb, (int)ldb, 0.0f,
-                    b->ref + bi * (s->m * s->n / (batch > 1 ? batch : 1)), (int)s->n);
-    size_t nc = s->m * s->n;
-    if (batch > 1) nc = batch * (s->m * s->n / batch);
+                    b->ha + OFF_A + bi * (batch > 1 ? BATCH_STEP : 0), (int)lda,
+                    b->hb + OFF_B + bi * (batch > 1 ? BATCH_STEP : 0), (int)ldb, 0.0f,
+                    b->ref + bi * m * s->n, (int)s->n);
+    size_t nc = batch * m * s->n;
     double maxref = 0, maxdiff = 0;
     for (size_t i = 0; i < nc; i++) {
         double r = b->ref[i], c = b->hc[GUARD + i];
@@ -811,10 +823,31 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
             }
         }
     }
-    res->best_gflops = flops / res->best_ms * 1e-6;
     if (best[0]) {
+        /* The strided-batched routine is a program of its own with the same parameters: check
+         * the winner there too (one more build) before keeping it. */
         s = apply_set(dev, best);
         if (s != LMG_OK) goto done;
+        static const lmg_cl_tune_shape batched[] = {
+            {0, 0, 512, 72, 40, 1}, {0, 1, 512, 72, 40, 1}, {1, 0, 512, 72, 40, 1},
+            {0, 0, 1024, 136, 264, 1},
+        };
+        for (size_t i = 0; i < sizeof batched / sizeof *batched; i++) {
+            double err;
+            s = check_gemm(&b, &batched[i], 4, &err);
+            if (s != LMG_OK || !(err <= TOL)) {
+                logf_(&o, "best set fails the strided-batched check (%s): not kept",
+                      s != LMG_OK ? lmg_last_error() : "wrong results");
+                res->wrong++;
+                best[0] = 0;
+                res->best_ms = res->baseline_ms;
+                s = LMG_OK;
+                break;
+            }
+        }
+    }
+    res->best_gflops = flops / res->best_ms * 1e-6;
+    if (best[0]) {
         snprintf(res->best, sizeof res->best, "%s", best);
         if (o.save) {
             char name[256], text[5000];
