@@ -784,8 +784,10 @@ lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char 
     memset(&ev, 0, sizeof ev);
     lmg_status s = lmg_run_open(run_dir, &tg, &mc, &data_dir, &obj);
     double w = 1.0;
-    if (s == LMG_OK && meta_num(tg, "train.objective_weight", &w) != LMG_OK) w = 1.0;
-    lmg_error_clear();
+    if (s == LMG_OK && meta_num(tg, "train.objective_weight", &w) != LMG_OK) {
+        w = 1.0;
+        lmg_error_clear();
+    }
     if (s == LMG_OK) s = build_eval_graph(&mc, obj, w, &eg);
     if (s == LMG_OK) {
         if (checkpoint) ck = strdup(checkpoint);
