@@ -4,6 +4,8 @@
 #include "test.h"
 #include "cases.h"
 #include "../backends/opencl/opencl_internal.h"
+#include "../models/models.h"
+#include "../train/train.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -515,6 +517,164 @@ static void adamw_fusion_test(void)
     test_end();
 }
 
+/* ---- whole training steps of tiny models ------------------------------------------ */
+
+/* Feed every input of a training graph: ids (and targets) from a fixed stream that changes
+ * with the step, lr from the schedule, step 1-based. */
+static lmg_status feed(const lmg_backend *be, lmg_exec *e, const lmg_graph *g,
+                       const lmg_optim_config *oc, int vocab, int step)
+{
+    for (int k = 0; k < g->n_inputs; k++) {
+        const lmg_value *v = &g->values[g->inputs[k]];
+        size_t n = (size_t)lmg_shape_numel(&v->shape);
+        uint32_t *buf = calloc(n + 1, 4);
+        if (!buf) return LMG_ERR_NOMEM;
+        uint64_t s = hash_name(v->name) + 7919u * (uint64_t)step;
+        if (strcmp(v->name, "lr") == 0) {
+            float lr = (float)lmg_lr_at(oc, step);
+            memcpy(buf, &lr, 4);
+        } else if (strcmp(v->name, "step") == 0) {
+            buf[0] = (uint32_t)step;
+        } else if (v->dtype == LMG_DTYPE_I32) {
+            for (size_t i = 0; i < n; i++) buf[i] = (uint32_t)(rng_next(&s) % (uint64_t)vocab);
+            /* A few ignored targets, as padding would give. */
+            if (strcmp(v->name, "targets") == 0) buf[n - 1] = (uint32_t)-100;
+        }
+        lmg_status st = be->write(e, g->inputs[k], buf, n * 4);
+        free(buf);
+        if (st != LMG_OK) return st;
+    }
+    return LMG_OK;
+}
+
+static int read_output(const lmg_backend *be, lmg_exec *e, const lmg_graph *g, int v, void **out)
+{
+    size_t bytes = (size_t)lmg_shape_numel(&g->values[v].shape) * 4;
+    *out = malloc(bytes ? bytes : 1);
+    return *out && be->read(e, v, *out, bytes) == LMG_OK;
+}
+
+static void model_step_test(const char *arch)
+{
+    char tname[160];
+    lmg_model_config c;
+    lmg_model_config_default(&c, arch);
+    c.layers = 2, c.heads = 2, c.d_model = 32, c.d_ff = 64, c.vocab = 96, c.seq = 16, c.batch = 3;
+    c.dropout = 0.1;
+    lmg_optim_config oc;
+    lmg_optim_config_default(&oc);
+    oc.warmup = 2;
+    oc.steps = 10;
+    oc.lr = 3e-3;
+    lmg_graph *g = NULL;
+    lmg_exec *er = NULL, *eo = NULL;
+    snprintf(tname, sizeof tname, "opencl: one training step of a tiny %s (dropout%s) matches ref",
+             arch, strcmp(arch, "bert") == 0 ? ", MLM masking" : "");
+    test_begin(tname);
+    lmg_status s = lmg_model_build(&c, &g);
+    if (s == LMG_OK) s = lmg_train_graph_build(g, "loss", &oc);
+    if (s == LMG_OK) s = lmg_graph_verify(g);
+    if (s == LMG_OK) s = ref->init(g, &(lmg_exec_opts){0}, &er);
+    if (s == LMG_OK) s = ocl->init(g, &(lmg_exec_opts){0}, &eo);
+    if (s == LMG_OK) s = feed(ref, er, g, &oc, c.vocab, 1);
+    if (s == LMG_OK) s = feed(ocl, eo, g, &oc, c.vocab, 1);
+    if (s == LMG_OK) s = ref->run(er, 1);
+    if (s == LMG_OK) s = ocl->run(eo, 1);
+    if (!CHECK(s == LMG_OK, "%s: %s", arch, lmg_last_error())) {
+        test_end();
+        goto done;
+    }
+    /* The same step again with guard words around every value and no reuse. */
+    lmg_exec *eg = NULL;
+    setenv("LMG_CL_CANARY", "1", 1);
+    s = ocl->init(g, &(lmg_exec_opts){0}, &eg);
+    unsetenv("LMG_CL_CANARY");
+    if (s == LMG_OK) s = feed(ocl, eg, g, &oc, c.vocab, 1);
+    if (s == LMG_OK) s = ocl->run(eg, 1);
+    CHECK(s == LMG_OK, "%s with guard words: %s", arch, lmg_last_error());
+    s = LMG_OK;
+    int n_grads = 0;
+    for (int k = 0; k < g->n_outputs; k++) {
+        int v = g->outputs[k];
+        const lmg_value *val = &g->values[v];
+        void *a = NULL, *b = NULL, *ga = NULL;
+        if (CHECK(read_output(ocl, eo, g, v, &a) && read_output(ref, er, g, v, &b), "reading '%s': %s",
+                  val->name, lmg_last_error())) {
+            /* The corrupted ids and targets of MLM come from Philox: the same bits. */
+            int exact = strncmp(val->name, "mlm/", 4) == 0;
+            compare(tname, val, a, b, exact, NMSE_TOL);
+            n_grads += strncmp(val->name, "grad/", 5) == 0;
+            if (eg && read_output(ocl, eg, g, v, &ga)) compare("guarded", val, ga, b, exact, NMSE_TOL);
+        }
+        free(a);
+        free(b);
+        free(ga);
+    }
+    ocl->free(eg);
+    /* The parameters after the AdamW update. Adam's first step moves every element by about
+     * lr * g / (|g| + eps) = +-lr whatever |g| is, so a gradient that is analytically zero
+     * (the key bias: softmax ignores a constant score shift) or tiny turns rounding noise
+     * into a full step of either sign. Hence a per-element bound of one step each way, and
+     * all but a few elements equal to 1e-6. */
+    double lr1 = lmg_lr_at(&oc, 1);
+    int64_t total = 0, loose = 0;
+    double pworst = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (!g->values[v].trainable) continue;
+        float *a = NULL, *b = NULL;
+        if (read_output(ocl, eo, g, v, (void **)&a) && read_output(ref, er, g, v, (void **)&b))
+            for (int64_t i = 0, n = lmg_shape_numel(&g->values[v].shape); i < n; i++) {
+                double d = fabs((double)a[i] - b[i]);
+                pworst = fmax(pworst, d);
+                loose += d > 1e-6;
+                total++;
+            }
+        free(a);
+        free(b);
+    }
+    CHECK(pworst <= 2.05 * lr1, "%s: a parameter moved %.3g apart (one step is %.3g)", arch,
+          pworst, lr1);
+    CHECK(loose * 100 <= total, "%s: %lld of %lld parameters differ by more than 1e-6", arch,
+          (long long)loose, (long long)total);
+    printf("#   %s: %lld of %lld parameters differ by more than 1e-6 after step 1 (worst %.3g)\n",
+           arch, (long long)loose, (long long)total, pworst);
+    CHECK(n_grads >= 10, "%s: only %d gradients compared", arch, n_grads);
+    /* Every parameter's AdamW node in one launch over the flat block. */
+    int adam_nodes = 0, launches = 0;
+    for (int i = 0; i < g->n_nodes; i++) adam_nodes += g->nodes[i].op == LMG_OP_ADAMW;
+    for (int i = 0; i < eo->n_cmds; i++)
+        launches += eo->cmds[i].kind == LMG_CL_CMD_KERNEL && strcmp(eo->cmds[i].kname, "adamw") == 0;
+    CHECK(launches == 1, "%s: %d AdamW launches for %d nodes", arch, launches, adam_nodes);
+    test_end();
+
+    snprintf(tname, sizeof tname, "opencl: ten AdamW steps of a tiny %s give the losses of ref",
+             arch);
+    test_begin(tname);
+    int lv = lmg_graph_find(g, "loss");
+    double worst = 0;
+    int steps = 0;
+    for (int step = 2; step <= 11 && s == LMG_OK; step++, steps++) {
+        float la = 0, lb = 0;
+        s = feed(ref, er, g, &oc, c.vocab, step);
+        if (s == LMG_OK) s = feed(ocl, eo, g, &oc, c.vocab, step);
+        if (s == LMG_OK) s = ref->run(er, (uint64_t)step);
+        if (s == LMG_OK) s = ocl->run(eo, (uint64_t)step);
+        if (s == LMG_OK) s = ref->read(er, lv, &lb, 4);
+        if (s == LMG_OK) s = ocl->read(eo, lv, &la, 4);
+        double rel = fabs((double)la - lb) / fmax(fabs((double)lb), 1e-30);
+        if (rel > worst) worst = rel;
+        CHECK(s == LMG_OK && rel <= 1e-4, "%s step %d: loss opencl %.8g, ref %.8g (rel %.3g): %s",
+              arch, step, la, lb, rel, s == LMG_OK ? "" : lmg_last_error());
+    }
+    CHECK(steps == 10, "%s: %d steps ran", arch, steps);
+    printf("#   %s: worst relative loss difference over 10 steps %.3g\n", arch, worst);
+    test_end();
+done:
+    ocl->free(eo);
+    ref->free(er);
+    lmg_graph_free(g);
+}
+
 int main(int argc, char **argv)
 {
     lmg_opencl_device *devs = NULL;
@@ -525,12 +685,21 @@ int main(int argc, char **argv)
     }
     free(devs);
     clock_t t0 = clock();
+    /* Arguments run only the cases whose names start with one of them; "models" runs the
+     * tiny model steps. */
     int only = argc > 1;
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], "models") == 0) {
+            model_step_test("gpt");
+            model_step_test("bert");
+        }
     if (!only) {
         registry_test();
         error_tests();
         canary_test();
         adamw_fusion_test();
+        model_step_test("gpt");
+        model_step_test("bert");
     }
     const lmg_case *tabs[2] = {lmg_cases_core, lmg_cases_nn};
     int ns[2] = {lmg_n_cases_core, lmg_n_cases_nn};

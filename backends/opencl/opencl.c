@@ -36,8 +36,8 @@ int lmg_opencl_has_kernel(lmg_op op)
     return (unsigned)op < LMG_OP_COUNT && op_table[op] != op_missing;
 }
 
-static const char *region_names[LMG_CL_NREGIONS] = {"arena", "params", "grads", "state",
-                                                    "consts", "inputs", "scratch"};
+static const char *region_names[LMG_CL_NREGIONS] = {"arena",  "params",  "grads", "state",
+                                                    "consts", "inputs",  "scratch", "aux"};
 
 /* Canary mode: every value sits between guard words whose pattern (a NaN) is checked after
  * each run, and every value a node computes starts as that NaN, so a kernel that writes out
@@ -57,6 +57,21 @@ lmg_cl_loc lmg_cl_scratch(lmg_exec *e, size_t elems)
     lmg_cl_loc l = {LMG_CL_SCRATCH, e->scratch_used};
     e->scratch_used += (elems + 15) & ~(size_t)15;
     if (e->scratch_used > e->scratch_max) e->scratch_max = e->scratch_used;
+    return l;
+}
+
+lmg_cl_loc lmg_cl_aux(lmg_exec *e, const uint32_t *data, size_t elems)
+{
+    lmg_cl_loc l = {LMG_CL_AUX, e->n_aux};
+    if (e->n_aux + elems > e->cap_aux) {
+        size_t cap = 2 * (e->n_aux + elems) + 64;
+        uint32_t *a = realloc(e->aux, cap * 4);
+        if (!a) return (lmg_cl_loc){-1, 0};
+        e->aux = a;
+        e->cap_aux = cap;
+    }
+    memcpy(e->aux + e->n_aux, data, elems * 4);
+    e->n_aux += (elems + 15) & ~(size_t)15;
     return l;
 }
 
@@ -303,11 +318,12 @@ static lmg_status plan_layout(lmg_exec *e, int keep_all)
 
 /* ---- AdamW fusion ------------------------------------------------------------------ */
 
+/* Weight decay may differ: the fused kernel takes it per segment. */
 static int same_attrs(const lmg_node *a, const lmg_node *b)
 {
-    static const char *names[] = {"beta1", "beta2", "eps", "weight_decay"};
-    static const double dflt[] = {0.9, 0.999, 1e-8, 0.0};
-    for (int i = 0; i < 4; i++)
+    static const char *names[] = {"beta1", "beta2", "eps"};
+    static const double dflt[] = {0.9, 0.999, 1e-8};
+    for (int i = 0; i < 3; i++)
         if (lmg_node_attr_float(a, names[i], dflt[i]) != lmg_node_attr_float(b, names[i], dflt[i]))
             return 0;
     return 1;
@@ -346,6 +362,7 @@ static int adamw_run(const lmg_exec *e, int i, uint64_t *count)
     const lmg_graph *g = e->g;
     const lmg_node *first = &g->nodes[i];
     *count = value_elems(&g->values[first->in[0]]);
+    if (e->canary) return 1; /* the guard words between values must stay untouched */
     int len = 1;
     for (int j = i + 1; j < g->n_nodes; j++) {
         const lmg_node *prev = &g->nodes[j - 1], *n = &g->nodes[j];
@@ -354,7 +371,8 @@ static int adamw_run(const lmg_exec *e, int i, uint64_t *count)
         for (int k = 4; k < 7; k++) ok &= n->in[k] == first->in[k];
         uint64_t pn = value_elems(&g->values[prev->in[0]]);
         lmg_cl_loc p0 = e->loc[prev->in[0]], n0 = e->loc[n->in[0]];
-        if (!ok || p0.region != n0.region || n0.off < p0.off + pn || n0.off > p0.off + pn + 64)
+        /* At most the plan's alignment padding (64 bytes) between two blocks. */
+        if (!ok || p0.region != n0.region || n0.off < p0.off + pn || n0.off >= p0.off + pn + 16)
             break;
         uint64_t delta = n0.off - p0.off;
         for (int k = 1; k < 4; k++) {
@@ -478,6 +496,7 @@ static void cl_free(lmg_exec *e)
     if (e->queue) clReleaseCommandQueue(e->queue);
     free(e->loc);
     free(e->alias);
+    free(e->aux);
     lmg_plan_free(e->plan);
     free(e);
 }
@@ -508,9 +527,21 @@ static lmg_status record(lmg_exec *e)
             uint64_t count;
             int len = adamw_run(e, i, &count);
             if (len > 1) {
-                lmg_status s = lmg_cl_adamw_range(e, n, e->loc[n->in[0]], e->loc[n->in[1]],
-                                                  e->loc[n->in[2]], e->loc[n->in[3]],
-                                                  (int64_t)count);
+                int64_t *starts = malloc((size_t)len * sizeof *starts);
+                double *wd = malloc((size_t)len * sizeof *wd);
+                lmg_status s = LMG_OK;
+                if (!starts || !wd) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+                for (int j = 0; j < len && s == LMG_OK; j++) {
+                    const lmg_node *nj = &g->nodes[i + j];
+                    starts[j] = (int64_t)(e->loc[nj->in[0]].off - e->loc[n->in[0]].off);
+                    wd[j] = lmg_node_attr_float(nj, "weight_decay", 0.0);
+                }
+                if (s == LMG_OK)
+                    s = lmg_cl_adamw_range(e, n, e->loc[n->in[0]], e->loc[n->in[1]],
+                                           e->loc[n->in[2]], e->loc[n->in[3]], (int64_t)count,
+                                           len, starts, wd);
+                free(starts);
+                free(wd);
                 if (s != LMG_OK) return node_error(g, i, s);
                 i += len - 1;
                 continue;
@@ -551,6 +582,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     else LMG_TRY(plan_layout(e, opts ? opts->keep_all : 0));
     LMG_TRY(record(e));
     e->region_elems[LMG_CL_SCRATCH] = e->scratch_max;
+    e->region_elems[LMG_CL_AUX] = e->n_aux;
 
     double total = 0;
     for (int r = 0; r < LMG_CL_NREGIONS; r++) total += (double)e->region_elems[r] * 4;
@@ -570,6 +602,9 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
             lmg_status s = set_args(e, &e->cmds[i]);
             if (s != LMG_OK) return node_error(g, e->cmds[i].node, s);
         }
+    if (e->n_aux)
+        LMG_CL_CHECK(clEnqueueWriteBuffer(e->queue, e->buf[LMG_CL_AUX], CL_TRUE, 0, e->n_aux * 4,
+                                          e->aux, 0, NULL, NULL));
     /* Initializers get their data; inputs start as zeros (as in the reference backend). */
     void *zeros = NULL;
     size_t zbytes = 0;

@@ -53,7 +53,7 @@ lmg_status lmg_cl_dev_open(const char *spec, lmg_cl_dev **out);
 /* ---- the prepared step (exec.c) ---------------------------------------------------- */
 
 /* Storage regions: the planner's six, then the step's scratch (reduction partials, sort
- * keys), which every node may reuse because the queue runs nodes in order. */
+ * keys), which every node may reuse because the queue runs nodes in order, and aux. */
 enum {
     LMG_CL_ARENA,
     LMG_CL_PARAMS,
@@ -62,6 +62,7 @@ enum {
     LMG_CL_CONSTS,
     LMG_CL_INPUTS,
     LMG_CL_SCRATCH,
+    LMG_CL_AUX,   /* constant tables the recorders make (uploaded once at init) */
     LMG_CL_NREGIONS
 };
 
@@ -125,6 +126,8 @@ struct lmg_exec {
     int n_cmds, cap_cmds;
     int cur_node;          /* the node being recorded */
     size_t scratch_used, scratch_max; /* elements */
+    uint32_t *aux;         /* the AUX region's contents */
+    size_t n_aux, cap_aux; /* elements */
     int canary;            /* guard padding around every value (LMG_CL_CANARY=1) */
     struct lmg_plan *plan; /* the memory planner's layout (NULL in canary mode) */
 };
@@ -138,6 +141,8 @@ static inline int64_t lmg_cl_numel(const lmg_exec *e, int v)
 lmg_cl_loc lmg_cl_at(const lmg_exec *e, int value);
 /* `elems` 4-byte elements of scratch for the node being recorded (8-byte aligned). */
 lmg_cl_loc lmg_cl_scratch(lmg_exec *e, size_t elems);
+/* A constant table of `elems` 4-byte words, uploaded once at init; {-1, 0} when out of memory. */
+lmg_cl_loc lmg_cl_aux(lmg_exec *e, const uint32_t *data, size_t elems);
 /* Record a launch of kernel `name` over `gws` work-items in groups of `lws` (0: any).
  * fmt, one letter per argument: b lmg_cl_loc (a buffer and its element offset), i int,
  * u unsigned, l int64_t, U uint64_t, f double (passed as float), L size_t local bytes,
@@ -153,10 +158,12 @@ size_t lmg_cl_row_group(const lmg_exec *e, int64_t n);
 #include "../../ops/ops.def"
 #undef LMG_OP
 
-/* AdamW over `n` contiguous elements of param/grad/m/v (optim.c), so the executor can fuse
- * the nodes of one flat parameter block into one launch. */
+/* AdamW over `count` contiguous elements of param/grad/m/v (optim.c), so the executor can
+ * fuse the nodes of one flat parameter block into one launch: segment k starts at element
+ * starts[k] and decays by wd[k] (nodes differ in weight decay: none for biases). */
 lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_cl_loc g,
-                              lmg_cl_loc m, lmg_cl_loc v, int64_t count);
+                              lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
+                              const int64_t *starts, const double *wd);
 
 /* Fill `count` 4-byte elements at `dst` with the bit pattern `bits`. */
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits);

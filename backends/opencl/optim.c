@@ -3,20 +3,32 @@
 #include "opencl_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_cl_loc g,
-                              lmg_cl_loc m, lmg_cl_loc v, int64_t count)
+                              lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
+                              const int64_t *starts, const double *wd)
 {
     double b1 = lmg_node_attr_float(n, "beta1", 0.9), b2 = lmg_node_attr_float(n, "beta2", 0.999);
     double eps = lmg_node_attr_float(n, "eps", 1e-8);
-    double wd = lmg_node_attr_float(n, "weight_decay", 0.0);
     if (count == 0) return LMG_OK;
+    uint32_t *tab = malloc((size_t)nseg * 2 * sizeof *tab);
+    if (!tab) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < nseg; k++) {
+        float w = (float)wd[k];
+        tab[2 * k] = (uint32_t)starts[k];
+        memcpy(&tab[2 * k + 1], &w, 4);
+    }
+    lmg_cl_loc seg = lmg_cl_aux(e, tab, (size_t)nseg * 2);
+    free(tab);
+    if (seg.region < 0) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_cl_loc bc = lmg_cl_scratch(e, 2);
     LMG_TRY(lmg_cl_kernel(e, "adamw_prep", 1, 0, "bbff", bc, lmg_cl_at(e, n->in[5]), log(b1),
                           log(b2)));
-    return lmg_cl_kernel(e, "adamw", (size_t)count, 0, "bbbbbbbffffffi", p, g, m, v,
-                         lmg_cl_at(e, n->in[4]), lmg_cl_at(e, n->in[6]), bc, b1, 1.0 - b1, b2,
-                         1.0 - b2, eps, wd, (int)count);
+    return lmg_cl_kernel(e, "adamw", (size_t)count, 0, "bbbbbbbbifffffi", p, g, m, v,
+                         lmg_cl_at(e, n->in[4]), lmg_cl_at(e, n->in[6]), bc, seg, nseg, b1,
+                         1.0 - b1, b2, 1.0 - b2, eps, (int)count);
 }
 
 lmg_status lmg_cl_op_ADAMW(lmg_exec *e, const lmg_node *n)
@@ -31,5 +43,8 @@ lmg_status lmg_cl_op_ADAMW(lmg_exec *e, const lmg_node *n)
         if (src.region != dst[k].region || src.off != dst[k].off)
             LMG_TRY(lmg_cl_kernel(e, "copy_flat", (size_t)N, 0, "bbi", dst[k], src, (int)N));
     }
-    return lmg_cl_adamw_range(e, n, dst[0], lmg_cl_at(e, n->in[1]), dst[1], dst[2], N);
+    int64_t start = 0;
+    double wd = lmg_node_attr_float(n, "weight_decay", 0.0);
+    return lmg_cl_adamw_range(e, n, dst[0], lmg_cl_at(e, n->in[1]), dst[1], dst[2], N, 1, &start,
+                              &wd);
 }

@@ -12,14 +12,25 @@ __kernel void adamw_prep(__global float *bc, ulong bc_off, __global const int *s
     bc[bc_off + 1] = -expm1(s * log_b2);
 }
 
+/* seg holds nseg pairs (first element, weight decay as f32 bits), ascending: a fused launch
+ * covers several AdamW nodes whose weight decay differs (none for biases and LayerNorm). */
 __kernel void adamw(__global float *p, ulong p_off, __global const float *g, ulong g_off,
                     __global float *m, ulong m_off, __global float *v, ulong v_off,
                     __global const float *lr, ulong lr_off, __global const float *gscale,
-                    ulong gscale_off, __global const float *bc, ulong bc_off, float b1,
-                    float omb1, float b2, float omb2, float eps, float wd, int n)
+                    ulong gscale_off, __global const float *bc, ulong bc_off,
+                    __global const uint *seg, ulong seg_off, int nseg, float b1, float omb1,
+                    float b2, float omb2, float eps, int n)
 {
     int i = get_global_id(0);
     if (i >= n) return;
+    __global const uint *sg = seg + seg_off;
+    int lo = 0, hi = nseg - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if ((int)sg[2 * mid] <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    float wd = as_float(sg[2 * lo + 1]);
     float gi = g[g_off + i] * gscale[gscale_off];
     float pi = p[p_off + i];
     float mi = b1 * m[m_off + i] + omb1 * gi;
