@@ -412,6 +412,102 @@ static void test_reduce(void)
     test_end();
 }
 
+/* ---- strided walks ----------------------------------------------------------------- */
+
+/* Row-major offset of idx (rank 4) in a contiguous tensor of dims d; dims of 1 broadcast. */
+static int off4(const int *d, const int *idx)
+{
+    int o = 0;
+    for (int i = 0; i < 4; i++) o = o * d[i] + (d[i] == 1 ? 0 : idx[i]);
+    return o;
+}
+
+static int same_bits(const void *a, const void *b, int n, const char *what)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += memcmp((const char *)a + 4 * i, (const char *)b + 4 * i, 4) != 0;
+    if (bad) printf("#   %s: %d of %d elements differ\n", what, bad, n);
+    return bad == 0;
+}
+
+static void test_walks(void)
+{
+    test_begin("broadcasts, reductions, Transpose and Expand over mixed dims match plain loops");
+    static float x[360], u[360], y[360], want[360];
+    uint32_t h = 7;
+    for (int i = 0; i < 360; i++) {
+        h = h * 1664525u + 1013904223u;
+        x[i] = (float)(h >> 8) * (h & 1 ? 1e-3f : 1e3f) / 16777216.0f - 0.5f;
+        u[i] = (float)i - 100.5f;
+    }
+    /* Add a[2,1,3,4] + b[1,5,1,4] -> [2,5,3,4] */
+    int da[4] = {2, 1, 3, 4}, db[4] = {1, 5, 1, 4}, dy[4] = {2, 5, 3, 4}, id[4];
+    for (id[0] = 0; id[0] < 2; id[0]++)
+        for (id[1] = 0; id[1] < 5; id[1]++)
+            for (id[2] = 0; id[2] < 3; id[2]++)
+                for (id[3] = 0; id[3] < 4; id[3]++)
+                    want[off4(dy, id)] = x[off4(da, id)] + u[off4(db, id)];
+    in_spec ab[2] = {{F32, shp(4, 2, 1, 3, 4), x}, {F32, shp(4, 1, 5, 1, 4), u}};
+    lmg_status s = run_op(LMG_OP_ADD, 2, ab, NULL, 0, y, 120 * sizeof(float), NULL);
+    CHECK(s == LMG_OK && same_bits(y, want, 120, "Add"), "Add: %s", lmg_last_error());
+
+    /* Where(cond i32 [5,1,1], a [2,5,3,4], b [1,1,1,1]) */
+    int32_t cond[5] = {0, 3, 0, -1, 0};
+    int dc[4] = {1, 5, 1, 1}, d1[4] = {1, 1, 1, 1};
+    for (id[0] = 0; id[0] < 2; id[0]++)
+        for (id[1] = 0; id[1] < 5; id[1]++)
+            for (id[2] = 0; id[2] < 3; id[2]++)
+                for (id[3] = 0; id[3] < 4; id[3]++)
+                    want[off4(dy, id)] = cond[off4(dc, id)] ? x[off4(dy, id)] : u[off4(d1, id)];
+    in_spec wh[3] = {{I32, shp(3, 5, 1, 1), cond}, {F32, shp(4, 2, 5, 3, 4), x},
+                     {F32, shp(4, 1, 1, 1, 1), u}};
+    s = run_op(LMG_OP_WHERE, 3, wh, NULL, 0, y, 120 * sizeof(float), NULL);
+    CHECK(s == LMG_OK && same_bits(y, want, 120, "Where"), "Where: %s", lmg_last_error());
+
+    /* ReduceSum of x[3,4,5,6] over {1,3} and over {0,2}: each sum in row-major order of x. */
+    int dx[4] = {3, 4, 5, 6};
+    in_spec rx[1] = {{F32, shp(4, 3, 4, 5, 6), x}};
+    for (int pass = 0; pass < 2; pass++) {
+        int r0 = pass ? 0 : 1, r1 = pass ? 2 : 3, k0 = pass ? 1 : 0, k1 = pass ? 3 : 2;
+        for (int a0 = 0; a0 < dx[k0]; a0++)
+            for (int a1 = 0; a1 < dx[k1]; a1++) {
+                double sum = 0.0;
+                for (int b0 = 0; b0 < dx[r0]; b0++)
+                    for (int b1 = 0; b1 < dx[r1]; b1++) {
+                        id[k0] = a0, id[k1] = a1, id[r0] = b0, id[r1] = b1;
+                        sum += (double)x[off4(dx, id)];
+                    }
+                want[a0 * dx[k1] + a1] = (float)sum;
+            }
+        lmg_attr ax = lmg_attr_ints("axes", 2, (int64_t[]){r0, r1});
+        int ny = dx[k0] * dx[k1];
+        s = run_op(LMG_OP_REDUCE_SUM, 1, rx, &ax, 1, y, (size_t)ny * sizeof(float), NULL);
+        CHECK(s == LMG_OK && same_bits(y, want, ny, pass ? "ReduceSum {0,2}" : "ReduceSum {1,3}"),
+              "ReduceSum pass %d: %s", pass, lmg_last_error());
+    }
+
+    /* Transpose [3,4,5,6] by (2,0,1,3), and Expand [4,1,3] to [2,4,5,3]. */
+    int dt[4] = {5, 3, 4, 6};
+    for (id[0] = 0; id[0] < 5; id[0]++)
+        for (id[1] = 0; id[1] < 3; id[1]++)
+            for (id[2] = 0; id[2] < 4; id[2]++)
+                for (id[3] = 0; id[3] < 6; id[3]++)
+                    want[off4(dt, id)] = x[off4(dx, (int[]){id[1], id[2], id[0], id[3]})];
+    lmg_attr pm = lmg_attr_ints("perm", 4, (int64_t[]){2, 0, 1, 3});
+    s = run_op(LMG_OP_TRANSPOSE, 1, rx, &pm, 1, y, 360 * sizeof(float), NULL);
+    CHECK(s == LMG_OK && same_bits(y, want, 360, "Transpose"), "Transpose: %s", lmg_last_error());
+    int de[4] = {1, 4, 1, 3}, dz[4] = {2, 4, 5, 3};
+    for (id[0] = 0; id[0] < 2; id[0]++)
+        for (id[1] = 0; id[1] < 4; id[1]++)
+            for (id[2] = 0; id[2] < 5; id[2]++)
+                for (id[3] = 0; id[3] < 3; id[3]++) want[off4(dz, id)] = x[off4(de, id)];
+    in_spec ex[1] = {{F32, shp(3, 4, 1, 3), x}};
+    lmg_attr es = lmg_attr_ints("shape", 4, (int64_t[]){2, 4, 5, 3});
+    s = run_op(LMG_OP_EXPAND, 1, ex, &es, 1, y, 120 * sizeof(float), NULL);
+    CHECK(s == LMG_OK && same_bits(y, want, 120, "Expand"), "Expand: %s", lmg_last_error());
+    test_end();
+}
+
 /* ---- inference errors -------------------------------------------------------------- */
 
 /* Build one node named `node` over inputs of the given shapes (f32 unless `dt` says) and
@@ -602,6 +698,7 @@ int main(void)
     test_transpose_reshape();
     test_slice_concat_expand();
     test_reduce();
+    test_walks();
     test_errors();
     test_grad_graphs();
     return test_summary();

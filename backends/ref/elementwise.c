@@ -7,39 +7,43 @@
 
 /* ---- binary arithmetic ------------------------------------------------------------- */
 
+/* One loop per op over the runs of the broadcast walk: u, v are the operands' elements. */
+#define BINARY_RUNS(T, EXPR)                                                              \
+    for (int64_t r_ = 0, i = 0; r_ < runs; r_++, iter_next(&it)) {                         \
+        const T *pa = a + it.off[0], *pb = b + it.off[1];                                 \
+        for (int64_t j = 0; j < len; j++, i++) {                                          \
+            T u = pa[j * sa], v = pb[j * sb];                                             \
+            out[i] = (EXPR);                                                              \
+        }                                                                                 \
+    }
+
 static lmg_status binary(const lmg_node *n, const lmg_tensor *const *in, lmg_tensor *y)
 {
     const lmg_shape *sh[2] = {&in[0]->shape, &in[1]->shape};
     iter it;
+    int64_t len, rs[ITER_MAX];
     iter_init_bcast(&it, &y->shape, sh, 2);
-    int64_t numel = lmg_numel(y);
+    int64_t runs = iter_runs(&it, &len, rs), sa = rs[0], sb = rs[1];
     lmg_op op = n->op;
     if (y->dtype == LMG_DTYPE_I32) {
         /* Two's-complement wrap-around, computed unsigned so overflow is defined. */
-        const int32_t *a = lmg_i32(in[0]), *b = lmg_i32(in[1]);
-        int32_t *out = lmg_i32(y);
-        for (int64_t i = 0; i < numel; i++, iter_next(&it)) {
-            uint32_t u = (uint32_t)a[it.off[0]], v = (uint32_t)b[it.off[1]];
-            uint32_t r = op == LMG_OP_ADD ? u + v : op == LMG_OP_SUB ? u - v : u * v;
-            out[i] = (int32_t)r;
-        }
+        const uint32_t *a = in[0]->data, *b = in[1]->data;
+        uint32_t *out = y->data;
+        if (op == LMG_OP_ADD) BINARY_RUNS(uint32_t, u + v)
+        else if (op == LMG_OP_SUB) BINARY_RUNS(uint32_t, u - v)
+        else BINARY_RUNS(uint32_t, u * v)
         return LMG_OK;
     }
     const float *a = lmg_f32(in[0]), *b = lmg_f32(in[1]);
     float *out = lmg_f32(y);
-    for (int64_t i = 0; i < numel; i++, iter_next(&it)) {
-        float u = a[it.off[0]], v = b[it.off[1]];
-        float r;
-        switch (op) {
-        case LMG_OP_ADD: r = u + v; break;
-        case LMG_OP_SUB: r = u - v; break;
-        case LMG_OP_MUL: r = u * v; break;
-        case LMG_OP_DIV: r = u / v; break;
-        default: /* Maximum: NaN in either input propagates */
-            r = isnan(u) || isnan(v) ? NAN : u >= v ? u : v;
-            break;
-        }
-        out[i] = r;
+    switch (op) {
+    case LMG_OP_ADD: BINARY_RUNS(float, u + v) break;
+    case LMG_OP_SUB: BINARY_RUNS(float, u - v) break;
+    case LMG_OP_MUL: BINARY_RUNS(float, u * v) break;
+    case LMG_OP_DIV: BINARY_RUNS(float, u / v) break;
+    default: /* Maximum: NaN in either input propagates */
+        BINARY_RUNS(float, isnan(u) || isnan(v) ? NAN : u >= v ? u : v)
+        break;
     }
     return LMG_OK;
 }
@@ -215,15 +219,21 @@ lmg_status lmg_ref_WHERE(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tens
 {
     const lmg_shape *sh[3] = {&in[0]->shape, &in[1]->shape, &in[2]->shape};
     iter it;
+    int64_t len, rs[ITER_MAX];
     iter_init_bcast(&it, &out[0]->shape, sh, 3);
+    int64_t runs = iter_runs(&it, &len, rs);
     int cond_f32 = in[0]->dtype == LMG_DTYPE_F32;
     /* a and b are f32 or i32: both 4-byte words, copied as such. */
     const uint32_t *a = in[1]->data, *b = in[2]->data;
     uint32_t *y = out[0]->data;
-    int64_t numel = lmg_numel(out[0]);
-    for (int64_t i = 0; i < numel; i++, iter_next(&it)) {
-        int take_a = cond_f32 ? lmg_f32(in[0])[it.off[0]] != 0.0f : lmg_i32(in[0])[it.off[0]] != 0;
-        y[i] = take_a ? a[it.off[1]] : b[it.off[2]];
+    for (int64_t r = 0, i = 0; r < runs; r++, iter_next(&it)) {
+        const float *cf = lmg_f32(in[0]) + it.off[0];
+        const int32_t *ci = lmg_i32(in[0]) + it.off[0];
+        const uint32_t *pa = a + it.off[1], *pb = b + it.off[2];
+        for (int64_t j = 0; j < len; j++, i++) {
+            int take_a = cond_f32 ? cf[j * rs[0]] != 0.0f : ci[j * rs[0]] != 0;
+            y[i] = take_a ? pa[j * rs[1]] : pb[j * rs[2]];
+        }
     }
     return LMG_OK;
 }

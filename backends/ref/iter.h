@@ -50,6 +50,35 @@ static inline void iter_init_bcast(iter *it, const lmg_shape *out, const lmg_sha
     for (int k = 0; k < n; k++) iter_bcast_strides(in[k], out, it->st[k]);
 }
 
+/* Turn a fresh walk into one over runs: dims of 1 are dropped, neighbouring dims every
+ * operand steps through contiguously are merged, and the last dim is taken off the walk.
+ * *len gets the length of a run and rs[k] operand k's stride inside it; the walk (iter_next)
+ * then moves from run to run, and the return value is the number of runs. Elements are still
+ * visited in row-major order of the output, so results do not change, only the loop overhead. */
+static inline int64_t iter_runs(iter *it, int64_t *len, int64_t *rs)
+{
+    int r = 0;
+    for (int i = 0; i < it->rank; i++) {
+        if (it->dims[i] == 1) continue;
+        int merge = r > 0;
+        for (int k = 0; merge && k < it->n; k++)
+            merge = it->st[k][r - 1] == it->st[k][i] * it->dims[i];
+        if (merge) {
+            it->dims[r - 1] *= it->dims[i];
+        } else {
+            it->dims[r] = it->dims[i];
+            r++;
+        }
+        for (int k = 0; k < it->n; k++) it->st[k][r - 1] = it->st[k][i];
+    }
+    *len = r ? it->dims[r - 1] : 1;
+    for (int k = 0; k < it->n; k++) rs[k] = r ? it->st[k][r - 1] : 0;
+    it->rank = r ? r - 1 : 0;
+    int64_t runs = 1;
+    for (int i = 0; i < it->rank; i++) runs *= it->dims[i];
+    return *len ? runs : 0;
+}
+
 static inline void iter_next(iter *it)
 {
     for (int i = it->rank - 1; i >= 0; i--) {

@@ -25,11 +25,21 @@ static lmg_status reduce(const lmg_node *n, const lmg_tensor *xt, lmg_tensor *yt
         it.st[0][i] = s;
         s *= sx->dims[i];
     }
-    int64_t ny = lmg_numel(yt), nx = lmg_numel(xt);
+    int64_t ny = lmg_numel(yt), len, rs;
     double *acc = calloc((size_t)(ny > 0 ? ny : 1), sizeof *acc);
     if (!acc) return lmg_error(LMG_ERR_NOMEM, "node '%s': out of memory", n->name);
     const float *x = lmg_f32(xt);
-    for (int64_t i = 0; i < nx; i++, iter_next(&it)) acc[it.off[0]] += (double)x[i];
+    int64_t runs = iter_runs(&it, &len, &rs);
+    for (int64_t r = 0; r < runs; r++, iter_next(&it), x += len) {
+        double *ar = acc + it.off[0];
+        if (rs == 0) { /* a run along a reduced axis: one sum, still added in order */
+            double s0 = *ar;
+            for (int64_t j = 0; j < len; j++) s0 += (double)x[j];
+            *ar = s0;
+        } else {
+            for (int64_t j = 0; j < len; j++) ar[j * rs] += (double)x[j];
+        }
+    }
     float *y = lmg_f32(yt);
     for (int64_t j = 0; j < ny; j++)
         y[j] = (float)(mean ? (count ? acc[j] / (double)count : NAN) : acc[j]);

@@ -13,6 +13,19 @@ lmg_status lmg_ref_RESHAPE(const lmg_ref_ctx *c, const lmg_node *n, const lmg_te
     return LMG_OK;
 }
 
+/* y in row-major order from x's elements at the walk's offsets. */
+static void copy_runs(iter *it, const word *x, word *y)
+{
+    int64_t len, rs;
+    int64_t runs = iter_runs(it, &len, &rs);
+    for (int64_t r = 0; r < runs; r++, iter_next(it), y += len) {
+        const word *xr = x + it->off[0];
+        if (rs == 1) memcpy(y, xr, (size_t)len * sizeof *y);
+        else
+            for (int64_t j = 0; j < len; j++) y[j] = xr[j * rs];
+    }
+}
+
 lmg_status lmg_ref_TRANSPOSE(const lmg_ref_ctx *c, const lmg_node *n,
                              const lmg_tensor *const *in, lmg_tensor *const *out)
 {
@@ -27,10 +40,7 @@ lmg_status lmg_ref_TRANSPOSE(const lmg_ref_ctx *c, const lmg_node *n,
     iter it;
     iter_init(&it, &out[0]->shape, 1);
     for (int i = 0; i < sx->rank; i++) it.st[0][i] = xst[perm->ints[i]];
-    const word *x = in[0]->data;
-    word *y = out[0]->data;
-    int64_t numel = lmg_numel(out[0]);
-    for (int64_t i = 0; i < numel; i++, iter_next(&it)) y[i] = x[it.off[0]];
+    copy_runs(&it, in[0]->data, out[0]->data);
     return LMG_OK;
 }
 
@@ -105,9 +115,6 @@ lmg_status lmg_ref_EXPAND(const lmg_ref_ctx *c, const lmg_node *n, const lmg_ten
     const lmg_shape *sh[1] = {&in[0]->shape};
     iter it;
     iter_init_bcast(&it, &out[0]->shape, sh, 1);
-    const word *x = in[0]->data;
-    word *y = out[0]->data;
-    int64_t numel = lmg_numel(out[0]);
-    for (int64_t i = 0; i < numel; i++, iter_next(&it)) y[i] = x[it.off[0]];
+    copy_runs(&it, in[0]->data, out[0]->data);
     return LMG_OK;
 }
