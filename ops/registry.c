@@ -43,19 +43,24 @@ static int shape_ok(const lmg_shape *s)
     return 1;
 }
 
-/* Every rule runs between two size checks: its inputs (a builder input is not yet verified)
- * and its outputs (broadcasting, Expand, SliceGrad or EmbeddingGrad attributes can ask for
- * any size). So no rule, kernel or planner multiplies dims past int64. */
-static lmg_status infer_checked(lmg_infer_fn rule, int n_out, const lmg_graph *g,
+/* Every rule runs between two checks: of its inputs (a node appended by a loader or a
+ * builder input is not verified yet: a required input may be missing, a shape too large) and
+ * of its outputs (broadcasting, Expand, SliceGrad or EmbeddingGrad attributes can ask for any
+ * size). So no rule reads an absent input, and no rule, kernel or planner multiplies dims
+ * past int64. */
+static lmg_status infer_checked(lmg_infer_fn rule, int min_in, int n_out, const lmg_graph *g,
                                 const lmg_node *n, lmg_dtype *t, lmg_shape *s)
 {
     char sh[200];
+    if (n->n_in < min_in)
+        return lmg_op_error(n, "%d inputs, expected at least %d", n->n_in, min_in);
     for (int k = 0; k < n->n_in; k++) {
         int v = n->in[k];
+        if (v < 0 && k < min_in) return lmg_op_error(n, "input %d is required but omitted", k);
         if (v < 0) continue; /* an omitted optional input: the rule decides */
         if (v >= g->n_values) return lmg_op_error(n, "input %d is not a value", k);
         if (!shape_ok(&g->values[v].shape))
-            return lmg_op_error(n, "input %d %s is negative or holds more than 2^40 elements", k,
+            return lmg_op_error(n, "input %d %s has a negative dim or more than 2^40 elements", k,
                                 lmg_op_value_str(g, v, sh, sizeof sh));
     }
     LMG_TRY(rule(g, n, t, s));
@@ -70,7 +75,7 @@ static lmg_status infer_checked(lmg_infer_fn rule, int n_out, const lmg_graph *g
     static lmg_status infer_checked_##E(const lmg_graph *g, const lmg_node *n, lmg_dtype *t, \
                                         lmg_shape *s)                                       \
     {                                                                                        \
-        return infer_checked(lmg_infer_##E, no, g, n, t, s);                                 \
+        return infer_checked(lmg_infer_##E, mi, no, g, n, t, s);                             \
     }
 #include "ops.def"
 #undef LMG_OP

@@ -510,6 +510,44 @@ static void test_errors(void)
     expect_invalid("AdamW lr [2]", LMG_OP_ADAMW, 7, (lmg_dtype[]){F, F, F, F, F, I, F},
                    (lmg_shape[]){s5, s5, s5, s5, shp(1, 2, 0, 0, 0), sc, sc}, NULL, 0, "in4");
     test_end();
+
+    /* A node appended without inference (as a loader does) reaches the rules unverified: an
+     * omitted required input is an error, never a dereference. */
+    test_begin("every rule reports an omitted required input instead of reading it");
+    int bad = 0;
+    for (int op = 0; op < LMG_OP_COUNT; op++) {
+        const lmg_op_info *info = lmg_op_get((lmg_op)op);
+        lmg_graph *g = lmg_graph_new("t");
+        int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, s34);
+        int ins[64], outs[8];
+        for (int k = 0; k < info->min_in; k++) ins[k] = k == 0 ? -1 : x;
+        for (int k = 0; k < info->n_out; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "y%d", k);
+            outs[k] = lmg_graph_add_value(g, name, LMG_VALUE_NODE, LMG_DTYPE_UNDEFINED, sc);
+        }
+        /* Attributes that pass, so the rules that need them reach their inputs. */
+        lmg_attr at[3] = {lmg_attr_int("key", 1), lmg_attr_float("p", 0.5), lmg_attr_int("low", 0)};
+        int na = 0;
+        if (op == LMG_OP_BERNOULLI || op == LMG_OP_DROPOUT) na = 2;
+        if (op == LMG_OP_RANDOM_INT) {
+            at[1] = lmg_attr_int("high", 9);
+            na = 3;
+        }
+        lmg_status s = lmg_graph_append_node(g, "holey", (lmg_op)op, ins, info->min_in, outs,
+                                             info->n_out, at, na);
+        lmg_dtype t[8];
+        lmg_shape sh[8];
+        lmg_error_clear();
+        if (s == LMG_OK) s = info->infer(g, &g->nodes[g->n_nodes - 1], t, sh);
+        if (s != LMG_ERR_INVALID || !strstr(lmg_last_error(), "holey")) {
+            printf("#   %s: status %d '%s'\n", info->name, s, lmg_last_error());
+            bad++;
+        }
+        lmg_graph_free(g);
+    }
+    CHECK(bad == 0, "%d ops accepted or misreported a missing input 0", bad);
+    test_end();
 }
 
 /* ---- gradient rules: structure ------------------------------------------------------ */
