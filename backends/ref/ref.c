@@ -40,7 +40,7 @@ struct lmg_exec {
 static void ref_free(lmg_exec *e)
 {
     if (!e) return;
-    if (e->t)
+    if (e->t && e->owned)
         for (int v = 0; v < e->g->n_values; v++)
             if (e->owned[v]) free(e->t[v].data);
     free(e->t);
