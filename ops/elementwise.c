@@ -1,15 +1,10 @@
 /* elementwise.c — rules of the elementwise ops: broadcasting arithmetic, unary maths and
  * activations with their backward helpers, Cast and Where (checks, shapes, gradients). */
+#include "attr_check.h"
 #include "ops.h"
-#include "../graph/graph.h"
 
 #define F32 LMG_DTYPE_BIT(LMG_DTYPE_F32)
 #define I32 LMG_DTYPE_BIT(LMG_DTYPE_I32)
-
-static const lmg_value *in_val(const lmg_graph *g, const lmg_node *n, int k)
-{
-    return &g->values[n->in[k]];
-}
 
 /* ---- inference --------------------------------------------------------------------- */
 
@@ -352,13 +347,15 @@ lmg_status lmg_grad_WHERE(lmg_grad_ctx *c)
     lmg_graph *g = c->g;
     if (dy < 0) return LMG_OK;
     if (want(c, &f, 1)) {
-        int w = lmg_graph_node(g, LMG_OP_WHERE, NULL, (int[]){f.in[0], dy, lmg_graph_scalar(g, 0.0f)},
-                               3, NULL, 0, NULL, NULL);
+        int zero = lmg_graph_scalar(g, 0.0f);
+        int w = lmg_graph_node(g, LMG_OP_WHERE, NULL, (int[]){f.in[0], dy, zero}, 3, NULL, 0,
+                               NULL, NULL);
         c->dx[1] = lmg_sum_to(g, w, f.shape[1]);
     }
     if (want(c, &f, 2)) {
-        int w = lmg_graph_node(g, LMG_OP_WHERE, NULL, (int[]){f.in[0], lmg_graph_scalar(g, 0.0f), dy},
-                               3, NULL, 0, NULL, NULL);
+        int zero = lmg_graph_scalar(g, 0.0f);
+        int w = lmg_graph_node(g, LMG_OP_WHERE, NULL, (int[]){f.in[0], zero, dy}, 3, NULL, 0,
+                               NULL, NULL);
         c->dx[2] = lmg_sum_to(g, w, f.shape[2]);
     }
     return done(c);

@@ -8,7 +8,8 @@
 static lmg_status flag(const lmg_node *n, const char *name, int *out)
 {
     int64_t v = lmg_node_attr_int(n, name, 0);
-    if (v != 0 && v != 1) return lmg_op_error(n, "attribute '%s' is %lld, expected 0 or 1", name, (long long)v);
+    if (v != 0 && v != 1)
+        return lmg_op_error(n, "attribute '%s' is %lld, expected 0 or 1", name, (long long)v);
     *out = (int)v;
     return LMG_OK;
 }

@@ -18,8 +18,7 @@ static lmg_status check_seed_key(const lmg_node *n)
     LMG_TRY(attr_get_int(n, "seed", 0, 0, &seed));
     LMG_TRY(attr_get_int(n, "key", 1, 0, &key));
     if (key < 0 || key > (int64_t)UINT32_MAX)
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): key %lld is outside 0..4294967295",
-                         n->name, OPNAME(n), (long long)key);
+        return lmg_op_error(n, "key %lld is outside 0..4294967295", (long long)key);
     return LMG_OK;
 }
 
@@ -28,12 +27,10 @@ static lmg_status check_p(const lmg_node *n, int required, double dflt, int allo
 {
     LMG_TRY(attr_get_float(n, "p", required, dflt, p));
     if (*p < 0.0 || *p > 1.0 || (!allow_one && *p >= 1.0))
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): p = %g is outside [0, %s", n->name,
-                         OPNAME(n), *p, allow_one ? "1]" : "1)");
+        return lmg_op_error(n, "p = %g is outside [0, %s", *p, allow_one ? "1]" : "1)");
     /* The kernels compare with (float)p and Dropout scales by 1 / (1 - (float)p). */
     if (!allow_one && (float)*p >= 1.0f)
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): p = %.17g rounds to 1 in f32", n->name,
-                         OPNAME(n), *p);
+        return lmg_op_error(n, "p = %.17g rounds to 1 in f32", *p);
     return LMG_OK;
 }
 
@@ -85,10 +82,8 @@ lmg_status lmg_infer_RANDOM_INT(const lmg_graph *g, const lmg_node *n, lmg_dtype
     LMG_TRY(attr_get_int(n, "low", 1, 0, &lo));
     LMG_TRY(attr_get_int(n, "high", 1, 0, &hi));
     if (lo >= hi || lo < INT32_MIN || hi > (int64_t)INT32_MAX + 1)
-        return lmg_error(LMG_ERR_INVALID,
-                         "node '%s' (%s): [low, high) = [%lld, %lld) must be non-empty and "
-                         "within the i32 range",
-                         n->name, OPNAME(n), (long long)lo, (long long)hi);
+        return lmg_op_error(n, "[low, high) = [%lld, %lld) must be non-empty and within the i32 "
+                            "range", (long long)lo, (long long)hi);
     t[0] = LMG_DTYPE_I32;
     s[0] = in_val(g, n, 0)->shape;
     return LMG_OK;
@@ -108,17 +103,15 @@ lmg_status lmg_infer_MLM_CORRUPT(const lmg_graph *g, const lmg_node *n, lmg_dtyp
     LMG_TRY(attr_get_int(n, "special_below", 0, 0, &special));
     LMG_TRY(attr_get_int(n, "ignore_index", 0, -100, &ignore));
     if (vocab < 1 || vocab > INT32_MAX)
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): vocab %lld is outside 1..%d", n->name,
-                         OPNAME(n), (long long)vocab, INT32_MAX);
+        return lmg_op_error(n, "vocab %lld is outside 1..%d", (long long)vocab, INT32_MAX);
     if (special < 0 || special >= vocab)
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): special_below %lld is outside 0..%lld",
-                         n->name, OPNAME(n), (long long)special, (long long)vocab - 1);
+        return lmg_op_error(n, "special_below %lld is outside 0..%lld", (long long)special,
+                            (long long)vocab - 1);
     if (mask_id < 0 || mask_id >= vocab)
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): mask_id %lld is outside 0..%lld",
-                         n->name, OPNAME(n), (long long)mask_id, (long long)vocab - 1);
+        return lmg_op_error(n, "mask_id %lld is outside 0..%lld", (long long)mask_id,
+                            (long long)vocab - 1);
     if (ignore < INT32_MIN || ignore > INT32_MAX)
-        return lmg_error(LMG_ERR_INVALID, "node '%s' (%s): ignore_index %lld is not an i32",
-                         n->name, OPNAME(n), (long long)ignore);
+        return lmg_op_error(n, "ignore_index %lld is not an i32", (long long)ignore);
     LMG_TRY(want_dtype(g, n, 0, LMG_DTYPE_I32, "ids"));
     t[0] = t[1] = LMG_DTYPE_I32;
     s[0] = s[1] = in_val(g, n, 0)->shape;

@@ -122,7 +122,8 @@ static lmg_status slice_range(const lmg_node *n, const lmg_shape *sh, const char
     int a = lmg_axis(ax, sh->rank);
     char ss[160];
     lmg_shape_str(sh, ss, sizeof ss);
-    if (a < 0) return lmg_op_error(n, "axis %lld is out of range for %s %s", (long long)ax, what, ss);
+    if (a < 0)
+        return lmg_op_error(n, "axis %lld is out of range for %s %s", (long long)ax, what, ss);
     int64_t dim = dim_override >= 0 ? dim_override : sh->dims[a];
     int64_t s0 = lmg_node_attr_int(n, "start", 0), e0 = lmg_node_attr_int(n, "end", dim);
     int64_t s = s0 < 0 ? s0 + dim : s0, e = e0 < 0 ? e0 + dim : e0;

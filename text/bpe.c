@@ -27,7 +27,8 @@ static lmg_status tokens_reserve(lmg_tokens *t, size_t extra)
     size_t cap = t->cap ? t->cap : 1024;
     while (cap < t->n + extra) cap *= 2;
     int32_t *ids = realloc(t->ids, cap * sizeof *ids);
-    if (!ids) return lmg_error(LMG_ERR_NOMEM, "out of memory growing a token array to %zu ids", cap);
+    if (!ids)
+        return lmg_error(LMG_ERR_NOMEM, "out of memory growing a token array to %zu ids", cap);
     t->ids = ids;
     t->cap = cap;
     return LMG_OK;
@@ -308,7 +309,8 @@ static lmg_status bpe_from_merges(int n, int32_t *a, int32_t *b, lmg_bpe **out)
         int32_t id = LMG_TOK_FIRST_MERGE + k;
         t->tok_off[id] = (uint32_t)off;
         memcpy(t->tok_bytes + off, t->tok_bytes + t->tok_off[a[k]], t->tok_len[a[k]]);
-        memcpy(t->tok_bytes + off + t->tok_len[a[k]], t->tok_bytes + t->tok_off[b[k]], t->tok_len[b[k]]);
+        memcpy(t->tok_bytes + off + t->tok_len[a[k]], t->tok_bytes + t->tok_off[b[k]],
+               t->tok_len[b[k]]);
         off += t->tok_len[id];
         uint64_t key = pair_key(a[k], b[k]);
         if (pairmap_get(&t->ranks, key) >= 0) {
@@ -451,7 +453,8 @@ static lmg_status pair_add(trainer *tr, int32_t a, int32_t b, int64_t delta, int
         if (q->n_occ == q->cap_occ) {
             int32_t cap = q->cap_occ ? q->cap_occ * 2 : 4;
             int32_t *occ = realloc(q->occ, (size_t)cap * sizeof *occ);
-            if (!occ) return lmg_error(LMG_ERR_NOMEM, "out of memory growing a BPE pair's word list");
+            if (!occ)
+                return lmg_error(LMG_ERR_NOMEM, "out of memory growing a BPE pair's word list");
             q->occ = occ;
             q->cap_occ = cap;
         }

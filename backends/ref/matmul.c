@@ -52,7 +52,8 @@ lmg_status lmg_ref_MATMUL(const lmg_ref_ctx *c, const lmg_node *n, const lmg_ten
 
     /* Walk the output's batch dims; each operand advances by whole matrices. */
     lmg_shape batch = lmg_shape_make(ry - 2, yt->shape.dims);
-    lmg_shape ba = lmg_shape_make(ra - 2, at->shape.dims), bb = lmg_shape_make(rb - 2, bt->shape.dims);
+    lmg_shape ba = lmg_shape_make(ra - 2, at->shape.dims);
+    lmg_shape bb = lmg_shape_make(rb - 2, bt->shape.dims);
     const lmg_shape *sh[2] = {&ba, &bb};
     iter it;
     iter_init_bcast(&it, &batch, sh, 2);
@@ -100,7 +101,8 @@ lmg_status lmg_ref_MATMUL(const lmg_ref_ctx *c, const lmg_node *n, const lmg_ten
                     }
                 }
                 for (int64_t r = 0; r < rows; r++)
-                    for (int64_t j = 0; j < w; j++) Y[(m0 + r) * N + j0 + j] = (float)acc[r * JT + j];
+                    for (int64_t j = 0; j < w; j++)
+                        Y[(m0 + r) * N + j0 + j] = (float)acc[r * JT + j];
             }
         }
     }

@@ -78,8 +78,8 @@ lmg_status lmg_ref_MLM_CORRUPT(const lmg_ref_ctx *c, const lmg_node *n, const lm
         float u1 = lmg_philox_uniform(r.w[1]);
         if (u1 < 0.8f) corrupt[i] = (int32_t)mask_id;
         else if (u1 < 0.9f)
-            corrupt[i] = (int32_t)(special + (int64_t)lmg_philox_below(r.w[2],
-                                                                       (uint64_t)(vocab - special)));
+            corrupt[i] = (int32_t)(special +
+                                   (int64_t)lmg_philox_below(r.w[2], (uint64_t)(vocab - special)));
         else corrupt[i] = id;
         targets[i] = id;
     }
