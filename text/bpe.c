@@ -298,6 +298,11 @@ static lmg_status bpe_from_merges(int n, int32_t *a, int32_t *b, lmg_bpe **out)
         t->tok_len[id] = (uint32_t)len;
         total += len;
     }
+    if (total > UINT32_MAX) { /* tok_off is 32-bit */
+        lmg_bpe_free(t);
+        return lmg_error(LMG_ERR_PARSE, "%d merges make %zu bytes of tokens, more than 4 GiB", n,
+                         total);
+    }
     t->tok_bytes = malloc(total);
     if (!t->tok_bytes) goto nomem;
     for (int i = 0; i < 256; i++) {
