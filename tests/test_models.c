@@ -4,6 +4,7 @@
 #include "../models/models.h"
 #include "../train/train.h"
 #include "../backends/backend.h"
+#include "../graph/plan.h"
 #include "test.h"
 
 #include <math.h>
@@ -418,6 +419,32 @@ static void test_micro_batches(void)
     test_end();
 }
 
+static void test_micro_batch_memory(void)
+{
+    test_begin("micro-batches: 2 x B/2 needs less activation memory than one batch of B");
+    size_t arena[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        lmg_model_config c;
+        lmg_model_config_default(&c, "gpt");
+        c.layers = 2;
+        c.batch = k ? 4 : 8;
+        c.micro_batches = k ? 2 : 1;
+        lmg_graph *g = NULL;
+        lmg_plan *p = NULL;
+        lmg_optim_config o;
+        lmg_optim_config_default(&o);
+        CHECK(lmg_model_build(&c, &g) == LMG_OK && lmg_train_graph_build(g, "loss", &o) == LMG_OK,
+              "build: %s", lmg_last_error());
+        CHECK(g && lmg_plan_build(g, NULL, &p) == LMG_OK, "plan: %s", lmg_last_error());
+        if (p) arena[k] = p->region_bytes[LMG_REGION_ARENA];
+        lmg_plan_free(p);
+        lmg_graph_free(g);
+    }
+    CHECK(arena[1] > 0 && (double)arena[1] < 0.85 * (double)arena[0],
+          "arena %zu bytes with 2 micro-batches vs %zu with one batch", arena[1], arena[0]);
+    test_end();
+}
+
 /* A label-smoothed next-token loss written as a graph over the model's outputs, plus a
  * trainable term: loss = 0.9 CE(logits, targets) - 0.1 mean(log_softmax(logits)). */
 static lmg_graph *smooth_objective(const lmg_model_config *c, const char *logits_name,
@@ -572,6 +599,7 @@ int main(void)
     test_objective_parse();
     test_weighted_sum();
     test_micro_batches();
+    test_micro_batch_memory();
     test_train_graph();
     test_lr_schedule();
     test_link_errors();
