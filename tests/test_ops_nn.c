@@ -191,6 +191,39 @@ static void test_masks_embedding(void)
     lmg_backend_ref.free(e);
     lmg_graph_free(g);
     test_end();
+
+    test_begin("EmbeddingGrad sums each row's dy in double in position order, bit for bit");
+    enum { N = 300, D = 5, VV = 7 };
+    static float gdy[N * D];
+    static int32_t gid[N];
+    double want[VV * D] = {0};
+    uint32_t h = 99;
+    for (int i = 0; i < N; i++) {
+        h = h * 1664525u + 1013904223u;
+        gid[i] = (int32_t)(h >> 16) % (VV + 2) - 1; /* -1 and VV are out of range */
+        for (int d = 0; d < D; d++) {
+            h = h * 1664525u + 1013904223u;
+            gdy[i * D + d] = ((float)(h >> 8) / 16777216.0f - 0.5f) * (h & 4 ? 1e6f : 1e-4f);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        if (gid[i] >= 0 && gid[i] < VV)
+            for (int d = 0; d < D; d++) want[gid[i] * D + d] += gdy[i * D + d];
+    g = lmg_graph_new("t");
+    int gi[2] = {cf32(g, "dy", shp(2, N, D, 0, 0), gdy), ci32(g, "ids", shp(1, N, 0, 0, 0), gid)};
+    lmg_attr nv = lmg_attr_int("num_embeddings", VV);
+    eg = lmg_graph_node(g, LMG_OP_EMBEDDING_GRAD, "embg", gi, 2, &nv, 1, NULL, NULL);
+    e = run_ref(g, 0);
+    if (e) {
+        float got[VV * D];
+        read_f32(e, g, eg, got);
+        int bad = 0;
+        for (int k = 0; k < VV * D; k++) bad += got[k] != (float)want[k];
+        CHECK(bad == 0, "%d of %d elements differ", bad, VV * D);
+    }
+    lmg_backend_ref.free(e);
+    lmg_graph_free(g);
+    test_end();
 }
 
 /* ---- cross-entropy ------------------------------------------------------------------ */

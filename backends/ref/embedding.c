@@ -1,5 +1,5 @@
 /* embedding.c — reference kernels of Embedding (row gather) and EmbeddingGrad (scatter-add,
- * accumulated in double so the order of repeated ids does not matter). */
+ * accumulated in double so the order of repeated ids hardly matters). */
 #include "ref.h"
 
 #include <stdlib.h>
@@ -19,6 +19,9 @@ lmg_status lmg_ref_EMBEDDING(const lmg_ref_ctx *c, const lmg_node *n, const lmg_
     return LMG_OK;
 }
 
+/* Each row of dtable sums the dy rows of its ids in double, in position order. The positions
+ * are grouped by id first (a stable counting sort), so one row of D sums is live at a time
+ * instead of a (V,D) table of doubles. */
 lmg_status lmg_ref_EMBEDDING_GRAD(const lmg_ref_ctx *c, const lmg_node *n,
                                   const lmg_tensor *const *in, lmg_tensor *const *out)
 {
@@ -26,12 +29,34 @@ lmg_status lmg_ref_EMBEDDING_GRAD(const lmg_ref_ctx *c, const lmg_node *n,
     const int32_t *ids = lmg_i32(in[1]); // (N)
     float *dtable = lmg_f32(out[0]);     // (V,D)
     int64_t V = out[0]->shape.dims[0], D = out[0]->shape.dims[1], N = lmg_numel(in[1]);
-    double *acc = calloc((size_t)(V * D) + 1, sizeof *acc);
-    if (!acc) return lmg_error(LMG_ERR_NOMEM, "node '%s': out of memory", n->name);
+    int64_t *start = calloc((size_t)V + 1, sizeof *start); // (V+1) first position of each id
+    int64_t *at = malloc(((size_t)V + 1) * sizeof *at);     // (V+1) fill cursors
+    int64_t *order = malloc((size_t)(N > 0 ? N : 1) * sizeof *order); // positions by id
+    double *acc = malloc((size_t)(D > 0 ? D : 1) * sizeof *acc);        // (D)
+    if (!start || !at || !order || !acc) {
+        free(start);
+        free(at);
+        free(order);
+        free(acc);
+        return lmg_error(LMG_ERR_NOMEM, "node '%s': out of memory", n->name);
+    }
     for (int64_t i = 0; i < N; i++)
-        if (ids[i] >= 0 && ids[i] < V)
-            for (int64_t d = 0; d < D; d++) acc[ids[i] * D + d] += dy[i * D + d];
-    for (int64_t k = 0; k < V * D; k++) dtable[k] = (float)acc[k];
+        if (ids[i] >= 0 && ids[i] < V) start[ids[i] + 1]++;
+    for (int64_t v = 0; v < V; v++) start[v + 1] += start[v];
+    memcpy(at, start, ((size_t)V + 1) * sizeof *at);
+    for (int64_t i = 0; i < N; i++)
+        if (ids[i] >= 0 && ids[i] < V) order[at[ids[i]]++] = i;
+    for (int64_t v = 0; v < V; v++) {
+        for (int64_t d = 0; d < D; d++) acc[d] = 0.0;
+        for (int64_t p = start[v]; p < start[v + 1]; p++) {
+            const float *row = dy + order[p] * D;
+            for (int64_t d = 0; d < D; d++) acc[d] += row[d];
+        }
+        for (int64_t d = 0; d < D; d++) dtable[v * D + d] = (float)acc[d];
+    }
+    free(start);
+    free(at);
+    free(order);
     free(acc);
     return LMG_OK;
 }
