@@ -564,6 +564,23 @@ static void test_errors(void)
     lmg_attr rs2 = lmg_attr_ints("shape", 2, (int64_t[]){-1, 4});
     expect_invalid("error: Reshape -1 that does not divide", LMG_OP_RESHAPE, "rs2", 1,
                    (lmg_shape[]){s23}, NULL, &rs2, 1, (const char *[]){"-1", NULL});
+    lmg_attr rs3 = lmg_attr_ints("shape", 2, (int64_t[]){-1, -1});
+    expect_invalid("error: Reshape with two -1", LMG_OP_RESHAPE, "rs3", 1, (lmg_shape[]){s23},
+                   NULL, &rs3, 1, (const char *[]){"more than one -1", NULL});
+    lmg_attr rs4 = lmg_attr_ints("shape", 2, (int64_t[]){-2, -3});
+    expect_invalid("error: Reshape with a dim of -2", LMG_OP_RESHAPE, "rs4", 1, (lmg_shape[]){s23},
+                   NULL, &rs4, 1, (const char *[]){"negative", NULL});
+    lmg_attr perm_far = lmg_attr_ints("perm", 3, (int64_t[]){0, 1, 3});
+    expect_invalid("error: Transpose perm entry out of range", LMG_OP_TRANSPOSE, "tp3", 1,
+                   (lmg_shape[]){s234}, NULL, &perm_far, 1, (const char *[]){"[0,1,3]", NULL});
+    lmg_attr far_axis = lmg_attr_ints("axes", 1, (int64_t[]){-4});
+    expect_invalid("error: ReduceSum axis out of range", LMG_OP_REDUCE_SUM, "rsum2", 1,
+                   (lmg_shape[]){s234}, NULL, &far_axis, 1, (const char *[]){"axis -4", NULL});
+    expect_invalid("error: Concat of no inputs", LMG_OP_CONCAT, "cat0", 0, NULL, NULL, NULL, 0,
+                   (const char *[]){"0 inputs", NULL});
+    lmg_attr step2[2] = {lmg_attr_int("axis", 1), lmg_attr_int("step", 2)};
+    expect_invalid("error: Slice with step 2", LMG_OP_SLICE, "sl4", 1, (lmg_shape[]){s23}, NULL,
+                   step2, 2, (const char *[]){"step 2", NULL});
     lmg_attr sl[3] = {lmg_attr_int("axis", 1), lmg_attr_int("start", 1), lmg_attr_int("end", 5)};
     expect_invalid("error: Slice end past the dimension", LMG_OP_SLICE, "sl", 1, (lmg_shape[]){s23},
                    NULL, sl, 3, (const char *[]){"out of bounds", "size 3", NULL});
