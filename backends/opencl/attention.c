@@ -53,7 +53,8 @@ lmg_status lmg_cl_op_ATTENTION(lmg_exec *e, const lmg_node *n)
     sizes(e, a.T, a.D, 2, &QB, &KT);
     int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
     lmg_cl_loc mask = lmg_cl_at(e, a.has_mask ? n->in[3] : n->in[0]);
-    return lmg_cl_kernel(e, "attention_fwd", (size_t)(a.B * a.H * nqb) * QB, QB,
+    const char *k = a.D % 4 == 0 ? "attention_fwd_v4" : "attention_fwd";
+    return lmg_cl_kernel(e, k, (size_t)(a.B * a.H * nqb) * QB, QB,
                          "bbbbbbiiiiiifiiLLL", lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->out[1]),
                          lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]), lmg_cl_at(e, n->in[2]),
                          mask, a.has_mask, (int)a.H, (int)a.T, (int)a.S, (int)a.D, a.causal,
@@ -83,7 +84,9 @@ lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
     int KT;
     sizes(e, a.T, a.D, 2, &QB, &KT);
     int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
-    LMG_TRY(lmg_cl_kernel(e, "attention_bwd_dq", (size_t)(a.B * a.H * nqb) * QB, QB,
+    int v4 = a.D % 4 == 0;
+    LMG_TRY(lmg_cl_kernel(e, v4 ? "attention_bwd_dq_v4" : "attention_bwd_dq",
+                          (size_t)(a.B * a.H * nqb) * QB, QB,
                           "bbbbbbbbiiiiiifiiLLL", dq, g, q, k, v, lse, delta, mask, a.has_mask,
                           (int)a.H, (int)a.T, (int)a.S, (int)a.D, a.causal, a.scale, (int)nqb, KT,
                           (size_t)KT * (size_t)a.D * 4, (size_t)KT * (size_t)a.D * 4,
@@ -93,7 +96,8 @@ lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
     int QT;
     sizes(e, a.S, a.D, 2, &KB, &QT);
     int64_t nkb = (a.S + (int64_t)KB - 1) / (int64_t)KB;
-    return lmg_cl_kernel(e, "attention_bwd_dkdv", (size_t)(a.B * a.H * nkb) * KB, KB,
+    return lmg_cl_kernel(e, v4 ? "attention_bwd_dkdv_v4" : "attention_bwd_dkdv",
+                         (size_t)(a.B * a.H * nkb) * KB, KB,
                          "bbbbbbbbbiiiiiifiiLLLL", dk, dv, g, q, k, v, lse, delta, mask,
                          a.has_mask, (int)a.H, (int)a.T, (int)a.S, (int)a.D, a.causal, a.scale,
                          (int)nkb, QT, (size_t)QT * (size_t)a.D * 4,

@@ -2,54 +2,80 @@
  * unary maths, ReLU/GELU backward helpers, Cast and Where (kernels/elementwise.cl). */
 #include "opencl_internal.h"
 
-/* Op codes of kernels/elementwise.cl. */
-enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_MAX, EW_RELU_GRAD, EW_GELU_GRAD };
-enum { EW_NEG, EW_SCALE, EW_EXP, EW_LOG, EW_SQRT, EW_RSQRT, EW_TANH, EW_RELU, EW_GELU };
+#include <stdio.h>
 
-static lmg_status binary(lmg_exec *e, const lmg_node *n, int code)
+/* A broadcasting op over up to three operands: a `_flat` kernel when every operand is walked
+ * like the output, else `_rows` over the last collapsed dim and the rows before it. */
+static lmg_status broadcast(lmg_exec *e, const lmg_node *n, const char *kernel, int nops,
+                            const int *ops, int flag)
 {
-    int y = n->out[0], a = n->in[0], b = n->in[1];
+    int y = n->out[0];
     const lmg_shape *sy = &lmg_cl_value(e, y)->shape;
     int64_t st[3][LMG_MAX_DIMS];
-    lmg_cl_bcast_strides(&lmg_cl_value(e, a)->shape, sy, st[0]);
-    lmg_cl_bcast_strides(&lmg_cl_value(e, b)->shape, sy, st[1]);
+    for (int k = 0; k < nops; k++) lmg_cl_bcast_strides(&lmg_cl_value(e, ops[k])->shape, sy, st[k]);
     lmg_cl_desc d;
-    lmg_cl_desc_make(&d, sy, 2, st);
+    lmg_cl_desc_make(&d, sy, nops, st);
     int64_t N = lmg_cl_numel(e, y);
-    const char *k = lmg_cl_value(e, y)->dtype == LMG_DTYPE_I32 ? "binary_i32" : "binary_f32";
-    return lmg_cl_kernel(e, k, (size_t)N, 0, "bbbiid", lmg_cl_at(e, y), lmg_cl_at(e, a),
-                         lmg_cl_at(e, b), code, (int)N, &d);
+    lmg_cl_loc a = lmg_cl_at(e, ops[0]), b = lmg_cl_at(e, ops[1]);
+    lmg_cl_loc c = lmg_cl_at(e, ops[nops - 1]);
+    char name[64];
+    if (d.rank == 0) {
+        snprintf(name, sizeof name, "%s_flat", kernel);
+        const char *k = name;
+        if (nops == 3)
+            return lmg_cl_kernel(e, k, (size_t)N, 0, "bbbbii", lmg_cl_at(e, y), a, b, c, flag, (int)N);
+        return lmg_cl_kernel(e, k, (size_t)N, 0, "bbbi", lmg_cl_at(e, y), a, b, (int)N);
+    }
+    int64_t inner, rows;
+    int ist[3];
+    lmg_cl_loc table;
+    LMG_TRY(lmg_cl_desc_rows(e, &d, nops, &inner, ist, &rows, &table));
+    snprintf(name, sizeof name, "%s_rows", kernel);
+    const char *k = name;
+    if (nops == 3)
+        return lmg_cl_kernel2(e, k, (size_t)inner, (size_t)rows, "bbbbiiiiiib", lmg_cl_at(e, y),
+                              a, b, c, flag, (int)inner, (int)rows, ist[0], ist[1], ist[2], table);
+    return lmg_cl_kernel2(e, k, (size_t)inner, (size_t)rows, "bbbiiiib", lmg_cl_at(e, y), a, b,
+                          (int)inner, (int)rows, ist[0], ist[1], table);
 }
 
-lmg_status lmg_cl_op_ADD(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_ADD); }
-lmg_status lmg_cl_op_SUB(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_SUB); }
-lmg_status lmg_cl_op_MUL(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_MUL); }
-lmg_status lmg_cl_op_DIV(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_DIV); }
-lmg_status lmg_cl_op_MAXIMUM(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_MAX); }
-lmg_status lmg_cl_op_RELU_GRAD(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_RELU_GRAD); }
-lmg_status lmg_cl_op_GELU_GRAD(lmg_exec *e, const lmg_node *n) { return binary(e, n, EW_GELU_GRAD); }
+static lmg_status binary(lmg_exec *e, const lmg_node *n, const char *op)
+{
+    char kernel[48];
+    int i32 = lmg_cl_value(e, n->out[0])->dtype == LMG_DTYPE_I32;
+    snprintf(kernel, sizeof kernel, "%s_%s", op, i32 ? "i32" : "f32");
+    return broadcast(e, n, kernel, 2, n->in, 0);
+}
 
-static lmg_status unary(lmg_exec *e, const lmg_node *n, int code)
+lmg_status lmg_cl_op_ADD(lmg_exec *e, const lmg_node *n) { return binary(e, n, "add"); }
+lmg_status lmg_cl_op_SUB(lmg_exec *e, const lmg_node *n) { return binary(e, n, "sub"); }
+lmg_status lmg_cl_op_MUL(lmg_exec *e, const lmg_node *n) { return binary(e, n, "mul"); }
+lmg_status lmg_cl_op_DIV(lmg_exec *e, const lmg_node *n) { return binary(e, n, "div"); }
+lmg_status lmg_cl_op_MAXIMUM(lmg_exec *e, const lmg_node *n) { return binary(e, n, "max"); }
+lmg_status lmg_cl_op_RELU_GRAD(lmg_exec *e, const lmg_node *n) { return binary(e, n, "relu_grad"); }
+lmg_status lmg_cl_op_GELU_GRAD(lmg_exec *e, const lmg_node *n) { return binary(e, n, "gelu_grad"); }
+
+static lmg_status unary(lmg_exec *e, const lmg_node *n, const char *kernel)
 {
     double alpha = 1.0, beta = 0.0;
-    if (code == EW_SCALE) {
+    if (n->op == LMG_OP_SCALE) {
         alpha = lmg_node_attr_float(n, "alpha", 1.0);
         beta = lmg_node_attr_float(n, "beta", 0.0);
     }
     int64_t N = lmg_cl_numel(e, n->out[0]);
-    return lmg_cl_kernel(e, "unary_f32", (size_t)N, 0, "bbiffi", lmg_cl_at(e, n->out[0]),
-                         lmg_cl_at(e, n->in[0]), code, alpha, beta, (int)N);
+    return lmg_cl_kernel(e, kernel, (size_t)N, 0, "bbffi", lmg_cl_at(e, n->out[0]),
+                         lmg_cl_at(e, n->in[0]), alpha, beta, (int)N);
 }
 
-lmg_status lmg_cl_op_NEG(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_NEG); }
-lmg_status lmg_cl_op_SCALE(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_SCALE); }
-lmg_status lmg_cl_op_EXP(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_EXP); }
-lmg_status lmg_cl_op_LOG(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_LOG); }
-lmg_status lmg_cl_op_SQRT(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_SQRT); }
-lmg_status lmg_cl_op_RSQRT(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_RSQRT); }
-lmg_status lmg_cl_op_TANH(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_TANH); }
-lmg_status lmg_cl_op_RELU(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_RELU); }
-lmg_status lmg_cl_op_GELU(lmg_exec *e, const lmg_node *n) { return unary(e, n, EW_GELU); }
+lmg_status lmg_cl_op_NEG(lmg_exec *e, const lmg_node *n) { return unary(e, n, "neg_f32"); }
+lmg_status lmg_cl_op_SCALE(lmg_exec *e, const lmg_node *n) { return unary(e, n, "scale_f32"); }
+lmg_status lmg_cl_op_EXP(lmg_exec *e, const lmg_node *n) { return unary(e, n, "exp_f32"); }
+lmg_status lmg_cl_op_LOG(lmg_exec *e, const lmg_node *n) { return unary(e, n, "log_f32"); }
+lmg_status lmg_cl_op_SQRT(lmg_exec *e, const lmg_node *n) { return unary(e, n, "sqrt_f32"); }
+lmg_status lmg_cl_op_RSQRT(lmg_exec *e, const lmg_node *n) { return unary(e, n, "rsqrt_f32"); }
+lmg_status lmg_cl_op_TANH(lmg_exec *e, const lmg_node *n) { return unary(e, n, "tanh_f32"); }
+lmg_status lmg_cl_op_RELU(lmg_exec *e, const lmg_node *n) { return unary(e, n, "relu_f32"); }
+lmg_status lmg_cl_op_GELU(lmg_exec *e, const lmg_node *n) { return unary(e, n, "gelu_f32"); }
 
 lmg_status lmg_cl_op_CAST(lmg_exec *e, const lmg_node *n)
 {
@@ -65,15 +91,6 @@ lmg_status lmg_cl_op_CAST(lmg_exec *e, const lmg_node *n)
 
 lmg_status lmg_cl_op_WHERE(lmg_exec *e, const lmg_node *n)
 {
-    int y = n->out[0];
-    const lmg_shape *sy = &lmg_cl_value(e, y)->shape;
-    int64_t st[3][LMG_MAX_DIMS];
-    for (int k = 0; k < 3; k++) lmg_cl_bcast_strides(&lmg_cl_value(e, n->in[k])->shape, sy, st[k]);
-    lmg_cl_desc d;
-    lmg_cl_desc_make(&d, sy, 3, st);
-    int64_t N = lmg_cl_numel(e, y);
     int cond_f32 = lmg_cl_value(e, n->in[0])->dtype == LMG_DTYPE_F32;
-    return lmg_cl_kernel(e, "where_u32", (size_t)N, 0, "bbbbiid", lmg_cl_at(e, y),
-                         lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]), lmg_cl_at(e, n->in[2]),
-                         cond_f32, (int)N, &d);
+    return broadcast(e, n, "where", 3, n->in, cond_f32);
 }

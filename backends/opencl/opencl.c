@@ -63,21 +63,25 @@ lmg_cl_loc lmg_cl_scratch(lmg_exec *e, size_t elems)
 lmg_cl_loc lmg_cl_aux(lmg_exec *e, const uint32_t *data, size_t elems)
 {
     lmg_cl_loc l = {LMG_CL_AUX, e->n_aux};
-    if (e->n_aux + elems > e->cap_aux) {
-        size_t cap = 2 * (e->n_aux + elems) + 64;
+    size_t used = (elems + 15) & ~(size_t)15; /* 64-byte aligned tables */
+    if (e->n_aux + used > e->cap_aux) {
+        size_t cap = 2 * (e->n_aux + used) + 64;
         uint32_t *a = realloc(e->aux, cap * 4);
         if (!a) return (lmg_cl_loc){-1, 0};
         e->aux = a;
         e->cap_aux = cap;
     }
     memcpy(e->aux + e->n_aux, data, elems * 4);
-    e->n_aux += (elems + 15) & ~(size_t)15;
+    memset(e->aux + e->n_aux + elems, 0, (used - elems) * 4);
+    e->n_aux += used;
     return l;
 }
 
 size_t lmg_cl_row_group(const lmg_exec *e, int64_t n)
 {
-    size_t cap = 256;
+    /* A CPU runs a work-group as loops over its items, split at every barrier: small groups
+     * with longer per-item loops keep the local trees short there (measured on PoCL). */
+    size_t cap = e->dev->is_cpu ? 32 : 256;
     if (e->dev->max_wg < cap) cap = e->dev->max_wg;
     size_t l = 1;
     while (l < cap && (int64_t)l < n) l <<= 1;
@@ -142,6 +146,34 @@ void lmg_cl_desc_make(lmg_cl_desc *d, const lmg_shape *dims, int nops,
     }
 }
 
+lmg_status lmg_cl_desc_rows(lmg_exec *e, const lmg_cl_desc *d, int nops, int64_t *inner,
+                            int *inner_st, int64_t *rows, lmg_cl_loc *table)
+{
+    int r = d->rank;
+    *inner = d->dims[r - 1];
+    for (int k = 0; k < 3; k++) inner_st[k] = d->st[k][r - 1];
+    *rows = 1;
+    for (int i = 0; i < r - 1; i++) *rows *= d->dims[i];
+    uint32_t *t = malloc((size_t)(*rows * nops) * 4 + 4);
+    if (!t) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    int64_t coord[LMG_CL_MAXR] = {0};
+    for (int64_t row = 0; row < *rows; row++) {
+        for (int k = 0; k < nops; k++) {
+            int64_t o = 0;
+            for (int i = 0; i < r - 1; i++) o += coord[i] * d->st[k][i];
+            t[k * *rows + row] = (uint32_t)o;
+        }
+        for (int i = r - 2; i >= 0; i--) {
+            if (++coord[i] < d->dims[i]) break;
+            coord[i] = 0;
+        }
+    }
+    *table = lmg_cl_aux(e, t, (size_t)(*rows * nops));
+    free(t);
+    if (table->region < 0) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    return LMG_OK;
+}
+
 static lmg_cl_cmd *new_cmd(lmg_exec *e)
 {
     if (e->n_cmds == e->cap_cmds) {
@@ -158,27 +190,28 @@ static lmg_cl_cmd *new_cmd(lmg_exec *e)
     return c;
 }
 
-lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws, const char *fmt,
-                         ...)
+static lmg_status record_kernel(lmg_exec *e, const char *name, cl_uint dim, const size_t *gws,
+                                size_t lws, const char *fmt, va_list ap)
 {
-    if (gws == 0) return LMG_OK;
-    if (lws && gws % lws)
+    if (gws[0] == 0 || (dim > 1 && gws[1] == 0)) return LMG_OK;
+    if (lws && gws[0] % lws && dim == 1)
         return lmg_error(LMG_ERR_INVALID, "opencl: kernel %s: %zu work-items are not a multiple "
-                         "of the group size %zu", name, gws, lws);
+                         "of the group size %zu", name, gws[0], lws);
     lmg_cl_cmd *c = new_cmd(e);
     if (!c) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     c->kind = LMG_CL_CMD_KERNEL;
-    c->kname = name;
-    c->gws = gws;
-    c->lws = lws;
+    snprintf(c->kname, sizeof c->kname, "%s", name);
+    c->dim = dim;
+    c->gws[0] = gws[0];
+    c->gws[1] = dim > 1 ? gws[1] : 1;
+    c->lws[0] = lws;
+    c->lws[1] = 1;
     size_t na = strlen(fmt);
     c->args = calloc(na ? na : 1, sizeof *c->args);
     if (!c->args) {
         e->n_cmds--;
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
-    va_list ap;
-    va_start(ap, fmt);
     for (size_t i = 0; i < na; i++) {
         lmg_cl_arg *a = &c->args[i];
         a->kind = fmt[i];
@@ -198,14 +231,42 @@ lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws, 
         case 'S': break;
         case 'd': a->desc = *va_arg(ap, const lmg_cl_desc *); break;
         default:
-            va_end(ap);
             return lmg_error(LMG_ERR_INVALID, "opencl: kernel %s: bad argument code '%c'", name,
                              fmt[i]);
         }
     }
-    va_end(ap);
     c->n_arg = (int)na;
     return LMG_OK;
+}
+
+lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws, const char *fmt,
+                         ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lmg_status s = record_kernel(e, name, 1, &gws, lws, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+lmg_status lmg_cl_kernel2(lmg_exec *e, const char *name, size_t gx, size_t gy, const char *fmt,
+                          ...)
+{
+    /* Groups of about 256 items (up to 64 along the run, the rest over rows): one group per
+     * short row would make the per-group cost dominate. The range is rounded up to whole
+     * groups; the kernels check both bounds. */
+    size_t cap = e->dev->max_wg < 256 ? e->dev->max_wg : 256;
+    size_t lx = 1;
+    while (lx < 64 && lx < gx && lx * 2 <= cap) lx <<= 1;
+    size_t ly = 1;
+    while (lx * ly * 2 <= cap && ly < gy) ly <<= 1;
+    size_t gws[2] = {(gx + lx - 1) / lx * lx, (gy + ly - 1) / ly * ly};
+    va_list ap;
+    va_start(ap, fmt);
+    lmg_status s = record_kernel(e, name, 2, gws, lx, fmt, ap);
+    va_end(ap);
+    if (s == LMG_OK && gx && gy) e->cmds[e->n_cmds - 1].lws[1] = ly;
+    return s;
 }
 
 lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
@@ -759,8 +820,8 @@ static lmg_status cl_run(lmg_exec *e, uint64_t step)
                 if (err != CL_SUCCESS) s = lmg_cl_fail(err, "clSetKernelArg", __FILE__, __LINE__);
             }
             if (s == LMG_OK) {
-                err = clEnqueueNDRangeKernel(e->queue, c->k, 1, NULL, &c->gws, c->lws ? &c->lws : NULL,
-                                             0, NULL, NULL);
+                err = clEnqueueNDRangeKernel(e->queue, c->k, c->dim, NULL, c->gws,
+                                             c->lws[0] ? c->lws : NULL, 0, NULL, NULL);
                 if (err != CL_SUCCESS)
                     s = lmg_cl_fail(err, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
             }

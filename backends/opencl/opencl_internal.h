@@ -105,12 +105,13 @@ typedef struct lmg_cl_gemm {
 typedef struct lmg_cl_cmd {
     int kind;
     int node;             /* for error messages */
-    const char *kname;
+    char kname[48];
     cl_kernel k;
     int n_arg;
     lmg_cl_arg *args;     /* recorded; set on k once the buffers exist */
     int step_arg;         /* argument index of the run's step, or -1 */
-    size_t gws, lws;      /* lws 0 = the runtime chooses */
+    cl_uint dim;          /* 1 or 2 */
+    size_t gws[2], lws[2]; /* lws[0] 0 = the runtime chooses */
     lmg_cl_gemm gemm;
 } lmg_cl_cmd;
 
@@ -149,6 +150,10 @@ lmg_cl_loc lmg_cl_aux(lmg_exec *e, const uint32_t *data, size_t elems);
  * S the run's step (no vararg), d const lmg_cl_desc *. */
 lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws,
                          const char *fmt, ...);
+/* The same over a 2-D range gx x gy (the runtime picks the groups): dimension 0 walks a
+ * contiguous run, dimension 1 the rows, so per-row index work is not repeated per element. */
+lmg_status lmg_cl_kernel2(lmg_exec *e, const char *name, size_t gx, size_t gy, const char *fmt,
+                          ...);
 lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm);
 /* A power-of-two work-group size for one row of `n` elements (<= 256 and the device max). */
 size_t lmg_cl_row_group(const lmg_exec *e, int64_t n);
@@ -175,5 +180,10 @@ void lmg_cl_bcast_strides(const lmg_shape *in, const lmg_shape *out, int64_t *st
  * mergeable neighbours merged, rank 0 when every operand is walked contiguously. */
 void lmg_cl_desc_make(lmg_cl_desc *d, const lmg_shape *dims, int nops,
                       int64_t st[][LMG_MAX_DIMS]);
+/* Split a walk of rank >= 1 into its last dim (length *inner, strides inner_st[k]) and the
+ * rows before it: *rows of them, whose start offsets in each of the `nops` operands go into
+ * an AUX table (operand k's at [k * rows + r]), so kernels need no index division. */
+lmg_status lmg_cl_desc_rows(lmg_exec *e, const lmg_cl_desc *d, int nops, int64_t *inner,
+                            int *inner_st, int64_t *rows, lmg_cl_loc *table);
 
 #endif

@@ -26,8 +26,10 @@ lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_
     lmg_cl_loc bc = lmg_cl_scratch(e, 2);
     LMG_TRY(lmg_cl_kernel(e, "adamw_prep", 1, 0, "bbff", bc, lmg_cl_at(e, n->in[5]), log(b1),
                           log(b2)));
-    return lmg_cl_kernel(e, "adamw", (size_t)count, 0, "bbbbbbbbifffffi", p, g, m, v,
-                         lmg_cl_at(e, n->in[4]), lmg_cl_at(e, n->in[6]), bc, seg, nseg, b1,
+    int top = 1;
+    while (top * 2 < nseg) top *= 2;
+    return lmg_cl_kernel(e, "adamw", (size_t)count, 0, "bbbbbbbbiifffffi", p, g, m, v,
+                         lmg_cl_at(e, n->in[4]), lmg_cl_at(e, n->in[6]), bc, seg, nseg, top, b1,
                          1.0 - b1, b2, 1.0 - b2, eps, (int)count);
 }
 

@@ -23,7 +23,12 @@ static lmg_status copy(lmg_exec *e, const lmg_shape *dims, lmg_cl_loc ys, const 
     lmg_cl_desc_make(&d, dims, 2, st);
     int64_t N = lmg_shape_numel(dims);
     if (d.rank == 0) return lmg_cl_kernel(e, "copy_flat", (size_t)N, 0, "bbi", ys, xs, (int)N);
-    return lmg_cl_kernel(e, "copy_strided", (size_t)N, 0, "bbid", ys, xs, (int)N, &d);
+    int64_t inner, rows;
+    int ist[3];
+    lmg_cl_loc table;
+    LMG_TRY(lmg_cl_desc_rows(e, &d, 2, &inner, ist, &rows, &table));
+    return lmg_cl_kernel2(e, "copy_rows", (size_t)inner, (size_t)rows, "bbiiiib", ys, xs,
+                          (int)inner, (int)rows, ist[0], ist[1], table);
 }
 
 lmg_status lmg_cl_op_RESHAPE(lmg_exec *e, const lmg_node *n)

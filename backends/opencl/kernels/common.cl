@@ -39,14 +39,16 @@ __kernel void fill_u32(__global uint *y, ulong y_off, ulong n, uint bits)
     if (i < n) y[y_off + i] = bits;
 }
 
-/* y[walk.x] = x[walk.y]: transposes, slices, concatenation, broadcasts, copies. */
-__kernel void copy_strided(__global uint *y, ulong y_off, __global const uint *x, ulong x_off,
-                           int n, desc_t d)
+/* Transposes, slices, concatenation, broadcasts: dimension 0 runs along the last dim
+ * (strides sy, sx), dimension 1 over the rows, whose start offsets in y and x are ro[r] and
+ * ro[rows + r] (a table the host made). */
+__kernel void copy_rows(__global uint *y, ulong y_off, __global const uint *x, ulong x_off,
+                        int inner, int rows, int sy, int sx, __global const int *ro, ulong ro_off)
 {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int3 o = desc_walk(&d, i);
-    y[y_off + o.x] = x[x_off + o.y];
+    int i = get_global_id(0), r = get_global_id(1);
+    if (i >= inner || r >= rows) return;
+    __global const int *o = ro + ro_off + r;
+    y[y_off + o[0] + i * sy] = x[x_off + o[rows] + i * sx];
 }
 
 __kernel void copy_flat(__global uint *y, ulong y_off, __global const uint *x, ulong x_off, int n)

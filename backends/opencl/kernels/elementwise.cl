@@ -1,89 +1,87 @@
 /* elementwise.cl — broadcasting arithmetic (f32, wrapping i32), unary maths, ReLU/GELU and
- * their backward helpers, Cast and Where. Each work-item reads element i of its operands
- * before it writes element i, so an output may overwrite a same-shaped input (in place). */
+ * their backward helpers, Cast and Where. One kernel per op, so each compiles to straight,
+ * vectorisable code: `_flat` for operands walked like the output, `_rows` for broadcasts (a
+ * 2-D range: dimension 0 runs along the last collapsed dim, dimension 1 over the rows, whose
+ * start offsets come from a table the host made). Each work-item reads element i of its
+ * operands before it writes element i, so an output may overwrite a same-shaped input. */
 
-/* Op codes: keep in step with backends/opencl/elementwise.c. */
-#define EW_ADD 0
-#define EW_SUB 1
-#define EW_MUL 2
-#define EW_DIV 3
-#define EW_MAX 4
-#define EW_RELU_GRAD 5
-#define EW_GELU_GRAD 6
-
-#define EW_NEG 0
-#define EW_SCALE 1
-#define EW_EXP 2
-#define EW_LOG 3
-#define EW_SQRT 4
-#define EW_RSQRT 5
-#define EW_TANH 6
-#define EW_RELU 7
-#define EW_GELU 8
-
+/* tanh(u) as 1 - 2/(exp(2u) + 1): exact at the ends (+-1, NaN passes), and its absolute
+ * error near 0 is a few ulp of 1, which GELU's 0.5x(1 + tanh) does not notice. q = 1 - t is
+ * kept so 1 - t^2 = q(2 - q) has no cancellation. */
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_K 0.044715f
 
+inline float gelu_q(float x)
+{
+    float u = GELU_C * (x + GELU_K * x * x * x);
+    return 2.0f / (exp(2.0f * u) + 1.0f);
+}
+
 inline float gelu_f(float x)
 {
-    return 0.5f * x * (1.0f + tanh(GELU_C * (x + GELU_K * x * x * x)));
+    float q = gelu_q(x);
+    return 0.5f * x * (2.0f - q);
 }
 
 inline float gelu_deriv(float x)
 {
-    float t = tanh(GELU_C * (x + GELU_K * x * x * x));
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
+    float q = gelu_q(x);
+    return 0.5f * (2.0f - q) + 0.5f * x * (q * (2.0f - q)) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
 }
 
-__kernel void binary_f32(__global float *y, ulong y_off, __global const float *a, ulong a_off,
-                         __global const float *b, ulong b_off, int op, int n, desc_t d)
-{
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int3 o = desc_walk(&d, i);
-    float u = a[a_off + o.x], v = b[b_off + o.y], r;
-    switch (op) {
-    case EW_ADD: r = u + v; break;
-    case EW_SUB: r = u - v; break;
-    case EW_MUL: r = u * v; break;
-    case EW_DIV: r = u / v; break;
-    case EW_MAX: r = isnan(u) || isnan(v) ? NAN : (u >= v ? u : v); break;
-    case EW_RELU_GRAD: r = v > 0.0f ? u : 0.0f; break;
-    default: r = u * gelu_deriv(v); break; /* EW_GELU_GRAD: (dy, x) */
+#define BINARY(NAME, T, EXPR)                                                                   \
+    __kernel void NAME##_flat(__global T *y, ulong y_off, __global const T *a, ulong a_off,     \
+                              __global const T *b, ulong b_off, int n)                           \
+    {                                                                                            \
+        int i = get_global_id(0);                                                                \
+        if (i >= n) return;                                                                      \
+        T u = a[a_off + i], v = b[b_off + i];                                                    \
+        y[y_off + i] = EXPR;                                                                     \
+    }                                                                                            \
+    __kernel void NAME##_rows(__global T *y, ulong y_off, __global const T *a, ulong a_off,     \
+                              __global const T *b, ulong b_off, int inner, int rows, int sa,     \
+                              int sb, __global const int *ro, ulong ro_off)                      \
+    {                                                                                            \
+        int x = get_global_id(0), r = get_global_id(1);                                         \
+        if (x >= inner || r >= rows) return;                                                     \
+        __global const int *o = ro + ro_off + r;                                                 \
+        T u = a[a_off + o[0] + x * sa], v = b[b_off + o[rows] + x * sb];                        \
+        y[y_off + (ulong)r * (ulong)inner + x] = EXPR;                                          \
     }
-    y[y_off + i] = r;
-}
 
+BINARY(add_f32, float, u + v)
+BINARY(sub_f32, float, u - v)
+BINARY(mul_f32, float, u * v)
+BINARY(div_f32, float, u / v)
+/* Maximum: NaN in either input propagates, as in the reference. */
+BINARY(max_f32, float, isnan(u) || isnan(v) ? NAN : (u >= v ? u : v))
+/* (dy, x) pairs */
+BINARY(relu_grad_f32, float, v > 0.0f ? u : 0.0f)
+BINARY(gelu_grad_f32, float, u * gelu_deriv(v))
 /* Two's-complement wrap-around: unsigned arithmetic is defined on overflow. */
-__kernel void binary_i32(__global uint *y, ulong y_off, __global const uint *a, ulong a_off,
-                         __global const uint *b, ulong b_off, int op, int n, desc_t d)
-{
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int3 o = desc_walk(&d, i);
-    uint u = a[a_off + o.x], v = b[b_off + o.y];
-    y[y_off + i] = op == EW_ADD ? u + v : op == EW_SUB ? u - v : u * v;
-}
+BINARY(add_i32, uint, u + v)
+BINARY(sub_i32, uint, u - v)
+BINARY(mul_i32, uint, u * v)
 
-__kernel void unary_f32(__global float *y, ulong y_off, __global const float *x, ulong x_off,
-                        int op, float alpha, float beta, int n)
-{
-    int i = get_global_id(0);
-    if (i >= n) return;
-    float v = x[x_off + i], r;
-    switch (op) {
-    case EW_NEG: r = -v; break;
-    case EW_SCALE: r = alpha * v + beta; break;
-    case EW_EXP: r = exp(v); break;
-    case EW_LOG: r = log(v); break;
-    case EW_SQRT: r = sqrt(v); break;
-    case EW_RSQRT: r = 1.0f / sqrt(v); break;
-    case EW_TANH: r = tanh(v); break;
-    case EW_RELU: r = v > 0.0f || isnan(v) ? v : 0.0f; break;
-    default: r = gelu_f(v); break;
+#define UNARY(NAME, EXPR)                                                                       \
+    __kernel void NAME(__global float *y, ulong y_off, __global const float *x, ulong x_off,    \
+                       float alpha, float beta, int n)                                           \
+    {                                                                                            \
+        int i = get_global_id(0);                                                                \
+        if (i >= n) return;                                                                      \
+        float v = x[x_off + i];                                                                  \
+        y[y_off + i] = EXPR;                                                                     \
     }
-    y[y_off + i] = r;
-}
+
+UNARY(neg_f32, -v)
+UNARY(scale_f32, alpha * v + beta)
+UNARY(exp_f32, exp(v))
+UNARY(log_f32, log(v))
+UNARY(sqrt_f32, sqrt(v))
+UNARY(rsqrt_f32, 1.0f / sqrt(v))
+UNARY(tanh_f32, tanh(v))
+UNARY(relu_f32, v > 0.0f || isnan(v) ? v : 0.0f)
+UNARY(gelu_f32, gelu_f(v))
 
 /* f32 -> i32 truncates toward zero, saturates, and maps NaN to 0 (the _sat conversion). */
 __kernel void cast_f32_i32(__global int *y, ulong y_off, __global const float *x, ulong x_off,
@@ -101,15 +99,30 @@ __kernel void cast_i32_f32(__global float *y, ulong y_off, __global const int *x
 }
 
 /* y = cond != 0 ? a : b over words (f32 and i32 alike); cond is f32 (cond_f32) or i32. */
-__kernel void where_u32(__global uint *y, ulong y_off, __global const uint *c, ulong c_off,
-                        __global const uint *a, ulong a_off, __global const uint *b, ulong b_off,
-                        int cond_f32, int n, desc_t d)
+inline uint where_pick(uint cw, uint av, uint bv, int cond_f32)
+{
+    int take_a = cond_f32 ? as_float(cw) != 0.0f : cw != 0u;
+    return take_a ? av : bv;
+}
+
+__kernel void where_flat(__global uint *y, ulong y_off, __global const uint *c, ulong c_off,
+                         __global const uint *a, ulong a_off, __global const uint *b, ulong b_off,
+                         int cond_f32, int n)
 {
     int i = get_global_id(0);
     if (i >= n) return;
-    int3 o = desc_walk(&d, i);
-    uint cw = c[c_off + o.x];
-    int take_a = cond_f32 ? as_float(cw) != 0.0f : cw != 0u;
-    uint av = a[a_off + o.y], bv = b[b_off + o.z];
-    y[y_off + i] = take_a ? av : bv;
+    y[y_off + i] = where_pick(c[c_off + i], a[a_off + i], b[b_off + i], cond_f32);
+}
+
+__kernel void where_rows(__global uint *y, ulong y_off, __global const uint *c, ulong c_off,
+                         __global const uint *a, ulong a_off, __global const uint *b, ulong b_off,
+                         int cond_f32, int inner, int rows, int sc, int sa, int sb,
+                         __global const int *ro, ulong ro_off)
+{
+    int x = get_global_id(0), r = get_global_id(1);
+    if (x >= inner || r >= rows) return;
+    __global const int *o = ro + ro_off + r;
+    uint cw = c[c_off + o[0] + x * sc], av = a[a_off + o[rows] + x * sa];
+    uint bv = b[b_off + o[2 * rows] + x * sb];
+    y[y_off + (ulong)r * (ulong)inner + x] = where_pick(cw, av, bv, cond_f32);
 }

@@ -18,18 +18,17 @@ __kernel void adamw(__global float *p, ulong p_off, __global const float *g, ulo
                     __global float *m, ulong m_off, __global float *v, ulong v_off,
                     __global const float *lr, ulong lr_off, __global const float *gscale,
                     ulong gscale_off, __global const float *bc, ulong bc_off,
-                    __global const uint *seg, ulong seg_off, int nseg, float b1, float omb1,
+                    __global const uint *seg, ulong seg_off, int nseg, int top, float b1, float omb1,
                     float b2, float omb2, float eps, int n)
 {
     int i = get_global_id(0);
     if (i >= n) return;
+    /* The last segment starting at or before i: a search whose trip count is the same for
+     * every item (the top power of two), so it vectorises across items. */
     __global const uint *sg = seg + seg_off;
-    int lo = 0, hi = nseg - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) / 2;
-        if ((int)sg[2 * mid] <= i) lo = mid;
-        else hi = mid - 1;
-    }
+    int lo = 0;
+    for (int step = top; step > 0; step >>= 1)
+        if (lo + step < nseg && (int)sg[2 * (lo + step)] <= i) lo += step;
     float wd = as_float(sg[2 * lo + 1]);
     float gi = g[g_off + i] * gscale[gscale_off];
     float pi = p[p_off + i];
