@@ -31,11 +31,11 @@ static lmg_status att_of(lmg_exec *e, const lmg_node *n, int q, int k, int mask_
 }
 
 /* Work-group size for one item per query (or key) and the tile that fits local memory. */
-static void sizes(const lmg_exec *e, int64_t items, int64_t D, int tiles, size_t *group,
-                  int *tile)
+static void sizes(lmg_exec *e, const char *kernel, int64_t items, int64_t D, int tiles,
+                  size_t *group, int *tile)
 {
-    size_t g = 64;
-    if (e->dev->max_wg < g) g = e->dev->max_wg;
+    size_t g = 64, limit = lmg_cl_group_limit(e, kernel);
+    if (limit < g) g = limit;
     if ((int64_t)g > items) g = (size_t)(items > 0 ? items : 1);
     *group = g;
     int64_t per = (int64_t)tiles * (D > 0 ? D : 1) * 4 + 8;
@@ -50,10 +50,10 @@ lmg_status lmg_cl_op_ATTENTION(lmg_exec *e, const lmg_node *n)
     if (a.B * a.H * a.T == 0) return LMG_OK;
     size_t QB;
     int KT;
-    sizes(e, a.T, a.D, 2, &QB, &KT);
+    const char *k = a.D % 4 == 0 ? "attention_fwd_v4" : "attention_fwd";
+    sizes(e, k, a.T, a.D, 2, &QB, &KT);
     int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
     lmg_cl_loc mask = lmg_cl_at(e, a.has_mask ? n->in[3] : n->in[0]);
-    const char *k = a.D % 4 == 0 ? "attention_fwd_v4" : "attention_fwd";
     return lmg_cl_kernel(e, k, (size_t)(a.B * a.H * nqb) * QB, QB,
                          "bbbbbbiiiiiifiiLLL", lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->out[1]),
                          lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]), lmg_cl_at(e, n->in[2]),
@@ -82,9 +82,9 @@ lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
                           (int)rows, (int)a.D));
     size_t QB;
     int KT;
-    sizes(e, a.T, a.D, 2, &QB, &KT);
-    int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
     int v4 = a.D % 4 == 0;
+    sizes(e, v4 ? "attention_bwd_dq_v4" : "attention_bwd_dq", a.T, a.D, 2, &QB, &KT);
+    int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
     LMG_TRY(lmg_cl_kernel(e, v4 ? "attention_bwd_dq_v4" : "attention_bwd_dq",
                           (size_t)(a.B * a.H * nqb) * QB, QB,
                           "bbbbbbbbiiiiiifiiLLL", dq, g, q, k, v, lse, delta, mask, a.has_mask,
@@ -94,7 +94,7 @@ lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
     if (a.S == 0) return LMG_OK;
     size_t KB;
     int QT;
-    sizes(e, a.S, a.D, 2, &KB, &QT);
+    sizes(e, v4 ? "attention_bwd_dkdv_v4" : "attention_bwd_dkdv", a.S, a.D, 2, &KB, &QT);
     int64_t nkb = (a.S + (int64_t)KB - 1) / (int64_t)KB;
     return lmg_cl_kernel(e, v4 ? "attention_bwd_dkdv_v4" : "attention_bwd_dkdv",
                          (size_t)(a.B * a.H * nkb) * KB, KB,

@@ -378,6 +378,37 @@ fail:
     return s;
 }
 
+size_t lmg_cl_group_limit(lmg_exec *e, const char *name)
+{
+    lmg_cl_dev *d = e->dev;
+    size_t limit = d->max_wg;
+    pthread_mutex_lock(&open_lock);
+    for (int i = 0; i < d->n_wg; i++)
+        if (strcmp(d->wg[i].name, name) == 0) {
+            limit = d->wg[i].size;
+            pthread_mutex_unlock(&open_lock);
+            return limit;
+        }
+    cl_int err = CL_SUCCESS;
+    cl_kernel k = clCreateKernel(d->prog, name, &err);
+    size_t ks = 0;
+    if (err == CL_SUCCESS &&
+        clGetKernelWorkGroupInfo(k, d->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof ks, &ks, NULL) ==
+            CL_SUCCESS &&
+        ks > 0 && ks < limit)
+        limit = ks;
+    if (err == CL_SUCCESS) clReleaseKernel(k);
+    /* An unknown name keeps the device limit; creating the launch reports it properly. */
+    struct lmg_cl_wg *grown = realloc(d->wg, (size_t)(d->n_wg + 1) * sizeof *grown);
+    if (grown) {
+        d->wg = grown;
+        snprintf(d->wg[d->n_wg].name, sizeof d->wg[d->n_wg].name, "%s", name);
+        d->wg[d->n_wg++].size = limit;
+    }
+    pthread_mutex_unlock(&open_lock);
+    return limit;
+}
+
 lmg_status lmg_cl_dev_open(const char *spec, lmg_cl_dev **out)
 {
     int p, di;

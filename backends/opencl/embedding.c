@@ -22,7 +22,9 @@ lmg_status lmg_cl_op_EMBEDDING_GRAD(lmg_exec *e, const lmg_node *n)
                          (long long)N);
     int64_t P = 2;
     while (P < N) P <<= 1;
-    size_t L = e->dev->max_wg < 256 ? e->dev->max_wg : 256; /* half a sort block */
+    size_t L = lmg_cl_group_limit(e, "bitonic_local"); /* half a sort block, a power of 2 */
+    if (L > 256) L = 256;
+    while (L & (L - 1)) L &= L - 1;
     if ((int64_t)(2 * L) > P) L = (size_t)(P / 2);
     int64_t B = 2 * (int64_t)L;
     lmg_cl_loc keys = lmg_cl_scratch(e, (size_t)(2 * P));

@@ -17,7 +17,7 @@ static lmg_status softmax(lmg_exec *e, const lmg_node *n, int log_form)
     int64_t R, C;
     rows_of(e, n->in[0], &R, &C);
     if (R == 0 || C == 0) return LMG_OK;
-    size_t L = lmg_cl_row_group(e, C);
+    size_t L = lmg_cl_row_group(e, "softmax_rows", C);
     return lmg_cl_kernel(e, "softmax_rows", (size_t)R * L, L, "bbiiL", lmg_cl_at(e, n->out[0]),
                          lmg_cl_at(e, n->in[0]), (int)C, log_form, L * sizeof(float));
 }
@@ -30,7 +30,7 @@ static lmg_status softmax_grad(lmg_exec *e, const lmg_node *n, int log_form)
     int64_t R, C;
     rows_of(e, n->in[1], &R, &C);
     if (R == 0 || C == 0) return LMG_OK;
-    size_t L = lmg_cl_row_group(e, C);
+    size_t L = lmg_cl_row_group(e, "softmax_grad_rows", C);
     return lmg_cl_kernel(e, "softmax_grad_rows", (size_t)R * L, L, "bbbiiL",
                          lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]),
                          (int)C, log_form, L * sizeof(float));
@@ -47,7 +47,7 @@ lmg_status lmg_cl_op_LAYER_NORM(lmg_exec *e, const lmg_node *n)
     int64_t R, C;
     rows_of(e, n->in[0], &R, &C);
     if (R == 0 || C == 0) return LMG_OK;
-    size_t L = lmg_cl_row_group(e, C);
+    size_t L = lmg_cl_row_group(e, "layernorm_rows", C);
     double eps = lmg_node_attr_float(n, "eps", 1e-5);
     return lmg_cl_kernel(e, "layernorm_rows", (size_t)R * L, L, "bbbbbbifL",
                          lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->out[1]), lmg_cl_at(e, n->out[2]),
@@ -76,7 +76,7 @@ lmg_status lmg_cl_op_LAYER_NORM_GRAD(lmg_exec *e, const lmg_node *n)
         LMG_TRY(lmg_cl_fill(e, lmg_cl_at(e, n->out[1]), C, 0));
         return lmg_cl_fill(e, lmg_cl_at(e, n->out[2]), C, 0);
     }
-    size_t L = lmg_cl_row_group(e, C);
+    size_t L = lmg_cl_row_group(e, "layernorm_grad_rows", C);
     LMG_TRY(lmg_cl_kernel(e, "layernorm_grad_rows", (size_t)R * L, L, "bbbbbbiL",
                           lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]),
                           lmg_cl_at(e, n->in[2]), lmg_cl_at(e, n->in[3]), lmg_cl_at(e, n->in[4]),
@@ -120,12 +120,12 @@ lmg_status lmg_cl_op_CROSS_ENTROPY(lmg_exec *e, const lmg_node *n)
     lmg_cl_loc w = lmg_cl_at(e, has_w ? n->in[2] : n->in[1]);
     lmg_cl_loc part = lmg_cl_scratch(e, (size_t)(2 * N));
     if (N > 0) {
-        size_t L = lmg_cl_row_group(e, V);
+        size_t L = lmg_cl_row_group(e, "ce_rows", V);
         LMG_TRY(lmg_cl_kernel(e, "ce_rows", (size_t)N * L, L, "bbbbiiiiL", part,
                               lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]), w, has_w, (int)N,
                               (int)V, ignore, L * sizeof(float)));
     }
-    size_t L = lmg_cl_row_group(e, N);
+    size_t L = lmg_cl_row_group(e, "ce_final", N);
     return lmg_cl_kernel(e, "ce_final", L, L, "bbiL", lmg_cl_at(e, n->out[0]), part, (int)N,
                          L * sizeof(float));
 }
@@ -139,10 +139,10 @@ lmg_status lmg_cl_op_CROSS_ENTROPY_GRAD(lmg_exec *e, const lmg_node *n)
     int has_w = has_input(n, 3);
     lmg_cl_loc w = lmg_cl_at(e, has_w ? n->in[3] : n->in[2]);
     lmg_cl_loc W = lmg_cl_scratch(e, 1);
-    size_t Ln = lmg_cl_row_group(e, N);
+    size_t Ln = lmg_cl_row_group(e, "ce_weight_sum", N);
     LMG_TRY(lmg_cl_kernel(e, "ce_weight_sum", Ln, Ln, "bbbiiiiL", W, lmg_cl_at(e, n->in[2]), w,
                           has_w, (int)N, (int)V, ignore, Ln * sizeof(float)));
-    size_t L = lmg_cl_row_group(e, V);
+    size_t L = lmg_cl_row_group(e, "ce_grad_rows", V);
     return lmg_cl_kernel(e, "ce_grad_rows", (size_t)N * L, L, "bbbbbibiiL",
                          lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]),
                          lmg_cl_at(e, n->in[2]), w, has_w, W, (int)V, ignore, L * sizeof(float));

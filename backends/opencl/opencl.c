@@ -77,12 +77,13 @@ lmg_cl_loc lmg_cl_aux(lmg_exec *e, const uint32_t *data, size_t elems)
     return l;
 }
 
-size_t lmg_cl_row_group(const lmg_exec *e, int64_t n)
+size_t lmg_cl_row_group(lmg_exec *e, const char *name, int64_t n)
 {
     /* A CPU runs a work-group as loops over its items, split at every barrier: small groups
      * with longer per-item loops keep the local trees short there (measured on PoCL). */
     size_t cap = e->dev->is_cpu ? 32 : 256;
-    if (e->dev->max_wg < cap) cap = e->dev->max_wg;
+    size_t limit = lmg_cl_group_limit(e, name);
+    if (limit < cap) cap = limit;
     size_t l = 1;
     while (l < cap && (int64_t)l < n) l <<= 1;
     while (l > cap) l >>= 1;
@@ -255,7 +256,8 @@ lmg_status lmg_cl_kernel2(lmg_exec *e, const char *name, size_t gx, size_t gy, c
     /* Groups of about 256 items (up to 64 along the run, the rest over rows): one group per
      * short row would make the per-group cost dominate. The range is rounded up to whole
      * groups; the kernels check both bounds. */
-    size_t cap = e->dev->max_wg < 256 ? e->dev->max_wg : 256;
+    size_t cap = lmg_cl_group_limit(e, name);
+    if (cap > 256) cap = 256;
     size_t lx = 1;
     while (lx < 64 && lx < gx && lx * 2 <= cap) lx <<= 1;
     size_t ly = 1;

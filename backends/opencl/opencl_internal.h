@@ -44,6 +44,9 @@ typedef struct lmg_cl_dev {
     cl_ulong global_mem, max_alloc, local_mem;
     size_t max_wg;
     int is_cpu;
+    /* CL_KERNEL_WORK_GROUP_SIZE per kernel name, asked once (see lmg_cl_group_limit). */
+    struct lmg_cl_wg { char name[48]; size_t size; } *wg;
+    int n_wg;
 } lmg_cl_dev;
 
 /* Open the device `spec` chooses (see lmg_opencl_pick_device), build the program if this is
@@ -155,8 +158,12 @@ lmg_status lmg_cl_kernel(lmg_exec *e, const char *name, size_t gws, size_t lws,
 lmg_status lmg_cl_kernel2(lmg_exec *e, const char *name, size_t gx, size_t gy, const char *fmt,
                           ...);
 lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm);
-/* A power-of-two work-group size for one row of `n` elements (<= 256 and the device max). */
-size_t lmg_cl_row_group(const lmg_exec *e, int64_t n);
+/* The largest work-group kernel `name` may run on this device (the kernel's own limit, which
+ * register-hungry kernels make lower than the device's). */
+size_t lmg_cl_group_limit(lmg_exec *e, const char *name);
+/* A power-of-two work-group size for kernel `name` over one row of `n` elements (<= 256 on
+ * GPUs, 32 on CPUs, and the kernel's limit). */
+size_t lmg_cl_row_group(lmg_exec *e, const char *name, int64_t n);
 
 /* Per-op recorders, one per ops.def entry (weak fallbacks report a missing kernel). */
 #define LMG_OP(E, N, mi, ma, no, gr) lmg_status lmg_cl_op_##E(lmg_exec *, const lmg_node *);

@@ -41,7 +41,7 @@ static lmg_status reduce(lmg_exec *e, const lmg_node *n, int mean)
     if (ng == 0 || (ng == 1 && !gr[0]) || R == 1)
         return lmg_cl_kernel(e, "copy_flat", (size_t)K, 0, "bbi", ly, lx, (int)K);
     if (gr[ng - 1] && (ng == 1 || (ng == 2 && !gr[0]))) {
-        size_t L = lmg_cl_row_group(e, R);
+        size_t L = lmg_cl_row_group(e, "reduce_rows", R);
         return lmg_cl_kernel(e, "reduce_rows", (size_t)K * L, L, "bbifL", ly, lx, (int)R, div,
                              L * sizeof(float));
     }
@@ -78,7 +78,7 @@ lmg_status lmg_cl_op_ARGMAX(lmg_exec *e, const lmg_node *n)
     int64_t C = sx->dims[sx->rank - 1], rows = lmg_cl_numel(e, n->out[0]);
     if (rows == 0) return LMG_OK;
     if (C == 0) return lmg_cl_fill(e, lmg_cl_at(e, n->out[0]), rows, 0);
-    size_t L = lmg_cl_row_group(e, C);
+    size_t L = lmg_cl_row_group(e, "argmax_rows", C);
     return lmg_cl_kernel(e, "argmax_rows", (size_t)rows * L, L, "bbiLL", lmg_cl_at(e, n->out[0]),
                          lmg_cl_at(e, n->in[0]), (int)C, L * sizeof(float), L * sizeof(int));
 }
