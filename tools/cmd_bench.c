@@ -548,8 +548,8 @@ int lmg_cmd_tune(int argc, char **argv)
     lmg_cl_tune_result r;
     s = lmg_cl_tune_search(dev, &o, &r);
     if (s != LMG_OK) return cli_fail("tune", s, "searching");
-    printf("\n%d sets tried, %d rejected for wrong results, %d failed\n", r.tried, r.wrong,
-           r.failed);
+    printf("\n%d sets tried: %d rejected for wrong results, %d dropped as far slower, %d failed\n",
+           r.tried, r.wrong, r.dropped, r.failed);
     printf("GPT-S step's products: %.0f ms (%.1f GFLOP/s) before, %.0f ms (%.1f GFLOP/s) best\n",
            r.baseline_ms, r.baseline_gflops, r.best_ms, r.best_gflops);
     if (r.best[0]) printf("best set:\n%s", r.best);

@@ -674,10 +674,11 @@ static double workload_flops(const lmg_cl_tune_shape *s, int n)
  * cost seconds per slow set. *ms < 0 when wrong, failed or dropped. */
 static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
                           const lmg_cl_tune_shape *s, int n, int reps, double *best_probe,
-                          double *ms, int *wrong, double *build_s)
+                          double *ms, int *wrong, double *build_s, int *dropped)
 {
     *ms = -1;
     *wrong = 0;
+    *dropped = 0;
     LMG_TRY(apply_set(b->dev, set));
     double t0 = now_s();
     CLBlastStatusCode st = run_gemm(b, &s[0], 1);
@@ -701,7 +702,8 @@ static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
     }
     double probe;
     LMG_TRY(time_gemm(b, &s[0], reps, &probe));
-    if (probe > 1.5 * *best_probe) {
+    if (best_probe && probe > 2.0 * *best_probe) {
+        *dropped = 1;
         logf_(o, "  %.1f GFLOP/s at %zux%zux%zu, far from the best: dropped (build %.1f s)",
               shape_flops(&s[0]) / probe * 1e-9, s[0].m, s[0].n, s[0].k, *build_s);
         return LMG_OK;
@@ -716,7 +718,7 @@ static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
         logf_(o, "  WRONG RESULTS (%s): rejected", why);
         return LMG_OK;
     }
-    if (probe < *best_probe) *best_probe = probe;
+    if (best_probe && probe < *best_probe) *best_probe = probe;
     double total;
     LMG_TRY(time_workload(b, s, n, reps, &total));
     *ms = total * 1e3;
@@ -774,7 +776,10 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
 
     int limit = o.max_candidates > 0 && o.max_candidates < N_XGEMM_CANDIDATES ? o.max_candidates
                                                                              : N_XGEMM_CANDIDATES;
-    int best_idx = -1;
+    /* Round 1: every candidate once (a set more than 2x slower than the best at the probe
+     * shape is dropped there). */
+    int fin[N_XGEMM_CANDIDATES], n_fin = 0;
+    double fin_ms[N_XGEMM_CANDIDATES];
     for (int i = 0; i < limit; i++) {
         kline k;
         char line[512];
@@ -787,38 +792,82 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
                  MIN_INDIRECT[0]);
         logf_(&o, "[%d/%d] %s", i + 1, limit, XGEMM_CANDIDATES[i]);
         double ms, build_s;
-        int wrong;
-        s = try_set(&b, &o, set, shapes, n_shapes, reps, &best_probe, &ms, &wrong, &build_s);
+        int wrong, dropped;
+        s = try_set(&b, &o, set, shapes, n_shapes, reps, &best_probe, &ms, &wrong, &build_s,
+                    &dropped);
         if (s != LMG_OK) goto done;
         res->tried++;
         res->wrong += wrong;
+        res->dropped += dropped;
         if (ms < 0) {
-            res->failed += !wrong;
+            res->failed += !wrong && !dropped;
             continue;
         }
         logf_(&o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, flops / ms * 1e-6, build_s);
-        if (ms < res->best_ms) {
-            res->best_ms = ms;
-            best_idx = i;
-            snprintf(best, 4096, "%s", set);
-        }
+        fin[n_fin] = i;
+        fin_ms[n_fin++] = ms;
     }
-    /* With the best Xgemm, try sending mid-sized products to it instead of XgemmDirect. */
+    /* Round 2: the three best again, interleaved, so that a burst of load on the machine
+     * during one candidate's turn does not pick the winner: the best of the rounds counts. */
+    for (int a = 0; a < n_fin; a++)
+        for (int c = a + 1; c < n_fin; c++)
+            if (fin_ms[c] < fin_ms[a]) {
+                double t = fin_ms[a];
+                int ti = fin[a];
+                fin_ms[a] = fin_ms[c], fin[a] = fin[c];
+                fin_ms[c] = t, fin[c] = ti;
+            }
+    int n_top = n_fin < 3 ? n_fin : 3;
+    for (int round = 0; round < 2 && n_top > 1; round++)
+        for (int a = 0; a < n_top; a++) {
+            snprintf(set, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
+                     XGEMM_CANDIDATES[fin[a]], DIRECT_LINE, MIN_INDIRECT[0]);
+            s = apply_set(dev, set);
+            if (s != LMG_OK) goto done;
+            double total;
+            s = time_workload(&b, shapes, n_shapes, reps, &total);
+            if (s != LMG_OK) goto done;
+            logf_(&o, "again [%d]: %.1f ms", fin[a] + 1, total * 1e3);
+            if (total * 1e3 < fin_ms[a]) fin_ms[a] = total * 1e3;
+        }
+    int best_idx = -1;
+    for (int a = 0; a < n_top; a++)
+        if (fin_ms[a] < res->best_ms && (best_idx < 0 || fin_ms[a] < fin_ms[best_idx])) best_idx = a;
+    if (best_idx >= 0) {
+        res->best_ms = fin_ms[best_idx];
+        best_idx = fin[best_idx];
+        snprintf(best, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
+                 XGEMM_CANDIDATES[best_idx], DIRECT_LINE, MIN_INDIRECT[0]);
+        logf_(&o, "best Xgemm: [%d] %.1f ms", best_idx + 1, res->best_ms);
+    }
+    /* With the best Xgemm, send mid-sized products to it instead of XgemmDirect when that is
+     * faster: both timed twice, interleaved. */
     if (best_idx >= 0) {
         for (size_t j = 1; j < sizeof MIN_INDIRECT / sizeof *MIN_INDIRECT; j++) {
             snprintf(set, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
                      XGEMM_CANDIDATES[best_idx], DIRECT_LINE, MIN_INDIRECT[j]);
             logf_(&o, "best Xgemm with XGEMM_MIN_INDIRECT_SIZE=%d", MIN_INDIRECT[j]);
-            double ms, build_s;
-            int wrong;
-            s = try_set(&b, &o, set, shapes, n_shapes, reps, &best_probe, &ms, &wrong, &build_s);
+            double ms = -1, build_s;
+            int wrong, dropped;
+            s = try_set(&b, &o, set, shapes, n_shapes, reps, NULL, &ms, &wrong, &build_s,
+                        &dropped);
             if (s != LMG_OK) goto done;
             res->tried++;
             res->wrong += wrong;
             if (ms < 0) continue;
             logf_(&o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, flops / ms * 1e-6, build_s);
-            if (ms < res->best_ms) {
-                res->best_ms = ms;
+            double again_best, again_new;
+            s = apply_set(dev, best);
+            if (s == LMG_OK) s = time_workload(&b, shapes, n_shapes, reps, &again_best);
+            if (s == LMG_OK) s = apply_set(dev, set);
+            if (s == LMG_OK) s = time_workload(&b, shapes, n_shapes, reps, &again_new);
+            if (s != LMG_OK) goto done;
+            double old_ms = fmin(res->best_ms, again_best * 1e3), new_ms = fmin(ms, again_new * 1e3);
+            logf_(&o, "  again: %.1f ms with %d, %.1f ms with %d", again_best * 1e3,
+                  MIN_INDIRECT[0], again_new * 1e3, MIN_INDIRECT[j]);
+            res->best_ms = old_ms;
+            if (new_ms < old_ms) {
+                res->best_ms = new_ms;
                 snprintf(best, 4096, "%s", set);
             }
         }

@@ -44,6 +44,7 @@ typedef struct lmg_cl_tune_opts {
 
 typedef struct lmg_cl_tune_result {
     int tried, wrong, failed;  /* candidates run; rejected by the host check; CLBlast errors */
+    int dropped;               /* far slower than the best at the probe shape: not timed fully */
     double baseline_ms;        /* the workload with the parameters in force before the search */
     double best_ms;            /* the workload with the best set (== baseline when none beat it) */
     double baseline_gflops, best_gflops; /* the same workload as GFLOP/s */
@@ -62,6 +63,13 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
  * checked against cblas_sgemm and *max_rel_err gets max|C - ref| / max|ref|. */
 lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int reps,
                                double *gflops, double *max_rel_err);
+
+/* Override CLBlast's parameters for `dev` with a set in the cache-file form (one line per
+ * kernel: "<Kernel> NAME=value ..."), unchecked: for benchmarks that compare sets. */
+lmg_status lmg_cl_tune_override(cl_device_id dev, const char *set);
+/* The sets this file knows: "defaults" (CLBlast 1.5's own values on PoCL CPU devices, valid on
+ * any device), "pocl" (the built-in PoCL set). NULL for another name. */
+const char *lmg_cl_tune_known_set(const char *name);
 
 /* The GPT-S training step's products (BENCH.md), for benchmarks and the search. */
 const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n);
