@@ -65,7 +65,7 @@ lmg_status lmg_cl_fail(cl_int err, const char *call, const char *file, int line)
 /* ---- listing ----------------------------------------------------------------------- */
 
 static const char *no_platform_hint =
-    "no OpenCL platform found: install an OpenCL driver (ICD) — on Debian/Ubuntu "
+    "no OpenCL platform found: install an OpenCL driver (ICD); on Debian/Ubuntu "
     "`apt-get install pocl-opencl-icd` runs OpenCL on the CPU, or install your GPU vendor's "
     "ICD (nvidia-opencl-icd, mesa-opencl-icd / rocm-opencl-icd, intel-opencl-icd)";
 
@@ -297,8 +297,13 @@ static lmg_status build_program(lmg_cl_dev *d)
     d->prog = clCreateProgramWithSource(d->ctx, (cl_uint)ns, texts, NULL, &err);
     free(texts);
     if (err != CL_SUCCESS) return lmg_cl_fail(err, "clCreateProgramWithSource", __FILE__, __LINE__);
-    /* No -cl-fast-relaxed-math: the kernels must match the reference backend. */
-    err = clBuildProgram(d->prog, 1, &d->id, "-cl-std=CL1.2", NULL, NULL);
+    /* No -cl-fast-relaxed-math: the kernels must match the reference backend.
+     * LMG_CL_BUILD_OPTIONS adds options (a vendor's diagnostics, say). */
+    char opts[1024];
+    const char *extra = getenv("LMG_CL_BUILD_OPTIONS");
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2%s%s", extra && *extra ? " " : "",
+             extra && *extra ? extra : "");
+    err = clBuildProgram(d->prog, 1, &d->id, opts, NULL, NULL);
     if (err == CL_SUCCESS) return LMG_OK;
     size_t n = 0;
     clGetProgramBuildInfo(d->prog, d->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
@@ -310,8 +315,8 @@ static lmg_status build_program(lmg_cl_dev *d)
     }
     lmg_status s = lmg_error(err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE,
                              "clBuildProgram(...) failed at %s:%d: %s; building the OpenCL "
-                             "kernels for %s failed, build log:\n%s",
-                             __FILE__, __LINE__, lmg_cl_error_name(err), d->name,
+                             "kernels for %s (options \"%s\") failed, build log:\n%s",
+                             __FILE__, __LINE__, lmg_cl_error_name(err), d->name, opts,
                              log ? log : "(no log)");
     free(log);
     clReleaseProgram(d->prog);
