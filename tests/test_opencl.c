@@ -517,6 +517,71 @@ static void adamw_fusion_test(void)
     test_end();
 }
 
+/* A chain of every op the planner may run in place: each output overwrites its dying input,
+ * so every such kernel must read element i before writing it. */
+static void inplace_test(void)
+{
+    test_begin("opencl: elementwise ops running in place over their inputs match ref");
+    lmg_graph *g = lmg_graph_new("inplace");
+    int64_t dims[3] = {3, 8, 8}, row = 8;
+    lmg_shape sh = lmg_shape_make(3, dims), sr = lmg_shape_make(1, &row);
+    uint64_t seed = 7;
+    float buf[192], rb[8];
+    for (int i = 0; i < 192; i++) buf[i] = (float)(2.0 * rng_uniform(&seed) - 1.0);
+    for (int i = 0; i < 8; i++) rb[i] = (float)(rng_uniform(&seed) - 0.5);
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, sh);
+    int c = lmg_graph_const(g, "c", LMG_DTYPE_F32, sr, rb);
+    int xs = lmg_graph_const(g, "xs", LMG_DTYPE_F32, sh, buf);
+    for (int i = 0; i < 192; i++) buf[i] = (float)(rng_uniform(&seed) < 0.5);
+    int cond = lmg_graph_const(g, "cond", LMG_DTYPE_F32, sh, buf);
+    int h = lmg_scale(g, x, 1.5, 0.25);
+    h = lmg_unary(g, LMG_OP_TANH, h);
+    h = lmg_unary(g, LMG_OP_GELU, h);
+    h = lmg_add(g, h, c);
+    h = lmg_mul(g, h, h);
+    h = lmg_sub(g, h, c);
+    h = lmg_div(g, h, lmg_graph_scalar(g, 1.25f));
+    h = lmg_graph_node(g, LMG_OP_MAXIMUM, NULL, (int[]){h, c}, 2, NULL, 0, NULL, NULL);
+    h = lmg_neg(g, h);
+    h = lmg_unary(g, LMG_OP_EXP, h);
+    h = lmg_unary(g, LMG_OP_SQRT, h);
+    h = lmg_unary(g, LMG_OP_RSQRT, h);
+    h = lmg_unary(g, LMG_OP_LOG, h);
+    h = lmg_unary(g, LMG_OP_RELU, h);
+    h = lmg_graph_node(g, LMG_OP_RELU_GRAD, NULL, (int[]){h, xs}, 2, NULL, 0, NULL, NULL);
+    h = lmg_graph_node(g, LMG_OP_GELU_GRAD, NULL, (int[]){h, xs}, 2, NULL, 0, NULL, NULL);
+    lmg_attr da[2] = {lmg_attr_float("p", 0.25), lmg_attr_int("key", 5)};
+    h = lmg_graph_node(g, LMG_OP_DROPOUT, NULL, &h, 1, da, 2, NULL, NULL);
+    lmg_attr ca[1] = {lmg_attr_float("fill", -3.0)};
+    h = lmg_graph_node(g, LMG_OP_CAUSAL_MASK, NULL, &h, 1, ca, 1, NULL, NULL);
+    h = lmg_graph_node(g, LMG_OP_WHERE, NULL, (int[]){cond, h, c}, 3, NULL, 0, NULL, NULL);
+    lmg_graph_rename(g, h, "y");
+    lmg_graph_add_output(g, h);
+    lmg_status s = g->status == LMG_OK ? lmg_graph_verify(g) : g->status;
+    lmg_exec *er = NULL, *eo = NULL;
+    if (s == LMG_OK) s = ref->init(g, &(lmg_exec_opts){0}, &er);
+    if (s == LMG_OK) s = ocl->init(g, &(lmg_exec_opts){0}, &eo);
+    for (int i = 0; i < 192; i++) buf[i] = (float)(2.0 * rng_uniform(&seed) - 1.0);
+    if (s == LMG_OK) s = ref->write(er, x, buf, sizeof buf);
+    if (s == LMG_OK) s = ocl->write(eo, x, buf, sizeof buf);
+    if (s == LMG_OK) s = ref->run(er, 9);
+    if (s == LMG_OK) s = ocl->run(eo, 9);
+    float a[192], b[192];
+    if (s == LMG_OK) s = ref->read(er, h, b, sizeof b);
+    if (s == LMG_OK) s = ocl->read(eo, h, a, sizeof a);
+    if (CHECK(s == LMG_OK, "%s", lmg_last_error())) {
+        int inplace = 0, nodes = g->n_nodes;
+        for (int v = 0; v < g->n_values; v++)
+            inplace += g->values[v].kind == LMG_VALUE_NODE && eo->alias[v] >= 0;
+        CHECK(inplace >= 16, "only %d of %d node outputs share an input's storage", inplace, nodes);
+        compare("in place", &g->values[h], a, b, 0, NMSE_TOL);
+    }
+    ocl->free(eo);
+    ref->free(er);
+    lmg_graph_free(g);
+    test_end();
+}
+
 /* ---- whole training steps of tiny models ------------------------------------------ */
 
 /* Feed every input of a training graph: ids (and targets) from a fixed stream that changes
@@ -698,6 +763,7 @@ int main(int argc, char **argv)
         error_tests();
         canary_test();
         adamw_fusion_test();
+        inplace_test();
         model_step_test("gpt");
         model_step_test("bert");
     }
