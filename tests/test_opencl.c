@@ -380,6 +380,32 @@ static void error_tests(void)
     lmg_graph_free(big);
     test_end();
 
+    test_begin("opencl: an intermediate is readable only when the graph keeps it");
+    {
+        lmg_graph *g2 = lmg_graph_new("mid");
+        int x2 = lmg_graph_input(g2, "x", LMG_DTYPE_F32, lmg_shape_make(1, (int64_t[]){4}));
+        int m = lmg_unary(g2, LMG_OP_EXP, x2);
+        lmg_graph_add_output(g2, lmg_neg(g2, m));
+        float in[4] = {0, 1, -1, 2}, out[4];
+        for (int keep = 0; keep < 2; keep++) {
+            s = ocl->init(g2, &(lmg_exec_opts){.keep_all = keep}, &e);
+            if (s == LMG_OK) s = ocl->write(e, x2, in, sizeof in);
+            if (s == LMG_OK) s = ocl->run(e, 0);
+            if (!CHECK(s == LMG_OK, "%s", lmg_last_error())) break;
+            s = ocl->read(e, m, out, sizeof out);
+            if (keep)
+                CHECK(s == LMG_OK && fabsf(out[2] - expf(-1.0f)) < 1e-6f, "keep_all read: %d %s", s,
+                      lmg_last_error());
+            else
+                CHECK(s == LMG_ERR_ARG && strstr(lmg_last_error(), "keep_all"), "status %d: %s", s,
+                      lmg_last_error());
+            ocl->free(e);
+            e = NULL;
+        }
+        lmg_graph_free(g2);
+    }
+    test_end();
+
     test_begin("opencl: reading a value with the wrong size is refused");
     s = ocl->init(g, &(lmg_exec_opts){0}, &e);
     if (CHECK(s == LMG_OK, "init: %s", lmg_last_error())) {

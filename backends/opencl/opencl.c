@@ -559,6 +559,7 @@ static void cl_free(lmg_exec *e)
     if (e->queue) clReleaseCommandQueue(e->queue);
     free(e->loc);
     free(e->alias);
+    free(e->is_output);
     free(e->aux);
     lmg_plan_free(e->plan);
     free(e);
@@ -702,12 +703,16 @@ static lmg_status cl_init(const lmg_graph *g, const lmg_exec_opts *opts, lmg_exe
     e->cur_node = -1;
     const char *canary = getenv("LMG_CL_CANARY");
     e->canary = canary && *canary && strcmp(canary, "0") != 0;
+    e->keep_all = opts ? opts->keep_all : 0;
     e->loc = calloc((size_t)g->n_values + 1, sizeof *e->loc);
     e->alias = calloc((size_t)g->n_values + 1, sizeof *e->alias);
-    if (!e->loc || !e->alias) {
+    e->is_output = calloc((size_t)g->n_values + 1, 1);
+    if (!e->loc || !e->alias || !e->is_output) {
         cl_free(e);
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] >= 0 && g->outputs[k] < g->n_values) e->is_output[g->outputs[k]] = 1;
     lmg_status s = cl_init_inner(e, opts);
     if (s != LMG_OK) {
         cl_free(e);
@@ -742,6 +747,14 @@ static lmg_status cl_write(lmg_exec *e, int value, const void *data, size_t nbyt
 static lmg_status cl_read(lmg_exec *e, int value, void *data, size_t nbytes)
 {
     LMG_TRY(check_io(e, value, nbytes));
+    /* An intermediate's storage is reused once it is dead, unless the plan keeps it. */
+    const lmg_graph *g = e->g;
+    int root = e->alias[value] >= 0 ? e->alias[value] : value;
+    if (!e->keep_all && !e->canary && g->values[value].kind == LMG_VALUE_NODE &&
+        !e->is_output[value] && g->values[root].kind == LMG_VALUE_NODE)
+        return lmg_error(LMG_ERR_ARG, "opencl: '%s' is an intermediate value whose memory is "
+                         "reused during the run; make it a graph output or prepare the graph "
+                         "with keep_all to read it", g->values[value].name);
     if (!nbytes) return LMG_OK;
     LMG_CL_CHECK(clEnqueueReadBuffer(e->queue, e->buf[e->loc[value].region], CL_TRUE,
                                      (size_t)e->loc[value].off * 4, nbytes, data, 0, NULL, NULL));

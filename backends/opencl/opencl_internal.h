@@ -133,6 +133,8 @@ struct lmg_exec {
     uint32_t *aux;         /* the AUX region's contents */
     size_t n_aux, cap_aux; /* elements */
     int canary;            /* guard padding around every value (LMG_CL_CANARY=1) */
+    int keep_all;          /* every value readable after a run (no reuse) */
+    unsigned char *is_output; /* per value */
     struct lmg_plan *plan; /* the memory planner's layout (NULL in canary mode) */
 };
 
