@@ -26,6 +26,15 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* This process's CPU time: on a CPU OpenCL device the kernels run on its threads, so CPU time
+ * over the cores is the step time an otherwise idle machine would show. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -137,7 +146,7 @@ static lmg_status feed(const lmg_backend *be, lmg_exec *e, const lmg_graph *g, i
 typedef struct bench_row {
     const char *model;
     int ok;
-    double median_ms, min_ms, max_ms, tokens_s, gflops, step_gflop, first_s, init_s;
+    double median_ms, cpu_ms, min_ms, max_ms, tokens_s, gflops, step_gflop, first_s, init_s;
     double planned_mb, rss_mb, freed_mb, loss0, loss1;
 } bench_row;
 
@@ -211,13 +220,17 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
     row->init_s = now_s() - t0;
     int n_steps = warmup + steps;
     double *ms = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *ms);
+    double *cpu = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *cpu);
+    double cores = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
     float loss = NAN;
     for (int i = 0; i < n_steps && s == LMG_OK; i++) {
-        double ts = now_s();
+        double ts = now_s(), tc = cpu_s();
         s = feed(be, e, g, c.vocab, 1000u + (uint32_t)i, i + 1);
         if (s == LMG_OK) s = be->run(e, (uint64_t)(i + 1));
         if (s == LMG_OK && loss_id >= 0) s = be->read(e, loss_id, &loss, sizeof loss);
         ms[i] = (now_s() - ts) * 1e3;
+        cpu[i] = (cpu_s() - tc) * 1e3 / cores;
         if (i == 0) {
             row->first_s = now_s() - t0;
             row->loss0 = loss;
@@ -237,6 +250,7 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
     lmg_graph_free(g);
     if (s != LMG_OK) {
         free(ms);
+        free(cpu);
         return cli_fail("bench", s, "running %s", label);
     }
     row->rss_mb = (double)(hwm1 - rss0) * 1.024e-3;
@@ -244,6 +258,9 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         double *t = ms + warmup;
         qsort(t, (size_t)steps, sizeof *t, cmp_double);
         row->median_ms = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
+        double *tc = cpu + warmup;
+        qsort(tc, (size_t)steps, sizeof *tc, cmp_double);
+        row->cpu_ms = steps % 2 ? tc[steps / 2] : 0.5 * (tc[steps / 2 - 1] + tc[steps / 2]);
         row->min_ms = t[0];
         row->max_ms = t[steps - 1];
         row->tokens_s = (double)c.batch * c.seq / (row->median_ms * 1e-3);
@@ -253,13 +270,16 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
                steps, warmup, row->median_ms, row->min_ms, row->max_ms, row->tokens_s,
                row->gflops);
         if (blas_gflops > 0) printf(" = %.3f x OpenBLAS", row->gflops / blas_gflops);
-        printf("\n");
+        printf("\n  CPU time of this process / %.0f cores: median %.0f ms/step (what an idle machine "
+               "would show on a CPU device; %.1f GFLOP/s)\n",
+               cores, row->cpu_ms, row->step_gflop / (row->cpu_ms * 1e-3));
     }
     printf("  loss: step 1 %.4f, step %d %.4f\n", row->loss0, n_steps, row->loss1);
     printf("  memory: planned %.1f MB; freeing the prepared graph returned %.1f MB (its buffers: "
            "device memory on a CPU device); process peak grew %.1f MB (compiler included)\n\n",
            row->planned_mb, row->freed_mb, row->rss_mb);
     free(ms);
+    free(cpu);
     row->ok = 1;
     return 0;
 }
@@ -447,14 +467,14 @@ int lmg_cmd_bench(int argc, char **argv)
             double bg2 = openblas_gflops(2);
             printf("OpenBLAS again after the steps: %.1f GFLOP/s\n", bg2);
         }
-        printf("\n%-7s %9s %13s %9s %8s %6s %9s %9s %9s\n", "model", "ms/step", "min-max",
-               "tokens/s", "GFLOP/s", "xBLAS", "first(s)", "plan(MB)", "dev(MB)");
+        printf("\n%-7s %9s %13s %8s %9s %8s %6s %9s %9s %9s\n", "model", "ms/step", "min-max",
+               "cpu-ms", "tokens/s", "GFLOP/s", "xBLAS", "first(s)", "plan(MB)", "dev(MB)");
         for (int i = 0; i < n; i++) {
             if (!rows[i].ok) continue;
             char mm[32];
             snprintf(mm, sizeof mm, "%.0f-%.0f", rows[i].min_ms, rows[i].max_ms);
-            printf("%-7s %9.0f %13s %9.0f %8.1f %6.3f %9.2f %9.1f %9.1f\n", rows[i].model,
-                   rows[i].median_ms, mm, rows[i].tokens_s, rows[i].gflops,
+            printf("%-7s %9.0f %13s %8.0f %9.0f %8.1f %6.3f %9.2f %9.1f %9.1f\n", rows[i].model,
+                   rows[i].median_ms, mm, rows[i].cpu_ms, rows[i].tokens_s, rows[i].gflops,
                    bg > 0 ? rows[i].gflops / bg : 0.0, rows[i].first_s, rows[i].planned_mb,
                    rows[i].freed_mb);
         }
