@@ -211,7 +211,7 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
     rss_kb(&rss0, &hwm0);
     lmg_exec *e = NULL;
     lmg_exec_opts eo = {device, 0};
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     s = be->init(g, &eo, &e);
     if (s != LMG_OK) {
         lmg_graph_free(g);
@@ -234,8 +234,9 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         if (i == 0) {
             row->first_s = now_s() - t0;
             row->loss0 = loss;
-            printf("  first step: %.2f s (backend init %.2f s + step %.2f s), loss %.4f\n",
-                   row->first_s, row->init_s, ms[0] / 1e3, loss);
+            printf("  first step: %.2f s (backend init %.2f s + step %.2f s; %.2f s of CPU time), "
+                   "loss %.4f\n",
+                   row->first_s, row->init_s, ms[0] / 1e3, cpu_s() - c0, loss);
             fflush(stdout);
         }
     }

@@ -487,14 +487,24 @@ const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n)
     return GPT_S;
 }
 
-/* Small products for the check at first use: all four transposes, sizes that are not
- * multiples of any tile (padding paths), one through XgemmDirect, one through Xgemm. */
-static const lmg_cl_tune_shape CHECK_SHAPES[] = {
-    {0, 0, 200, 136, 168, 1}, {0, 1, 200, 136, 168, 1}, {1, 0, 200, 136, 168, 1},
-    {1, 1, 200, 136, 168, 1}, {0, 0, 40, 24, 72, 1},    {1, 1, 40, 24, 72, 1},
-    {0, 0, 256, 256, 256, 1},
-};
-#define N_CHECK ((int)(sizeof CHECK_SHAPES / sizeof *CHECK_SHAPES))
+/* The check of a set: products that go through the overridden Xgemm (every dimension above
+ * the set's XGEMM_MIN_INDIRECT_SIZE, none a multiple of a tile, so the padding copies run
+ * too) with all four transposes, and one small product through XgemmDirect. Returns the
+ * number of shapes written to out[5]. */
+static int check_shapes_for(const char *set, lmg_cl_tune_shape *out)
+{
+    size_t mi = 576; /* CLBlast's own threshold on PoCL when a set does not say */
+    for (const char *p = set; *p; p = next_line(p)) {
+        kline k;
+        if (parse_line(p, &k) == 0 && k.n > 0 && strcmp(k.kernel, "GemmRoutine") == 0)
+            mi = kline_get(&k, "XGEMM_MIN_INDIRECT_SIZE", mi);
+    }
+    if (mi > 2048) mi = 2048;
+    size_t m = mi + 40, n = mi + 24, k = mi + 8;
+    for (int t = 0; t < 4; t++) out[t] = (lmg_cl_tune_shape){t >> 1, t & 1, m, n, k, 1};
+    out[4] = (lmg_cl_tune_shape){0, 0, 40, 24, 72, 1};
+    return 5;
+}
 #define TOL 1e-4
 
 /* Check the parameters in force on every shape; *ok = 0 on the first wrong result. */
@@ -571,11 +581,13 @@ static lmg_status apply_checked(cl_device_id dev, const char *set, const char *w
         set_state(dev, "%s (unchecked)", what);
         return LMG_OK;
     }
+    lmg_cl_tune_shape cs[5];
+    int n_cs = check_shapes_for(set, cs);
     bench b;
-    LMG_TRY(bench_init(&b, dev, CHECK_SHAPES, N_CHECK));
+    LMG_TRY(bench_init(&b, dev, cs, n_cs));
     int ok = 0;
     char why[160] = "";
-    s = check_shapes(&b, CHECK_SHAPES, N_CHECK, &ok, why, sizeof why);
+    s = check_shapes(&b, cs, n_cs, &ok, why, sizeof why);
     bench_free(&b);
     if (s != LMG_OK || !ok) {
         set_state(dev, "%s failed its check (%s): CLBlast defaults", what,
@@ -707,7 +719,9 @@ static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
     }
     int ok;
     char why[160];
-    lmg_status e = check_shapes(b, CHECK_SHAPES, N_CHECK, &ok, why, sizeof why);
+    lmg_cl_tune_shape cs[5];
+    int n_cs = check_shapes_for(set, cs);
+    lmg_status e = check_shapes(b, cs, n_cs, &ok, why, sizeof why);
     if (e != LMG_OK) {
         logf_(o, "  failed: %s", lmg_last_error());
         return LMG_OK;
@@ -759,8 +773,15 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
     if (o.cache_path) snprintf(path, sizeof path, "%s", o.cache_path);
     else LMG_TRY(lmg_cl_tune_cache_path(dev, path, sizeof path));
 
+    /* Buffers big enough for the workload and for the checks (the largest threshold used). */
+    lmg_cl_tune_shape *all = malloc(((size_t)n_shapes + 5) * sizeof *all);
+    if (!all) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    memcpy(all, shapes, (size_t)n_shapes * sizeof *all);
+    int n_all = n_shapes + check_shapes_for(CLBLAST_DEFAULTS, all + n_shapes);
     bench b;
-    LMG_TRY(bench_init(&b, dev, shapes, n_shapes));
+    lmg_status s0 = bench_init(&b, dev, all, n_all);
+    free(all);
+    LMG_TRY(s0);
     cl_device_type type = 0;
     clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     b.cpu_clock = (type & CL_DEVICE_TYPE_CPU) && !getenv("LMG_TUNE_WALL_CLOCK");
