@@ -277,6 +277,19 @@ lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
     if (!c) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     c->kind = LMG_CL_CMD_GEMM;
     c->gemm = *gm;
+    c->gemm.temp = 0;
+    /* CLBlast would otherwise allocate (and free) its padding buffer on every call; one
+     * buffer of the largest size serves the whole step. */
+    size_t bytes = 0;
+    if (gm->batch <= 1 &&
+        CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor,
+                                   gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                   gm->tb ? CLBlastTransposeYes : CLBlastTransposeNo, gm->m, gm->n,
+                                   gm->k, gm->a.off, gm->lda, gm->b.off, gm->ldb, gm->c.off, gm->ldc,
+                                   &e->queue, &bytes) == CLBlastSuccess) {
+        c->gemm.temp = bytes;
+        if (bytes > e->gemm_temp_bytes) e->gemm_temp_bytes = bytes;
+    }
     return LMG_OK;
 }
 
@@ -556,6 +569,7 @@ static void cl_free(lmg_exec *e)
     free(e->cmds);
     for (int r = 0; r < LMG_CL_NREGIONS; r++)
         if (e->buf[r]) clReleaseMemObject(e->buf[r]);
+    if (e->gemm_temp) clReleaseMemObject(e->gemm_temp);
     if (e->queue) clReleaseCommandQueue(e->queue);
     free(e->loc);
     free(e->alias);
@@ -661,6 +675,15 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
                          e->dev->name, e->dev->global_mem / 1048576.0);
     }
     for (int r = 0; r < LMG_CL_NREGIONS; r++) LMG_TRY(alloc_region(e, r, e->region_elems[r]));
+    if (e->gemm_temp_bytes) {
+        err = CL_SUCCESS;
+        e->gemm_temp = clCreateBuffer(e->dev->ctx, CL_MEM_READ_WRITE, e->gemm_temp_bytes, NULL, &err);
+        if (err != CL_SUCCESS) {
+            lmg_cl_fail(err, "clCreateBuffer", __FILE__, __LINE__);
+            return lmg_error_prefix(err, "opencl: allocating %.1f MiB of matrix-product scratch",
+                                    e->gemm_temp_bytes / 1048576.0);
+        }
+    }
     for (int i = 0; i < e->n_cmds; i++)
         if (e->cmds[i].kind == LMG_CL_CMD_KERNEL) {
             lmg_status s = set_args(e, &e->cmds[i]);
@@ -772,6 +795,12 @@ static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
                                         e->buf[gm->b.region], gm->b.off, gm->ldb, gm->sb, gm->beta,
                                         e->buf[gm->c.region], gm->c.off, gm->ldc, gm->sc,
                                         gm->batch, &e->queue, NULL);
+    else if (gm->temp && e->gemm_temp)
+        st = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k,
+                                        gm->alpha, e->buf[gm->a.region], gm->a.off, gm->lda,
+                                        e->buf[gm->b.region], gm->b.off, gm->ldb, gm->beta,
+                                        e->buf[gm->c.region], gm->c.off, gm->ldc, &e->queue, NULL,
+                                        e->gemm_temp);
     else
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k, gm->alpha,
                           e->buf[gm->a.region], gm->a.off, gm->lda, e->buf[gm->b.region],

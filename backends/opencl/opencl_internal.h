@@ -103,6 +103,7 @@ typedef struct lmg_cl_gemm {
     lmg_cl_loc a, b, c;
     size_t lda, ldb, ldc;
     size_t sa, sb, sc;    /* batch strides in elements (batch > 1 only) */
+    size_t temp;          /* bytes of CLBlast scratch this product needs (batch 1) */
 } lmg_cl_gemm;
 
 typedef struct lmg_cl_cmd {
@@ -123,6 +124,8 @@ struct lmg_exec {
     lmg_cl_dev *dev;
     cl_command_queue queue;
     cl_mem buf[LMG_CL_NREGIONS];
+    cl_mem gemm_temp;      /* CLBlast's scratch, shared by every product of the step */
+    size_t gemm_temp_bytes;
     size_t region_elems[LMG_CL_NREGIONS];
     lmg_cl_loc *loc;       /* per value */
     int *alias;            /* per value: the value whose storage it shares, or -1 */
