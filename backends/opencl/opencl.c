@@ -662,7 +662,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     e->region_elems[LMG_CL_SCRATCH] = e->scratch_max;
     e->region_elems[LMG_CL_AUX] = e->n_aux;
 
-    double total = 0;
+    double total = (double)e->gemm_temp_bytes;
     for (int r = 0; r < LMG_CL_NREGIONS; r++) total += (double)e->region_elems[r] * 4;
     if (total > (double)e->dev->global_mem) {
         char parts[512];
