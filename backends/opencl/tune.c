@@ -489,8 +489,9 @@ const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n)
 
 /* The check of a set: products that go through the overridden Xgemm (every dimension above
  * the set's XGEMM_MIN_INDIRECT_SIZE, none a multiple of a tile, so the padding copies run
- * too) with all four transposes, and one small product through XgemmDirect. Returns the
- * number of shapes written to out[5]. */
+ * too) with all four transposes, and small ones through XgemmDirect with the transposes a
+ * training step uses (which also builds the kernels the first step needs). Returns the
+ * number of shapes written to out[7]. */
 static int check_shapes_for(const char *set, lmg_cl_tune_shape *out)
 {
     size_t mi = 576; /* CLBlast's own threshold on PoCL when a set does not say */
@@ -502,8 +503,8 @@ static int check_shapes_for(const char *set, lmg_cl_tune_shape *out)
     if (mi > 2048) mi = 2048;
     size_t m = mi + 40, n = mi + 24, k = mi + 8;
     for (int t = 0; t < 4; t++) out[t] = (lmg_cl_tune_shape){t >> 1, t & 1, m, n, k, 1};
-    out[4] = (lmg_cl_tune_shape){0, 0, 40, 24, 72, 1};
-    return 5;
+    for (int t = 0; t < 3; t++) out[4 + t] = (lmg_cl_tune_shape){t >> 1, t & 1, 40, 24, 72, 1};
+    return 7;
 }
 #define TOL 1e-4
 
@@ -581,7 +582,7 @@ static lmg_status apply_checked(cl_device_id dev, const char *set, const char *w
         set_state(dev, "%s (unchecked)", what);
         return LMG_OK;
     }
-    lmg_cl_tune_shape cs[5];
+    lmg_cl_tune_shape cs[7];
     int n_cs = check_shapes_for(set, cs);
     bench b;
     LMG_TRY(bench_init(&b, dev, cs, n_cs));
@@ -624,6 +625,66 @@ lmg_status lmg_cl_tune_apply(cl_device_id dev)
     lmg_error_clear();
     pthread_mutex_unlock(&apply_lock);
     return s;
+}
+
+/* Start and finish: the same work on a thread of its own, so that CLBlast's program build
+ * (the check runs it) overlaps the caller's own program builds on another core. */
+static struct pending {
+    cl_device_id dev;
+    pthread_t th;
+    lmg_status st;
+    char msg[512];
+} pend[MAX_DEVS];
+static int n_pend;
+static pthread_mutex_t pend_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *apply_thread(void *arg)
+{
+    struct pending *p = arg;
+    p->st = lmg_cl_tune_apply(p->dev);
+    snprintf(p->msg, sizeof p->msg, "%s", p->st != LMG_OK ? lmg_last_error() : "");
+    return NULL;
+}
+
+lmg_status lmg_cl_tune_start(cl_device_id dev)
+{
+    pthread_mutex_lock(&pend_lock);
+    for (int i = 0; i < n_pend; i++)
+        if (pend[i].dev == dev) {
+            pthread_mutex_unlock(&pend_lock);
+            return LMG_OK;
+        }
+    int started = 0;
+    if (n_pend < MAX_DEVS) {
+        struct pending *p = &pend[n_pend];
+        p->dev = dev;
+        p->st = LMG_OK;
+        p->msg[0] = 0;
+        if (pthread_create(&p->th, NULL, apply_thread, p) == 0) {
+            n_pend++;
+            started = 1;
+        }
+    }
+    pthread_mutex_unlock(&pend_lock);
+    return started ? LMG_OK : lmg_cl_tune_apply(dev);
+}
+
+lmg_status lmg_cl_tune_finish(cl_device_id dev)
+{
+    pthread_mutex_lock(&pend_lock);
+    int i;
+    for (i = 0; i < n_pend; i++)
+        if (pend[i].dev == dev) break;
+    if (i == n_pend) {
+        pthread_mutex_unlock(&pend_lock);
+        return lmg_cl_tune_apply(dev);
+    }
+    struct pending p = pend[i];
+    pthread_join(p.th, NULL);
+    pend[i] = pend[--n_pend];
+    pthread_mutex_unlock(&pend_lock);
+    if (p.st != LMG_OK) return lmg_error(p.st, "%s", p.msg);
+    return LMG_OK;
 }
 
 /* ---- the search ---------------------------------------------------------------------- */
@@ -719,7 +780,7 @@ static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
     }
     int ok;
     char why[160];
-    lmg_cl_tune_shape cs[5];
+    lmg_cl_tune_shape cs[7];
     int n_cs = check_shapes_for(set, cs);
     lmg_status e = check_shapes(b, cs, n_cs, &ok, why, sizeof why);
     if (e != LMG_OK) {
@@ -774,7 +835,7 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
     else LMG_TRY(lmg_cl_tune_cache_path(dev, path, sizeof path));
 
     /* Buffers big enough for the workload and for the checks (the largest threshold used). */
-    lmg_cl_tune_shape *all = malloc(((size_t)n_shapes + 5) * sizeof *all);
+    lmg_cl_tune_shape *all = malloc(((size_t)n_shapes + 7) * sizeof *all);
     if (!all) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     memcpy(all, shapes, (size_t)n_shapes * sizeof *all);
     int n_all = n_shapes + check_shapes_for(CLBLAST_DEFAULTS, all + n_shapes);

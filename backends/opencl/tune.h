@@ -13,6 +13,13 @@
  * small product against a host reference; a wrong one is replaced by CLBlast's defaults. */
 lmg_status lmg_cl_tune_apply(cl_device_id dev);
 
+/* lmg_cl_tune_apply on a thread of its own: call start before building the backend's own
+ * programs and finish (which waits, and returns apply's status) before the first matrix
+ * product, so that CLBlast's program build for the check overlaps them on another core.
+ * finish without start applies synchronously. */
+lmg_status lmg_cl_tune_start(cl_device_id dev);
+lmg_status lmg_cl_tune_finish(cl_device_id dev);
+
 /* What lmg_cl_tune_apply did for `dev` ("cache <path>", "built-in PoCL set", "CLBlast
  * defaults", "built-in set failed validation: CLBlast defaults", ...); "not applied" before. */
 const char *lmg_cl_tune_state(cl_device_id dev);
