@@ -294,6 +294,78 @@ static void case_test(const lmg_case *c)
     stat_op = LMG_OP_COUNT;
 }
 
+/* ---- cases at the sizes where the kernels change path -------------------------------- */
+
+/* The shared tables keep shapes small for the gradient check; these cross the kernels' inner
+ * boundaries: several key tiles and query/key blocks in attention and its constant head-dim
+ * variants, rows longer than a work-group, the column-chunk and general reductions, a sort
+ * over several blocks in EmbeddingGrad, and products large enough for CLBlast's padded path. */
+#define XI(n, v) {.name = (char *)(n), .type = LMG_ATTR_INT, .i = (v)}
+#define XF(n, v) {.name = (char *)(n), .type = LMG_ATTR_FLOAT, .f = (v)}
+#define XI32 LMG_DTYPE_I32
+#define XF32 LMG_DTYPE_F32
+
+static void fill_mask(int k, lmg_tensor *t, uint64_t s)
+{
+    int64_t n = lmg_shape_numel(&t->shape);
+    if (k < 3) {
+        for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = (float)(2.0 * rng_uniform(&s) - 1.0);
+        return;
+    }
+    int64_t S = t->shape.dims[1];
+    for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = i % S == 0 || rng_uniform(&s) < 0.6 ? 1.0f : 0.0f;
+}
+
+static const lmg_case extra_cases[] = {
+    {.name = "x/Attention/D64-tiles", .op = LMG_OP_ATTENTION, .n_in = 3,
+     .shape = {"1,2,5,64", "1,2,70,64", "1,2,70,64"}},
+    {.name = "x/Attention/D32-causal-blocks", .op = LMG_OP_ATTENTION, .n_in = 3,
+     .shape = {"1,1,70,32", "1,1,75,32", "1,1,75,32"}, .n_attr = 1, .attrs = {XI("causal", 1)}},
+    {.name = "x/Attention/D128-mask", .op = LMG_OP_ATTENTION, .n_in = 4,
+     .shape = {"2,1,3,128", "2,1,40,128", "2,1,40,128", "2,40"}, .init = fill_mask,
+     .no_grad_in = 8},
+    {.name = "x/Attention/D12-causal-mask-long", .op = LMG_OP_ATTENTION, .n_in = 4,
+     .shape = {"1,2,67,12", "1,2,66,12", "1,2,66,12", "1,66"}, .n_attr = 1,
+     .attrs = {XI("causal", 1)}, .init = fill_mask, .no_grad_in = 8},
+    {.name = "x/Attention/D6-long", .op = LMG_OP_ATTENTION, .n_in = 3,
+     .shape = {"1,1,66,6", "1,1,70,6", "1,1,70,6"}, .n_attr = 1, .attrs = {XF("scale", 0.3)}},
+    {.name = "x/Softmax/long-rows", .op = LMG_OP_SOFTMAX, .n_in = 1, .shape = {"3,1000"},
+     .lo = {-8}, .hi = {8}},
+    {.name = "x/LogSoftmax/long-rows", .op = LMG_OP_LOG_SOFTMAX, .n_in = 1, .shape = {"2,777"}},
+    {.name = "x/LayerNorm/long-rows", .op = LMG_OP_LAYER_NORM, .n_in = 3,
+     .shape = {"70,300", "300", "300"}, .lo = {-2, 0.5, -1}, .hi = {2, 1.5, 1}},
+    {.name = "x/CrossEntropy/wide", .op = LMG_OP_CROSS_ENTROPY, .n_in = 2, .dtype = {XF32, XI32},
+     .shape = {"40,700", "40"}, .lo = {-3, -1}, .hi = {3, 700}},
+    {.name = "x/ArgMax/long-rows", .op = LMG_OP_ARGMAX, .n_in = 1, .shape = {"3,1000"},
+     .nograd = 1},
+    {.name = "x/ReduceSum/columns", .op = LMG_OP_REDUCE_SUM, .n_in = 1, .shape = {"600,50"},
+     .n_attr = 1, .attrs = {{.name = (char *)"axes", .type = LMG_ATTR_INTS, .n = 1,
+                             .ints = (int64_t[]){0}}}},
+    {.name = "x/ReduceMean/middle", .op = LMG_OP_REDUCE_MEAN, .n_in = 1, .shape = {"4,300,5"},
+     .n_attr = 1, .attrs = {{.name = (char *)"axes", .type = LMG_ATTR_INTS, .n = 1,
+                             .ints = (int64_t[]){1}}}},
+    {.name = "x/ReduceSum/long-rows", .op = LMG_OP_REDUCE_SUM, .n_in = 1, .shape = {"3,5000"},
+     .n_attr = 1, .attrs = {{.name = (char *)"axes", .type = LMG_ATTR_INTS, .n = 1,
+                             .ints = (int64_t[]){1}}}},
+    {.name = "x/Embedding/many-positions", .op = LMG_OP_EMBEDDING, .n_in = 2,
+     .dtype = {XF32, XI32}, .shape = {"50,8", "1100"}, .lo = {-1, -2}, .hi = {1, 52},
+     .no_grad_in = 2},
+    {.name = "x/EmbeddingGrad/many-positions", .op = LMG_OP_EMBEDDING_GRAD, .n_in = 2,
+     .dtype = {XF32, XI32}, .shape = {"2100,4", "2100"}, .lo = {-1, -1}, .hi = {1, 30},
+     .n_attr = 1, .attrs = {XI("num_embeddings", 31)}, .nograd = 1},
+    {.name = "x/MatMul/large-nt", .op = LMG_OP_MATMUL, .n_in = 2, .shape = {"130,300", "90,300"},
+     .n_attr = 1, .attrs = {XI("trans_b", 1)}},
+    {.name = "x/MatMul/large-batched-weight", .op = LMG_OP_MATMUL, .n_in = 2,
+     .shape = {"2,70,65", "65,129"}},
+    {.name = "x/MatMul/large-batched", .op = LMG_OP_MATMUL, .n_in = 2,
+     .shape = {"3,40,70", "3,70,33"}},
+    {.name = "x/Dropout/large", .op = LMG_OP_DROPOUT, .n_in = 1, .shape = {"5000"}, .n_attr = 2,
+     .attrs = {XF("p", 0.3), XI("key", 77)}},
+    {.name = "x/Transpose/heads", .op = LMG_OP_TRANSPOSE, .n_in = 1, .shape = {"2,33,3,4,16"},
+     .n_attr = 1, .attrs = {{.name = (char *)"perm", .type = LMG_ATTR_INTS, .n = 5,
+                             .ints = (int64_t[]){2, 0, 3, 1, 4}}}},
+};
+
 /* ---- registry, errors, guards, fusion ---------------------------------------------- */
 
 static void registry_test(void)
@@ -795,9 +867,10 @@ int main(int argc, char **argv)
         model_step_test("gpt");
         model_step_test("bert");
     }
-    const lmg_case *tabs[2] = {lmg_cases_core, lmg_cases_nn};
-    int ns[2] = {lmg_n_cases_core, lmg_n_cases_nn};
-    for (int t = 0; t < 2; t++)
+    const lmg_case *tabs[3] = {lmg_cases_core, lmg_cases_nn, extra_cases};
+    int ns[3] = {lmg_n_cases_core, lmg_n_cases_nn,
+                 (int)(sizeof extra_cases / sizeof *extra_cases)};
+    for (int t = 0; t < 3; t++)
         for (int i = 0; i < ns[t]; i++) {
             const lmg_case *c = &tabs[t][i];
             int pick = !only;

@@ -3,6 +3,7 @@
 #include "opencl_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #define ATT_MAXD 256
 #define ATT_MAXT 32
@@ -30,6 +31,15 @@ static lmg_status att_of(lmg_exec *e, const lmg_node *n, int q, int k, int mask_
     return LMG_OK;
 }
 
+/* The kernel variant for head dim D: a constant-D one, float4, or any D. */
+static const char *variant(char *buf, size_t n, const char *base, int64_t D)
+{
+    if (D == 32 || D == 64 || D == 128) snprintf(buf, n, "%s_d%d", base, (int)D);
+    else if (D % 4 == 0) snprintf(buf, n, "%s_v4", base);
+    else snprintf(buf, n, "%s", base);
+    return buf;
+}
+
 /* Work-group size for one item per query (or key) and the tile that fits local memory. */
 static void sizes(lmg_exec *e, const char *kernel, int64_t items, int64_t D, int tiles,
                   size_t *group, int *tile)
@@ -50,7 +60,8 @@ lmg_status lmg_cl_op_ATTENTION(lmg_exec *e, const lmg_node *n)
     if (a.B * a.H * a.T == 0) return LMG_OK;
     size_t QB;
     int KT;
-    const char *k = a.D % 4 == 0 ? "attention_fwd_v4" : "attention_fwd";
+    char kb[48];
+    const char *k = variant(kb, sizeof kb, "attention_fwd", a.D);
     sizes(e, k, a.T, a.D, 2, &QB, &KT);
     int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
     lmg_cl_loc mask = lmg_cl_at(e, a.has_mask ? n->in[3] : n->in[0]);
@@ -82,11 +93,12 @@ lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
                           (int)rows, (int)a.D));
     size_t QB;
     int KT;
-    int v4 = a.D % 4 == 0;
-    sizes(e, v4 ? "attention_bwd_dq_v4" : "attention_bwd_dq", a.T, a.D, 2, &QB, &KT);
+    char kdq[48], kdkdv[48];
+    variant(kdq, sizeof kdq, "attention_bwd_dq", a.D);
+    variant(kdkdv, sizeof kdkdv, "attention_bwd_dkdv", a.D);
+    sizes(e, kdq, a.T, a.D, 2, &QB, &KT);
     int64_t nqb = (a.T + (int64_t)QB - 1) / (int64_t)QB;
-    LMG_TRY(lmg_cl_kernel(e, v4 ? "attention_bwd_dq_v4" : "attention_bwd_dq",
-                          (size_t)(a.B * a.H * nqb) * QB, QB,
+    LMG_TRY(lmg_cl_kernel(e, kdq, (size_t)(a.B * a.H * nqb) * QB, QB,
                           "bbbbbbbbiiiiiifiiLLL", dq, g, q, k, v, lse, delta, mask, a.has_mask,
                           (int)a.H, (int)a.T, (int)a.S, (int)a.D, a.causal, a.scale, (int)nqb, KT,
                           (size_t)KT * (size_t)a.D * 4, (size_t)KT * (size_t)a.D * 4,
@@ -94,10 +106,9 @@ lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
     if (a.S == 0) return LMG_OK;
     size_t KB;
     int QT;
-    sizes(e, v4 ? "attention_bwd_dkdv_v4" : "attention_bwd_dkdv", a.S, a.D, 2, &KB, &QT);
+    sizes(e, kdkdv, a.S, a.D, 2, &KB, &QT);
     int64_t nkb = (a.S + (int64_t)KB - 1) / (int64_t)KB;
-    return lmg_cl_kernel(e, v4 ? "attention_bwd_dkdv_v4" : "attention_bwd_dkdv",
-                         (size_t)(a.B * a.H * nkb) * KB, KB,
+    return lmg_cl_kernel(e, kdkdv, (size_t)(a.B * a.H * nkb) * KB, KB,
                          "bbbbbbbbbiiiiiifiiLLLL", dk, dv, g, q, k, v, lse, delta, mask,
                          a.has_mask, (int)a.H, (int)a.T, (int)a.S, (int)a.D, a.causal, a.scale,
                          (int)nkb, QT, (size_t)QT * (size_t)a.D * 4,

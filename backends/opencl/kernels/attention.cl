@@ -3,8 +3,9 @@
  * then dq (one work-item per query) and dk, dv (one per key) recomputing the probabilities
  * from lse, so no atomics are needed and the results are deterministic. Causal masking uses
  * j <= i + S - T; key_mask == 0 drops a key; a query that sees no key gets out 0, lse -inf.
- * Each kernel comes twice from one macro: over float (any head dim) and over float4 (head
- * dims divisible by 4, `_v4`), where every dot product and update runs four lanes at once. */
+ * Each kernel comes from one macro several times: over float (any head dim), over float4
+ * (head dims divisible by 4, `_v4`: every dot product and update runs four lanes at once),
+ * and over float4 with the head dim a constant (`_d32`, `_d64`, `_d128`). */
 
 #define ATT_MAXD 256 /* the host refuses a larger head dim */
 #define ATT_MAXT 32  /* the largest tile of keys (forward, dq) or queries (dk, dv) */
@@ -17,7 +18,7 @@
 #define DOT_1(a, b) ((a) * (b))
 #define DOT_4(a, b) dot((a), (b))
 
-#define ATTENTION_FWD(NAME, T, W)                                                               \
+#define ATTENTION_FWD(NAME, T, W, DVX, ARR)                                                               \
 __kernel void NAME(__global float *out, ulong out_off, __global float *lse, ulong lse_off,      \
                    __global const float *q, ulong q_off, __global const float *k, ulong k_off,  \
                    __global const float *v, ulong v_off, __global const float *mask,            \
@@ -26,9 +27,9 @@ __kernel void NAME(__global float *out, ulong out_off, __global float *lse, ulon
 {                                                                                               \
     int grp = get_group_id(0), l = get_local_id(0), QB = get_local_size(0);                    \
     int bh = grp / nqb, qb = grp % nqb, b = bh / H;                                             \
-    int i = qb * QB + l, DV = D / W;                                                            \
+    int i = qb * QB + l, DV = DVX;                                                            \
     int active = i < T_;                                                                        \
-    T qv[ATT_MAXD / W], acc[ATT_MAXD / W];                                                      \
+    T qv[ARR], acc[ARR];                                                      \
     ulong row = (ulong)bh * (ulong)T_ + (ulong)i;                                               \
     __global const float *qr = q + q_off + row * (ulong)D;                                      \
     for (int d = 0; d < DV; d++) {                                                              \
@@ -88,7 +89,7 @@ __kernel void NAME(__global float *out, ulong out_off, __global float *lse, ulon
 }
 
 /* dq[i] = scale * sum_j P_ij (dout_i . v_j - delta_i) k_j, one work-item per query. */
-#define ATTENTION_DQ(NAME, T, W)                                                                \
+#define ATTENTION_DQ(NAME, T, W, DVX, ARR)                                                                \
 __kernel void NAME(__global float *dq, ulong dq_off, __global const float *g, ulong g_off,      \
                    __global const float *q, ulong q_off, __global const float *k, ulong k_off,  \
                    __global const float *v, ulong v_off, __global const float *lse,             \
@@ -99,13 +100,13 @@ __kernel void NAME(__global float *dq, ulong dq_off, __global const float *g, ul
 {                                                                                               \
     int grp = get_group_id(0), l = get_local_id(0), QB = get_local_size(0);                    \
     int bh = grp / nqb, qb = grp % nqb, b = bh / H;                                             \
-    int i = qb * QB + l, DV = D / W;                                                            \
+    int i = qb * QB + l, DV = DVX;                                                            \
     int active = i < T_;                                                                        \
     ulong row = (ulong)bh * (ulong)T_ + (ulong)i;                                               \
     float li = active ? lse[lse_off + row] : -INFINITY;                                         \
     float di = active ? delta[delta_off + row] : 0.0f;                                          \
     int live = active && li != -INFINITY;                                                       \
-    T qv[ATT_MAXD / W], gv[ATT_MAXD / W], acc[ATT_MAXD / W];                                    \
+    T qv[ARR], gv[ARR], acc[ARR];                                    \
     __global const float *qr = q + q_off + row * (ulong)D, *gr = g + g_off + row * (ulong)D;    \
     for (int d = 0; d < DV; d++) {                                                              \
         qv[d] = active ? LD_##W(qr, d) : (T)(0.0f);                                             \
@@ -148,7 +149,7 @@ __kernel void NAME(__global float *dq, ulong dq_off, __global const float *g, ul
 
 /* dv[j] = sum_i P_ij dout_i and dk[j] = scale * sum_i P_ij (dout_i . v_j - delta_i) q_i, one
  * work-item per key, queries staged in local-memory tiles. */
-#define ATTENTION_DKDV(NAME, T, W)                                                              \
+#define ATTENTION_DKDV(NAME, T, W, DVX, ARR)                                                              \
 __kernel void NAME(__global float *dk, ulong dk_off, __global float *dv, ulong dv_off,          \
                    __global const float *g, ulong g_off, __global const float *q, ulong q_off,  \
                    __global const float *k, ulong k_off, __global const float *v, ulong v_off,  \
@@ -159,11 +160,11 @@ __kernel void NAME(__global float *dk, ulong dk_off, __global float *dv, ulong d
 {                                                                                               \
     int grp = get_group_id(0), l = get_local_id(0), KB = get_local_size(0);                    \
     int bh = grp / nkb, kb = grp % nkb, b = bh / H;                                             \
-    int j = kb * KB + l, DV = D / W;                                                            \
+    int j = kb * KB + l, DV = DVX;                                                            \
     int active = j < S;                                                                         \
     ulong krow = (ulong)bh * (ulong)S + (ulong)j;                                               \
     int keep = active && (!has_mask || mask[mask_off + (ulong)b * (ulong)S + j] != 0.0f);       \
-    T kv[ATT_MAXD / W], vv[ATT_MAXD / W], ak[ATT_MAXD / W], av[ATT_MAXD / W];                   \
+    T kv[ARR], vv[ARR], ak[ARR], av[ARR];                   \
     __global const float *kr = k + k_off + krow * (ulong)D, *vr = v + v_off + krow * (ulong)D;  \
     for (int d = 0; d < DV; d++) {                                                              \
         kv[d] = active ? LD_##W(kr, d) : (T)(0.0f);                                             \
@@ -215,12 +216,23 @@ __kernel void NAME(__global float *dk, ulong dk_off, __global float *dv, ulong d
     }                                                                                           \
 }
 
-ATTENTION_FWD(attention_fwd, float, 1)
-ATTENTION_FWD(attention_fwd_v4, float4, 4)
-ATTENTION_DQ(attention_bwd_dq, float, 1)
-ATTENTION_DQ(attention_bwd_dq_v4, float4, 4)
-ATTENTION_DKDV(attention_bwd_dkdv, float, 1)
-ATTENTION_DKDV(attention_bwd_dkdv_v4, float4, 4)
+/* Any head dim; multiples of 4; and the common 32, 64, 128, where the loop bounds and private
+ * arrays are constants the compiler can unroll and keep in registers. */
+ATTENTION_FWD(attention_fwd, float, 1, D, ATT_MAXD)
+ATTENTION_FWD(attention_fwd_v4, float4, 4, D / 4, ATT_MAXD / 4)
+ATTENTION_FWD(attention_fwd_d32, float4, 4, 8, 8)
+ATTENTION_FWD(attention_fwd_d64, float4, 4, 16, 16)
+ATTENTION_FWD(attention_fwd_d128, float4, 4, 32, 32)
+ATTENTION_DQ(attention_bwd_dq, float, 1, D, ATT_MAXD)
+ATTENTION_DQ(attention_bwd_dq_v4, float4, 4, D / 4, ATT_MAXD / 4)
+ATTENTION_DQ(attention_bwd_dq_d32, float4, 4, 8, 8)
+ATTENTION_DQ(attention_bwd_dq_d64, float4, 4, 16, 16)
+ATTENTION_DQ(attention_bwd_dq_d128, float4, 4, 32, 32)
+ATTENTION_DKDV(attention_bwd_dkdv, float, 1, D, ATT_MAXD)
+ATTENTION_DKDV(attention_bwd_dkdv_v4, float4, 4, D / 4, ATT_MAXD / 4)
+ATTENTION_DKDV(attention_bwd_dkdv_d32, float4, 4, 8, 8)
+ATTENTION_DKDV(attention_bwd_dkdv_d64, float4, 4, 16, 16)
+ATTENTION_DKDV(attention_bwd_dkdv_d128, float4, 4, 32, 32)
 
 /* delta[row] = sum_d dout[row, d] * out[row, d]. */
 __kernel void attention_bwd_delta(__global float *delta, ulong delta_off, __global const float *g,
