@@ -305,9 +305,9 @@ static size_t value_elems(const lmg_value *v)
     return (size_t)lmg_shape_numel(&v->shape);
 }
 
-/* The layout without the planner: every value its own storage, AdamW's operands packed in
- * node order so one launch covers the whole block, Reshape outputs viewing their input and
- * AdamW outputs their inputs. In canary mode each value sits between guard words. */
+/* The layout of canary mode, without the planner: every value its own storage between guard
+ * words (no reuse, nothing in place, Reshape copies), except AdamW outputs, which are their
+ * inputs by the op's definition. */
 static lmg_status simple_layout(lmg_exec *e)
 {
     const lmg_graph *g = e->g;
@@ -315,7 +315,7 @@ static lmg_status simple_layout(lmg_exec *e)
     size_t cursor[LMG_CL_NREGIONS] = {0};
     unsigned char *placed = calloc((size_t)nv + 1, 1);
     if (!placed) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    size_t pad = e->canary ? CANARY_PAD : 0;
+    size_t pad = CANARY_PAD;
     for (int r = 0; r < LMG_CL_NREGIONS; r++) cursor[r] = pad;
 
     for (int v = 0; v < nv; v++) e->alias[v] = -1;
@@ -325,7 +325,6 @@ static lmg_status simple_layout(lmg_exec *e)
             int a = lmg_op_alias(n->op, k);
             int src = -1;
             if (a >= 0 && a < n->n_in && n->in[a] >= 0) src = n->in[a];
-            if (n->op == LMG_OP_RESHAPE && k == 0) src = n->in[0];
             if (src < 0) continue;
             e->alias[n->out[k]] = e->alias[src] >= 0 ? e->alias[src] : src;
         }
@@ -341,20 +340,6 @@ static lmg_status simple_layout(lmg_exec *e)
             cursor[region] += value_elems(&g->values[v_]) + pad;           \
         }                                                                  \
     } while (0)
-    /* AdamW operands first, each kind in node order: params, grads, m, then v. */
-    static const int adam_in[4] = {0, 1, 2, 3};
-    static const int adam_region[4] = {LMG_CL_PARAMS, LMG_CL_GRADS, LMG_CL_STATE, LMG_CL_STATE};
-    for (int kind = 0; kind < 4; kind++)
-        for (int i = 0; i < g->n_nodes; i++) {
-            const lmg_node *n = &g->nodes[i];
-            if (n->op != LMG_OP_ADAMW || n->n_in < 4) continue;
-            int v = n->in[adam_in[kind]];
-            if (v < 0) continue;
-            int region = adam_region[kind];
-            if (g->values[v].kind == LMG_VALUE_INPUT) region = LMG_CL_INPUTS;
-            if (g->values[v].kind == LMG_VALUE_INIT && kind == 1) region = LMG_CL_CONSTS;
-            PLACE(v, region);
-        }
     for (int v = 0; v < nv; v++) {
         const lmg_value *val = &g->values[v];
         int region = LMG_CL_ARENA;
