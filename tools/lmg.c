@@ -8,7 +8,7 @@
     X(print, "print a graph (.pb or .lmgt) in the text form")                            \
     X(parse, "parse the text form into a binary graph: lmg parse g.lmgt -o g.pb")         \
     X(dot, "write a Graphviz picture of a graph")                                        \
-    X(verify, "check a graph; the first problem is named with its node and value")                                  \
+    X(verify, "check a graph; name the first problem's node and value")                  \
     X(run, "run a graph on a backend and print or save named outputs")                   \
     X(autodiff, "turn a forward graph with a scalar loss into a training graph")          \
     X(demo, "build a small graph, differentiate it and check it against finite differences") \
