@@ -41,6 +41,21 @@ static lmg_status reduce(lmg_exec *e, const lmg_node *n, int mean)
     if (ng == 0 || (ng == 1 && !gr[0]) || R == 1)
         return lmg_cl_kernel(e, "copy_flat", (size_t)K, 0, "bbi", ly, lx, (int)K);
     if (gr[ng - 1] && (ng == 1 || (ng == 2 && !gr[0]))) {
+        if (K < 64 && R >= 32768) {
+            /* Few long rows (a global norm, a total): pieces of 4096 or more, summed in
+             * piece order by a second pass. */
+            int64_t chunks = R / 4096;
+            if (chunks > 256) chunks = 256;
+            int64_t len = (R + chunks - 1) / chunks;
+            chunks = (R + len - 1) / len;
+            size_t L = lmg_cl_row_group(e, "reduce_rows_chunked", len);
+            lmg_cl_loc part = lmg_cl_scratch(e, (size_t)(K * chunks));
+            LMG_TRY(lmg_cl_kernel(e, "reduce_rows_chunked", (size_t)(K * chunks) * L, L, "bbiiiL",
+                                  part, lx, (int)R, (int)len, (int)chunks, L * sizeof(float)));
+            size_t L2 = lmg_cl_row_group(e, "reduce_rows", chunks);
+            return lmg_cl_kernel(e, "reduce_rows", (size_t)K * L2, L2, "bbifL", ly, part,
+                                 (int)chunks, div, L2 * sizeof(float));
+        }
         size_t L = lmg_cl_row_group(e, "reduce_rows", R);
         return lmg_cl_kernel(e, "reduce_rows", (size_t)K * L, L, "bbifL", ly, lx, (int)R, div,
                              L * sizeof(float));

@@ -1,4 +1,5 @@
-/* reduce.cl — ReduceSum/ReduceMean (rows: one work-group per output with a local-memory tree;
+/* reduce.cl — ReduceSum/ReduceMean (rows: one work-group per output, or per piece of a long
+ * row, with a local-memory tree;
  * columns: chunked partial sums then a fixed-order final sum; anything else: one work-item
  * per output) and ArgMax over the last axis. */
 
@@ -17,6 +18,26 @@ __kernel void reduce_rows(__global float *y, ulong y_off, __global const float *
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (l == 0) y[y_off + row] = tmp[0] / div;
+}
+
+/* A long row in `chunks` pieces of `len`, one work-group each (a single group per row would
+ * leave most of a device idle): part[row * chunks + c] = the sum of piece c. */
+__kernel void reduce_rows_chunked(__global float *part, ulong part_off, __global const float *x,
+                                  ulong x_off, int R, int len, int chunks, __local float *tmp)
+{
+    int g = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    int row = g / chunks, c = g % chunks;
+    int j0 = c * len, j1 = min(R, j0 + len);
+    __global const float *xr = x + x_off + (ulong)row * (ulong)R;
+    float s = 0.0f;
+    for (int j = j0 + l; j < j1; j += L) s += xr[j];
+    tmp[l] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int w = L / 2; w > 0; w >>= 1) {
+        if (l < w) tmp[l] += tmp[l + w];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) part[part_off + g] = tmp[0];
 }
 
 /* x is [R, K]: work-item (chunk c, column k) sums rows [c*per, (c+1)*per) of column k. */
