@@ -834,30 +834,27 @@ static lmg_status check_canaries(lmg_exec *e)
     return s;
 }
 
+/* Enqueue one recorded command; nothing waits for it. */
+static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step)
+{
+    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm);
+    if (c->step_arg >= 0) {
+        cl_ulong st = step;
+        LMG_CL_CHECK(clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st));
+    }
+    LMG_CL_CHECK(clEnqueueNDRangeKernel(e->queue, c->k, c->dim, NULL, c->gws,
+                                        c->lws[0] ? c->lws : NULL, 0, NULL, NULL));
+    return LMG_OK;
+}
+
+/* Every node's work goes into the queue, then one wait for all of it. */
 static lmg_status cl_run(lmg_exec *e, uint64_t step)
 {
     for (int i = 0; i < e->n_cmds; i++) {
-        lmg_cl_cmd *c = &e->cmds[i];
-        lmg_status s = LMG_OK;
-        if (c->kind == LMG_CL_CMD_GEMM) {
-            s = run_gemm(e, &c->gemm);
-        } else {
-            cl_int err = CL_SUCCESS;
-            if (c->step_arg >= 0) {
-                cl_ulong st = step;
-                err = clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st);
-                if (err != CL_SUCCESS) s = lmg_cl_fail(err, "clSetKernelArg", __FILE__, __LINE__);
-            }
-            if (s == LMG_OK) {
-                err = clEnqueueNDRangeKernel(e->queue, c->k, c->dim, NULL, c->gws,
-                                             c->lws[0] ? c->lws : NULL, 0, NULL, NULL);
-                if (err != CL_SUCCESS)
-                    s = lmg_cl_fail(err, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
-            }
-        }
+        lmg_status s = enqueue(e, &e->cmds[i], step);
         if (s != LMG_OK) {
             clFinish(e->queue);
-            return node_error(e->g, c->node, s);
+            return node_error(e->g, e->cmds[i].node, s);
         }
     }
     LMG_CL_CHECK(clFinish(e->queue));
