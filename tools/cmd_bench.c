@@ -309,7 +309,7 @@ static cl_device_id opencl_device(const char *spec)
 }
 
 /* --products: CLBlast's GFLOP/s at GPT-S's product shapes with CLBlast's default parameters
- * and with the set lmg applies, in one process. */
+ * and with the set lmg applies, in one process; by the wall clock and by CPU time. */
 static int bench_products(const char *device, int reps)
 {
     cl_device_id dev = opencl_device(device);
@@ -322,7 +322,7 @@ static int bench_products(const char *device, int reps)
     all[0] = (lmg_cl_tune_shape){0, 0, 1024, 1024, 1024, 0};
     memcpy(all + 1, sh, (size_t)n * sizeof *sh);
     n++;
-    double gf[2][32], tot[2] = {0, 0}, flops = 0;
+    double gf[2][32], gc[2][32], tot[2] = {0, 0}, totc[2] = {0, 0}, flops = 0;
     const char *state = "";
     for (int pass = 0; pass < 2; pass++) {
         lmg_status s;
@@ -335,29 +335,36 @@ static int bench_products(const char *device, int reps)
         if (s != LMG_OK) return cli_fail("bench", s, "setting CLBlast parameters");
         for (int i = 0; i < n; i++) {
             double err;
-            s = lmg_cl_gemm_measure(dev, &all[i], reps, &gf[pass][i], &err);
+            s = lmg_cl_gemm_measure(dev, &all[i], reps, &gf[pass][i], &gc[pass][i], &err);
             if (s != LMG_OK) return cli_fail("bench", s, "timing CLBlast Sgemm");
             if (!(err <= 1e-4))
                 return cli_fail("bench", LMG_ERR_DEVICE, "CLBlast Sgemm %zux%zux%zu is wrong "
                                 "(relative error %.3g)", all[i].m, all[i].n, all[i].k, err);
-            if (i > 0) tot[pass] += 2.0 * all[i].m * all[i].n * all[i].k * all[i].count / (gf[pass][i] * 1e9);
-            if (pass == 0 && i > 0) flops += 2.0 * all[i].m * all[i].n * all[i].k * all[i].count;
+            double f = 2.0 * all[i].m * all[i].n * all[i].k * all[i].count;
+            tot[pass] += f / (gf[pass][i] * 1e9);
+            totc[pass] += f / (gc[pass][i] * 1e9);
+            if (pass == 0) flops += f;
         }
         printf("# pass %d (%s) took %.1f s including program builds\n", pass,
                pass ? state : "CLBlast defaults", now_s() - t0);
     }
     printf("CLBlast Sgemm (row-major, offsets as in the arena) on '%s'\n", name);
     printf("tuned = %s\n", state);
-    printf("%-4s %-16s %5s %10s %10s %7s\n", "op", "M x N x K", "count", "default", "tuned", "speedup");
+    printf("GFLOP/s by the wall clock, and [by CPU time over the compute units]\n");
+    printf("%-4s %-16s %5s %16s %16s %8s\n", "op", "M x N x K", "count", "default", "tuned",
+           "speedup");
     for (int i = 0; i < n; i++) {
-        char shape[48];
+        char shape[48], d[32], t[32];
         snprintf(shape, sizeof shape, "%zux%zux%zu", all[i].m, all[i].n, all[i].k);
-        printf("%s%s  %-16s %5d %10.1f %10.1f %6.2fx\n", all[i].ta ? "T" : "N", all[i].tb ? "T" : "N",
-               shape, all[i].count, gf[0][i], gf[1][i], gf[1][i] / gf[0][i]);
+        snprintf(d, sizeof d, "%.1f [%.1f]", gf[0][i], gc[0][i]);
+        snprintf(t, sizeof t, "%.1f [%.1f]", gf[1][i], gc[1][i]);
+        printf("%s%s  %-16s %5d %16s %16s %7.2fx\n", all[i].ta ? "T" : "N", all[i].tb ? "T" : "N",
+               shape, all[i].count, d, t, gf[1][i] / gf[0][i]);
     }
-    printf("GPT-S step's products: %.0f ms (%.1f GFLOP/s) with defaults, %.0f ms (%.1f GFLOP/s) "
-           "tuned\n",
-           tot[0] * 1e3, flops / tot[0] * 1e-9, tot[1] * 1e3, flops / tot[1] * 1e-9);
+    printf("GPT-S step's products (count x shape): defaults %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f], "
+           "tuned %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f]\n",
+           tot[0] * 1e3, flops / tot[0] * 1e-9, totc[0] * 1e3, flops / totc[0] * 1e-9,
+           tot[1] * 1e3, flops / tot[1] * 1e-9, totc[1] * 1e3, flops / totc[1] * 1e-9);
     double blas = openblas_gflops(2);
     printf("OpenBLAS sgemm 1024^3, 2 threads: %.1f GFLOP/s (tuned CLBlast 1024^3 = %.2f x)\n", blas,
            gf[1][0] / blas);

@@ -66,10 +66,12 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
                               lmg_cl_tune_result *res);
 
 /* Time CLBlast's row-major Sgemm for one shape on `dev` with the parameters in force: median
- * GFLOP/s over `reps` runs after one untimed run (which builds the program); the result is
- * checked against cblas_sgemm and *max_rel_err gets max|C - ref| / max|ref|. */
+ * GFLOP/s over `reps` runs after one untimed run (which builds the program), by the wall
+ * clock and by this process's CPU time over the compute units (what an idle machine would
+ * show on a CPU device; may be NULL); the result is checked against cblas_sgemm and
+ * *max_rel_err gets max|C - ref| / max|ref|. */
 lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int reps,
-                               double *gflops, double *max_rel_err);
+                               double *gflops, double *gflops_cpu, double *max_rel_err);
 
 /* Override CLBlast's parameters for `dev` with a set in the cache-file form (one line per
  * kernel: "<Kernel> NAME=value ..."), unchecked: for benchmarks that compare sets. */
