@@ -53,7 +53,7 @@ typedef struct lmg_cl_dev {
  * the first use, and apply the CLBlast tuning once. Thread-safe. */
 lmg_status lmg_cl_dev_open(const char *spec, lmg_cl_dev **out);
 
-/* ---- the prepared step (exec.c) ---------------------------------------------------- */
+/* ---- the prepared step (opencl.c) -------------------------------------------------- */
 
 /* Storage regions: the planner's six, then the step's scratch (reduction partials, sort
  * keys), which every node may reuse because the queue runs nodes in order, and aux. */
