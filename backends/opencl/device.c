@@ -12,9 +12,12 @@ extern const struct {
     const char *name, *text;
 } lmg_cl_sources[];
 
-/* backends/opencl/tune.c applies CLBlast parameters for a device; weak so the backend links
- * before that file exists. */
+/* backends/opencl/tune.c applies CLBlast parameters for a device (start/finish run that on a
+ * thread, overlapping CLBlast's check with the build of our program); weak so the backend
+ * links without that file. */
 lmg_status lmg_cl_tune_apply(cl_device_id dev) __attribute__((weak));
+lmg_status lmg_cl_tune_start(cl_device_id dev) __attribute__((weak));
+lmg_status lmg_cl_tune_finish(cl_device_id dev) __attribute__((weak));
 
 /* ---- errors ------------------------------------------------------------------------ */
 
@@ -365,14 +368,15 @@ static lmg_status open_device(int p, int di, lmg_cl_dev **out)
     d->ctx = clCreateContext(props, 1, &id, NULL, NULL, &err);
     TRY_CL(err);
 #undef TRY_CL
+    int tuning = lmg_cl_tune_start && lmg_cl_tune_finish && lmg_cl_tune_start(id) == LMG_OK;
     s = build_program(d);
+    /* finish waits for the tuning thread even when our build failed. */
+    lmg_status ts = tuning ? lmg_cl_tune_finish(id) : lmg_cl_tune_apply ? lmg_cl_tune_apply(id)
+                                                                      : LMG_OK;
     if (s != LMG_OK) goto fail;
-    if (lmg_cl_tune_apply) {
-        s = lmg_cl_tune_apply(id);
-        if (s != LMG_OK) {
-            lmg_error_prefix(s, "opencl: applying the CLBlast tuning for %s", d->name);
-            goto fail;
-        }
+    if (ts != LMG_OK) {
+        s = lmg_error_prefix(ts, "opencl: applying the CLBlast tuning for %s", d->name);
+        goto fail;
     }
     *out = d;
     return LMG_OK;
