@@ -39,8 +39,8 @@ lmg_status lmg_model_config_check(const lmg_model_config *c);
  * logits/hidden are those of the last micro-batch.
  * Parameters: "wte" [V,C], "wpe" [T,C], "h<i>.ln1.g/b", "h<i>.attn.wqkv" [C,3C],
  * "h<i>.attn.bqkv", "h<i>.attn.wo" [C,C], "h<i>.attn.bo", "h<i>.ln2.g/b", "h<i>.mlp.w1"
- * [C,F], "h<i>.mlp.b1", "h<i>.mlp.w2" [F,C], "h<i>.mlp.b2", "lnf.g/b"; BERT adds its MLM
- * head "head.w" [C,C], "head.b", "head.ln.g/b", "head.bias" [V]. The config is recorded
+ * [C,F], "h<i>.mlp.b1", "h<i>.mlp.w2" [F,C], "h<i>.mlp.b2", "lnf.g/b"; BERT adds the output
+ * bias "head.bias" [V] of its MLM head (tied decoder + bias). The config is recorded
  * in the graph's metadata ("model.arch", "model.layers", ...). */
 lmg_status lmg_model_build(const lmg_model_config *c, lmg_graph **out);
 
@@ -94,7 +94,7 @@ int lmg_model_param(lmg_graph *g, const lmg_model_config *c, const char *name, i
                     int64_t d0, int64_t d1, int init, double std);
 /* LayerNorm node `name` over the last axis; returns y. */
 int lmg_model_layer_norm(lmg_graph *g, int x, int gamma, int beta, const char *name);
-/* BERT's MLM head over h [N,C] (models/bert.c): returns logits [N,V]. */
+/* BERT's MLM head over h [N,C] (models/bert.c): h wte^T + head.bias, logits [N,V]. */
 int lmg_bert_head(lmg_graph *g, const lmg_model_config *c, const char *scope, int h, int wte);
 
 #endif
