@@ -127,10 +127,18 @@ int lmg_graph_add_value(lmg_graph *g, const char *name, lmg_value_kind kind, lmg
     if (s.rank < 0 || s.rank > LMG_MAX_DIMS)
         return fail(g, lmg_error(LMG_ERR_INVALID, "value '%s': rank %d is outside 0..%d",
                                  name, s.rank, LMG_MAX_DIMS));
-    for (int i = 0; i < s.rank; i++)
+    /* Bounding the element count, not only each dim, keeps numel * dtype size (formed
+     * everywhere a value is allocated) far from overflow. */
+    int64_t numel = 1;
+    for (int i = 0; i < s.rank; i++) {
         if (s.dims[i] < 0 || s.dims[i] > ((int64_t)1 << 40))
             return fail(g, lmg_error(LMG_ERR_INVALID, "value '%s': dimension %d is %lld",
                                      name, i, (long long)s.dims[i]));
+        if (s.dims[i] > 0 && numel > ((int64_t)1 << 40) / s.dims[i])
+            return fail(g, lmg_error(LMG_ERR_INVALID, "value '%s': more than 2^40 elements",
+                                     name));
+        numel *= s.dims[i];
+    }
     if (lmg_graph_find(g, name) >= 0)
         return fail(g, lmg_error(LMG_ERR_INVALID, "duplicate value name '%s'", name));
     if (g->n_values == g->cap_values) {

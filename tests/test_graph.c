@@ -123,6 +123,21 @@ static void test_duplicates_and_sticky(void)
     CHECK(m == -1 && g->status != LMG_OK, "Add of [2,3] and [4,5] accepted");
     CHECK(lmg_add(g, x, x) == -1, "builder call after a failed inference succeeded");
     lmg_graph_free(g);
+
+    /* Every dim within 2^40 but the product is 2^80: refused before numel * size is formed. */
+    g = lmg_graph_new("t");
+    float one = 1;
+    int64_t big[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
+    int p = lmg_graph_param(g, "huge", LMG_DTYPE_F32, lmg_shape_make(2, big), &one);
+    CHECK(p == -1 && g->status == LMG_ERR_INVALID, "[2^40,2^40] param accepted (%d)", p);
+    CHECK(strstr(lmg_last_error(), "huge") != NULL, "message does not name the value: '%s'",
+          lmg_last_error());
+    lmg_graph_free(g);
+    g = lmg_graph_new("t");
+    int64_t edge[2] = {(int64_t)1 << 20, (int64_t)1 << 20};
+    CHECK(lmg_graph_input(g, "edge", LMG_DTYPE_F32, lmg_shape_make(2, edge)) >= 0,
+          "2^40 elements refused: %s", lmg_last_error());
+    lmg_graph_free(g);
     test_end();
 }
 
