@@ -138,8 +138,10 @@ static lmg_status external_path(const load_ctx *c, const char *tensor, const cha
     return LMG_OK;
 }
 
+/* Reads into a buffer allocated only once the file is known to hold the bytes, so a
+ * declared size far beyond the file never reaches malloc. */
 static lmg_status read_external(const load_ctx *c, const char *tensor, const Lmg__ExternalData *x,
-                                void *dst, size_t nbytes)
+                                void **dst, size_t nbytes)
 {
     if (x->length != nbytes)
         return bad(c, "initializer '%s': external length %llu, but its type needs %zu bytes",
@@ -162,7 +164,9 @@ static lmg_status read_external(const load_ctx *c, const char *tensor, const Lmg
                 tensor, (unsigned long long)x->offset,
                 (unsigned long long)x->offset + (unsigned long long)x->length, x->location,
                 (long long)st.st_size);
-    } else if (fseeko(f, (off_t)x->offset, SEEK_SET) != 0 || fread(dst, 1, nbytes, f) != nbytes) {
+    } else if (!(*dst = malloc(nbytes ? nbytes : 1))) {
+        s = lmg_error(LMG_ERR_NOMEM, "%s: out of memory for '%s'", c->label, tensor);
+    } else if (fseeko(f, (off_t)x->offset, SEEK_SET) != 0 || fread(*dst, 1, nbytes, f) != nbytes) {
         s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot read '%s'", c->label, tensor, path);
     }
     fclose(f);
@@ -195,9 +199,9 @@ static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__T
         return LMG_OK;
     }
     val->fill = LMG_INIT_DATA;
+    if (x->external) return read_external(c, x->name, x->external, &val->data, nbytes);
     val->data = malloc(nbytes ? nbytes : 1);
     if (!val->data) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory for '%s'", c->label, x->name);
-    if (x->external) return read_external(c, x->name, x->external, val->data, nbytes);
     if (nbytes) memcpy(val->data, x->raw_data.data, nbytes);
     return LMG_OK;
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- a growable string ------------------------------------------------------------- */
 
@@ -768,12 +769,19 @@ static lmg_status read_external(parser *P, lmg_value *v, size_t nbytes)
     }
     if (s == LMG_OK && !(f = fopen(path, "rb")))
         s = perr(P, "cannot open external file '%s': %s", path, strerror(errno));
+    /* The range is checked against the file before allocating, so a declared size far
+     * beyond the file never reaches malloc. */
+    struct stat st;
+    if (s == LMG_OK && (fstat(fileno(f), &st) != 0 || off > (int64_t)st.st_size ||
+                        len > (int64_t)st.st_size - off))
+        s = perr(P, "external bytes [%lld, %lld) lie outside '%s'", (long long)off,
+                 (long long)off + (long long)(len < INT64_MAX - off ? len : INT64_MAX - off), loc);
     if (s == LMG_OK) {
         v->data = malloc(nbytes ? nbytes : 1);
         v->fill = LMG_INIT_DATA;
         if (!v->data) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         else if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(v->data, 1, nbytes, f) != nbytes)
-            s = perr(P, "external bytes [%lld, %lld) lie outside '%s'", (long long)off,
+            s = perr(P, "cannot read external bytes [%lld, %lld) of '%s'", (long long)off,
                      (long long)(off + len), loc);
     }
     if (f) fclose(f);
@@ -786,8 +794,11 @@ static lmg_status read_data(parser *P, lmg_value *v)
 {
     int64_t n = lmg_shape_numel(&v->shape);
     size_t esz = lmg_dtype_size(v->dtype);
+    /* The buffer grows with the values actually written, so a huge declared shape with a
+     * short list is reported as a count mismatch rather than allocated up front. */
+    int64_t cap = n < 4096 ? n : 4096;
     v->fill = LMG_INIT_DATA;
-    v->data = malloc(n > 0 ? (size_t)n * esz : 1);
+    v->data = malloc(cap > 0 ? (size_t)cap * esz : 1);
     if (!v->data) return lmg_error(LMG_ERR_NOMEM, "out of memory for '%s'", v->name);
     int64_t i = 0;
     if (accept(P, ']')) goto check;
@@ -799,6 +810,12 @@ static lmg_status read_data(parser *P, lmg_value *v)
         memcpy(tmp, P->p, len);
         tmp[len] = 0;
         if (i >= n) return perr(P, "'%s' has %lld elements, but more values follow", v->name, (long long)n);
+        if (i == cap) {
+            cap = cap > n / 2 ? n : 2 * cap;
+            void *d = realloc(v->data, (size_t)cap * esz);
+            if (!d) return lmg_error(LMG_ERR_NOMEM, "out of memory for '%s'", v->name);
+            v->data = d;
+        }
         int bad;
         if (v->dtype == LMG_DTYPE_F32) {
             bad = token_f32(tmp, &((float *)v->data)[i]);

@@ -804,6 +804,48 @@ static void test_text_hostile(void)
 
 /* ---- safetensors ------------------------------------------------------------------- */
 
+/* A declared size far beyond the bytes on disk must be refused before any buffer of that
+ * size is allocated (4 TiB here), in both loaders: an error naming the tensor, no abort. */
+static void test_huge_declared(void)
+{
+    test_begin("io, text: a 2^40-element initializer whose data is short is refused without allocating it");
+    unsigned char four[16] = {0};
+    write_file(tpath("w.st"), four, sizeof four);
+    /* Model{ir 1, opset 1, graph{initializers: Tensor{name "w", f32, dims [2^40],
+     * external{location "w.st", length 2^42}}}} written out by hand. */
+    static const unsigned char pb[] = {
+        0x08, 0x01, 0x10, 0x01, 0x2a, 31, 0x32, 29,
+        0x0a, 0x01, 'w', 0x10, 0x01, 0x1a, 0x06, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20,
+        0x2a, 14, 0x0a, 0x04, 'w', '.', 's', 't', 0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+    lmg_graph *g = NULL;
+    lmg_status s = lmg_graph_load_bytes(pb, sizeof pb, tmpdir, &g);
+    CHECK(s == LMG_ERR_PARSE && strstr(lmg_last_error(), "'w'") && strstr(lmg_last_error(), "outside"),
+          "binary external: %d %s", (int)s, lmg_last_error());
+    lmg_graph_free(g);
+    g = NULL;
+    const char *ext = "lmgraph ir 1 opset 1\ngraph \"e\" {\n"
+                      "  param w : f32[1099511627776] = external(\"w.st\", 0, 4398046511104)\n}\n";
+    s = lmg_graph_parse(ext, tpath("e.lmgt"), &g);
+    CHECK(s == LMG_ERR_PARSE && strstr(lmg_last_error(), "outside"), "text external: %d %s", (int)s,
+          lmg_last_error());
+    lmg_graph_free(g);
+    g = NULL;
+    const char *list = "lmgraph ir 1 opset 1\ngraph \"e\" {\n"
+                       "  const k : f32[1099511627776] = [1, 2]\n}\n";
+    s = lmg_graph_parse(list, tpath("e.lmgt"), &g);
+    CHECK(s == LMG_ERR_PARSE && strstr(lmg_last_error(), "2 values are given"), "text data: %d %s",
+          (int)s, lmg_last_error());
+    lmg_graph_free(g);
+    g = NULL;
+    const char *prod = "lmgraph ir 1 opset 1\ngraph \"e\" {\n"
+                       "  input x : f32[1099511627776,1099511627776]\n}\n";
+    s = lmg_graph_parse(prod, tpath("e.lmgt"), &g);
+    CHECK(s != LMG_OK && strstr(lmg_last_error(), "'x'"), "text [2^40,2^40]: %d %s", (int)s,
+          lmg_last_error());
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_st_round_trip(void)
 {
     test_begin("safetensors: tensors and metadata round trip; data 8-byte aligned; atomic");
@@ -1003,6 +1045,7 @@ int main(void)
     test_text_errors();
     test_text_external();
     test_text_hostile();
+    test_huge_declared();
     test_st_round_trip();
     test_st_hostile();
     char cmd[300];
