@@ -105,16 +105,36 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+lmg_status cli_parse_text(const char *text, size_t n, const char *path, lmg_graph **out)
+{
+    /* The parser stops at a NUL; without this check a stray one reads as the end of the
+     * file, and the error points at whatever construct it cut short. */
+    size_t len = strlen(text);
+    if (len != n) {
+        *out = NULL;
+        return lmg_error(LMG_ERR_PARSE, "%s: byte %zu is NUL; a text graph holds none", path, len);
+    }
+    return lmg_graph_parse(text, path, out);
+}
+
+/* Text when the name ends in .lmgt, or, for a name not ending in .pb, when the file starts
+ * with the "lmgraph" header (after blank and # comment lines) and holds no NUL byte. */
 lmg_status cli_load_graph(const char *path, lmg_graph **out)
 {
-    if (ends_with(path, ".lmgt")) {
-        char *text;
-        LMG_TRY(cli_read_file(path, &text, NULL));
-        lmg_status s = lmg_graph_parse(text, path, out);
-        free(text);
-        return s;
+    if (ends_with(path, ".pb")) return lmg_graph_load(path, out);
+    char *data = NULL;
+    size_t n = 0;
+    LMG_TRY(cli_read_file(path, &data, &n));
+    const char *p = data;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p != '#') break;
+        while (*p && *p != '\n') p++;
     }
-    return lmg_graph_load(path, out);
+    int text = ends_with(path, ".lmgt") || (strncmp(p, "lmgraph", 7) == 0 && strlen(data) == n);
+    lmg_status s = text ? cli_parse_text(data, n, path, out) : LMG_OK;
+    free(data);
+    return text ? s : lmg_graph_load(path, out);
 }
 
 const lmg_backend *cli_backend(const char *name)

@@ -26,6 +26,8 @@ int cli_parse_double(const char *s, double *out);
 
 /* Load a graph from .pb (binary) or .lmgt (text), by extension or content. */
 lmg_status cli_load_graph(const char *path, lmg_graph **out);
+/* lmg_graph_parse of the n bytes read from path, refusing text that holds a NUL byte. */
+lmg_status cli_parse_text(const char *text, size_t n, const char *path, lmg_graph **out);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 lmg_status cli_read_file(const char *path, char **data, size_t *n);
 /* Pick the backend for --backend NAME (NULL = default: opencl when built, else ref). */

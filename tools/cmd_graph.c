@@ -29,27 +29,6 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* Text when the name ends in .lmgt or the file starts with the "lmgraph" header; else
- * binary. */
-static lmg_status load_any(const char *path, lmg_graph **out)
-{
-    if (ends_with(path, ".pb")) return lmg_graph_load(path, out);
-    char *data = NULL;
-    size_t n = 0;
-    lmg_status s = cli_read_file(path, &data, &n);
-    if (s != LMG_OK) return s;
-    const char *p = data;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-        if (*p != '#') break;
-        while (*p && *p != '\n') p++;
-    }
-    int text = ends_with(path, ".lmgt") || (strncmp(p, "lmgraph", 7) == 0 && strlen(data) == n);
-    if (text) s = lmg_graph_parse(data, path, out);
-    free(data);
-    return text ? s : lmg_graph_load(path, out);
-}
-
 /* Write `text` to `path`, or stdout when path is NULL or "-". */
 static int write_text(const char *cmd, const char *path, const char *text)
 {
@@ -150,7 +129,7 @@ int lmg_cmd_print(int argc, char **argv)
     if (rc) return finish_args(&a, rc);
     lmg_graph *g = NULL;
     char *text = NULL;
-    if (load_any(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
+    if (cli_load_graph(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
     else if (lmg_graph_print(g, &text) != LMG_OK) rc = fail_file(argv[0], a.in);
     else rc = write_text(argv[0], a.out, text);
     free(text);
@@ -190,10 +169,11 @@ int lmg_cmd_parse(int argc, char **argv)
         return finish_args(&a, 1);
     }
     char *text = NULL;
+    size_t len = 0;
     lmg_graph *g = NULL;
-    if (cli_read_file(a.in, &text, NULL) != LMG_OK)
+    if (cli_read_file(a.in, &text, &len) != LMG_OK)
         rc = fail_file(argv[0], a.in);
-    else if (lmg_graph_parse(text, a.in, &g) != LMG_OK)
+    else if (cli_parse_text(text, len, a.in, &g) != LMG_OK)
         rc = fail_file(argv[0], a.in);
     else if (lmg_graph_save(g, out, (size_t)a.external) != LMG_OK)
         rc = fail_file(argv[0], out);
@@ -220,7 +200,7 @@ int lmg_cmd_dot(int argc, char **argv)
     if (rc) return finish_args(&a, rc);
     lmg_graph *g = NULL;
     char *text = NULL;
-    if (load_any(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
+    if (cli_load_graph(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
     else if (lmg_graph_dot(g, &text) != LMG_OK) rc = fail_file(argv[0], a.in);
     else rc = write_text(argv[0], a.out, text);
     free(text);
@@ -246,7 +226,7 @@ int lmg_cmd_verify(int argc, char **argv)
     for (int f = 0; f < a.n_files; f++) {
         const char *path = a.files[f];
         lmg_graph *g = NULL;
-        if (load_any(path, &g) != LMG_OK) {
+        if (cli_load_graph(path, &g) != LMG_OK) {
             rc = fail_file(argv[0], path);
             continue;
         }
