@@ -682,9 +682,13 @@ lmg_status lmg_graph_save_bytes(const lmg_graph *g, void **buf, size_t *n)
     return pack_bytes(g, NULL, buf, n);
 }
 
-static size_t init_bytes(const lmg_value *v)
+/* Stored in the .safetensors file rather than the .pb. A tensor there cannot be named
+ * "__metadata__" (the header's reserved key), so an initializer of that name stays inline. */
+static int goes_outside(const lmg_value *v, size_t external_min_bytes)
 {
-    return (size_t)lmg_shape_numel(&v->shape) * lmg_dtype_size(v->dtype);
+    return external_min_bytes > 0 && v->kind == LMG_VALUE_INIT && v->fill == LMG_INIT_DATA &&
+           (size_t)lmg_shape_numel(&v->shape) * lmg_dtype_size(v->dtype) > external_min_bytes &&
+           strcmp(v->name, "__metadata__") != 0;
 }
 
 lmg_status lmg_graph_save(const lmg_graph *g, const char *path, size_t external_min_bytes)
@@ -697,12 +701,7 @@ lmg_status lmg_graph_save(const lmg_graph *g, const char *path, size_t external_
     size_t n = 0;
     lmg_status s = LMG_OK;
     int n_ext = 0;
-    if (external_min_bytes > 0)
-        for (int v = 0; v < g->n_values; v++) {
-            const lmg_value *val = &g->values[v];
-            n_ext += val->kind == LMG_VALUE_INIT && val->fill == LMG_INIT_DATA &&
-                     init_bytes(val) > external_min_bytes;
-        }
+    for (int v = 0; v < g->n_values; v++) n_ext += goes_outside(&g->values[v], external_min_bytes);
     if (n_ext > 0) {
         /* `<path minus .pb>.safetensors`, referenced by its base name. */
         size_t len = strlen(path);
@@ -722,9 +721,7 @@ lmg_status lmg_graph_save(const lmg_graph *g, const char *path, size_t external_
         s = lmg_st_writer_meta(w, "format", "lmgraph");
         for (int v = 0, e = 0; s == LMG_OK && v < g->n_values; v++) {
             const lmg_value *val = &g->values[v];
-            if (!(val->kind == LMG_VALUE_INIT && val->fill == LMG_INIT_DATA &&
-                  init_bytes(val) > external_min_bytes))
-                continue;
+            if (!goes_outside(val, external_min_bytes)) continue;
             s = lmg_st_writer_add(w, val->name, val->dtype, &val->shape, val->data);
             lmg__external_data__init(&ext[e]);
             ext[e].location = (char *)base;

@@ -322,6 +322,31 @@ static void test_external(void)
 }
 
 /* The first bytes of a saved model are field 1 (ir_version) and field 2 (opset) as varints. */
+/* "__metadata__" is the safetensors header's reserved key, yet a fine value name. */
+static void test_external_reserved_name(void)
+{
+    test_begin("io: a large initializer named __metadata__ is saved inline and loads back");
+    lmg_graph *g = lmg_graph_new("m");
+    static float w[512];
+    for (int i = 0; i < 512; i++) w[i] = (float)i;
+    int64_t d = 512;
+    int a = lmg_graph_param(g, "__metadata__", LMG_DTYPE_F32, lmg_shape_make(1, &d), w);
+    int b = lmg_graph_param(g, "other", LMG_DTYPE_F32, lmg_shape_make(1, &d), w);
+    CHECK(a >= 0 && b >= 0 && lmg_graph_add_output(g, lmg_neg(g, a)) == LMG_OK &&
+              lmg_graph_add_output(g, b) == LMG_OK, "build: %s", lmg_last_error());
+    const char *pb = tpath("reserved.pb");
+    CHECK(lmg_graph_save(g, pb, 1024) == LMG_OK, "save: %s", lmg_last_error());
+    lmg_graph *h = NULL;
+    CHECK(lmg_graph_load(pb, &h) == LMG_OK, "load: %s", lmg_last_error());
+    int v = h ? lmg_graph_find(h, "__metadata__") : -1;
+    CHECK(v >= 0 && h->values[v].data && memcmp(h->values[v].data, w, sizeof w) == 0,
+          "data of __metadata__ after the round trip");
+    CHECK(access(tpath("reserved.safetensors"), R_OK) == 0, "'other' still goes outside");
+    lmg_graph_free(h);
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_versions(void)
 {
     test_begin("io: newer ir_version / opset_version refused with a clear message");
@@ -1033,6 +1058,7 @@ int main(void)
     test_binary_round_trip();
     test_string_floats_attrs();
     test_external();
+    test_external_reserved_name();
     test_versions();
     test_bad_contents();
     test_hostile_bytes();
