@@ -54,7 +54,7 @@ static lmg_status write_atomic(const char *path, const void *data, size_t n)
     snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         free(tmp);
         return s;
     }

@@ -101,4 +101,17 @@ else
     bad "a missing file (exit $rc)"
     sed 's/^/#   /' "$tmp/err"
 fi
+# An unwritable output: one line naming the target (not a temporary beside it), exit 1.
+for cmd in parse print dot; do
+    case $cmd in parse) src="$tmp/a.lmgt" ;; *) src="$tmp/a.pb" ;; esac
+    "$lmg" "$cmd" "$src" -o "$tmp/no-dir/out" >/dev/null 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+        grep -qx "lmg $cmd: $tmp/no-dir/out: cannot create: .*" "$tmp/err"; then
+        ok "$cmd to an unwritable path names it, exit 1"
+    else
+        bad "$cmd to an unwritable path (exit $rc)"
+        sed 's/^/#   /' "$tmp/err"
+    fi
+done
 [ "$failed" -eq 0 ]

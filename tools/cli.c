@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...)
 {
@@ -97,6 +98,28 @@ lmg_status cli_read_file(const char *path, char **data, size_t *n)
     *data = buf;
     if (n) *n = len;
     return LMG_OK;
+}
+
+lmg_status cli_write_file(const char *path, const void *data, size_t n)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 32);
+    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    lmg_status s = LMG_OK;
+    if (!f) {
+        s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    } else {
+        int ok = fwrite(data, 1, n, f) == n;
+        ok = fclose(f) == 0 && ok;
+        if (!ok) s = lmg_error(LMG_ERR_IO, "%s: write error", path);
+        else if (rename(tmp, path) != 0)
+            s = lmg_error(LMG_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));
+        if (s != LMG_OK) remove(tmp);
+    }
+    free(tmp);
+    return s;
 }
 
 static int ends_with(const char *s, const char *suffix)

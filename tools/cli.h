@@ -30,6 +30,9 @@ lmg_status cli_load_graph(const char *path, lmg_graph **out);
 lmg_status cli_parse_text(const char *text, size_t n, const char *path, lmg_graph **out);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 lmg_status cli_read_file(const char *path, char **data, size_t *n);
+/* Write n bytes to path through a temporary file beside it and a rename, so a failure
+ * never leaves half a file; errors name path. */
+lmg_status cli_write_file(const char *path, const void *data, size_t n);
 /* Pick the backend for --backend NAME (NULL = default: opencl when built, else ref). */
 const lmg_backend *cli_backend(const char *name);
 

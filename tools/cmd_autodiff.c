@@ -103,24 +103,7 @@ int lmg_cmd_autodiff(int argc, char **argv)
     if (ends_with(out, ".lmgt")) {
         char *text = NULL;
         s = lmg_graph_print(g, &text);
-        /* Written beside the target and renamed, so a failure never leaves half a file. */
-        char *tmp = malloc(strlen(out) + 8);
-        if (s == LMG_OK && !tmp) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
-        if (s == LMG_OK) {
-            sprintf(tmp, "%s.tmp", out);
-            FILE *f = fopen(tmp, "wb");
-            size_t n = strlen(text);
-            if (!f) s = lmg_error(LMG_ERR_IO, "cannot open '%s' for writing: %s", tmp, strerror(errno));
-            else {
-                int bad = fwrite(text, 1, n, f) != n;
-                bad |= fclose(f) != 0;
-                if (bad) s = lmg_error(LMG_ERR_IO, "error writing '%s'", tmp);
-                else if (rename(tmp, out) != 0)
-                    s = lmg_error(LMG_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
-                if (s != LMG_OK) remove(tmp);
-            }
-        }
-        free(tmp);
+        if (s == LMG_OK) s = cli_write_file(out, text, strlen(text));
         free(text);
     } else {
         s = lmg_graph_save(g, out, (size_t)ext);

@@ -39,17 +39,7 @@ static int write_text(const char *cmd, const char *path, const char *text)
         }
         return 0;
     }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "lmg %s: %s: cannot create: %s\n", cmd, path, strerror(errno));
-        return 1;
-    }
-    int ok = fputs(text, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        fprintf(stderr, "lmg %s: %s: write error\n", cmd, path);
-        return 1;
-    }
+    if (cli_write_file(path, text, strlen(text)) != LMG_OK) return fail_file(cmd, path);
     return 0;
 }
 
