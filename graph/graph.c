@@ -464,17 +464,33 @@ int lmg_graph_node(lmg_graph *g, lmg_op op, const char *name, const int *ins, in
     int ids[8];
     if (info->n_out > 8) return fail(g, lmg_error(LMG_ERR_ARG, "too many outputs"));
     for (int k = 0; k < info->n_out; k++) {
-        char vbuf[300];
         const char *vn = out_names && out_names[k] ? out_names[k] : NULL;
+        char *vbuf = NULL;
         if (!vn) {
-            if (info->n_out == 1) snprintf(vbuf, sizeof vbuf, "%s", name);
-            else snprintf(vbuf, sizeof vbuf, "%s:%d", name, k);
-            while (lmg_graph_find(g, vbuf) >= 0)
-                snprintf(vbuf + strlen(vbuf), sizeof vbuf - strlen(vbuf), "'");
+            /* The node's full name (a fixed buffer cut long names short, and then could
+             * not add a prime), with primes appended while the name is taken. */
+            size_t cap = strlen(name) + 16;
+            vbuf = malloc(cap);
+            if (!vbuf) return fail(g, lmg_error(LMG_ERR_NOMEM, "out of memory"));
+            if (info->n_out == 1) snprintf(vbuf, cap, "%s", name);
+            else snprintf(vbuf, cap, "%s:%d", name, k);
+            for (size_t len = strlen(vbuf); lmg_graph_find(g, vbuf) >= 0; len++) {
+                if (len + 2 > cap) {
+                    char *nb = realloc(vbuf, cap *= 2);
+                    if (!nb) {
+                        free(vbuf);
+                        return fail(g, lmg_error(LMG_ERR_NOMEM, "out of memory"));
+                    }
+                    vbuf = nb;
+                }
+                vbuf[len] = '\'';
+                vbuf[len + 1] = 0;
+            }
             vn = vbuf;
         }
         ids[k] = lmg_graph_add_value(g, vn, LMG_VALUE_NODE, LMG_DTYPE_UNDEFINED,
                                      lmg_shape_make(0, NULL));
+        free(vbuf);
         if (ids[k] < 0) return -1;
     }
     lmg_status s = lmg_graph_append_node(g, name, op, ins, n_in, ids, info->n_out, attrs, n_attr);

@@ -141,6 +141,25 @@ static void test_duplicates_and_sticky(void)
     test_end();
 }
 
+/* Output values are named after their node in full, however long; a clash adds primes. */
+static void test_long_names(void)
+{
+    test_begin("builder: a long node name names its output in full, a clash adds a prime");
+    lmg_graph *g = lmg_graph_new("t");
+    char name[401];
+    memset(name, 'a', 400);
+    name[400] = 0;
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, shp(1, 4, 0, 0));
+    int a = lmg_graph_node(g, LMG_OP_NEG, name, &x, 1, NULL, 0, NULL, NULL);
+    int b = lmg_graph_node(g, LMG_OP_NEG, name, &x, 1, NULL, 0, NULL, NULL);
+    CHECK(a >= 0 && strcmp(g->values[a].name, name) == 0, "first output is not named '%.20s...' (%zu chars)",
+          name, a >= 0 ? strlen(g->values[a].name) : 0);
+    CHECK(b >= 0 && strlen(g->values[b].name) == 401 && g->values[b].name[400] == '\'',
+          "second output: %s", b >= 0 ? "not name + prime" : lmg_last_error());
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_meta(void)
 {
     test_begin("metadata: set, replace, get");
@@ -468,6 +487,7 @@ int main(void)
 {
     test_values();
     test_duplicates_and_sticky();
+    test_long_names();
     test_meta();
     test_sum_to();
     test_prune();
