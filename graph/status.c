@@ -73,10 +73,15 @@ int lmg_dtype_from_name(const char *name)
     return -1;
 }
 
+/* Saturates at INT64_MAX: shapes not yet checked against the 2^40-element limit (attributes
+ * read by shape inference) must compare as too large, not wrap (signed overflow is UB). */
 int64_t lmg_shape_numel(const lmg_shape *s)
 {
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] == 0) return 0;
     int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    for (int i = 0; i < s->rank; i++)
+        if (__builtin_mul_overflow(n, s->dims[i], &n)) return INT64_MAX;
     return n;
 }
 

@@ -133,6 +133,10 @@ static void test_duplicates_and_sticky(void)
     CHECK(strstr(lmg_last_error(), "huge") != NULL, "message does not name the value: '%s'",
           lmg_last_error());
     lmg_graph_free(g);
+    int64_t three[3] = {(int64_t)1 << 40, (int64_t)1 << 40, (int64_t)1 << 40};
+    lmg_shape s3 = lmg_shape_make(3, three);
+    CHECK(lmg_shape_numel(&s3) == INT64_MAX, "numel of [2^40,2^40,2^40] wrapped to %lld",
+          (long long)lmg_shape_numel(&s3));
     g = lmg_graph_new("t");
     int64_t edge[2] = {(int64_t)1 << 20, (int64_t)1 << 20};
     CHECK(lmg_graph_input(g, "edge", LMG_DTYPE_F32, lmg_shape_make(2, edge)) >= 0,
