@@ -101,6 +101,11 @@ else
     bad "a missing file (exit $rc)"
     sed 's/^/#   /' "$tmp/err"
 fi
+# f16 and bf16 values print their numbers, not zeros.
+printf 'lmgraph ir 1 opset 1\ngraph "h" {\n  const h : f16[3] = [0x3c00, 0xc000, 0x3555]\n  const b : bf16[2] = [0x3f80, 0xc040]\n  output h, b\n}\n' >"$tmp/half.lmgt"
+check "run prints f16 values" sh -c "'$lmg' run '$tmp/half.lmgt' --backend ref | grep -qx 'h f16\[3\]: \[1, -2, 0.333252\] sum -0.666748047'"
+check "run prints bf16 values" sh -c "'$lmg' run '$tmp/half.lmgt' --backend ref | grep -qx 'b bf16\[2\]: \[1, -3\] sum -2'"
+
 # An unwritable output: one line naming the target (not a temporary beside it), exit 1.
 for cmd in parse print dot; do
     case $cmd in parse) src="$tmp/a.lmgt" ;; *) src="$tmp/a.pb" ;; esac

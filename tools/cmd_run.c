@@ -17,7 +17,7 @@ static const char run_usage[] =
     "\n"
     "Load a graph (.pb or .lmgt), write raw little-endian input files into its inputs (or\n"
     "initializers), run it once and print each output: dtype, shape, first values, sum.\n"
-    "A raw file must hold exactly the value's bytes (numel * 4). Inputs not given are zeros.\n"
+    "A raw file must hold exactly the value's bytes (numel * dtype size). Inputs not given are zeros.\n"
     "\n"
     "  --inputs LIST      NAME=FILE pairs, comma separated; may be repeated\n"
     "  --output NAME      a value to print or save (repeatable; default: every graph output;\n"
@@ -88,6 +88,23 @@ static size_t value_bytes(const lmg_value *v)
     return (size_t)lmg_shape_numel(&v->shape) * lmg_dtype_size(v->dtype);
 }
 
+/* Element i as a double; half-precision bits are widened exactly. */
+static double element(lmg_dtype t, const void *data, int64_t i)
+{
+    if (t == LMG_DTYPE_F32) return ((const float *)data)[i];
+    if (t == LMG_DTYPE_I32) return ((const int32_t *)data)[i];
+    uint16_t h = ((const uint16_t *)data)[i];
+    if (t == LMG_DTYPE_BF16) {
+        uint32_t u = (uint32_t)h << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        return f;
+    }
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double x = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 0x400, e - 25);
+    return h & 0x8000 ? -x : x;
+}
+
 static void print_value(const lmg_value *v, const void *data)
 {
     char sh[160];
@@ -97,8 +114,7 @@ static void print_value(const lmg_value *v, const void *data)
     int64_t shown = n < 8 ? n : 8;
     printf(" [");
     for (int64_t i = 0; i < n; i++) {
-        double x = v->dtype == LMG_DTYPE_F32 ? (double)((const float *)data)[i]
-                   : v->dtype == LMG_DTYPE_I32 ? (double)((const int32_t *)data)[i] : 0.0;
+        double x = element(v->dtype, data, i);
         sum += x;
         if (i < shown) {
             if (v->dtype == LMG_DTYPE_I32) printf("%s%d", i ? ", " : "", ((const int32_t *)data)[i]);
