@@ -100,6 +100,15 @@ lmg_status cli_read_file(const char *path, char **data, size_t *n)
     return LMG_OK;
 }
 
+int cli_fail_file(const char *cmd, const char *path)
+{
+    const char *msg = lmg_last_error();
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
+    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, path, msg[0] ? msg : "failed");
+    return 1;
+}
+
 lmg_status cli_write_file(const char *path, const void *data, size_t n)
 {
     size_t len = strlen(path);

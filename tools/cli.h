@@ -12,6 +12,9 @@ typedef int (*lmg_cmd_fn)(int argc, char **argv);
 
 /* Print "lmg <cmd>: <msg>: <last library error>" to stderr and return 1. */
 int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Print "lmg <cmd>: <path>: <last library error>" to stderr, naming path once when the
+ * message already starts with it; return 1. */
+int cli_fail_file(const char *cmd, const char *path);
 /* Print "lmg <cmd>: <msg>" and "try 'lmg <cmd> --help'" to stderr; return 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -12,17 +12,6 @@ int lmg_cmd_parse(int argc, char **argv);
 int lmg_cmd_dot(int argc, char **argv);
 int lmg_cmd_verify(int argc, char **argv);
 
-/* One line, "lmg <cmd>: <file>: <problem>"; library messages about a file usually start
- * with its name already. */
-static int fail_file(const char *cmd, const char *path)
-{
-    const char *msg = lmg_last_error();
-    size_t n = strlen(path);
-    if (strncmp(msg, path, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
-    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, path, msg[0] ? msg : "failed");
-    return 1;
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -39,7 +28,7 @@ static int write_text(const char *cmd, const char *path, const char *text)
         }
         return 0;
     }
-    if (cli_write_file(path, text, strlen(text)) != LMG_OK) return fail_file(cmd, path);
+    if (cli_write_file(path, text, strlen(text)) != LMG_OK) return cli_fail_file(cmd, path);
     return 0;
 }
 
@@ -119,8 +108,8 @@ int lmg_cmd_print(int argc, char **argv)
     if (rc) return finish_args(&a, rc);
     lmg_graph *g = NULL;
     char *text = NULL;
-    if (cli_load_graph(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
-    else if (lmg_graph_print(g, &text) != LMG_OK) rc = fail_file(argv[0], a.in);
+    if (cli_load_graph(a.in, &g) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
+    else if (lmg_graph_print(g, &text) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
     else rc = write_text(argv[0], a.out, text);
     free(text);
     lmg_graph_free(g);
@@ -162,11 +151,11 @@ int lmg_cmd_parse(int argc, char **argv)
     size_t len = 0;
     lmg_graph *g = NULL;
     if (cli_read_file(a.in, &text, &len) != LMG_OK)
-        rc = fail_file(argv[0], a.in);
+        rc = cli_fail_file(argv[0], a.in);
     else if (cli_parse_text(text, len, a.in, &g) != LMG_OK)
-        rc = fail_file(argv[0], a.in);
+        rc = cli_fail_file(argv[0], a.in);
     else if (lmg_graph_save(g, out, (size_t)a.external) != LMG_OK)
-        rc = fail_file(argv[0], out);
+        rc = cli_fail_file(argv[0], out);
     free(text);
     free(out);
     lmg_graph_free(g);
@@ -190,8 +179,8 @@ int lmg_cmd_dot(int argc, char **argv)
     if (rc) return finish_args(&a, rc);
     lmg_graph *g = NULL;
     char *text = NULL;
-    if (cli_load_graph(a.in, &g) != LMG_OK) rc = fail_file(argv[0], a.in);
-    else if (lmg_graph_dot(g, &text) != LMG_OK) rc = fail_file(argv[0], a.in);
+    if (cli_load_graph(a.in, &g) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
+    else if (lmg_graph_dot(g, &text) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
     else rc = write_text(argv[0], a.out, text);
     free(text);
     lmg_graph_free(g);
@@ -217,7 +206,7 @@ int lmg_cmd_verify(int argc, char **argv)
         const char *path = a.files[f];
         lmg_graph *g = NULL;
         if (cli_load_graph(path, &g) != LMG_OK) {
-            rc = fail_file(argv[0], path);
+            rc = cli_fail_file(argv[0], path);
             continue;
         }
         if (!a.quiet) {

@@ -45,15 +45,6 @@ static int fail_msg(const char *file, const char *fmt, ...)
     return 1;
 }
 
-static int fail_lib(const char *file)
-{
-    const char *msg = lmg_last_error();
-    size_t n = strlen(file);
-    if (strncmp(msg, file, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg run: %s\n", msg);
-    else fprintf(stderr, "lmg run: %s: %s\n", file, msg[0] ? msg : "failed");
-    return 1;
-}
-
 static int add_feeds(const char *list, feed **feeds, int *n)
 {
     char *copy = strdup(list);
@@ -193,8 +184,8 @@ int lmg_cmd_run(int argc, char **argv)
     lmg_exec *e = NULL;
     int *out_ids = NULL;
     void *buf = NULL;
-    if (rc == 0 && cli_load_graph(graph_path, &g) != LMG_OK) rc = fail_lib(graph_path);
-    if (rc == 0 && lmg_graph_verify(g) != LMG_OK) rc = fail_lib(graph_path);
+    if (rc == 0 && cli_load_graph(graph_path, &g) != LMG_OK) rc = cli_fail_file("run", graph_path);
+    if (rc == 0 && lmg_graph_verify(g) != LMG_OK) rc = cli_fail_file("run", graph_path);
     /* Which values to show, and whether an intermediate is among them. */
     int keep_all = 0;
     if (rc == 0) {
@@ -216,7 +207,7 @@ int lmg_cmd_run(int argc, char **argv)
     }
     if (rc == 0) {
         lmg_exec_opts opts = {device ? device : getenv("LMG_DEVICE"), keep_all};
-        if (be->init(g, &opts, &e) != LMG_OK) rc = fail_lib(graph_path);
+        if (be->init(g, &opts, &e) != LMG_OK) rc = cli_fail_file("run", graph_path);
     }
     for (int i = 0; rc == 0 && i < n_feeds; i++) {
         int v = lmg_graph_find(g, feeds[i].name);
@@ -233,7 +224,7 @@ int lmg_cmd_run(int argc, char **argv)
         char *data = NULL;
         size_t n = 0;
         if (cli_read_file(feeds[i].file, &data, &n) != LMG_OK) {
-            rc = fail_lib(feeds[i].file);
+            rc = cli_fail_file("run", feeds[i].file);
             break;
         }
         char sh[160];
@@ -243,10 +234,10 @@ int lmg_cmd_run(int argc, char **argv)
                           lmg_dtype_name(val->dtype), lmg_shape_str(&val->shape, sh, sizeof sh),
                           value_bytes(val));
         else if (be->write(e, v, data, n) != LMG_OK)
-            rc = fail_lib(graph_path);
+            rc = cli_fail_file("run", graph_path);
         free(data);
     }
-    if (rc == 0 && be->run(e, (uint64_t)step) != LMG_OK) rc = fail_lib(graph_path);
+    if (rc == 0 && be->run(e, (uint64_t)step) != LMG_OK) rc = cli_fail_file("run", graph_path);
     if (rc == 0 && save && mkdir(save, 0777) != 0 && errno != EEXIST)
         rc = fail_msg(save, "cannot create the directory: %s", strerror(errno));
     for (int i = 0; rc == 0 && i < n_outs; i++) {
@@ -259,7 +250,7 @@ int lmg_cmd_run(int argc, char **argv)
             break;
         }
         if (be->read(e, out_ids[i], buf, n) != LMG_OK) {
-            rc = fail_lib(graph_path);
+            rc = cli_fail_file("run", graph_path);
             break;
         }
         if (!save) {
