@@ -101,6 +101,15 @@ else
     bad "a missing file (exit $rc)"
     sed 's/^/#   /' "$tmp/err"
 fi
+"$lmg" run "$tmp/a.pb" --backend ref --inputs x="$tmp/no-such.bin" >/dev/null 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -qx "lmg run: $tmp/no-such.bin: cannot open: No such file or directory" "$tmp/err"; then
+    ok "a missing input file is one line naming it once, exit 1"
+else
+    bad "a missing input file (exit $rc)"
+    sed 's/^/#   /' "$tmp/err"
+fi
+
 # f16 and bf16 values print their numbers, not zeros.
 printf 'lmgraph ir 1 opset 1\ngraph "h" {\n  const h : f16[3] = [0x3c00, 0xc000, 0x3555]\n  const b : bf16[2] = [0x3f80, 0xc040]\n  output h, b\n}\n' >"$tmp/half.lmgt"
 check "run prints f16 values" sh -c "'$lmg' run '$tmp/half.lmgt' --backend ref | grep -qx 'h f16\[3\]: \[1, -2, 0.333252\] sum -0.666748047'"

@@ -76,7 +76,7 @@ int cli_parse_double(const char *s, double *out)
 lmg_status cli_read_file(const char *path, char **data, size_t *n)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!f) return lmg_error(LMG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     while (buf) {
@@ -87,12 +87,12 @@ lmg_status cli_read_file(const char *path, char **data, size_t *n)
         if (!nb) free(buf);
         buf = nb;
     }
-    int err = ferror(f);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (!buf) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory reading the file", path);
     if (err) {
         free(buf);
-        return lmg_error(LMG_ERR_IO, "error reading '%s'", path);
+        return lmg_error(LMG_ERR_IO, "%s: read error: %s", path, strerror(err));
     }
     buf[len] = 0;
     *data = buf;
