@@ -652,28 +652,43 @@ static lmg_status read_tensor(const char *file, lmg_st_file *f, const char *name
     return LMG_OK;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A key of object o given twice, reported as "<what>'<key>' appears twice". Sorted, so a
+ * header of many entries costs n log n, not a comparison of every pair. */
+static lmg_status check_unique(const char *file, const jval *o, const char *what)
+{
+    char **k = malloc(((size_t)o->n + 1) * sizeof *k);
+    if (!k) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    if (o->n) memcpy(k, o->keys, (size_t)o->n * sizeof *k);
+    qsort(k, (size_t)o->n, sizeof *k, cmp_key);
+    lmg_status s = LMG_OK;
+    for (int i = 1; i < o->n && s == LMG_OK; i++)
+        if (strcmp(k[i - 1], k[i]) == 0) s = st_bad(file, "%s'%s' appears twice", what, k[i]);
+    free(k);
+    return s;
+}
+
 static lmg_status parse_header(const char *file, lmg_st_file *f, const jval *root, uint64_t data_len)
 {
     if (root->type != J_OBJ) return st_bad(file, "the header is not a JSON object");
+    LMG_TRY(check_unique(file, root, ""));
     f->t = calloc((size_t)root->n + 1, sizeof *f->t);
     if (!f->t) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    int seen_meta = 0;
     for (int i = 0; i < root->n; i++) {
         const char *key = root->keys[i];
-        for (int j = 0; j < i; j++)
-            if (strcmp(root->keys[j], key) == 0) return st_bad(file, "'%s' appears twice", key);
         if (strcmp(key, "__metadata__") == 0) {
             const jval *m = &root->items[i];
-            if (seen_meta++) return st_bad(file, "__metadata__ appears twice");
             if (m->type != J_OBJ) return st_bad(file, "__metadata__ is not an object");
+            LMG_TRY(check_unique(file, m, "metadata "));
             f->meta = calloc((size_t)m->n * 2 + 1, sizeof *f->meta);
             if (!f->meta) return lmg_error(LMG_ERR_NOMEM, "out of memory");
             for (int k = 0; k < m->n; k++) {
                 if (m->items[k].type != J_STR)
                     return st_bad(file, "metadata '%s' is not a string", m->keys[k]);
-                for (int j = 0; j < k; j++)
-                    if (strcmp(m->keys[j], m->keys[k]) == 0)
-                        return st_bad(file, "metadata '%s' appears twice", m->keys[k]);
                 f->meta[2 * k] = strdup(m->keys[k]);
                 f->meta[2 * k + 1] = strdup(m->items[k].str);
                 f->n_meta++;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -871,6 +872,44 @@ static void test_huge_declared(void)
     test_end();
 }
 
+/* A header of many small entries (well within the 100 MiB limit) opens in about linear
+ * time; the duplicate-name check used to compare every pair. */
+static void test_st_many_entries(void)
+{
+    test_begin("safetensors: 100000 entries open quickly; a duplicate among them is still found");
+    enum { N = 100000 };
+    size_t cap = (size_t)N * 64 + 64, n = 8;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL, "malloc");
+    if (!buf) return;
+    n += (size_t)snprintf(buf + n, cap - n, "{");
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s\"t%d\":{\"dtype\":\"F32\",\"shape\":[0],"
+                              "\"data_offsets\":[0,0]}", i ? "," : "", i);
+    n += (size_t)snprintf(buf + n, cap - n, "}");
+    for (int i = 0; i < 8; i++) buf[i] = (char)(((uint64_t)(n - 8) >> (8 * i)) & 0xff);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lmg_st_file *f = NULL;
+    lmg_status st = lmg_st_open_bytes(buf, n, "many", &f);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(st == LMG_OK && lmg_st_count(f) == N, "open: %s", lmg_last_error());
+    CHECK(secs < 3.0, "opening %d entries took %.1f s", N, secs);
+    lmg_st_close(f);
+    f = NULL;
+    /* Rename the last entry to the name of one in the middle ("t99999" -> "t49999"). */
+    char *last = strstr(buf + n - 80, "\"t99999\"");
+    CHECK(last != NULL, "last entry");
+    if (last) memcpy(last + 2, "4", 1);
+    st = lmg_st_open_bytes(buf, n, "many", &f);
+    CHECK(st == LMG_ERR_PARSE && strstr(lmg_last_error(), "'t49999' appears twice"), "duplicate: %s",
+          lmg_last_error());
+    lmg_st_close(f);
+    free(buf);
+    test_end();
+}
+
 static void test_st_round_trip(void)
 {
     test_begin("safetensors: tensors and metadata round trip; data 8-byte aligned; atomic");
@@ -1074,6 +1113,7 @@ int main(void)
     test_huge_declared();
     test_st_round_trip();
     test_st_hostile();
+    test_st_many_entries();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
