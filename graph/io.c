@@ -326,6 +326,39 @@ static lmg_status apply_info(const load_ctx *c, lmg_graph *g, const Lmg__ValueIn
     return LMG_OK;
 }
 
+/* The output list is built here with marks rather than by lmg_graph_add_output, whose
+ * duplicate scan made a file of many outputs load in quadratic time. */
+static lmg_status load_outputs(const load_ctx *c, const Lmg__Graph *pg, lmg_graph *g)
+{
+    int *outs = malloc((pg->n_outputs + 1) * sizeof *outs);
+    if (!outs) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = LMG_OK;
+    for (size_t i = 0; i < pg->n_outputs && s == LMG_OK; i++) {
+        const char *name = pg->outputs[i]->name;
+        if (!name[0]) s = bad(c, "graph output %zu has an empty name", i);
+        else if ((outs[i] = value_ref(g, name)) < 0)
+            s = lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+    }
+    unsigned char *listed = s == LMG_OK ? calloc((size_t)g->n_values + 1, 1) : NULL;
+    if (s == LMG_OK && !listed) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < pg->n_outputs && s == LMG_OK; i++) {
+        int v = outs[i];
+        if (listed[v]++) s = bad(c, "graph output '%s' is listed twice", pg->outputs[i]->name);
+        /* A placeholder (names nothing) is left untyped for the verifier to report. */
+        else if (!(g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0))
+            s = apply_info(c, g, pg->outputs[i], "graph output", v);
+    }
+    free(listed);
+    if (s != LMG_OK) {
+        free(outs);
+        return s;
+    }
+    free(g->outputs);
+    g->outputs = outs;
+    g->n_outputs = (int)pg->n_outputs;
+    return LMG_OK;
+}
+
 static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph *g)
 {
     const Lmg__Graph *pg = m->graph;
@@ -335,13 +368,18 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
             return bad(c, "metadata key '%s' appears twice", k);
         LMG_TRY(lmg_graph_set_meta(g, k, m->metadata[i]->value));
     }
+    /* The input list is allocated once: lmg_graph_input grows it one element at a time. */
+    free(g->inputs);
+    g->inputs = malloc((pg->n_inputs + 1) * sizeof *g->inputs);
+    if (!g->inputs) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < pg->n_inputs; i++) {
         const Lmg__ValueInfo *vi = pg->inputs[i];
         lmg_dtype t;
         lmg_shape s;
         LMG_TRY(read_type(c, "input", vi->name, (int)vi->dtype, vi->n_dims, vi->dims, &t, &s));
-        if (lmg_graph_input(g, vi->name, t, s) < 0)
-            return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+        int v = lmg_graph_add_value(g, vi->name, LMG_VALUE_INPUT, t, s);
+        if (v < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+        g->inputs[g->n_inputs++] = v;
     }
     for (size_t i = 0; i < pg->n_initializers; i++)
         LMG_TRY(load_initializer(c, g, pg->initializers[i]));
@@ -356,19 +394,7 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
         LMG_TRY(apply_info(c, g, vi, "value_info", v));
     }
     for (size_t i = 0; i < pg->n_nodes; i++) LMG_TRY(load_node(c, g, pg->nodes[i]));
-    for (size_t i = 0; i < pg->n_outputs; i++) {
-        const Lmg__ValueInfo *vi = pg->outputs[i];
-        if (!vi->name[0]) return bad(c, "graph output %zu has an empty name", i);
-        int v = value_ref(g, vi->name);
-        if (v < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
-        for (int j = 0; j < g->n_outputs; j++)
-            if (g->outputs[j] == v) return bad(c, "graph output '%s' is listed twice", vi->name);
-        /* A placeholder (names nothing) is left untyped for the verifier to report. */
-        if (!(g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0))
-            LMG_TRY(apply_info(c, g, vi, "graph output", v));
-        LMG_TRY(lmg_graph_add_output(g, v));
-    }
-    return LMG_OK;
+    return load_outputs(c, pg, g);
 }
 
 static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_graph **out)
@@ -489,12 +515,6 @@ static void fill_vi(Lmg__ValueInfo *vi, const lmg_value *v)
     vi->dims = (int64_t *)v->shape.dims;
 }
 
-static int is_output(const lmg_graph *g, int v)
-{
-    for (int i = 0; i < g->n_outputs; i++)
-        if (g->outputs[i] == v) return 1;
-    return 0;
-}
 
 static char empty_name[] = "";
 
@@ -511,12 +531,17 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
     p->model.graph = &p->graph;
     p->graph.name = g->name ? g->name : empty_name;
 
+    /* Which values are graph outputs (their types are stored there, not in value_info). */
+    unsigned char *is_out = calloc((size_t)g->n_values + 1, 1);
+    if (!is_out) return lmg_error(LMG_ERR_NOMEM, "out of memory saving graph '%s'", g->name);
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] >= 0 && g->outputs[i] < g->n_values) is_out[g->outputs[i]] = 1;
     size_t n_meta = (size_t)g->n_meta, n_vi = 0, n_attr = 0, n_names = 0, n_init = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         n_attr += (size_t)n->n_attr;
         n_names += (size_t)(n->n_in + n->n_out);
-        for (int k = 0; k < n->n_out; k++) n_vi += !is_output(g, n->out[k]);
+        for (int k = 0; k < n->n_out; k++) n_vi += !is_out[n->out[k]];
     }
     n_vi += (size_t)(g->n_inputs + g->n_outputs);
     for (int v = 0; v < g->n_values; v++) n_init += g->values[v].kind == LMG_VALUE_INIT;
@@ -536,6 +561,7 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
     p->tensors_p = calloc(n_init + 1, sizeof *p->tensors_p);
     if (!p->meta || !p->meta_p || !p->vi || !p->vi_p || !p->nodes || !p->nodes_p || !p->attrs ||
         !p->attrs_p || !p->ints || !p->floats || !p->names || !p->tensors || !p->tensors_p) {
+        free(is_out);
         packed_free(p);
         return lmg_error(LMG_ERR_NOMEM, "out of memory saving graph '%s'", g->name);
     }
@@ -567,13 +593,14 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
     for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_out; k++)
-            if (!is_output(g, n->out[k])) {
+            if (!is_out[n->out[k]]) {
                 fill_vi(&p->vi[vi], &g->values[n->out[k]]);
                 p->vi_p[vi] = &p->vi[vi];
                 vi++;
             }
     }
     p->graph.n_value_info = vi - first_vi;
+    free(is_out);
 
     size_t a = 0, nm = 0;
     for (int i = 0; i < g->n_nodes; i++) {

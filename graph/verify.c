@@ -350,16 +350,19 @@ static lmg_status check_values(const lmg_graph *g)
             return lmg_error(LMG_ERR_INVALID, "value '%s': unknown kind %d", val->name,
                              (int)val->kind);
     }
-    for (int i = 0; i < g->n_inputs; i++) {
+    /* Marks, not a scan of the earlier inputs: a graph of many inputs stays linear. */
+    unsigned char *listed = calloc((size_t)g->n_values + 1, 1);
+    if (!listed) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = LMG_OK;
+    for (int i = 0; i < g->n_inputs && s == LMG_OK; i++) {
         int v = g->inputs[i];
         if (v < 0 || v >= g->n_values || g->values[v].kind != LMG_VALUE_INPUT)
-            return lmg_error(LMG_ERR_INVALID, "graph input #%d is not an input value", i);
-        for (int j = 0; j < i; j++)
-            if (g->inputs[j] == v)
-                return lmg_error(LMG_ERR_INVALID, "graph input '%s' is listed twice",
-                                 g->values[v].name);
+            s = lmg_error(LMG_ERR_INVALID, "graph input #%d is not an input value", i);
+        else if (listed[v]++)
+            s = lmg_error(LMG_ERR_INVALID, "graph input '%s' is listed twice", g->values[v].name);
     }
-    return LMG_OK;
+    free(listed);
+    return s;
 }
 
 static lmg_status check_node_shape(const lmg_graph *g, const lmg_node *n)
@@ -434,20 +437,23 @@ static lmg_status check_uses(const lmg_graph *g)
                                  n->name, lmg_op_name(n->op), g->values[v].name);
         }
     }
-    for (int i = 0; i < g->n_outputs; i++) {
+    /* Marks, not a scan of the earlier outputs: a graph of many outputs stays linear. */
+    unsigned char *listed = calloc((size_t)g->n_values + 1, 1);
+    if (!listed) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = LMG_OK;
+    for (int i = 0; i < g->n_outputs && s == LMG_OK; i++) {
         int v = g->outputs[i];
         if (v < 0 || v >= g->n_values)
-            return lmg_error(LMG_ERR_INVALID, "graph output #%d refers to no value", i);
-        if (g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0)
-            return lmg_error(LMG_ERR_INVALID,
-                             "graph output '%s' names nothing: no node produces it and it is not "
-                             "a graph input or initializer", g->values[v].name);
-        for (int j = 0; j < i; j++)
-            if (g->outputs[j] == v)
-                return lmg_error(LMG_ERR_INVALID, "graph output '%s' is listed twice",
-                                 g->values[v].name);
+            s = lmg_error(LMG_ERR_INVALID, "graph output #%d refers to no value", i);
+        else if (g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0)
+            s = lmg_error(LMG_ERR_INVALID,
+                          "graph output '%s' names nothing: no node produces it and it is not "
+                          "a graph input or initializer", g->values[v].name);
+        else if (listed[v]++)
+            s = lmg_error(LMG_ERR_INVALID, "graph output '%s' is listed twice", g->values[v].name);
     }
-    return LMG_OK;
+    free(listed);
+    return s;
 }
 
 /* An aliased output is written over its input's buffer, so that input must be state the

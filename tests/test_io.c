@@ -348,6 +348,56 @@ static void test_external_reserved_name(void)
     test_end();
 }
 
+/* Loading and verifying a graph of many outputs is linear: each used to scan the outputs
+ * listed before it. */
+static void test_many_outputs(void)
+{
+    test_begin("io: a graph of 100000 outputs loads and verifies quickly; a repeat is still refused");
+    enum { N = 100000 };
+    lmg_graph *g = lmg_graph_new("o");
+    int *outs = malloc(N * sizeof *outs);
+    CHECK(outs != NULL, "malloc");
+    if (!outs) return;
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "x%d", i);
+        outs[i] = lmg_graph_add_value(g, name, LMG_VALUE_INPUT, LMG_DTYPE_F32, lmg_shape_make(0, NULL));
+    }
+    /* Both lists set directly: the builder grows them one element at a time. */
+    g->inputs = malloc(N * sizeof *g->inputs);
+    CHECK(g->inputs != NULL, "malloc");
+    if (!g->inputs) return;
+    memcpy(g->inputs, outs, N * sizeof *outs);
+    g->n_inputs = N;
+    g->outputs = outs;
+    g->n_outputs = N;
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lmg_graph *h = NULL;
+    lmg_status st = lmg_graph_load_bytes(buf, n, NULL, &h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(st == LMG_OK && h && h->n_outputs == N, "load: %s", lmg_last_error());
+    CHECK(secs < 2.0, "loading and verifying %d outputs took %.1f s", N, secs);
+    lmg_graph_free(h);
+    h = NULL;
+    free(buf);
+    buf = NULL;
+    outs[N - 1] = outs[N / 2];
+    CHECK(lmg_graph_verify(g) == LMG_ERR_INVALID && strstr(lmg_last_error(), "'x50000' is listed twice"),
+          "verify: %s", lmg_last_error());
+    CHECK(lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
+    CHECK(lmg_graph_load_bytes(buf, n, NULL, &h) == LMG_ERR_PARSE &&
+              strstr(lmg_last_error(), "'x50000' is listed twice"), "load: %s", lmg_last_error());
+    lmg_graph_free(h);
+    free(buf);
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_versions(void)
 {
     test_begin("io: newer ir_version / opset_version refused with a clear message");
@@ -1098,6 +1148,7 @@ int main(void)
     test_string_floats_attrs();
     test_external();
     test_external_reserved_name();
+    test_many_outputs();
     test_versions();
     test_bad_contents();
     test_hostile_bytes();
