@@ -366,6 +366,8 @@ typedef struct {
     int n_decl;
     int *node_line; /* per node index */
     int n_node_line;
+    unsigned char *listed; /* per value id: named by an output statement */
+    int n_listed, cap_inputs, cap_outputs; /* the graph's lists grow by doubling */
 } parser;
 
 /* A position in the text, to report an error where a construct started. */
@@ -734,9 +736,13 @@ static lmg_status declare(parser *P, const char *name, lmg_value_kind kind, lmg_
         g->values[v].shape = s;
     }
     if (kind == LMG_VALUE_INPUT) {
-        int *in = realloc(g->inputs, (size_t)(g->n_inputs + 1) * sizeof *in);
-        if (!in) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-        g->inputs = in;
+        if (g->n_inputs == P->cap_inputs) {
+            int n = P->cap_inputs ? 2 * P->cap_inputs : 64;
+            int *in = realloc(g->inputs, (size_t)n * sizeof *in);
+            if (!in) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+            g->inputs = in;
+            P->cap_inputs = n;
+        }
         g->inputs[g->n_inputs++] = v;
     }
     LMG_TRY(note_decl(P, v));
@@ -1185,12 +1191,36 @@ static lmg_status stmt_output(parser *P)
         LMG_TRY(read_name(P, &name, "an output name"));
         int v = ref_value(P, name);
         lmg_status s = v < 0 ? graph_fail(P) : LMG_OK;
-        for (int i = 0; s == LMG_OK && i < g->n_outputs; i++)
-            if (g->outputs[i] == v) {
-                go_to(P, at);
-                s = perr(P, "output '%s' is listed twice", name);
+        /* Marks and a doubling list rather than a scan of the outputs so far (and
+         * lmg_graph_add_output's own), which made many outputs parse in quadratic time. */
+        if (s == LMG_OK && v >= P->n_listed) {
+            int n = P->n_listed ? 2 * P->n_listed : 256;
+            while (n <= v) n *= 2;
+            unsigned char *l = realloc(P->listed, (size_t)n);
+            if (!l) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            else {
+                memset(l + P->n_listed, 0, (size_t)(n - P->n_listed));
+                P->listed = l;
+                P->n_listed = n;
             }
-        if (s == LMG_OK) s = lmg_graph_add_output(g, v);
+        }
+        if (s == LMG_OK && P->listed[v]) {
+            go_to(P, at);
+            s = perr(P, "output '%s' is listed twice", name);
+        }
+        if (s == LMG_OK && g->n_outputs == P->cap_outputs) {
+            int n = P->cap_outputs ? 2 * P->cap_outputs : 64;
+            int *o = realloc(g->outputs, (size_t)n * sizeof *o);
+            if (!o) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+            else {
+                g->outputs = o;
+                P->cap_outputs = n;
+            }
+        }
+        if (s == LMG_OK) {
+            P->listed[v] = 1;
+            g->outputs[g->n_outputs++] = v;
+        }
         free(name);
         LMG_TRY(s);
         if (!accept(P, ',')) return LMG_OK;
@@ -1327,6 +1357,7 @@ lmg_status lmg_graph_parse(const char *text, const char *filename, lmg_graph **o
     free(P.dir);
     free(P.decl_line);
     free(P.node_line);
+    free(P.listed);
     if (s != LMG_OK) {
         lmg_graph_free(P.g);
         return s;

@@ -384,6 +384,16 @@ static void test_many_outputs(void)
     CHECK(secs < 2.0, "loading and verifying %d outputs took %.1f s", N, secs);
     lmg_graph_free(h);
     h = NULL;
+    char *text = NULL;
+    CHECK(lmg_graph_print(g, &text) == LMG_OK, "print: %s", lmg_last_error());
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    st = text ? lmg_graph_parse(text, "many.lmgt", &h) : LMG_ERR_ARG;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(st == LMG_OK && h && h->n_outputs == N, "parse: %s", lmg_last_error());
+    CHECK(secs < 2.0, "parsing %d outputs took %.1f s", N, secs);
+    lmg_graph_free(h);
+    h = NULL;
     free(buf);
     buf = NULL;
     outs[N - 1] = outs[N / 2];
@@ -392,6 +402,14 @@ static void test_many_outputs(void)
     CHECK(lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
     CHECK(lmg_graph_load_bytes(buf, n, NULL, &h) == LMG_ERR_PARSE &&
               strstr(lmg_last_error(), "'x50000' is listed twice"), "load: %s", lmg_last_error());
+    lmg_graph_free(h);
+    h = NULL;
+    free(text);
+    text = NULL;
+    CHECK(lmg_graph_print(g, &text) == LMG_OK, "print: %s", lmg_last_error());
+    CHECK(text && lmg_graph_parse(text, "many.lmgt", &h) == LMG_ERR_PARSE &&
+              strstr(lmg_last_error(), "output 'x50000' is listed twice"), "parse: %s", lmg_last_error());
+    free(text);
     lmg_graph_free(h);
     free(buf);
     lmg_graph_free(g);
