@@ -326,6 +326,37 @@ static lmg_status apply_info(const load_ctx *c, lmg_graph *g, const Lmg__ValueIn
     return LMG_OK;
 }
 
+static int cmp_meta_key(const void *a, const void *b)
+{
+    return strcmp((*(Lmg__MetadataEntry *const *)a)->key, (*(Lmg__MetadataEntry *const *)b)->key);
+}
+
+/* Repeated keys are found by sorting and the list is allocated once: lmg_graph_get_meta and
+ * lmg_graph_set_meta each scan the keys so far, quadratic in a file of many entries. */
+static lmg_status load_meta(const load_ctx *c, const Lmg__Model *m, lmg_graph *g)
+{
+    size_t n = m->n_metadata;
+    Lmg__MetadataEntry **sorted = malloc((n + 1) * sizeof *sorted);
+    g->meta = calloc(n + 1, sizeof *g->meta);
+    lmg_status s = sorted && g->meta ? LMG_OK : lmg_error(LMG_ERR_NOMEM, "out of memory");
+    if (s == LMG_OK && n) {
+        memcpy(sorted, m->metadata, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_meta_key);
+    }
+    for (size_t i = 1; i < n && s == LMG_OK; i++)
+        if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0)
+            s = bad(c, "metadata key '%s' appears twice", sorted[i]->key);
+    free(sorted);
+    for (size_t i = 0; i < n && s == LMG_OK; i++) {
+        lmg_meta *e = &g->meta[g->n_meta];
+        e->key = strdup(m->metadata[i]->key);
+        e->value = strdup(m->metadata[i]->value);
+        if (e->key || e->value) g->n_meta++;
+        if (!e->key || !e->value) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    return s;
+}
+
 /* The output list is built here with marks rather than by lmg_graph_add_output, whose
  * duplicate scan made a file of many outputs load in quadratic time. */
 static lmg_status load_outputs(const load_ctx *c, const Lmg__Graph *pg, lmg_graph *g)
@@ -362,12 +393,7 @@ static lmg_status load_outputs(const load_ctx *c, const Lmg__Graph *pg, lmg_grap
 static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph *g)
 {
     const Lmg__Graph *pg = m->graph;
-    for (size_t i = 0; i < m->n_metadata; i++) {
-        const char *k = m->metadata[i]->key;
-        if (lmg_graph_get_meta(g, k))
-            return bad(c, "metadata key '%s' appears twice", k);
-        LMG_TRY(lmg_graph_set_meta(g, k, m->metadata[i]->value));
-    }
+    LMG_TRY(load_meta(c, m, g));
     /* The input list is allocated once: lmg_graph_input grows it one element at a time. */
     free(g->inputs);
     g->inputs = malloc((pg->n_inputs + 1) * sizeof *g->inputs);

@@ -416,6 +416,50 @@ static void test_many_outputs(void)
     test_end();
 }
 
+/* 50000 metadata entries load in about linear time; each used to scan the keys so far. */
+static void test_many_meta(void)
+{
+    test_begin("io: 50000 metadata entries load quickly; a repeated key is still refused");
+    enum { N = 50000 };
+    lmg_graph *g = lmg_graph_new("m");
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(0, NULL));
+    CHECK(lmg_graph_add_output(g, x) == LMG_OK, "output");
+    g->meta = calloc(N, sizeof *g->meta); /* set directly: set_meta scans the keys so far */
+    CHECK(g->meta != NULL, "calloc");
+    if (!g->meta) return;
+    for (int i = 0; i < N; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "k%d", i);
+        g->meta[i].key = strdup(k);
+        g->meta[i].value = strdup("v");
+        g->n_meta++;
+    }
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lmg_graph *h = NULL;
+    lmg_status st = lmg_graph_load_bytes(buf, n, NULL, &h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(st == LMG_OK && h && h->n_meta == N && strcmp(h->meta[N - 1].key, "k49999") == 0,
+          "load: %s", lmg_last_error());
+    CHECK(secs < 2.0, "loading %d metadata entries took %.1f s", N, secs);
+    lmg_graph_free(h);
+    h = NULL;
+    free(buf);
+    g->meta[N - 1].key[5] = 0; /* "k49999" -> "k4999" */
+    CHECK(lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
+    CHECK(lmg_graph_load_bytes(buf, n, NULL, &h) == LMG_ERR_PARSE &&
+              strstr(lmg_last_error(), "metadata key 'k4999' appears twice"), "load: %s",
+          lmg_last_error());
+    lmg_graph_free(h);
+    free(buf);
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_versions(void)
 {
     test_begin("io: newer ir_version / opset_version refused with a clear message");
@@ -1167,6 +1211,7 @@ int main(void)
     test_external();
     test_external_reserved_name();
     test_many_outputs();
+    test_many_meta();
     test_versions();
     test_bad_contents();
     test_hostile_bytes();
