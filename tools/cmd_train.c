@@ -17,7 +17,7 @@ int lmg_cmd_train(int argc, char **argv);
 
 static const char *const CMD = "train";
 
-#define DEFAULT_STEPS 600
+#define DEFAULT_STEPS 1000
 
 static void help(FILE *f)
 {
