@@ -368,6 +368,8 @@ typedef struct {
     int n_node_line;
     unsigned char *listed; /* per value id: named by an output statement */
     int n_listed, cap_inputs, cap_outputs; /* the graph's lists grow by doubling */
+    int *meta_hash;                        /* open addressing over g->meta, meta_cap slots */
+    int meta_cap;                          /* also the capacity of g->meta */
 } parser;
 
 /* A position in the text, to report an error where a construct started. */
@@ -1227,6 +1229,51 @@ static lmg_status stmt_output(parser *P)
     }
 }
 
+static uint32_t hash_key(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* Append metadata k = v to the graph, taking ownership of both, unless k is there already
+ * (*taken = 1, nothing owned). A hash of the keys and a doubling list keep a file of many
+ * entries linear; lmg_graph_get_meta / set_meta scan every key. */
+static lmg_status meta_add(parser *P, char *k, char *v, int *taken)
+{
+    lmg_graph *g = P->g;
+    if (2 * (g->n_meta + 1) > P->meta_cap) {
+        int cap = P->meta_cap ? 2 * P->meta_cap : 64;
+        int *h = malloc((size_t)cap * sizeof *h);
+        lmg_meta *m = realloc(g->meta, (size_t)cap * sizeof *m);
+        if (m) g->meta = m;
+        if (!h || !m) {
+            free(h);
+            return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        }
+        for (int i = 0; i < cap; i++) h[i] = -1;
+        for (int i = 0; i < g->n_meta; i++) {
+            uint32_t j = hash_key(g->meta[i].key) & (uint32_t)(cap - 1);
+            while (h[j] >= 0) j = (j + 1) & (uint32_t)(cap - 1);
+            h[j] = i;
+        }
+        free(P->meta_hash);
+        P->meta_hash = h;
+        P->meta_cap = cap;
+    }
+    uint32_t mask = (uint32_t)(P->meta_cap - 1), j = hash_key(k) & mask;
+    for (; P->meta_hash[j] >= 0; j = (j + 1) & mask)
+        if (strcmp(g->meta[P->meta_hash[j]].key, k) == 0) {
+            *taken = 1;
+            return LMG_OK;
+        }
+    P->meta_hash[j] = g->n_meta;
+    g->meta[g->n_meta].key = k;
+    g->meta[g->n_meta].value = v;
+    g->n_meta++;
+    return LMG_OK;
+}
+
 static lmg_status parse_body(parser *P)
 {
     lmg_graph *g = P->g;
@@ -1285,13 +1332,16 @@ static lmg_status parse_body(parser *P)
             LMG_TRY(read_quoted(P, &k));
             lmg_status st = expect(P, '=', "'=' after the metadata key");
             if (st == LMG_OK) st = read_quoted(P, &v);
-            if (st == LMG_OK && lmg_graph_get_meta(g, k)) {
+            int taken = 0;
+            if (st == LMG_OK) st = meta_add(P, k, v, &taken);
+            if (taken) {
                 go_to(P, at);
                 st = perr(P, "metadata key '%s' is given twice", k);
             }
-            if (st == LMG_OK) st = lmg_graph_set_meta(g, k, v);
-            free(k);
-            free(v);
+            if (st != LMG_OK || taken) {
+                free(k);
+                free(v);
+            }
             LMG_TRY(st);
         } else if (accept_word(P, "producer")) {
             char *v = NULL;
@@ -1358,6 +1408,7 @@ lmg_status lmg_graph_parse(const char *text, const char *filename, lmg_graph **o
     free(P.decl_line);
     free(P.node_line);
     free(P.listed);
+    free(P.meta_hash);
     if (s != LMG_OK) {
         lmg_graph_free(P.g);
         return s;

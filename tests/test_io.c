@@ -449,7 +449,25 @@ static void test_many_meta(void)
     lmg_graph_free(h);
     h = NULL;
     free(buf);
+    char *text = NULL;
+    CHECK(lmg_graph_print(g, &text) == LMG_OK, "print: %s", lmg_last_error());
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    st = text ? lmg_graph_parse(text, "meta.lmgt", &h) : LMG_ERR_ARG;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(st == LMG_OK && h && h->n_meta == N, "parse: %s", lmg_last_error());
+    CHECK(secs < 2.0, "parsing %d metadata entries took %.1f s", N, secs);
+    lmg_graph_free(h);
+    h = NULL;
+    free(text);
     g->meta[N - 1].key[5] = 0; /* "k49999" -> "k4999" */
+    CHECK(lmg_graph_print(g, &text) == LMG_OK, "print: %s", lmg_last_error());
+    CHECK(text && lmg_graph_parse(text, "meta.lmgt", &h) == LMG_ERR_PARSE &&
+              strstr(lmg_last_error(), "metadata key 'k4999' is given twice"), "parse: %s",
+          lmg_last_error());
+    free(text);
+    lmg_graph_free(h);
+    h = NULL;
     CHECK(lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
     CHECK(lmg_graph_load_bytes(buf, n, NULL, &h) == LMG_ERR_PARSE &&
               strstr(lmg_last_error(), "metadata key 'k4999' appears twice"), "load: %s",
