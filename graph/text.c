@@ -992,6 +992,11 @@ static lmg_status read_attrs(parser *P, lmg_attr **out, int *n_out)
     *n_out = 0;
     if (accept(P, '}')) return LMG_OK;
     for (;;) {
+        /* The .pb loader's limit too: the verifier compares each pair of attribute names. */
+        if (n == 4096) {
+            s = perr(P, "more than 4096 attributes");
+            break;
+        }
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
             lmg_attr *na = realloc(a, (size_t)cap * sizeof *na);
