@@ -50,6 +50,14 @@ lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n)
         free(tmp);
         return s;
     }
+    /* The rename itself must reach the disk too. */
+    char *slash = strrchr(tmp, '/');
+    if (slash) *slash = 0;
+    int dfd = open(slash ? (slash == tmp ? "/" : tmp) : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
     free(tmp);
     return LMG_OK;
 }

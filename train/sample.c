@@ -124,10 +124,10 @@ static double uniform(uint64_t *state)
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static const float *sort_logits;
-static int by_logit_desc(const void *a, const void *b)
+static int by_logit_desc(const void *a, const void *b, void *logits)
 {
-    float x = sort_logits[*(const int *)a], y = sort_logits[*(const int *)b];
+    const float *l = logits;
+    float x = l[*(const int *)a], y = l[*(const int *)b];
     if (x != y) return x < y ? 1 : -1;
     return *(const int *)a - *(const int *)b;
 }
@@ -153,8 +153,7 @@ lmg_status lmg_sampler_generate(lmg_sampler *s, int32_t *ids, int *n, int n_new,
         } else {
             int kk = top_k > 0 && top_k < V ? top_k : V;
             for (int v = 0; v < V; v++) s->idx[v] = v;
-            sort_logits = row;
-            qsort(s->idx, (size_t)V, sizeof *s->idx, by_logit_desc);
+            qsort_r(s->idx, (size_t)V, sizeof *s->idx, by_logit_desc, (void *)row);
             double mx = row[s->idx[0]], z = 0;
             for (int i = 0; i < kk; i++) z += s->p[i] = exp((row[s->idx[i]] - mx) / temperature);
             double u = uniform(&rng) * z, acc = 0;
