@@ -67,8 +67,20 @@ int lmg_cmd_eval(int argc, char **argv)
     lmg_eval_result r;
     lmg_status s = lmg_eval_run(dir, ck, split, backend, device, (int)batches, &r);
     if (s != LMG_OK) return cli_fail(CMD, s, "cannot evaluate '%s'", dir);
-    printf("%s: loss %.4f nats/token, perplexity %.2f over %lld positions (%lld batches)\n", split,
-           r.loss, r.perplexity, (long long)r.tokens, (long long)r.batches);
+    /* A weighted sum of objectives, or a user objective, has no perplexity to speak of. */
+    lmg_graph *tg = NULL;
+    lmg_model_config mc;
+    int plain = 0;
+    if (lmg_run_open(dir, &tg, &mc, NULL, NULL) == LMG_OK)
+        plain = mc.objective && !strchr(mc.objective, ',') && !strchr(mc.objective, ':') &&
+                strcmp(mc.objective, "none") != 0 && !lmg_graph_get_meta(tg, "model.objective_graph");
+    lmg_graph_free(tg);
+    if (plain)
+        printf("%s: loss %.4f nats/token, perplexity %.2f over %lld positions (%lld batches)\n",
+               split, r.loss, r.perplexity, (long long)r.tokens, (long long)r.batches);
+    else
+        printf("%s: loss %.4f (the objective's weighted sum) over %lld positions (%lld batches)\n",
+               split, r.loss, (long long)r.tokens, (long long)r.batches);
     if (r.mlm_accuracy >= 0)
         printf("%s: masked-token accuracy %.4f\n", split, r.mlm_accuracy);
     return 0;
