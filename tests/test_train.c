@@ -399,9 +399,9 @@ static void test_kill_safety(void)
 static void test_early_stop(void)
 {
     test_begin("early stopping: patience 2 with no progress stops at the 3rd evaluation");
-    char d[400], p[500];
-    path(d, sizeof d, tmp, "early");
-    lmg_train_config c = small(d);
+    char out_early[400], p[500];
+    path(out_early, sizeof out_early, tmp, "early");
+    lmg_train_config c = small(out_early);
     c.model.dropout = 0;
     c.optim.lr = 1e-20; /* updates vanish in f32: the validation loss cannot improve */
     c.optim.min_lr = 0;
@@ -413,11 +413,18 @@ static void test_early_stop(void)
     CHECK(lmg_train_run(&c, &r) == LMG_OK, "train: %s", lmg_last_error());
     CHECK(r.early_stopped && r.step == 6 && r.best_step == 2, "stopped %d at %lld, best %lld",
           r.early_stopped, (long long)r.step, (long long)r.best_step);
-    path(p, sizeof p, d, "best.safetensors");
+    path(p, sizeof p, out_early, "best.safetensors");
     lmg_st_file *f = NULL;
     CHECK(lmg_st_open(p, &f) == LMG_OK, "best: %s", lmg_last_error());
     if (f) CHECK(lmg_st_meta(f, "step") && strcmp(lmg_st_meta(f, "step"), "2") == 0, "best step");
     lmg_st_close(f);
+    /* Resuming a run that stopped early trains no further. */
+    lmg_train_config d;
+    lmg_train_config_default(&d);
+    d.resume_dir = out_early;
+    d.backend = backend;
+    CHECK(lmg_train_run(&d, &r) == LMG_OK && r.step == 6 && r.early_stopped, "resume: %s, step %lld",
+          lmg_last_error(), (long long)r.step);
     test_end();
 }
 

@@ -667,6 +667,8 @@ static lmg_status run(trainer *t, lmg_train_result *res)
 
     int64_t total = t->oc.steps;
     int stop = 0, early = 0, interrupted = 0;
+    /* A run that already ran out of patience stays stopped. */
+    if (t->patience > 0 && t->bad_evals >= t->patience) stop = early = 1;
     double t_loop = now_s();
     float loss = NAN;
     while (t->step_done < total && !stop) {
