@@ -27,6 +27,6 @@ case "$mode" in
 build) exec ninja ;;
 test) ninja && exec ninja test ;;
 asan) ninja build/asan/all && exec ninja asan ;;
-train) ninja && exec build/lmg demo "$@" ;;
+train) ninja && exec build/lmg train "$@" ;;
 *) echo "usage: ./setup.sh [train|test|asan|build]" >&2; exit 2 ;;
 esac
