@@ -1,5 +1,6 @@
 /* dot.c — a Graphviz picture of a graph: ops as boxes, values as labelled edges, inputs,
  * parameters, constants and state as distinct shapes, gradients and optimizer in colour. */
+#include "sbuf.h"
 #include "graph.h"
 
 #include <stdarg.h>
@@ -7,63 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* Text inside a DOT "..." string: quotes and backslashes escaped, control characters
  * shown as spaces (a label's own line breaks are the "\n" the caller writes). */
-static void sb_esc(sbuf *b, const char *s)
+static void sb_esc(lmg_sbuf *b, const char *s)
 {
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
+            lmg_sbuf_put(b, e, 2);
         } else if (c < 0x20 || c == 0x7f) {
-            sb_put(b, " ", 1);
+            lmg_sbuf_put(b, " ", 1);
         } else {
-            sb_put(b, s, 1);
+            lmg_sbuf_put(b, s, 1);
         }
     }
 }
 
-static void sb_type(sbuf *b, const lmg_value *v)
+static void sb_type(lmg_sbuf *b, const lmg_value *v)
 {
     char sh[160];
-    sb_printf(b, "%s%s", lmg_dtype_name(v->dtype), lmg_shape_str(&v->shape, sh, sizeof sh));
+    lmg_sbuf_printf(b, "%s%s", lmg_dtype_name(v->dtype), lmg_shape_str(&v->shape, sh, sizeof sh));
 }
 
 /* Palette, shared with the legend so the two never disagree. */
@@ -80,16 +45,16 @@ static void sb_type(sbuf *b, const lmg_value *v)
 
 static int is_grad_name(const char *s) { return strncmp(s, "grad/", 5) == 0; }
 
-static void source_style(sbuf *b, const lmg_value *v)
+static void source_style(lmg_sbuf *b, const lmg_value *v)
 {
     if (v->kind == LMG_VALUE_INPUT)
-        sb_printf(b, "shape=ellipse, style=filled, fillcolor=\"%s\"", C_INPUT);
+        lmg_sbuf_printf(b, "shape=ellipse, style=filled, fillcolor=\"%s\"", C_INPUT);
     else if (v->trainable)
-        sb_printf(b, "shape=box3d, style=filled, fillcolor=\"%s\"", C_PARAM);
+        lmg_sbuf_printf(b, "shape=box3d, style=filled, fillcolor=\"%s\"", C_PARAM);
     else if (v->fill == LMG_INIT_ZEROS)
-        sb_printf(b, "shape=cylinder, style=filled, fillcolor=\"%s\"", C_STATE);
+        lmg_sbuf_printf(b, "shape=cylinder, style=filled, fillcolor=\"%s\"", C_STATE);
     else
-        sb_printf(b, "shape=note, style=filled, fillcolor=\"%s\"", C_CONST);
+        lmg_sbuf_printf(b, "shape=note, style=filled, fillcolor=\"%s\"", C_CONST);
 }
 
 static const char *source_kind(const lmg_value *v)
@@ -101,7 +66,7 @@ static const char *source_kind(const lmg_value *v)
 }
 
 /* One table-shaped node, so the legend does not stretch along the graph's ranks. */
-static void legend(sbuf *b)
+static void legend(lmg_sbuf *b)
 {
     static const struct {
         const char *colour, *what;
@@ -111,18 +76,18 @@ static void legend(sbuf *b)
         {C_OP, "op: name, node"},           {C_GRAD, "gradient op (grad/ value)"},
         {C_OPT, "optimizer op (in place)"}, {C_OUTPUT, "graph output (octagon)"},
     };
-    sb_printf(b, "  legend [shape=plaintext, fontsize=9, label=<<table border=\"0\" "
+    lmg_sbuf_printf(b, "  legend [shape=plaintext, fontsize=9, label=<<table border=\"0\" "
                  "cellborder=\"1\" cellspacing=\"0\" cellpadding=\"3\">"
                  "<tr><td><b>legend</b></td></tr>");
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
-        sb_printf(b, "<tr><td bgcolor=\"%s\">%s</td></tr>", rows[i].colour, rows[i].what);
-    sb_printf(b, "<tr><td><font color=\"%s\">gradient edge</font></td></tr></table>>];\n", E_GRAD);
+        lmg_sbuf_printf(b, "<tr><td bgcolor=\"%s\">%s</td></tr>", rows[i].colour, rows[i].what);
+    lmg_sbuf_printf(b, "<tr><td><font color=\"%s\">gradient edge</font></td></tr></table>>];\n", E_GRAD);
 }
 
 lmg_status lmg_graph_dot(const lmg_graph *g, char **text)
 {
     if (!g || !text) return lmg_error(LMG_ERR_ARG, "dot: bad arguments");
-    sbuf b = {0};
+    lmg_sbuf b = {0};
     /* Which values are consumed or are graph outputs, to skip dangling ones. */
     unsigned char *used = calloc((size_t)(g->n_values > 0 ? g->n_values : 1), 1);
     int *producer = malloc((size_t)(g->n_values > 0 ? g->n_values : 1) * sizeof *producer);
@@ -143,25 +108,25 @@ lmg_status lmg_graph_dot(const lmg_graph *g, char **text)
     for (int i = 0; i < g->n_outputs; i++)
         if (g->outputs[i] >= 0 && g->outputs[i] < g->n_values) used[g->outputs[i]] = 1;
 
-    sb_printf(&b, "digraph \"");
+    lmg_sbuf_printf(&b, "digraph \"");
     sb_esc(&b, g->name);
-    sb_printf(&b, "\" {\n  rankdir=TB; labelloc=t; fontname=\"Helvetica\"; label=\"");
+    lmg_sbuf_printf(&b, "\" {\n  rankdir=TB; labelloc=t; fontname=\"Helvetica\"; label=\"");
     sb_esc(&b, g->name);
-    sb_printf(&b, " (%d nodes)\";\n", g->n_nodes);
-    sb_printf(&b, "  node [fontname=\"Helvetica\", fontsize=10];\n");
-    sb_printf(&b, "  edge [fontname=\"Helvetica\", fontsize=8, color=\"%s\"];\n", E_PLAIN);
+    lmg_sbuf_printf(&b, " (%d nodes)\";\n", g->n_nodes);
+    lmg_sbuf_printf(&b, "  node [fontname=\"Helvetica\", fontsize=10];\n");
+    lmg_sbuf_printf(&b, "  edge [fontname=\"Helvetica\", fontsize=8, color=\"%s\"];\n", E_PLAIN);
 
     /* Sources: inputs and initializers that something uses. */
     for (int v = 0; v < g->n_values; v++) {
         const lmg_value *val = &g->values[v];
         if (val->kind == LMG_VALUE_NODE || !used[v]) continue;
-        sb_printf(&b, "  v%d [label=\"", v);
+        lmg_sbuf_printf(&b, "  v%d [label=\"", v);
         sb_esc(&b, val->name);
-        sb_printf(&b, "\\n%s ", source_kind(val));
+        lmg_sbuf_printf(&b, "\\n%s ", source_kind(val));
         sb_type(&b, val);
-        sb_printf(&b, "\", ");
+        lmg_sbuf_printf(&b, "\", ");
         source_style(&b, val);
-        sb_printf(&b, "];\n");
+        lmg_sbuf_printf(&b, "];\n");
     }
     /* Ops. */
     for (int i = 0; i < g->n_nodes; i++) {
@@ -172,9 +137,9 @@ lmg_status lmg_graph_dot(const lmg_graph *g, char **text)
                 grad = 1;
         int opt = 0;
         for (int k = 0; k < n->n_out; k++) opt |= lmg_op_alias(n->op, k) >= 0;
-        sb_printf(&b, "  n%d [label=\"%s\\n", i, lmg_op_name(n->op));
+        lmg_sbuf_printf(&b, "  n%d [label=\"%s\\n", i, lmg_op_name(n->op));
         sb_esc(&b, n->name);
-        sb_printf(&b, "\", shape=box, style=\"rounded,filled\", fillcolor=\"%s\"];\n",
+        lmg_sbuf_printf(&b, "\", shape=box, style=\"rounded,filled\", fillcolor=\"%s\"];\n",
                   opt ? C_OPT : grad ? C_GRAD : C_OP);
     }
     /* Values as edges from their producer (or source vertex) to each consumer. */
@@ -185,15 +150,15 @@ lmg_status lmg_graph_dot(const lmg_graph *g, char **text)
             if (v < 0 || v >= g->n_values) continue;
             const lmg_value *val = &g->values[v];
             if (val->kind != LMG_VALUE_NODE) {
-                sb_printf(&b, "  v%d -> n%d;\n", v, i);
+                lmg_sbuf_printf(&b, "  v%d -> n%d;\n", v, i);
                 continue;
             }
             if (producer[v] < 0) continue;
-            sb_printf(&b, "  n%d -> n%d [label=\"", producer[v], i);
+            lmg_sbuf_printf(&b, "  n%d -> n%d [label=\"", producer[v], i);
             sb_esc(&b, val->name);
-            sb_printf(&b, "\\n");
+            lmg_sbuf_printf(&b, "\\n");
             sb_type(&b, val);
-            sb_printf(&b, "\"%s];\n", is_grad_name(val->name) ? ", color=\"" E_GRAD "\", fontcolor=\"" E_GRAD "\"" : "");
+            lmg_sbuf_printf(&b, "\"%s];\n", is_grad_name(val->name) ? ", color=\"" E_GRAD "\", fontcolor=\"" E_GRAD "\"" : "");
         }
     }
     /* Graph outputs as sinks. */
@@ -201,21 +166,21 @@ lmg_status lmg_graph_dot(const lmg_graph *g, char **text)
         int v = g->outputs[i];
         if (v < 0 || v >= g->n_values) continue;
         const lmg_value *val = &g->values[v];
-        sb_printf(&b, "  out%d [label=\"", i);
+        lmg_sbuf_printf(&b, "  out%d [label=\"", i);
         sb_esc(&b, val->name);
-        sb_printf(&b, "\", shape=doubleoctagon, style=filled, fillcolor=\"%s\"];\n", C_OUTPUT);
+        lmg_sbuf_printf(&b, "\", shape=doubleoctagon, style=filled, fillcolor=\"%s\"];\n", C_OUTPUT);
         int grad = is_grad_name(val->name);
         const char *gc = grad ? ", color=\"" E_GRAD "\", fontcolor=\"" E_GRAD "\"" : "";
         if (val->kind != LMG_VALUE_NODE) {
-            sb_printf(&b, "  v%d -> out%d%s;\n", v, i, grad ? " [color=\"" E_GRAD "\"]" : "");
+            lmg_sbuf_printf(&b, "  v%d -> out%d%s;\n", v, i, grad ? " [color=\"" E_GRAD "\"]" : "");
         } else if (producer[v] >= 0) {
-            sb_printf(&b, "  n%d -> out%d [label=\"", producer[v], i);
+            lmg_sbuf_printf(&b, "  n%d -> out%d [label=\"", producer[v], i);
             sb_type(&b, val);
-            sb_printf(&b, "\"%s];\n", gc);
+            lmg_sbuf_printf(&b, "\"%s];\n", gc);
         }
     }
     legend(&b);
-    sb_printf(&b, "}\n");
+    lmg_sbuf_printf(&b, "}\n");
     free(used);
     free(producer);
     if (b.oom) {

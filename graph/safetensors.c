@@ -1,5 +1,6 @@
 /* safetensors.c — safetensors reader (strict: hostile files give LMG_ERR_PARSE, never a
  * crash) and writer (temporary file, fsync, rename: never half-written). */
+#include "sbuf.h"
 #include "safetensors.h"
 
 #include <errno.h>
@@ -33,57 +34,21 @@ static const char *st_dtype_name(lmg_dtype t)
 
 /* ---- a growable string ------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
+static void sb_json_str(lmg_sbuf *b, const char *s)
 {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
+    lmg_sbuf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
+            lmg_sbuf_put(b, e, 2);
         } else if (c < 0x20) {
-            sb_printf(b, "\\u%04x", c);
+            lmg_sbuf_printf(b, "\\u%04x", c);
         } else {
-            sb_put(b, s, 1);
+            lmg_sbuf_put(b, s, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    lmg_sbuf_put(b, "\"", 1);
 }
 
 /* ---- writer ------------------------------------------------------------------------ */
@@ -182,32 +147,32 @@ lmg_status lmg_st_writer_meta(lmg_st_writer *w, const char *key, const char *val
     return LMG_OK;
 }
 
-static void build_header(const lmg_st_writer *w, sbuf *b)
+static void build_header(const lmg_st_writer *w, lmg_sbuf *b)
 {
-    sb_put(b, "{", 1);
+    lmg_sbuf_put(b, "{", 1);
     if (w->n_meta) {
-        sb_put(b, "\"__metadata__\":{", 16);
+        lmg_sbuf_put(b, "\"__metadata__\":{", 16);
         for (int i = 0; i < w->n_meta; i++) {
-            if (i) sb_put(b, ",", 1);
+            if (i) lmg_sbuf_put(b, ",", 1);
             sb_json_str(b, w->meta[2 * i]);
-            sb_put(b, ":", 1);
+            lmg_sbuf_put(b, ":", 1);
             sb_json_str(b, w->meta[2 * i + 1]);
         }
-        sb_put(b, "}", 1);
+        lmg_sbuf_put(b, "}", 1);
     }
     for (int i = 0; i < w->n; i++) {
         const st_entry *e = &w->t[i];
-        if (i || w->n_meta) sb_put(b, ",", 1);
+        if (i || w->n_meta) lmg_sbuf_put(b, ",", 1);
         sb_json_str(b, e->name);
-        sb_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(e->t));
+        lmg_sbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(e->t));
         for (int d = 0; d < e->s.rank; d++)
-            sb_printf(b, "%s%lld", d ? "," : "", (long long)e->s.dims[d]);
-        sb_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)e->begin,
+            lmg_sbuf_printf(b, "%s%lld", d ? "," : "", (long long)e->s.dims[d]);
+        lmg_sbuf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)e->begin,
                   (unsigned long long)e->end);
     }
-    sb_put(b, "}", 1);
+    lmg_sbuf_put(b, "}", 1);
     /* Pad with spaces so the data section starts 8-byte aligned. */
-    while ((8 + b->n) % 8) sb_put(b, " ", 1);
+    while ((8 + b->n) % 8) lmg_sbuf_put(b, " ", 1);
 }
 
 static int write_all(int fd, const void *p, uint64_t n)
@@ -227,7 +192,7 @@ static int write_all(int fd, const void *p, uint64_t n)
 lmg_status lmg_st_writer_commit(lmg_st_writer *w, const char *path)
 {
     if (!w || !path) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
-    sbuf h = {0};
+    lmg_sbuf h = {0};
     build_header(w, &h);
     if (h.oom) {
         free(h.s);
@@ -360,8 +325,8 @@ static int hex4(const char *s, unsigned *out)
 static int jstring(jparser *p, char **out)
 {
     p->p++; /* opening quote */
-    sbuf b = {0};
-    sb_put(&b, "", 0);
+    lmg_sbuf b = {0};
+    lmg_sbuf_put(&b, "", 0);
     while (p->p < p->end && *p->p != '"') {
         unsigned char c = (unsigned char)*p->p;
         if (c < 0x20) {
@@ -369,7 +334,7 @@ static int jstring(jparser *p, char **out)
             return jfail(p, "control character in a string");
         }
         if (c != '\\') {
-            sb_put(&b, p->p++, 1);
+            lmg_sbuf_put(&b, p->p++, 1);
             continue;
         }
         if (p->end - p->p < 2) {
@@ -381,7 +346,7 @@ static int jstring(jparser *p, char **out)
         const char *simple = strchr("\"\\/bfnrt", e);
         if (e && simple) {
             static const char map[] = "\"\\/\b\f\n\r\t";
-            sb_put(&b, &map[simple - "\"\\/bfnrt"], 1);
+            lmg_sbuf_put(&b, &map[simple - "\"\\/bfnrt"], 1);
             continue;
         }
         unsigned cp, lo;
@@ -416,7 +381,7 @@ static int jstring(jparser *p, char **out)
         else
             u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 63)),
             u[2] = (char)(0x80 | ((cp >> 6) & 63)), u[3] = (char)(0x80 | (cp & 63)), n = 4;
-        sb_put(&b, u, n);
+        lmg_sbuf_put(&b, u, n);
     }
     if (p->p >= p->end) {
         free(b.s);

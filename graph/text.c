@@ -21,6 +21,7 @@
  * Attributes: 3 (int), 3.0 / 1e-05 / inf / nan (float), "s", [1, 2] (ints), [1.5, 2.0]
  * (floats), ints[] / floats[] for empty lists. f32 data may hold nan, inf, -inf and 0x7fc00001
  * (raw bits, for NaNs with a payload). */
+#include "sbuf.h"
 #include "graph.h"
 
 #include <errno.h>
@@ -32,58 +33,6 @@
 #include <sys/stat.h>
 
 /* ---- a growable string ------------------------------------------------------------- */
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
-}
 
 /* ---- printing ---------------------------------------------------------------------- */
 
@@ -104,38 +53,38 @@ static int bare_ok(const char *s)
     return 1;
 }
 
-static void print_quoted(sbuf *b, const char *s)
+static void print_quoted(lmg_sbuf *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    lmg_sbuf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '"': sb_str(b, "\\\""); break;
-        case '\\': sb_str(b, "\\\\"); break;
-        case '\n': sb_str(b, "\\n"); break;
-        case '\t': sb_str(b, "\\t"); break;
-        case '\r': sb_str(b, "\\r"); break;
+        case '"': lmg_sbuf_str(b, "\\\""); break;
+        case '\\': lmg_sbuf_str(b, "\\\\"); break;
+        case '\n': lmg_sbuf_str(b, "\\n"); break;
+        case '\t': lmg_sbuf_str(b, "\\t"); break;
+        case '\r': lmg_sbuf_str(b, "\\r"); break;
         default:
-            if (c < 0x20 || c == 0x7f) sb_printf(b, "\\x%02x", c);
-            else sb_put(b, s, 1);
+            if (c < 0x20 || c == 0x7f) lmg_sbuf_printf(b, "\\x%02x", c);
+            else lmg_sbuf_put(b, s, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    lmg_sbuf_put(b, "\"", 1);
 }
 
-static void print_name(sbuf *b, const char *s)
+static void print_name(lmg_sbuf *b, const char *s)
 {
-    if (bare_ok(s)) sb_str(b, s);
+    if (bare_ok(s)) lmg_sbuf_str(b, s);
     else print_quoted(b, s);
 }
 
-static void print_type(sbuf *b, const lmg_value *v)
+static void print_type(lmg_sbuf *b, const lmg_value *v)
 {
-    sb_str(b, lmg_dtype_name(v->dtype));
-    sb_put(b, "[", 1);
+    lmg_sbuf_str(b, lmg_dtype_name(v->dtype));
+    lmg_sbuf_put(b, "[", 1);
     for (int i = 0; i < v->shape.rank; i++)
-        sb_printf(b, "%s%lld", i ? "," : "", (long long)v->shape.dims[i]);
-    sb_put(b, "]", 1);
+        lmg_sbuf_printf(b, "%s%lld", i ? "," : "", (long long)v->shape.dims[i]);
+    lmg_sbuf_put(b, "]", 1);
 }
 
 static uint32_t f32_bits(float f)
@@ -146,17 +95,17 @@ static uint32_t f32_bits(float f)
 }
 
 /* Shortest %g form of a float that reads back to the same bits. */
-static void print_f32(sbuf *b, float f)
+static void print_f32(lmg_sbuf *b, float f)
 {
     uint32_t bits = f32_bits(f);
     if (isnan(f)) {
-        if (bits == 0x7fc00000u) sb_str(b, "nan");
-        else if (bits == 0xffc00000u) sb_str(b, "-nan");
-        else sb_printf(b, "0x%08x", (unsigned)bits);
+        if (bits == 0x7fc00000u) lmg_sbuf_str(b, "nan");
+        else if (bits == 0xffc00000u) lmg_sbuf_str(b, "-nan");
+        else lmg_sbuf_printf(b, "0x%08x", (unsigned)bits);
         return;
     }
     if (isinf(f)) {
-        sb_str(b, f < 0 ? "-inf" : "inf");
+        lmg_sbuf_str(b, f < 0 ? "-inf" : "inf");
         return;
     }
     char tmp[48];
@@ -164,19 +113,19 @@ static void print_f32(sbuf *b, float f)
         snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
         if (f32_bits(strtof(tmp, NULL)) == bits) break;
     }
-    sb_str(b, tmp);
+    lmg_sbuf_str(b, tmp);
 }
 
 /* Shortest %g form of a double that reads back exactly, always recognisable as a float
  * (so 2.0 prints as "2.0", not "2", which would read back as an int). */
-static void print_f64(sbuf *b, double d)
+static void print_f64(lmg_sbuf *b, double d)
 {
     if (isnan(d)) {
-        sb_str(b, signbit(d) ? "-nan" : "nan");
+        lmg_sbuf_str(b, signbit(d) ? "-nan" : "nan");
         return;
     }
     if (isinf(d)) {
-        sb_str(b, d < 0 ? "-inf" : "inf");
+        lmg_sbuf_str(b, d < 0 ? "-inf" : "inf");
         return;
     }
     char tmp[48];
@@ -185,151 +134,151 @@ static void print_f64(sbuf *b, double d)
         if (strtod(tmp, NULL) == d) break;
     }
     if (!strpbrk(tmp, ".en")) strcat(tmp, ".0");
-    sb_str(b, tmp);
+    lmg_sbuf_str(b, tmp);
 }
 
-static void print_data(sbuf *b, const lmg_value *v)
+static void print_data(lmg_sbuf *b, const lmg_value *v)
 {
     int64_t n = lmg_shape_numel(&v->shape);
     const int per_line = 8;
-    sb_put(b, "[", 1);
+    lmg_sbuf_put(b, "[", 1);
     for (int64_t i = 0; i < n; i++) {
-        if (n > per_line && i % per_line == 0) sb_str(b, i ? ",\n      " : "\n      ");
-        else if (i) sb_str(b, ", ");
+        if (n > per_line && i % per_line == 0) lmg_sbuf_str(b, i ? ",\n      " : "\n      ");
+        else if (i) lmg_sbuf_str(b, ", ");
         switch (v->dtype) {
         case LMG_DTYPE_F32: print_f32(b, ((const float *)v->data)[i]); break;
-        case LMG_DTYPE_I32: sb_printf(b, "%d", (int)((const int32_t *)v->data)[i]); break;
-        default: sb_printf(b, "0x%04x", (unsigned)((const uint16_t *)v->data)[i]); break;
+        case LMG_DTYPE_I32: lmg_sbuf_printf(b, "%d", (int)((const int32_t *)v->data)[i]); break;
+        default: lmg_sbuf_printf(b, "0x%04x", (unsigned)((const uint16_t *)v->data)[i]); break;
         }
     }
-    if (n > per_line) sb_str(b, "\n    ");
-    sb_put(b, "]", 1);
+    if (n > per_line) lmg_sbuf_str(b, "\n    ");
+    lmg_sbuf_put(b, "]", 1);
 }
 
-static void print_attr(sbuf *b, const lmg_attr *a)
+static void print_attr(lmg_sbuf *b, const lmg_attr *a)
 {
     print_name(b, a->name);
-    sb_str(b, " = ");
+    lmg_sbuf_str(b, " = ");
     switch (a->type) {
-    case LMG_ATTR_INT: sb_printf(b, "%lld", (long long)a->i); break;
+    case LMG_ATTR_INT: lmg_sbuf_printf(b, "%lld", (long long)a->i); break;
     case LMG_ATTR_FLOAT: print_f64(b, a->f); break;
     case LMG_ATTR_STRING: print_quoted(b, a->s ? a->s : ""); break;
     case LMG_ATTR_INTS:
-        if (a->n <= 0) sb_str(b, "ints[]");
+        if (a->n <= 0) lmg_sbuf_str(b, "ints[]");
         else {
-            sb_put(b, "[", 1);
-            for (int i = 0; i < a->n; i++) sb_printf(b, "%s%lld", i ? ", " : "", (long long)a->ints[i]);
-            sb_put(b, "]", 1);
+            lmg_sbuf_put(b, "[", 1);
+            for (int i = 0; i < a->n; i++) lmg_sbuf_printf(b, "%s%lld", i ? ", " : "", (long long)a->ints[i]);
+            lmg_sbuf_put(b, "]", 1);
         }
         break;
     case LMG_ATTR_FLOATS:
-        if (a->n <= 0) sb_str(b, "floats[]");
+        if (a->n <= 0) lmg_sbuf_str(b, "floats[]");
         else {
-            sb_put(b, "[", 1);
+            lmg_sbuf_put(b, "[", 1);
             for (int i = 0; i < a->n; i++) {
-                if (i) sb_str(b, ", ");
+                if (i) lmg_sbuf_str(b, ", ");
                 print_f64(b, a->floats[i]);
             }
-            sb_put(b, "]", 1);
+            lmg_sbuf_put(b, "]", 1);
         }
         break;
-    default: sb_str(b, "?"); break;
+    default: lmg_sbuf_str(b, "?"); break;
     }
 }
 
-static void print_node(sbuf *b, const lmg_graph *g, const lmg_node *n)
+static void print_node(lmg_sbuf *b, const lmg_graph *g, const lmg_node *n)
 {
-    sb_str(b, "  node ");
+    lmg_sbuf_str(b, "  node ");
     const char *first = n->n_out > 0 && n->out[0] >= 0 && n->out[0] < g->n_values
                             ? g->values[n->out[0]].name : NULL;
     if (!first || strcmp(first, n->name) != 0) {
-        sb_put(b, "[", 1);
+        lmg_sbuf_put(b, "[", 1);
         print_name(b, n->name);
-        sb_str(b, "] ");
+        lmg_sbuf_str(b, "] ");
     }
     for (int k = 0; k < n->n_out; k++) {
-        if (k) sb_str(b, ", ");
+        if (k) lmg_sbuf_str(b, ", ");
         if (n->out[k] < 0 || n->out[k] >= g->n_values) {
-            sb_str(b, "?");
+            lmg_sbuf_str(b, "?");
             continue;
         }
         const lmg_value *v = &g->values[n->out[k]];
         print_name(b, v->name);
         if (v->dtype != LMG_DTYPE_UNDEFINED) {
-            sb_str(b, ": ");
+            lmg_sbuf_str(b, ": ");
             print_type(b, v);
         }
     }
-    sb_str(b, " = ");
-    sb_str(b, lmg_op_name(n->op));
-    sb_put(b, "(", 1);
+    lmg_sbuf_str(b, " = ");
+    lmg_sbuf_str(b, lmg_op_name(n->op));
+    lmg_sbuf_put(b, "(", 1);
     for (int k = 0; k < n->n_in; k++) {
-        if (k) sb_str(b, ", ");
-        if (n->in[k] < 0 || n->in[k] >= g->n_values) sb_str(b, "\"\"");
+        if (k) lmg_sbuf_str(b, ", ");
+        if (n->in[k] < 0 || n->in[k] >= g->n_values) lmg_sbuf_str(b, "\"\"");
         else print_name(b, g->values[n->in[k]].name);
     }
-    sb_put(b, ")", 1);
+    lmg_sbuf_put(b, ")", 1);
     if (n->n_attr > 0) {
-        sb_str(b, " {");
+        lmg_sbuf_str(b, " {");
         for (int a = 0; a < n->n_attr; a++) {
-            if (a) sb_str(b, ", ");
+            if (a) lmg_sbuf_str(b, ", ");
             print_attr(b, &n->attrs[a]);
         }
-        sb_put(b, "}", 1);
+        lmg_sbuf_put(b, "}", 1);
     }
-    sb_put(b, "\n", 1);
+    lmg_sbuf_put(b, "\n", 1);
 }
 
 lmg_status lmg_graph_print(const lmg_graph *g, char **text)
 {
     if (!g || !text) return lmg_error(LMG_ERR_ARG, "print: bad arguments");
-    sbuf b = {0};
-    sb_printf(&b, "lmgraph ir %d opset %d\n", LMG_IR_VERSION, LMG_OPSET_VERSION);
-    sb_str(&b, "graph ");
+    lmg_sbuf b = {0};
+    lmg_sbuf_printf(&b, "lmgraph ir %d opset %d\n", LMG_IR_VERSION, LMG_OPSET_VERSION);
+    lmg_sbuf_str(&b, "graph ");
     print_quoted(&b, g->name ? g->name : "");
-    sb_str(&b, " {\n");
+    lmg_sbuf_str(&b, " {\n");
     /* Sections (header data, declarations, nodes, outputs) are separated by a blank line. */
     int sections = 0, started = 0;
-#define SECTION() (started++ ? (void)0 : sections++ ? sb_put(&b, "\n", 1) : (void)0)
+#define SECTION() (started++ ? (void)0 : sections++ ? lmg_sbuf_put(&b, "\n", 1) : (void)0)
     if (g->producer && strcmp(g->producer, "lmgraph") != 0) {
         SECTION();
-        sb_str(&b, "  producer ");
+        lmg_sbuf_str(&b, "  producer ");
         print_quoted(&b, g->producer);
-        sb_put(&b, "\n", 1);
+        lmg_sbuf_put(&b, "\n", 1);
     }
     for (int i = 0; i < g->n_meta; i++) {
         SECTION();
-        sb_str(&b, "  meta ");
+        lmg_sbuf_str(&b, "  meta ");
         print_quoted(&b, g->meta[i].key);
-        sb_str(&b, " = ");
+        lmg_sbuf_str(&b, " = ");
         print_quoted(&b, g->meta[i].value);
-        sb_put(&b, "\n", 1);
+        lmg_sbuf_put(&b, "\n", 1);
     }
     started = 0;
     for (int i = 0; i < g->n_inputs; i++) {
         if (g->inputs[i] < 0 || g->inputs[i] >= g->n_values) continue;
         const lmg_value *v = &g->values[g->inputs[i]];
         SECTION();
-        sb_str(&b, "  input ");
+        lmg_sbuf_str(&b, "  input ");
         print_name(&b, v->name);
-        sb_str(&b, " : ");
+        lmg_sbuf_str(&b, " : ");
         print_type(&b, v);
-        sb_put(&b, "\n", 1);
+        lmg_sbuf_put(&b, "\n", 1);
     }
     for (int i = 0; i < g->n_values; i++) {
         const lmg_value *v = &g->values[i];
         if (v->kind != LMG_VALUE_INIT) continue;
         SECTION();
         int zeros = v->fill == LMG_INIT_ZEROS || (!v->data && lmg_shape_numel(&v->shape) > 0);
-        sb_str(&b, v->trainable ? "  param " : zeros ? "  state " : "  const ");
+        lmg_sbuf_str(&b, v->trainable ? "  param " : zeros ? "  state " : "  const ");
         print_name(&b, v->name);
-        sb_str(&b, " : ");
+        lmg_sbuf_str(&b, " : ");
         print_type(&b, v);
-        sb_str(&b, " = ");
-        if (zeros) sb_str(&b, "zeros");
-        else if (!v->data) sb_str(&b, "[]");
+        lmg_sbuf_str(&b, " = ");
+        if (zeros) lmg_sbuf_str(&b, "zeros");
+        else if (!v->data) lmg_sbuf_str(&b, "[]");
         else print_data(&b, v);
-        sb_put(&b, "\n", 1);
+        lmg_sbuf_put(&b, "\n", 1);
     }
     started = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -340,12 +289,12 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
     for (int i = 0; i < g->n_outputs; i++) {
         if (g->outputs[i] < 0 || g->outputs[i] >= g->n_values) continue;
         SECTION();
-        sb_str(&b, "  output ");
+        lmg_sbuf_str(&b, "  output ");
         print_name(&b, g->values[g->outputs[i]].name);
-        sb_put(&b, "\n", 1);
+        lmg_sbuf_put(&b, "\n", 1);
     }
 #undef SECTION
-    sb_str(&b, "}\n");
+    lmg_sbuf_str(&b, "}\n");
     if (b.oom) {
         free(b.s);
         return lmg_error(LMG_ERR_NOMEM, "out of memory printing graph '%s'", g->name);
@@ -476,8 +425,8 @@ static lmg_status read_quoted(parser *P, char **out)
     if (*P->p != '"') return expected(P, "a quoted string");
     mark start = here(P);
     P->p++;
-    sbuf b = {0};
-    sb_put(&b, "", 0);
+    lmg_sbuf b = {0};
+    lmg_sbuf_put(&b, "", 0);
     for (;;) {
         char c = *P->p;
         if (!c || c == '\n') {
@@ -488,7 +437,7 @@ static lmg_status read_quoted(parser *P, char **out)
         P->p++;
         if (c == '"') break;
         if (c != '\\') {
-            sb_put(&b, &c, 1);
+            lmg_sbuf_put(&b, &c, 1);
             continue;
         }
         char e = *P->p++;
@@ -524,7 +473,7 @@ static lmg_status read_quoted(parser *P, char **out)
             free(b.s);
             return perr(P, "unknown escape '\\%c' (use \\n \\t \\r \\\" \\\\ or \\xHH)", e ? e : '0');
         }
-        sb_put(&b, &v, 1);
+        lmg_sbuf_put(&b, &v, 1);
     }
     if (b.oom) {
         free(b.s);
