@@ -13,42 +13,6 @@
 #define DEFAULT_ATOL 1e-3
 #define DEFAULT_RTOL 1e-2
 
-/* ---- a fixed-seed generator (splitmix64) ------------------------------------------- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
-static int parse_shape(const char *str, lmg_shape *s)
-{
-    s->rank = 0;
-    if (!str || !*str) return 0;
-    const char *p = str;
-    while (*p) {
-        char *end;
-        long long d = strtoll(p, &end, 10);
-        if (end == p || s->rank >= LMG_MAX_DIMS || d < 0) return -1;
-        s->dims[s->rank++] = d;
-        p = end;
-        if (*p == ',') p++;
-        else if (*p) return -1;
-    }
-    return 0;
-}
-
 /* ---- one case: its inputs and its graphs ------------------------------------------- */
 
 typedef struct built {
