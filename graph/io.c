@@ -21,28 +21,7 @@ _Static_assert(LMG__DATA_TYPE__F32 == (int)LMG_DTYPE_F32 && LMG__DATA_TYPE__I32 
 
 static lmg_status read_whole(const char *path, unsigned char **data, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) break;
-        if (cap > ((size_t)1 << 40)) break;
-        unsigned char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory reading the file", path);
-    if (err) {
-        free(buf);
-        return lmg_error(LMG_ERR_IO, "%s: read error", path);
-    }
-    *data = buf;
-    *n = len;
-    return LMG_OK;
+    return lmg_read_file(path, (char **)data, n);
 }
 
 /* Write bytes to path atomically: a temporary file beside it, fsync, rename. */

@@ -34,6 +34,10 @@ lmg_status lmg_error_prefix(lmg_status code, const char *fmt, ...)
 void lmg_error_clear(void);
 const char *lmg_status_name(lmg_status s);
 
+/* Read a whole file into a malloc'd buffer with a NUL after the last byte (not counted in
+ * *n; n may be NULL). Errors start with the path: "f.pb: cannot open: No such file". */
+lmg_status lmg_read_file(const char *path, char **data, size_t *n);
+
 #define LMG_TRY(expr)                       \
     do {                                    \
         lmg_status lmg_try_s_ = (expr);     \

@@ -739,24 +739,9 @@ lmg_status lmg_st_open(const char *path, lmg_st_file **out)
 {
     if (!path || !out) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return lmg_error(LMG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, fp);
-        if (len < cap) break;
-        unsigned char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(fp);
-    fclose(fp);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory", path);
-    if (err) {
-        free(buf);
-        return lmg_error(LMG_ERR_IO, "%s: read error", path);
-    }
+    char *buf;
+    size_t len;
+    LMG_TRY(lmg_read_file(path, &buf, &len));
     lmg_status s = lmg_st_open_bytes(buf, len, path, out);
     free(buf);
     return s;

@@ -901,24 +901,9 @@ static int parse_field(const char *line, const char *word, long lo, long hi, lon
 lmg_status lmg_bpe_load(const char *path, lmg_bpe **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "cannot open tokenizer '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
-    if (err) {
-        free(buf);
-        return lmg_error(LMG_ERR_IO, "error reading tokenizer '%s'", path);
-    }
+    char *buf;
+    size_t n;
+    LMG_TRY(lmg_read_file(path, &buf, &n));
     char *cur = buf, *end = buf + n, *line;
     int truncated = 0, lineno = 0;
     int32_t *a = NULL, *b = NULL;

@@ -151,29 +151,7 @@ static lmg_status add_documents(builder *b, const char *buf, size_t n, int32_t f
 
 static lmg_status read_whole(const char *path, char **data, size_t *n)
 {
-    *data = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
-    if (err) {
-        free(buf);
-        return lmg_error(LMG_ERR_IO, "cannot read '%s': read error", path);
-    }
-    *data = buf;
-    *n = len;
-    return LMG_OK;
+    return lmg_read_file(path, data, n);
 }
 
 /* ------------------------------------------------------------------ finding files */

@@ -75,29 +75,7 @@ int cli_parse_double(const char *s, double *out)
 
 lmg_status cli_read_file(const char *path, char **data, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (len + 1 < cap) break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f) ? errno : 0;
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory reading the file", path);
-    if (err) {
-        free(buf);
-        return lmg_error(LMG_ERR_IO, "%s: read error: %s", path, strerror(err));
-    }
-    buf[len] = 0;
-    *data = buf;
-    if (n) *n = len;
-    return LMG_OK;
+    return lmg_read_file(path, data, n);
 }
 
 int cli_fail_file(const char *cmd, const char *path)
