@@ -1,73 +1,19 @@
-/* lmg.h — the types every layer of lmgraph shares: status codes, dtypes, shapes and the
- * last-error message. Library code returns an lmg_status and never prints or exits. */
+/* lmg.h — the types every layer of lmgraph shares (status codes, dtypes, shapes: the public
+ * part lives in include/lmgraph.h) and the library-internal error recorders. */
 #ifndef LMG_H
 #define LMG_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "../include/lmgraph.h"
 
-/* Status codes. OpenCL's own error numbers (-1 .. -99) pass through unchanged, so a failing
- * clXxx call reports its real code; lmgraph's own codes sit in a separate range. */
-typedef int lmg_status;
-enum {
-    LMG_OK = 0,
-    LMG_ERR_NOMEM = -1001,       /* host allocation failed */
-    LMG_ERR_IO = -1002,          /* a file could not be read or written */
-    LMG_ERR_PARSE = -1003,       /* malformed bytes or text */
-    LMG_ERR_VERSION = -1004,     /* ir_version or opset newer than this reader */
-    LMG_ERR_INVALID = -1005,     /* a graph fails verification */
-    LMG_ERR_ARG = -1006,         /* a bad argument from the caller */
-    LMG_ERR_UNSUPPORTED = -1007, /* an op or feature a backend cannot run */
-    LMG_ERR_DEVICE = -1008,      /* device setup or memory problem (details in the message) */
-    LMG_ERR_NOT_FOUND = -1009,   /* a named value, file or device does not exist */
-    LMG_ERR_DATA = -1010,        /* bad training data or tokenizer input */
-};
-
-/* The message of the last error on this thread ("" when none). */
-const char *lmg_last_error(void);
 /* Record an error message (printf format) and return `code`, for `return lmg_error(...)`. */
 lmg_status lmg_error(lmg_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prefix the current message with more context ("loading g.pb: ...") and return `code`. */
 lmg_status lmg_error_prefix(lmg_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void lmg_error_clear(void);
-const char *lmg_status_name(lmg_status s);
 
 /* Read a whole file into a malloc'd buffer with a NUL after the last byte (not counted in
  * *n; n may be NULL). Errors start with the path: "f.pb: cannot open: No such file". */
 lmg_status lmg_read_file(const char *path, char **data, size_t *n);
-
-#define LMG_TRY(expr)                       \
-    do {                                    \
-        lmg_status lmg_try_s_ = (expr);     \
-        if (lmg_try_s_ != LMG_OK) return lmg_try_s_; \
-    } while (0)
-
-/* Element types. The numbers are the on-disk enum values of proto/lmg.proto. */
-typedef enum {
-    LMG_DTYPE_UNDEFINED = 0,
-    LMG_DTYPE_F32 = 1,
-    LMG_DTYPE_I32 = 2,
-    LMG_DTYPE_F16 = 3,  /* reserved: no op accepts it yet */
-    LMG_DTYPE_BF16 = 4, /* reserved */
-} lmg_dtype;
-
-size_t lmg_dtype_size(lmg_dtype t); /* 0 for UNDEFINED */
-const char *lmg_dtype_name(lmg_dtype t); /* "f32", "i32", ... */
-int lmg_dtype_from_name(const char *name); /* -1 if unknown */
-
-/* A static shape. Rank 0 is a scalar with one element. */
-#define LMG_MAX_DIMS 8
-typedef struct lmg_shape {
-    int rank;
-    int64_t dims[LMG_MAX_DIMS];
-} lmg_shape;
-
-int64_t lmg_shape_numel(const lmg_shape *s);
-int lmg_shape_equal(const lmg_shape *a, const lmg_shape *b);
-lmg_shape lmg_shape_make(int rank, const int64_t *dims);
-/* Writes "[2,3,4]" into buf (always NUL-terminated); returns buf. */
-char *lmg_shape_str(const lmg_shape *s, char *buf, size_t n);
 
 #endif

@@ -5,52 +5,10 @@
 
 #include "../graph/graph.h"
 
-typedef struct lmg_model_config {
-    const char *arch;      /* "gpt" | "bert" */
-    int layers, heads, d_model, d_ff, vocab, seq, batch;
-    double dropout;        /* on attention output, MLP output and embeddings; 0 = none */
-    uint64_t seed;         /* parameter init and the random ops' seed attribute */
-    /* "clm", "mlm", "mlm:1.0,clm:0.5", "none" (model outputs only, no loss);
-     * NULL = the arch's default (gpt: clm, bert: mlm). */
-    const char *objective;
-    int pad_id;            /* < 0: no padding mask (the default; shards have no padding) */
-    int mask_id;           /* MLM mask token */
-    int special_below;     /* ids below this are special: never masked or drawn as random */
-    int micro_batches;     /* >= 1: ids is [micro_batches*batch, seq] (see lmg_model_build) */
-} lmg_model_config;
-
-/* The default small model of `arch` ("gpt" or "bert"; NULL = gpt): 4 layers, 4 heads,
- * d_model 128, d_ff 512, vocab 1024, seq 64, batch 8, dropout 0, seed 1337. */
-void lmg_model_config_default(lmg_model_config *c, const char *arch);
-/* The BENCH.md "S" configuration (4 layers, 4 heads, 256, 1024, vocab 4096, seq 128,
- * batch 8) of `arch`. */
-void lmg_model_config_small(lmg_model_config *c, const char *arch);
-/* LMG_ERR_ARG naming the bad field, or LMG_OK. */
-lmg_status lmg_model_config_check(const lmg_model_config *c);
-
-/* Build the forward graph: model + objective.
- * Inputs: "ids" i32[B,T] and, when the objective needs it (clm), "targets" i32[B,T]
- * (targets[b,t] = the token after ids[b,t]; -100 = ignore).
- * Outputs: "loss" f32[] (absent for objective "none"), "logits" f32[B,T,V],
- * "hidden" f32[B,T,C]; a weighted sum also outputs each term as "loss/<name>"; mlm outputs
- * its corrupted ids "mlm/ids" and targets "mlm/targets" (-100 where not chosen).
- * With micro_batches M > 1, ids and targets are [M*B,T], the model is applied to each
- * B-row slice with shared parameters, the loss is the mean over micro-batches and
- * logits/hidden are those of the last micro-batch.
- * Parameters: "wte" [V,C], "wpe" [T,C], "h<i>.ln1.g/b", "h<i>.attn.wqkv" [C,3C],
- * "h<i>.attn.bqkv", "h<i>.attn.wo" [C,C], "h<i>.attn.bo", "h<i>.ln2.g/b", "h<i>.mlp.w1"
- * [C,F], "h<i>.mlp.b1", "h<i>.mlp.w2" [F,C], "h<i>.mlp.b2", "lnf.g/b"; BERT adds the output
- * bias "head.bias" [V] of its MLM head (tied decoder + bias). The config is recorded
- * in the graph's metadata ("model.arch", "model.layers", ...). */
-lmg_status lmg_model_build(const lmg_model_config *c, lmg_graph **out);
-
 /* Read a config back from a graph's metadata (strings point into g's metadata). */
 lmg_status lmg_model_config_from_graph(const lmg_graph *g, lmg_model_config *c);
 /* Record `c` in g's metadata. */
 lmg_status lmg_model_config_to_graph(lmg_graph *g, const lmg_model_config *c);
-
-/* Number of trainable parameter elements of a graph. */
-int64_t lmg_model_param_count(const lmg_graph *g);
 
 /* ---- objectives (models/objective.c) ---------------------------------------------- */
 /* One term of an objective spec "name[:weight],..." */
@@ -75,11 +33,6 @@ lmg_status lmg_objective_link(lmg_graph *model, const lmg_graph *obj, const char
 /* Add `weight * term` into the model's "loss" output: creates "loss" when the model has
  * none, otherwise renames the old one to "loss/model" and sums. */
 lmg_status lmg_objective_add_loss(lmg_graph *model, int term, double weight);
-
-/* lmg_model_build, then link `obj` (NULL: none) and add weight * its loss to "loss". With
- * c->objective NULL the objective graph is the whole objective (no built-in term). */
-lmg_status lmg_model_build_with_objective(const lmg_model_config *c, const lmg_graph *obj,
-                                          double weight, lmg_graph **out);
 
 /* ---- pieces, for model and objective builders ------------------------------------- */
 /* Apply the model to `ids` (i32[B,seq], any B): parameters are created on first use and

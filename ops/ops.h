@@ -5,13 +5,6 @@
 
 #include "../graph/lmg.h"
 
-typedef enum {
-#define LMG_OP(E, N, mi, ma, no, gr) LMG_OP_##E,
-#include "ops.def"
-#undef LMG_OP
-    LMG_OP_COUNT
-} lmg_op;
-
 #define LMG_OP_COUNT_EXPECTED 47
 _Static_assert(LMG_OP_COUNT == LMG_OP_COUNT_EXPECTED,
                "ops.def changed: update LMG_OP_COUNT_EXPECTED and every table indexed by op");
@@ -46,9 +39,7 @@ typedef struct lmg_op_info {
 } lmg_op_info;
 
 const lmg_op_info *lmg_op_get(lmg_op op);      /* NULL when out of range */
-int lmg_op_from_name(const char *name);          /* -1 when unknown */
-const char *lmg_op_name(lmg_op op);              /* "?" when out of range */
-/* 1 when the family file defines this op's inference (and gradient, if GRAD); for tests. */
+/* 1 when the table holds this op's inference rule (and gradient, if GRAD); for tests. */
 int lmg_op_has_rules(lmg_op op);
 /* For AdamW-like ops: the input that output `k` is written over, or -1. */
 int lmg_op_alias(lmg_op op, int k);
@@ -56,8 +47,8 @@ int lmg_op_alias(lmg_op op, int k);
 /* Every family file defines, for each of its ops E listed in ops.def:
  *   lmg_status lmg_infer_E(const lmg_graph *, const lmg_node *, lmg_dtype *, lmg_shape *);
  *   lmg_status lmg_grad_E(lmg_grad_ctx *);          (only when GRAD is 1)
- * registry.c supplies weak fallbacks that report "no rule", so a missing one is a test
- * failure rather than a link error while a family is being written. */
+ * registry.c refers to each by name: a missing one is a link error, never a silent
+ * fallback (tests/cli_library.sh also checks liblmg.a defines every one). */
 #define LMG_OP(E, N, mi, ma, no, gr)                                                      \
     lmg_status lmg_infer_##E(const struct lmg_graph *, const struct lmg_node *, lmg_dtype *, \
                              lmg_shape *);                                               \

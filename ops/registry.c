@@ -1,30 +1,9 @@
 /* registry.c — the op table generated from ops.def, with a size check around every inference
- * rule, plus weak fallbacks that report a missing rule, so a test can name the ops without one. */
+ * rule. Every rule is referenced by name, so an op without one fails the link. */
 #include "ops.h"
 #include "../graph/graph.h"
 
 #include <string.h>
-
-static lmg_status infer_missing(const lmg_graph *g, const lmg_node *n, lmg_dtype *t,
-                                lmg_shape *s)
-{
-    (void)g, (void)t, (void)s;
-    return lmg_error(LMG_ERR_UNSUPPORTED, "node '%s': op %s has no shape inference rule",
-                     n->name, lmg_op_name(n->op));
-}
-
-static lmg_status grad_missing(lmg_grad_ctx *c)
-{
-    return lmg_error(LMG_ERR_UNSUPPORTED, "node '%s': op %s has no gradient rule",
-                     c->g->nodes[c->node].name, lmg_op_name(c->g->nodes[c->node].op));
-}
-
-#define LMG_OP(E, N, mi, ma, no, gr)                                                      \
-    lmg_status lmg_infer_##E(const lmg_graph *, const lmg_node *, lmg_dtype *, lmg_shape *) \
-        __attribute__((weak, alias("infer_missing")));                                    \
-    lmg_status lmg_grad_##E(lmg_grad_ctx *) __attribute__((weak, alias("grad_missing")));
-#include "ops.def"
-#undef LMG_OP
 
 /* The most elements one value may hold, as in graph/verify.c: far beyond any real model, and
  * small enough that element and byte counts never overflow. */
@@ -88,14 +67,6 @@ static const lmg_op_info op_table[] = {
 };
 _Static_assert(sizeof op_table / sizeof *op_table == LMG_OP_COUNT, "op_table out of step");
 
-/* The rules as the family files define them, to tell a real rule from the fallback. */
-static const lmg_infer_fn rules[] = {
-#define LMG_OP(E, N, mi, ma, no, gr) [LMG_OP_##E] = lmg_infer_##E,
-#include "ops.def"
-#undef LMG_OP
-};
-_Static_assert(sizeof rules / sizeof *rules == LMG_OP_COUNT, "rules out of step");
-
 const lmg_op_info *lmg_op_get(lmg_op op)
 {
     return (unsigned)op < LMG_OP_COUNT ? &op_table[op] : NULL;
@@ -116,8 +87,14 @@ int lmg_op_from_name(const char *name)
 int lmg_op_has_rules(lmg_op op)
 {
     const lmg_op_info *info = lmg_op_get(op);
-    if (!info || rules[op] == infer_missing) return 0;
-    return info->grad != grad_missing;
+    if (!info || !info->infer) return 0;
+    switch (op) {
+#define LMG_OP(E, N, mi, ma, no, gr) \
+    case LMG_OP_##E: return (info->grad != NULL) == (gr);
+#include "ops.def"
+#undef LMG_OP
+    default: return 0;
+    }
 }
 
 int lmg_op_alias(lmg_op op, int k)

@@ -27,18 +27,6 @@
 LMG_COMMANDS(DECLARE)
 #undef DECLARE
 
-/* A subcommand whose file is not linked in reports that, instead of failing the link. */
-static int cmd_missing(int argc, char **argv)
-{
-    (void)argc;
-    fprintf(stderr, "lmg %s: not available in this build\n", argv[0]);
-    return 1;
-}
-#define WEAK(name, help) \
-    int lmg_cmd_##name(int argc, char **argv) __attribute__((weak, alias("cmd_missing")));
-LMG_COMMANDS(WEAK)
-#undef WEAK
-
 static const struct {
     const char *name, *help;
     lmg_cmd_fn fn;

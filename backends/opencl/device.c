@@ -1,6 +1,7 @@
 /* device.c — OpenCL platforms and devices: listing, choosing (--device P:D, LMG_DEVICE),
  * the per-process context and program cache, build logs and error names. */
 #include "opencl_internal.h"
+#include "tune.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -12,12 +13,6 @@ extern const struct {
     const char *name, *text;
 } lmg_cl_sources[];
 
-/* backends/opencl/tune.c applies CLBlast parameters for a device (start/finish run that on a
- * thread, overlapping CLBlast's check with the build of our program); weak so the backend
- * links without that file. */
-lmg_status lmg_cl_tune_apply(cl_device_id dev) __attribute__((weak));
-lmg_status lmg_cl_tune_start(cl_device_id dev) __attribute__((weak));
-lmg_status lmg_cl_tune_finish(cl_device_id dev) __attribute__((weak));
 
 /* ---- errors ------------------------------------------------------------------------ */
 
@@ -368,11 +363,12 @@ static lmg_status open_device(int p, int di, lmg_cl_dev **out)
     d->ctx = clCreateContext(props, 1, &id, NULL, NULL, &err);
     TRY_CL(err);
 #undef TRY_CL
-    int tuning = lmg_cl_tune_start && lmg_cl_tune_finish && lmg_cl_tune_start(id) == LMG_OK;
+    /* tune.c applies CLBlast parameters on a thread of its own, overlapping CLBlast's check
+     * with the build of our program. */
+    int tuning = lmg_cl_tune_start(id) == LMG_OK;
     s = build_program(d);
     /* finish waits for the tuning thread even when our build failed. */
-    lmg_status ts = tuning ? lmg_cl_tune_finish(id) : lmg_cl_tune_apply ? lmg_cl_tune_apply(id)
-                                                                      : LMG_OK;
+    lmg_status ts = tuning ? lmg_cl_tune_finish(id) : lmg_cl_tune_apply(id);
     if (s != LMG_OK) goto fail;
     if (ts != LMG_OK) {
         s = lmg_error_prefix(ts, "opencl: applying the CLBlast tuning for %s", d->name);

@@ -11,18 +11,6 @@
 
 /* ---- the op table ------------------------------------------------------------------ */
 
-static lmg_status op_missing(lmg_exec *e, const lmg_node *n)
-{
-    (void)e;
-    return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: no kernel for op %s (node '%s')",
-                     lmg_op_name(n->op), n->name);
-}
-
-#define LMG_OP(E, N, mi, ma, no, gr)                                       \
-    lmg_status lmg_cl_op_##E(lmg_exec *, const lmg_node *) __attribute__((weak, alias("op_missing")));
-#include "../../ops/ops.def"
-#undef LMG_OP
-
 typedef lmg_status (*op_fn)(lmg_exec *, const lmg_node *);
 static const op_fn op_table[] = {
 #define LMG_OP(E, N, mi, ma, no, gr) [LMG_OP_##E] = lmg_cl_op_##E,
@@ -33,7 +21,7 @@ _Static_assert(sizeof op_table / sizeof *op_table == LMG_OP_COUNT, "opencl op ta
 
 int lmg_opencl_has_kernel(lmg_op op)
 {
-    return (unsigned)op < LMG_OP_COUNT && op_table[op] != op_missing;
+    return (unsigned)op < LMG_OP_COUNT && op_table[op] != NULL;
 }
 
 static const char *region_names[LMG_CL_NREGIONS] = {"arena",  "params",  "grads", "state",
@@ -578,7 +566,9 @@ static lmg_status record(lmg_exec *e)
         const lmg_node *n = &g->nodes[i];
         e->cur_node = i;
         e->scratch_used = 0;
-        if (!lmg_opencl_has_kernel(n->op)) return op_missing(e, n);
+        if (!lmg_opencl_has_kernel(n->op))
+            return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: no kernel for op %s (node '%s')",
+                             lmg_op_name(n->op), n->name);
         for (int k = 0; k < n->n_out; k++) {
             const lmg_value *v = &g->values[n->out[k]];
             if (v->dtype != LMG_DTYPE_F32 && v->dtype != LMG_DTYPE_I32)

@@ -1,5 +1,5 @@
-/* opencl.h — the OpenCL backend's public extras beyond lmg_backend_opencl: which ops have a
- * kernel (for registry tests) and the list of platforms and devices (for `lmg devices`). */
+/* opencl.h — the OpenCL backend's extras beyond lmg_backend_opencl: which ops have a kernel
+ * (for registry tests); the device list and choice are public (include/lmgraph.h). */
 #ifndef LMG_OPENCL_H
 #define LMG_OPENCL_H
 
@@ -13,34 +13,5 @@
 
 /* 1 when the OpenCL backend can run `op` (a kernel or a CLBlast call on the device). */
 int lmg_opencl_has_kernel(lmg_op op);
-
-/* One OpenCL device as `lmg devices` shows it. Strings are NUL-terminated (truncated). */
-typedef struct lmg_opencl_device {
-    int platform, device;           /* the indices of `--device P:D` */
-    char platform_name[128];
-    char platform_version[128];
-    char name[128];
-    char vendor[128];
-    char version[128];              /* CL_DEVICE_VERSION, e.g. "OpenCL 3.0 CUDA" */
-    char driver[64];
-    int is_gpu;                     /* CL_DEVICE_TYPE_GPU */
-    int is_default;                 /* the device used without --device or LMG_DEVICE */
-    uint64_t global_mem;            /* CL_DEVICE_GLOBAL_MEM_SIZE, bytes */
-    uint64_t max_alloc;             /* CL_DEVICE_MAX_MEM_ALLOC_SIZE, bytes */
-    uint64_t local_mem;             /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
-    unsigned compute_units;
-    size_t max_work_group;
-    int fp16, fp64;                 /* cl_khr_fp16 / cl_khr_fp64 (or a double config) */
-} lmg_opencl_device;
-
-/* Every device of every platform, in platform then device order. `*out` is malloc'd (free it
- * with free); `*n` may be 0 when a platform has no devices. No platform at all is an
- * LMG_ERR_DEVICE error whose message says which ICD package to install. */
-lmg_status lmg_opencl_list_devices(lmg_opencl_device **out, int *n);
-
-/* Resolve a device choice ("P:D"; NULL or "" = LMG_DEVICE from the environment, else the first
- * GPU, else the first device) to its indices. A bad or out-of-range choice is an error that
- * lists the devices that exist. */
-lmg_status lmg_opencl_pick_device(const char *spec, int *platform, int *device);
 
 #endif

@@ -170,7 +170,7 @@ size_t lmg_cl_group_limit(lmg_exec *e, const char *name);
  * GPUs, 32 on CPUs, and the kernel's limit). */
 size_t lmg_cl_row_group(lmg_exec *e, const char *name, int64_t n);
 
-/* Per-op recorders, one per ops.def entry (weak fallbacks report a missing kernel). */
+/* Per-op recorders, one per ops.def entry (each referenced by the op table: none may be missing). */
 #define LMG_OP(E, N, mi, ma, no, gr) lmg_status lmg_cl_op_##E(lmg_exec *, const lmg_node *);
 #include "../../ops/ops.def"
 #undef LMG_OP
