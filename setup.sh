@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")"
 
 packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
-opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes"
+opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes pkg-config"
 
 missing=""
 for p in $packages; do
