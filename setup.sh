@@ -6,7 +6,8 @@ set -e
 cd "$(dirname "$0")"
 
 packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
-opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes pkg-config"
+opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes pkg-config
+python3-venv protobuf-compiler graphviz"
 
 missing=""
 for p in $packages; do
