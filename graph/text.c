@@ -229,7 +229,22 @@ static void print_node(lmg_sbuf *b, const lmg_graph *g, const lmg_node *n)
     lmg_sbuf_put(b, "\n", 1);
 }
 
-lmg_status lmg_graph_print(const lmg_graph *g, char **text)
+/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32 and `crc32` compute it) of n bytes. */
+static uint32_t crc32_bytes(const unsigned char *p, size_t n)
+{
+    uint32_t table[256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* The text form; with `summary`, each initializer's data as its size and checksum. */
+static lmg_status print_graph(const lmg_graph *g, int summary, char **text)
 {
     if (!g || !text) return lmg_error(LMG_ERR_ARG, "print: bad arguments");
     lmg_sbuf b = {0};
@@ -277,7 +292,10 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
         lmg_sbuf_str(&b, " = ");
         if (zeros) lmg_sbuf_str(&b, "zeros");
         else if (!v->data) lmg_sbuf_str(&b, "[]");
-        else print_data(&b, v);
+        else if (summary) {
+            size_t n = (size_t)lmg_shape_numel(&v->shape) * lmg_dtype_size(v->dtype);
+            lmg_sbuf_printf(&b, "<%zu bytes, crc32 0x%08x>", n, crc32_bytes(v->data, n));
+        } else print_data(&b, v);
         lmg_sbuf_put(&b, "\n", 1);
     }
     started = 0;
@@ -301,6 +319,13 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
     }
     *text = b.s;
     return LMG_OK;
+}
+
+lmg_status lmg_graph_print(const lmg_graph *g, char **text) { return print_graph(g, 0, text); }
+
+lmg_status lmg_graph_print_summary(const lmg_graph *g, char **text)
+{
+    return print_graph(g, 1, text);
 }
 
 /* ---- parsing ----------------------------------------------------------------------- */

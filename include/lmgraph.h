@@ -253,8 +253,20 @@ LMG_API lmg_status lmg_graph_save_bytes(const lmg_graph *g, void **buf, size_t *
 LMG_API lmg_status lmg_graph_print(const lmg_graph *g, char **text);
 LMG_API lmg_status lmg_graph_parse(const char *text, const char *filename, lmg_graph **out);
 
-/* Graphviz DOT, malloc'd. */
-LMG_API lmg_status lmg_graph_dot(const lmg_graph *g, char **text);
+/* The text form with each initializer's data summarised as "<N bytes, crc32 0x...>" (the
+ * CRC-32 of zlib and `crc32`, over the little-endian bytes): for reading, not for parsing. */
+LMG_API lmg_status lmg_graph_print_summary(const lmg_graph *g, char **text);
+
+/* Graphviz DOT, malloc'd. Nodes are grouped into nested clusters by the scopes of their
+ * names ("h0.attn.qkv" in h0 > attn; the backward "grad/h0.attn.qkv/..." in grad > h0 > attn;
+ * "adamw/<p>" in adamw). opts NULL: every scope expanded, the whole graph. */
+typedef struct lmg_dot_opts {
+    int depth;        /* scope levels drawn as clusters; a deeper scope is one box of its ops
+                         (0: top-level scopes as boxes); < 0: all */
+    int forward_only; /* leave out the backward pass and the optimizer (nodes that read a
+                         gradient, or are named grad/...) */
+} lmg_dot_opts;
+LMG_API lmg_status lmg_graph_dot(const lmg_graph *g, const lmg_dot_opts *opts, char **text);
 
 /* Append the backward pass for scalar `loss`; for every trainable parameter p a value named
  * "grad/<p>" becomes a graph output (and the loss stays one). */

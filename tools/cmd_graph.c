@@ -86,6 +86,44 @@ static int parse_args(int argc, char **argv, const char *usage, int allow_out, i
     return 0;
 }
 
+/* Remove every `name` (a flag without a value) from argv before parse_args sees it;
+ * returns 1 when it was there. */
+static int take_flag(int *argc, char **argv, const char *name)
+{
+    int found = 0, j = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc) argv[j++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], name) == 0) found = 1;
+        else argv[j++] = argv[i];
+    }
+    *argc = j;
+    return found;
+}
+
+/* Remove `name VALUE` / `name=VALUE` from argv; *value is NULL when absent, and *missing is
+ * set when the value is. */
+static void take_value(int *argc, char **argv, const char *name, const char **value, int *missing)
+{
+    int j = 1;
+    *value = NULL;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc) argv[j++] = argv[i++];
+            break;
+        }
+        int missing_here = 0;
+        int at = i;
+        const char *v = cli_flag(*argc, argv, &i, name, &missing_here);
+        if (v) *value = v;
+        else if (missing_here) *missing = 1;
+        else argv[j++] = argv[at];
+    }
+    *argc = j;
+}
+
 static int finish_args(graph_args *a, int rc)
 {
     free(a->files);
@@ -93,23 +131,28 @@ static int finish_args(graph_args *a, int rc)
 }
 
 static const char print_usage[] =
-    "usage: lmg print GRAPH [-o OUT.lmgt]\n"
+    "usage: lmg print GRAPH [-o OUT.lmgt] [--no-weights]\n"
     "\n"
     "Print a graph (.pb, or .lmgt text) in the text form, which `lmg parse` reads back to\n"
     "the same bytes. Weights are printed in full.\n"
     "\n"
     "  -o, --output FILE   write to FILE instead of standard output\n"
+    "  --no-weights        summarise each initializer as <N bytes, crc32 0x...> (the CRC-32\n"
+    "                      of its little-endian bytes, as zlib and crc32 compute it); the\n"
+    "                      result is for reading and does not parse back\n"
     "  -h, --help          show this help\n";
 
 int lmg_cmd_print(int argc, char **argv)
 {
     graph_args a;
+    int no_weights = take_flag(&argc, argv, "--no-weights");
     int rc = parse_args(argc, argv, print_usage, 1, 0, 0, &a);
     if (rc) return finish_args(&a, rc);
     lmg_graph *g = NULL;
     char *text = NULL;
     if (cli_load_graph(a.in, &g) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
-    else if (lmg_graph_print(g, &text) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
+    else if ((no_weights ? lmg_graph_print_summary(g, &text) : lmg_graph_print(g, &text)) != LMG_OK)
+        rc = cli_fail_file(argv[0], a.in);
     else rc = write_text(argv[0], a.out, text);
     free(text);
     lmg_graph_free(g);
@@ -163,25 +206,47 @@ int lmg_cmd_parse(int argc, char **argv)
 }
 
 static const char dot_usage[] =
-    "usage: lmg dot GRAPH [-o OUT.dot]\n"
+    "usage: lmg dot GRAPH [-o OUT.dot] [--depth N] [--forward-only]\n"
     "\n"
     "Write a Graphviz picture of a graph: ops as boxes, values as edges labelled with name\n"
     "and shape, inputs, parameters, constants and state in distinct shapes and colours,\n"
-    "gradient and optimizer ops coloured apart. Render with: dot -Tsvg OUT.dot -o OUT.svg\n"
+    "gradient and optimizer ops coloured apart. Nodes are grouped into clusters by the\n"
+    "scopes of their names: h0 > attn for h0.attn.qkv, grad > h0 > attn for its backward,\n"
+    "adamw for the optimizer. Render with: dot -Tsvg OUT.dot -o OUT.svg\n"
     "\n"
     "  -o, --output FILE   write to FILE instead of standard output\n"
+    "  --depth N|all       expand N levels of scopes; deeper ones become one box each\n"
+    "                      (0: one box per top-level scope). Default: all levels up to\n"
+    "                      300 nodes, else 1, which Graphviz lays out in about a second\n"
+    "                      for a 4-layer training graph (all levels take minutes)\n"
+    "  --forward-only      leave out the backward pass and the optimizer\n"
     "  -h, --help          show this help\n";
 
 int lmg_cmd_dot(int argc, char **argv)
 {
     graph_args a;
+    lmg_dot_opts opts = {.depth = -1, .forward_only = take_flag(&argc, argv, "--forward-only")};
+    const char *depth = NULL;
+    int missing = 0;
+    take_value(&argc, argv, "--depth", &depth, &missing);
+    long long d = -2; /* by the graph's size */
+    if (missing) return cli_usage_error(argv[0], "--depth needs a value");
+    if (depth && strcmp(depth, "all") == 0) d = -1;
+    else if (depth && cli_parse_int(depth, 0, 64, &d) != 0)
+        return cli_usage_error(argv[0], "--depth wants a level from 0 to 64 or 'all', not '%s'",
+                               depth);
+    opts.depth = (int)d;
     int rc = parse_args(argc, argv, dot_usage, 1, 0, 0, &a);
     if (rc) return finish_args(&a, rc);
     lmg_graph *g = NULL;
     char *text = NULL;
-    if (cli_load_graph(a.in, &g) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
-    else if (lmg_graph_dot(g, &text) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
-    else rc = write_text(argv[0], a.out, text);
+    if (cli_load_graph(a.in, &g) != LMG_OK) {
+        rc = cli_fail_file(argv[0], a.in);
+    } else {
+        if (opts.depth == -2) opts.depth = g->n_nodes <= 300 ? -1 : 1;
+        if (lmg_graph_dot(g, &opts, &text) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
+        else rc = write_text(argv[0], a.out, text);
+    }
     free(text);
     lmg_graph_free(g);
     return finish_args(&a, rc);

@@ -102,7 +102,7 @@ for name, res, args in [
     ("lmg_graph_load_bytes", _I, [_P, ctypes.c_size_t, _S, ctypes.POINTER(GraphP)]),
     ("lmg_graph_print", _I, [GraphP, ctypes.POINTER(_P)]),
     ("lmg_graph_parse", _I, [_S, _S, ctypes.POINTER(GraphP)]),
-    ("lmg_graph_dot", _I, [GraphP, ctypes.POINTER(_P)]),
+    ("lmg_graph_dot", _I, [GraphP, _P, ctypes.POINTER(_P)]),
     ("lmg_autodiff", _I, [GraphP, _S]),
 ]:
     fn = getattr(lib, name)

@@ -304,7 +304,7 @@ class Graph(OpMethods):
     def to_dot(self):
         """Graphviz DOT."""
         out = ctypes.c_void_p()
-        _check(lib.lmg_graph_dot(self._ptr, ctypes.byref(out)))
+        _check(lib.lmg_graph_dot(self._ptr, None, ctypes.byref(out)))
         return _take_string(out)
 
     def weights(self, trainable_only=False):
