@@ -48,22 +48,6 @@ void lmg_plan_free(lmg_plan *p)
     free(p);
 }
 
-/* Ops whose kernels read element i of each same-shaped input and then write element i of
- * the output, so the output may overwrite such an input. */
-static int elementwise_op(lmg_op op)
-{
-    switch (op) {
-    case LMG_OP_ADD: case LMG_OP_SUB: case LMG_OP_MUL: case LMG_OP_DIV: case LMG_OP_MAXIMUM:
-    case LMG_OP_NEG: case LMG_OP_SCALE: case LMG_OP_EXP: case LMG_OP_LOG: case LMG_OP_SQRT:
-    case LMG_OP_RSQRT: case LMG_OP_TANH: case LMG_OP_RELU: case LMG_OP_GELU:
-    case LMG_OP_RELU_GRAD: case LMG_OP_GELU_GRAD: case LMG_OP_DROPOUT:
-    case LMG_OP_CAUSAL_MASK: case LMG_OP_WHERE:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static int root_of(const lmg_plan *p, int v)
 {
     return p->alias[v] >= 0 ? p->alias[v] : v;
@@ -133,7 +117,7 @@ static int alias_pass(planner *pl)
                 join(pl, y, root_of(p, n->in[0]));
                 continue;
             }
-            if (!pl->keep_all && k == 0 && n->n_out == 1 && elementwise_op(n->op)) {
+            if (!pl->keep_all && k == 0 && n->n_out == 1 && lmg_op_is(n->op, LMG_ELEMENTWISE)) {
                 int x = inplace_input(pl, i, y);
                 if (x >= 0) join(pl, y, root_of(p, x));
             }

@@ -31,14 +31,21 @@ typedef struct lmg_grad_ctx {
 } lmg_grad_ctx;
 typedef lmg_status (*lmg_grad_fn)(lmg_grad_ctx *c);
 
+/* Op properties, the FLAGS column of ops.def. */
+#define LMG_GRAD 1u
+#define LMG_ELEMENTWISE 2u
+
 typedef struct lmg_op_info {
     const char *name;
     int min_in, max_in, n_out;
+    unsigned flags;      /* LMG_GRAD | LMG_ELEMENTWISE ... as in ops.def */
     lmg_infer_fn infer;  /* never NULL (a missing rule reports itself) */
     lmg_grad_fn grad;    /* NULL: not differentiable */
 } lmg_op_info;
 
 const lmg_op_info *lmg_op_get(lmg_op op);      /* NULL when out of range */
+/* 1 when op has every property in `flags` (ops.def's FLAGS column); 0 when out of range. */
+int lmg_op_is(lmg_op op, unsigned flags);
 /* 1 when the table holds this op's inference rule (and gradient, if GRAD); for tests. */
 int lmg_op_has_rules(lmg_op op);
 /* For AdamW-like ops: the input that output `k` is written over, or -1. */
@@ -46,7 +53,7 @@ int lmg_op_alias(lmg_op op, int k);
 
 /* Every family file defines, for each of its ops E listed in ops.def:
  *   lmg_status lmg_infer_E(const lmg_graph *, const lmg_node *, lmg_dtype *, lmg_shape *);
- *   lmg_status lmg_grad_E(lmg_grad_ctx *);          (only when GRAD is 1)
+ *   lmg_status lmg_grad_E(lmg_grad_ctx *);          (only when FLAGS has LMG_GRAD)
  * registry.c refers to each by name: a missing one is a link error, never a silent
  * fallback (tests/cli_library.sh also checks liblmg.a defines every one). */
 #define LMG_OP(E, N, mi, ma, no, gr)                                                      \

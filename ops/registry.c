@@ -61,7 +61,7 @@ static lmg_status infer_checked(lmg_infer_fn rule, int min_in, int n_out, const 
 
 static const lmg_op_info op_table[] = {
 #define LMG_OP(E, N, mi, ma, no, gr) \
-    [LMG_OP_##E] = {#N, mi, ma, no, infer_checked_##E, (gr) ? lmg_grad_##E : NULL},
+    [LMG_OP_##E] = {#N, mi, ma, no, (gr), infer_checked_##E, ((gr) & LMG_GRAD) ? lmg_grad_##E : NULL},
 #include "ops.def"
 #undef LMG_OP
 };
@@ -70,6 +70,12 @@ _Static_assert(sizeof op_table / sizeof *op_table == LMG_OP_COUNT, "op_table out
 const lmg_op_info *lmg_op_get(lmg_op op)
 {
     return (unsigned)op < LMG_OP_COUNT ? &op_table[op] : NULL;
+}
+
+int lmg_op_is(lmg_op op, unsigned flags)
+{
+    const lmg_op_info *info = lmg_op_get(op);
+    return info && (info->flags & flags) == flags;
 }
 
 const char *lmg_op_name(lmg_op op)
@@ -90,7 +96,7 @@ int lmg_op_has_rules(lmg_op op)
     if (!info || !info->infer) return 0;
     switch (op) {
 #define LMG_OP(E, N, mi, ma, no, gr) \
-    case LMG_OP_##E: return (info->grad != NULL) == (gr);
+    case LMG_OP_##E: return (info->grad != NULL) == !!((gr) & LMG_GRAD);
 #include "ops.def"
 #undef LMG_OP
     default: return 0;

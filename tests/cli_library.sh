@@ -21,7 +21,7 @@ if [ ! -s "$tmp/weak" ]; then ok "liblmg.a defines no weak symbols"
 else notok "liblmg.a defines weak symbols: $(tr '\n' ' ' <"$tmp/weak")"; fi
 
 awk 'NF >= 3 && $2 == "T" { print $3 }' "$tmp/nm" | sort -u >"$tmp/defined"
-sed -n 's/^LMG_OP( *\([A-Z0-9_]*\), *[A-Za-z0-9]*, *[0-9]*, *[0-9]*, *[0-9]*, *\([01]\)).*/\1 \2/p' \
+awk -F'[(),]' '/^LMG_OP\(/ { gsub(/ /, "", $2); print $2, ($7 ~ /LMG_GRAD/ || $7 ~ /^ *1 *$/) }' \
     "$root/ops/ops.def" >"$tmp/ops"
 nops=$(wc -l <"$tmp/ops")
 missing=""

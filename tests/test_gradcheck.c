@@ -1,5 +1,6 @@
 /* test_gradcheck.c — every op's gradient rule against central differences on the ref
- * backend, forward-only cases run for sanity, and registry completeness checks. */
+ * backend, forward-only cases run for sanity, every LMG_ELEMENTWISE op's kernel run in place,
+ * and registry completeness checks. */
 #include "test.h"
 #include "cases.h"
 
@@ -366,6 +367,90 @@ done:
     test_end();
 }
 
+/* ---- the LMG_ELEMENTWISE property ------------------------------------------------------ */
+
+static const lmg_ref_kernel ref_kernels[] = {
+#define LMG_OP(E, N, mi, ma, no, gr) [LMG_OP_##E] = lmg_ref_##E,
+#include "../ops/ops.def"
+#undef LMG_OP
+};
+static int inplace_checked[LMG_OP_COUNT];
+
+/* What ops.def's LMG_ELEMENTWISE claims and the memory planner relies on, for every input of
+ * the output's size: changing its element j changes no output element but j, and with the
+ * output written over it the kernel gives the same bits. */
+static void inplace_case(const lmg_case *c)
+{
+    if (!lmg_op_is(c->op, LMG_ELEMENTWISE)) return;
+    built b;
+    memset(&b, 0, sizeof b);
+    char err[512] = "", tname[160];
+    snprintf(tname, sizeof tname, "elementwise, in place %s", c->name);
+    lmg_graph *g = NULL;
+    float *ref = NULL, *x = NULL;
+    if (make_inputs(c, &b, err, sizeof err) != 0 || !(g = build_graph(c, &b, 0, err, sizeof err))) {
+        test_begin(tname);
+        CHECK(0, "%s: %s", c->name, err);
+        test_end();
+        goto done;
+    }
+    const lmg_node *n = &g->nodes[0]; /* the case's node; with_loss 0 adds no other */
+    const lmg_value *yv = &g->values[n->out[0]];
+    int64_t numel = lmg_shape_numel(&yv->shape);
+    size_t bytes = (size_t)numel * lmg_dtype_size(yv->dtype);
+    lmg_ref_ctx ctx = {g, 7};
+    const lmg_tensor *in[CASE_MAX_IN];
+    for (int k = 0; k < c->n_in; k++) in[k] = &b.in[k];
+    ref = malloc(bytes ? bytes : 4);
+    x = malloc(bytes ? bytes : 4);
+    if (!ref || !x) goto done;
+    lmg_tensor y = {yv->dtype, yv->shape, ref};
+    lmg_tensor *out[1] = {&y};
+    int started = 0;
+    for (int k = 0; k < c->n_in; k++) {
+        const lmg_tensor *t = &b.in[k];
+        if (lmg_shape_numel(&t->shape) != numel || lmg_dtype_size(t->dtype) != lmg_dtype_size(yv->dtype))
+            continue;
+        if (!started++) {
+            test_begin(tname);
+            CHECK(ref_kernels[c->op](&ctx, n, in, out) == LMG_OK, "%s: %s", c->name, lmg_last_error());
+        }
+        memcpy(x, t->data, bytes);
+        lmg_tensor xk = *t, yk = y;
+        xk.data = yk.data = x;
+        const lmg_tensor *in2[CASE_MAX_IN];
+        memcpy(in2, in, sizeof in2);
+        in2[k] = &xk;
+        lmg_tensor *out2[1] = {&yk};
+        CHECK(ref_kernels[c->op](&ctx, n, in2, out2) == LMG_OK, "%s: %s", c->name, lmg_last_error());
+        CHECK(memcmp(x, ref, bytes) == 0, "%s: the output written over input %d differs", c->name, k);
+        /* Locality: perturb element j of input k (out of place), compare the rest. */
+        uint32_t *y2 = malloc(bytes ? bytes : 4);
+        for (int trial = 0; y2 && trial < 3 && numel > 1; trial++) {
+            int64_t j = (int64_t)((uint64_t)(trial * 7919 + k * 31) % (uint64_t)numel);
+            memcpy(x, t->data, bytes);
+            if (t->dtype == LMG_DTYPE_I32) ((int32_t *)x)[j] ^= 1;
+            else ((float *)x)[j] = ((float *)x)[j] * 0.5f + 0.375f;
+            lmg_tensor yl = {yv->dtype, yv->shape, y2};
+            lmg_tensor *out3[1] = {&yl};
+            CHECK(ref_kernels[c->op](&ctx, n, in2, out3) == LMG_OK, "%s: %s", c->name, lmg_last_error());
+            int64_t other = 0;
+            for (int64_t i = 0; i < numel; i++)
+                other += i != j && y2[i] != ((const uint32_t *)ref)[i];
+            CHECK(other == 0, "%s: changing element %lld of input %d changed %lld other outputs",
+                  c->name, (long long)j, k, (long long)other);
+        }
+        free(y2);
+        inplace_checked[c->op]++;
+    }
+    if (started) test_end();
+done:
+    free(ref);
+    free(x);
+    lmg_graph_free(g);
+    built_free(&b);
+}
+
 /* ---- registry completeness ------------------------------------------------------------ */
 
 static void list_add(char *buf, size_t n, const char *name)
@@ -383,6 +468,17 @@ static void registry_checks(void)
     for (int op = 0; op < LMG_OP_COUNT; op++)
         if (!lmg_op_has_rules((lmg_op)op)) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
     CHECK(!missing[0], "ops without rules: %s", missing);
+    test_end();
+
+    test_begin("every LMG_ELEMENTWISE op was checked in place");
+    missing[0] = 0;
+    int n_ew = 0;
+    for (int op = 0; op < LMG_OP_COUNT; op++)
+        if (lmg_op_is((lmg_op)op, LMG_ELEMENTWISE)) {
+            n_ew++;
+            if (!inplace_checked[op]) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
+        }
+    CHECK(n_ew >= 10 && !missing[0], "%d elementwise ops; no in-place case for: %s", n_ew, missing);
     test_end();
 
     test_begin("every op has a reference kernel");
@@ -429,6 +525,7 @@ int main(int argc, char **argv)
             if (!pick) continue;
             if (c->nograd) forward_case(c);
             else grad_case(c);
+            inplace_case(c);
         }
     if (!only) registry_checks();
     printf("# per op: cases, failed, elements checked, worst error / tolerance\n");

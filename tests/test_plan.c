@@ -59,20 +59,6 @@ static void groups_free(groups *gr)
     free(gr->glast);
 }
 
-static int elementwise(lmg_op op)
-{
-    switch (op) {
-    case LMG_OP_ADD: case LMG_OP_SUB: case LMG_OP_MUL: case LMG_OP_DIV: case LMG_OP_MAXIMUM:
-    case LMG_OP_NEG: case LMG_OP_SCALE: case LMG_OP_EXP: case LMG_OP_LOG: case LMG_OP_SQRT:
-    case LMG_OP_RSQRT: case LMG_OP_TANH: case LMG_OP_RELU: case LMG_OP_GELU:
-    case LMG_OP_RELU_GRAD: case LMG_OP_GELU_GRAD: case LMG_OP_DROPOUT:
-    case LMG_OP_CAUSAL_MASK: case LMG_OP_WHERE:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Every claim the plan makes, checked independently of how it was reached. Returns the
  * number of failed checks (each reported through CHECK). */
 static int check_plan(const lmg_graph *g, const lmg_plan *p, size_t align, int keep_all)
@@ -129,7 +115,7 @@ static int check_plan(const lmg_graph *g, const lmg_plan *p, size_t align, int k
             continue;
         }
         bad += !CHECK(!keep_all, "keep_all plan runs '%s' in place", g->values[v].name);
-        bad += !CHECK(elementwise(nd->op), "'%s' (%s) runs in place but is not elementwise",
+        bad += !CHECK(lmg_op_is(nd->op, LMG_ELEMENTWISE), "'%s' (%s) runs in place but is not elementwise",
                       g->values[v].name, lmg_op_name(nd->op));
         bad += !CHECK(p->region[r] == LMG_REGION_ARENA, "'%s' overwrites a persistent value",
                       g->values[v].name);
@@ -750,7 +736,7 @@ static void test_tiny_models_run(void)
         }
         int inplace = 0;
         for (int v = 0; v < g->n_values; v++)
-            inplace += p->alias[v] >= 0 && elementwise(g->nodes[g->values[v].producer].op);
+            inplace += p->alias[v] >= 0 && lmg_op_is(g->nodes[g->values[v].producer].op, LMG_ELEMENTWISE);
         CHECK(inplace > 5, "%s: only %d in-place outputs", archs[a], inplace);
         same_as_ref_with(g, p, in);
         for (int k = 0; k < 16; k++) free(in[k]);
