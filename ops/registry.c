@@ -60,8 +60,9 @@ static lmg_status infer_checked(lmg_infer_fn rule, int min_in, int n_out, const 
 #undef LMG_OP
 
 static const lmg_op_info op_table[] = {
-#define LMG_OP(E, N, mi, ma, no, gr) \
-    [LMG_OP_##E] = {#N, mi, ma, no, (gr), infer_checked_##E, ((gr) & LMG_GRAD) ? lmg_grad_##E : NULL},
+#define LMG_OP(E, N, mi, ma, no, gr)                          \
+    [LMG_OP_##E] = {#N, mi, ma, no, (gr), infer_checked_##E, \
+                    ((gr) & LMG_GRAD) ? lmg_grad_##E : NULL},
 #include "ops.def"
 #undef LMG_OP
 };

@@ -70,6 +70,13 @@ g.output(y)
 check("shapes come back from the C inference", h.shape == (4, 3) and y.shape == () and
       y.dtype == "f32")
 open("mlp.lmgt", "w").write(g.to_text())
+import zlib
+w_line = [l for l in g.to_text(weights=False).splitlines() if l.startswith("  param w ")]
+check("to_text(weights=False) gives zlib's CRC-32 of the array",
+      w_line == ["  param w : f32[8,3] = <96 bytes, crc32 0x%08x>" %
+                 zlib.crc32((np.arange(24, dtype=np.float32).reshape(8, 3) / 10).tobytes())])
+d = g.to_dot(depth=0)
+check("to_dot(depth=0) draws a DOT digraph", d.startswith('digraph "mlp"'))
 g.save("mlp.pb", external_min_bytes=16)
 m = g.to_proto()
 check("to_proto gives an lmg_pb2.Model with the nodes in order",

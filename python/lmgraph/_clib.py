@@ -43,6 +43,10 @@ class Graph(ctypes.Structure):
 GraphP = ctypes.POINTER(Graph)
 
 
+class DotOpts(ctypes.Structure):
+    _fields_ = [("depth", ctypes.c_int), ("forward_only", ctypes.c_int)]
+
+
 def _candidates():
     env = os.environ.get("LMG_LIBRARY")
     if env:
@@ -102,7 +106,8 @@ for name, res, args in [
     ("lmg_graph_load_bytes", _I, [_P, ctypes.c_size_t, _S, ctypes.POINTER(GraphP)]),
     ("lmg_graph_print", _I, [GraphP, ctypes.POINTER(_P)]),
     ("lmg_graph_parse", _I, [_S, _S, ctypes.POINTER(GraphP)]),
-    ("lmg_graph_dot", _I, [GraphP, _P, ctypes.POINTER(_P)]),
+    ("lmg_graph_dot", _I, [GraphP, ctypes.POINTER(DotOpts), ctypes.POINTER(_P)]),
+    ("lmg_graph_print_summary", _I, [GraphP, ctypes.POINTER(_P)]),
     ("lmg_autodiff", _I, [GraphP, _S]),
 ]:
     fn = getattr(lib, name)

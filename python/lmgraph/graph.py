@@ -295,16 +295,20 @@ class Graph(OpMethods):
         from . import lmg_pb2
         return lmg_pb2.Model.FromString(self.to_bytes())
 
-    def to_text(self):
-        """The text form (.lmgt), which `lmg parse` reads back to the same graph."""
+    def to_text(self, weights=True):
+        """The text form (.lmgt), which `lmg parse` reads back to the same graph; with
+        weights=False each initializer is its size and CRC-32 (zlib.crc32 of its bytes)."""
         out = ctypes.c_void_p()
-        _check(lib.lmg_graph_print(self._ptr, ctypes.byref(out)))
+        fn = lib.lmg_graph_print if weights else lib.lmg_graph_print_summary
+        _check(fn(self._ptr, ctypes.byref(out)))
         return _take_string(out)
 
-    def to_dot(self):
-        """Graphviz DOT."""
+    def to_dot(self, depth=None, forward_only=False):
+        """Graphviz DOT, clustered by scope; scopes deeper than `depth` (None: all) collapse
+        to one box each; forward_only leaves out the backward pass and the optimizer."""
+        opts = _clib.DotOpts(-1 if depth is None else int(depth), int(bool(forward_only)))
         out = ctypes.c_void_p()
-        _check(lib.lmg_graph_dot(self._ptr, None, ctypes.byref(out)))
+        _check(lib.lmg_graph_dot(self._ptr, ctypes.byref(opts), ctypes.byref(out)))
         return _take_string(out)
 
     def weights(self, trainable_only=False):
