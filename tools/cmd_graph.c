@@ -217,7 +217,7 @@ static const char dot_usage[] =
     "  -o, --output FILE   write to FILE instead of standard output\n"
     "  --depth N|all       expand N levels of scopes; deeper ones become one box each\n"
     "                      (0: one box per top-level scope). Default: all levels up to\n"
-    "                      300 nodes, else 1, which Graphviz lays out in about a second\n"
+    "                      200 nodes, else 1, which Graphviz lays out in about a second\n"
     "                      for a 4-layer training graph (all levels take minutes)\n"
     "  --forward-only      leave out the backward pass and the optimizer\n"
     "  -h, --help          show this help\n";
@@ -243,7 +243,7 @@ int lmg_cmd_dot(int argc, char **argv)
     if (cli_load_graph(a.in, &g) != LMG_OK) {
         rc = cli_fail_file(argv[0], a.in);
     } else {
-        if (opts.depth == -2) opts.depth = g->n_nodes <= 300 ? -1 : 1;
+        if (opts.depth == -2) opts.depth = g->n_nodes <= 200 ? -1 : 1;
         if (lmg_graph_dot(g, &opts, &text) != LMG_OK) rc = cli_fail_file(argv[0], a.in);
         else rc = write_text(argv[0], a.out, text);
     }
