@@ -19,36 +19,10 @@ _Static_assert(LMG__DATA_TYPE__F32 == (int)LMG_DTYPE_F32 && LMG__DATA_TYPE__I32 
 
 /* ---- small file helpers ------------------------------------------------------------ */
 
+/* Protobuf refuses messages of 2 GiB or more, so a larger file is not a graph. */
 static lmg_status read_whole(const char *path, unsigned char **data, size_t *n)
 {
-    return lmg_read_file(path, (char **)data, n);
-}
-
-/* Write bytes to path atomically: a temporary file beside it, fsync, rename. */
-static lmg_status write_atomic(const char *path, const void *data, size_t n)
-{
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    int ok = fwrite(data, 1, n, f) == n;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return LMG_OK;
+    return lmg_read_file_max(path, ((uint64_t)2 << 30) - 1, (char **)data, n);
 }
 
 /* Directory part of a path ("." when none), malloc'd. */
@@ -62,9 +36,15 @@ static char *dir_of(const char *path)
 
 /* ---- loading ----------------------------------------------------------------------- */
 
+typedef struct st_cache {
+    char *path;
+    lmg_st_file *f;
+} st_cache;
+
 typedef struct {
     const char *label;    /* file name for messages */
     const char *base_dir; /* where external locations are resolved */
+    st_cache *cache;      /* the last safetensors header read */
 } load_ctx;
 
 static lmg_status bad(const load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -119,36 +99,74 @@ static lmg_status external_path(const load_ctx *c, const char *tensor, const cha
 
 /* Reads into a buffer allocated only once the file is known to hold the bytes, so a
  * declared size far beyond the file never reaches malloc. */
+static int ends_with_st(const char *loc)
+{
+    size_t n = strlen(loc);
+    return n >= 12 && strcmp(loc + n - 12, ".safetensors") == 0;
+}
+
+/* The header of a safetensors file is read once per load (a graph's tensors share one). */
+static lmg_status check_st_header(const load_ctx *c, const char *path, const char *tensor,
+                                  lmg_dtype t, const lmg_shape *sh, const Lmg__ExternalData *x)
+{
+    st_cache *k = c->cache;
+    if (!k->path || strcmp(k->path, path) != 0) {
+        lmg_st_close(k->f);
+        free(k->path);
+        k->f = NULL;
+        k->path = strdup(path);
+        if (!k->path) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        lmg_status s = lmg_st_open_header(path, &k->f);
+        if (s != LMG_OK) {
+            free(k->path);
+            k->path = NULL;
+            return lmg_error_prefix(s, "%s: initializer '%s'", c->label, tensor);
+        }
+    }
+    lmg_status s = lmg_st_check_tensor(k->f, path, tensor, t, sh, x->offset, x->length);
+    if (s != LMG_OK) return lmg_error_prefix(s, "%s", c->label);
+    return LMG_OK;
+}
+
 static lmg_status read_external(const load_ctx *c, const char *tensor, const Lmg__ExternalData *x,
-                                void **dst, size_t nbytes)
+                                lmg_dtype t, const lmg_shape *sh, void **dst, size_t nbytes)
 {
     if (x->length != nbytes)
         return bad(c, "initializer '%s': external length %llu, but its type needs %zu bytes",
                    tensor, (unsigned long long)x->length, nbytes);
     char *path = NULL;
     LMG_TRY(external_path(c, tensor, x->location, &path));
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot open external file '%s': %s",
-                                 c->label, tensor, path, strerror(errno));
+    int fd;
+    uint64_t size;
+    lmg_status s = lmg_open_regular(path, &fd, &size);
+    if (s != LMG_OK) {
+        s = lmg_error_prefix(s, "%s: initializer '%s': external file", c->label, tensor);
         free(path);
         return s;
     }
-    struct stat st;
-    lmg_status s = LMG_OK;
-    if (fstat(fileno(f), &st) != 0) {
-        s = lmg_error(LMG_ERR_IO, "%s: cannot stat '%s'", c->label, path);
-    } else if (x->offset > (uint64_t)st.st_size || x->length > (uint64_t)st.st_size - x->offset) {
-        s = bad(c, "initializer '%s': external bytes [%llu, %llu) lie outside '%s' (%lld bytes)",
+    if (x->offset > size || x->length > size - x->offset) {
+        s = bad(c, "initializer '%s': external bytes [%llu, %llu) lie outside '%s' (%llu bytes)",
                 tensor, (unsigned long long)x->offset,
                 (unsigned long long)x->offset + (unsigned long long)x->length, x->location,
-                (long long)st.st_size);
+                (unsigned long long)size);
     } else if (!(*dst = malloc(nbytes ? nbytes : 1))) {
         s = lmg_error(LMG_ERR_NOMEM, "%s: out of memory for '%s'", c->label, tensor);
-    } else if (fseeko(f, (off_t)x->offset, SEEK_SET) != 0 || fread(*dst, 1, nbytes, f) != nbytes) {
-        s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot read '%s'", c->label, tensor, path);
+    } else {
+        size_t got = 0;
+        while (got < nbytes) {
+            ssize_t r = pread(fd, (char *)*dst + got, nbytes - got, (off_t)(x->offset + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        if (got != nbytes)
+            s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot read '%s'", c->label, tensor, path);
     }
-    fclose(f);
+    close(fd);
+    /* The graph's byte range is what is read, so the graph is authoritative; a safetensors
+     * file must agree with it, or tools reading the file by its header would see other
+     * tensors than lmgraph does. */
+    if (s == LMG_OK && ends_with_st(x->location)) s = check_st_header(c, path, tensor, t, sh, x);
     free(path);
     return s;
 }
@@ -178,7 +196,7 @@ static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__T
         return LMG_OK;
     }
     val->fill = LMG_INIT_DATA;
-    if (x->external) return read_external(c, x->name, x->external, &val->data, nbytes);
+    if (x->external) return read_external(c, x->name, x->external, t, &s, &val->data, nbytes);
     val->data = malloc(nbytes ? nbytes : 1);
     if (!val->data) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory for '%s'", c->label, x->name);
     if (nbytes) memcpy(val->data, x->raw_data.data, nbytes);
@@ -402,6 +420,51 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
     return load_outputs(c, pg, g);
 }
 
+/* protobuf-c does not check that strings are UTF-8; readers in other languages do. */
+static lmg_status utf8_field(const load_ctx *c, const char *field, const char *s)
+{
+    size_t n = strlen(s), ok = lmg_utf8_valid_prefix(s, n);
+    if (ok == n) return LMG_OK;
+    return bad(c, "%s '%.*s...' is not UTF-8 (byte 0x%02x at offset %zu); protobuf strings must be",
+               field, (int)(ok < 64 ? ok : 64), s, (unsigned char)s[ok], ok);
+}
+
+static lmg_status check_utf8(const load_ctx *c, const Lmg__Model *m)
+{
+    LMG_TRY(utf8_field(c, "producer", m->producer));
+    for (size_t i = 0; i < m->n_metadata; i++) {
+        LMG_TRY(utf8_field(c, "metadata key", m->metadata[i]->key));
+        LMG_TRY(utf8_field(c, "metadata value", m->metadata[i]->value));
+    }
+    const Lmg__Graph *g = m->graph;
+    if (!g) return LMG_OK;
+    LMG_TRY(utf8_field(c, "graph name", g->name));
+    const Lmg__ValueInfo *const *vis[3] = {(const Lmg__ValueInfo *const *)g->inputs,
+                                          (const Lmg__ValueInfo *const *)g->outputs,
+                                          (const Lmg__ValueInfo *const *)g->value_info};
+    size_t nvis[3] = {g->n_inputs, g->n_outputs, g->n_value_info};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < nvis[k]; i++) LMG_TRY(utf8_field(c, "value name", vis[k][i]->name));
+    for (size_t i = 0; i < g->n_initializers; i++) {
+        LMG_TRY(utf8_field(c, "initializer name", g->initializers[i]->name));
+        if (g->initializers[i]->external)
+            LMG_TRY(utf8_field(c, "external location", g->initializers[i]->external->location));
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lmg__Node *nd = g->nodes[i];
+        LMG_TRY(utf8_field(c, "node name", nd->name));
+        LMG_TRY(utf8_field(c, "op", nd->op));
+        for (size_t k = 0; k < nd->n_inputs; k++) LMG_TRY(utf8_field(c, "node input", nd->inputs[k]));
+        for (size_t k = 0; k < nd->n_outputs; k++) LMG_TRY(utf8_field(c, "node output", nd->outputs[k]));
+        for (size_t k = 0; k < nd->n_attributes; k++) {
+            LMG_TRY(utf8_field(c, "attribute name", nd->attributes[k]->name));
+            if (nd->attributes[k]->value_case == LMG__ATTRIBUTE__VALUE_S)
+                LMG_TRY(utf8_field(c, "string attribute", nd->attributes[k]->s));
+        }
+    }
+    return LMG_OK;
+}
+
 static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_graph **out)
 {
     *out = NULL;
@@ -422,6 +485,8 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
                       "upgrade lmgraph", c->label, (long long)m->opset_version, LMG_OPSET_VERSION);
     } else if (!m->graph) {
         s = bad(c, "the model has no graph");
+    } else {
+        s = check_utf8(c, m);
     }
     if (s == LMG_OK) {
         g = lmg_graph_new(m->graph->name);
@@ -452,8 +517,12 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
 lmg_status lmg_graph_load_bytes(const void *buf, size_t n, const char *base_dir, lmg_graph **out)
 {
     if (!out || (!buf && n)) return lmg_error(LMG_ERR_ARG, "load_bytes: bad arguments");
-    load_ctx c = {"<graph bytes>", base_dir};
-    return load_impl(buf ? buf : "", n, &c, out);
+    st_cache k = {0};
+    load_ctx c = {"<graph bytes>", base_dir, &k};
+    lmg_status s = load_impl(buf ? buf : "", n, &c, out);
+    lmg_st_close(k.f);
+    free(k.path);
+    return s;
 }
 
 lmg_status lmg_graph_load(const char *path, lmg_graph **out)
@@ -468,8 +537,11 @@ lmg_status lmg_graph_load(const char *path, lmg_graph **out)
         free(buf);
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
-    load_ctx c = {path, dir};
+    st_cache k = {0};
+    load_ctx c = {path, dir, &k};
     lmg_status s = load_impl(buf, n, &c, out);
+    lmg_st_close(k.f);
+    free(k.path);
     free(dir);
     free(buf);
     return s;
@@ -691,6 +763,12 @@ static lmg_status pack_bytes(const lmg_graph *g, Lmg__ExternalData **ext_of, voi
 {
     packed p;
     LMG_TRY(pack_graph(g, &p, ext_of));
+    /* A string that is not UTF-8 would make the file unreadable to other protobuf readers. */
+    load_ctx c = {"saving the graph", NULL, NULL};
+    if (check_utf8(&c, &p.model) != LMG_OK) {
+        packed_free(&p);
+        return lmg_error_prefix(LMG_ERR_INVALID, "graph");
+    }
     size_t size = lmg__model__get_packed_size(&p.model);
     uint8_t *out = malloc(size ? size : 1);
     if (!out) {
@@ -767,7 +845,7 @@ lmg_status lmg_graph_save(const lmg_graph *g, const char *path, size_t external_
         if (s != LMG_OK) goto done;
     }
     s = pack_bytes(g, ext_of, &buf, &n);
-    if (s == LMG_OK) s = write_atomic(path, buf, n);
+    if (s == LMG_OK) s = lmg_write_file_atomic(path, buf, n);
 done:
     free(buf);
     free(ext_of);

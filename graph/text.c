@@ -23,6 +23,7 @@
  * (raw bits, for NaNs with a payload). */
 #include "sbuf.h"
 #include "graph.h"
+#include "safetensors.h"
 
 #include <errno.h>
 #include <math.h>
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- a growable string ------------------------------------------------------------- */
 
@@ -479,6 +481,14 @@ static lmg_status read_quoted(parser *P, char **out)
         free(b.s);
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
+    /* The binary form's strings are protobuf strings, which must be UTF-8. */
+    size_t ok = b.s ? lmg_utf8_valid_prefix(b.s, b.n) : 0;
+    if (b.s && ok != b.n) {
+        lmg_status s = perr(P, "the string is not UTF-8 (byte 0x%02x at offset %zu); protobuf "
+                               "strings must be", (unsigned char)b.s[ok], ok);
+        free(b.s);
+        return s;
+    }
     *out = b.s;
     return LMG_OK;
 }
@@ -717,31 +727,51 @@ static lmg_status read_external(parser *P, lmg_value *v, size_t nbytes)
     if (s == LMG_OK && (loc[0] == '/' || strstr(loc, "..")))
         s = perr(P, "external location '%s' leaves the graph's directory", loc);
     char *path = NULL;
-    FILE *f = NULL;
+    int fd = -1;
+    uint64_t size = 0;
     if (s == LMG_OK) {
         size_t n = strlen(P->dir) + strlen(loc) + 2;
         path = malloc(n);
         if (!path) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         else snprintf(path, n, "%s/%s", P->dir, loc);
     }
-    if (s == LMG_OK && !(f = fopen(path, "rb")))
-        s = perr(P, "cannot open external file '%s': %s", path, strerror(errno));
+    if (s == LMG_OK && lmg_open_regular(path, &fd, &size) != LMG_OK)
+        s = perr(P, "cannot open external file: %s", lmg_last_error());
     /* The range is checked against the file before allocating, so a declared size far
      * beyond the file never reaches malloc. */
-    struct stat st;
-    if (s == LMG_OK && (fstat(fileno(f), &st) != 0 || off > (int64_t)st.st_size ||
-                        len > (int64_t)st.st_size - off))
+    if (s == LMG_OK && ((uint64_t)off > size || (uint64_t)len > size - (uint64_t)off))
         s = perr(P, "external bytes [%lld, %lld) lie outside '%s'", (long long)off,
                  (long long)off + (long long)(len < INT64_MAX - off ? len : INT64_MAX - off), loc);
     if (s == LMG_OK) {
         v->data = malloc(nbytes ? nbytes : 1);
         v->fill = LMG_INIT_DATA;
         if (!v->data) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
-        else if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(v->data, 1, nbytes, f) != nbytes)
-            s = perr(P, "cannot read external bytes [%lld, %lld) of '%s'", (long long)off,
-                     (long long)(off + len), loc);
+        else {
+            size_t got = 0;
+            while (got < nbytes) {
+                ssize_t r = pread(fd, (char *)v->data + got, nbytes - got, (off_t)((size_t)off + got));
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) break;
+                got += (size_t)r;
+            }
+            if (got != nbytes)
+                s = perr(P, "cannot read external bytes [%lld, %lld) of '%s'", (long long)off,
+                         (long long)(off + len), loc);
+        }
     }
-    if (f) fclose(f);
+    if (fd >= 0) close(fd);
+    /* The graph's byte range is what is read (authoritative); a safetensors file's header
+     * must agree, as in the binary loader. */
+    size_t ll = s == LMG_OK ? strlen(loc) : 0;
+    if (s == LMG_OK && ll >= 12 && strcmp(loc + ll - 12, ".safetensors") == 0) {
+        lmg_st_file *sf = NULL;
+        s = lmg_st_open_header(path, &sf);
+        if (s == LMG_OK)
+            s = lmg_st_check_tensor(sf, path, v->name, v->dtype, &v->shape, (uint64_t)off,
+                                    (uint64_t)len);
+        lmg_st_close(sf);
+        if (s != LMG_OK) s = perr(P, "%s", lmg_last_error());
+    }
     free(path);
     free(loc);
     return s;

@@ -89,24 +89,7 @@ int cli_fail_file(const char *cmd, const char *path)
 
 lmg_status cli_write_file(const char *path, const void *data, size_t n)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    lmg_status s = LMG_OK;
-    if (!f) {
-        s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    } else {
-        int ok = fwrite(data, 1, n, f) == n;
-        ok = fclose(f) == 0 && ok;
-        if (!ok) s = lmg_error(LMG_ERR_IO, "%s: write error", path);
-        else if (rename(tmp, path) != 0)
-            s = lmg_error(LMG_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));
-        if (s != LMG_OK) remove(tmp);
-    }
-    free(tmp);
-    return s;
+    return lmg_write_file_atomic(path, data, n);
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -82,9 +82,7 @@ int lmg_cmd_build(int argc, char **argv)
         char *text = NULL;
         s = lmg_graph_print(g, &text);
         if (s == LMG_OK) {
-            FILE *f = fopen(out, "w");
-            if (!f || fputs(text, f) < 0) s = lmg_error(LMG_ERR_IO, "cannot write '%s'", out);
-            if (f && fclose(f) != 0 && s == LMG_OK) s = lmg_error(LMG_ERR_IO, "cannot write '%s'", out);
+            s = cli_write_file(out, text, strlen(text));
         }
         free(text);
     } else {

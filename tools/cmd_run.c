@@ -258,14 +258,12 @@ int lmg_cmd_run(int argc, char **argv)
             continue;
         }
         char *path = save_path(save, val->name);
-        FILE *f = path ? fopen(path, "wb") : NULL;
-        if (!f) {
-            rc = fail_msg(path ? path : save, "cannot create: %s", strerror(errno));
+        if (!path) {
+            rc = fail_msg(save, "out of memory");
+        } else if (cli_write_file(path, buf, n) != LMG_OK) {
+            rc = cli_fail_file("run", path);
         } else {
-            int ok = fwrite(buf, 1, n, f) == n;
-            ok = fclose(f) == 0 && ok;
-            if (!ok) rc = fail_msg(path, "write error");
-            else printf("%s -> %s (%zu bytes)\n", val->name, path, n);
+            printf("%s -> %s (%zu bytes)\n", val->name, path, n);
         }
         free(path);
     }

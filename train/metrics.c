@@ -10,58 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n)
-{
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            lmg_status s = lmg_error(LMG_ERR_IO, "writing '%s': %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return s;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "writing '%s': %s", tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return s;
-    }
-    if (rename(tmp, path) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "renaming '%s' to '%s': %s", tmp, path,
-                                 strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return s;
-    }
-    /* The rename itself must reach the disk too. */
-    char *slash = strrchr(tmp, '/');
-    if (slash) *slash = 0;
-    int dfd = open(slash ? (slash == tmp ? "/" : tmp) : ".", O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    return LMG_OK;
-}
-
 /* JSON has no NaN or Infinity: such a field is left out. */
 static int put_num(char *buf, size_t n, const char *key, double v)
 {
@@ -110,26 +58,7 @@ static int json_split_is(const char *line, const char *split)
 
 static lmg_status read_all(const char *path, char **text, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) break;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
-    buf[len] = 0;
-    *text = buf;
-    *n = len;
-    return LMG_OK;
+    return lmg_read_file(path, text, n);
 }
 
 lmg_status lmg_metrics_truncate(const char *path, int64_t max_step)

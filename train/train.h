@@ -181,7 +181,5 @@ lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps
  * from the metrics file; written atomically. */
 lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *title);
 
-/* Write `n` bytes to `path` atomically (temporary file in the same folder, fsync, rename). */
-lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n);
 
 #endif

@@ -316,7 +316,7 @@ static lmg_status build_program(lmg_cl_dev *d)
         clGetProgramBuildInfo(d->prog, d->id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
         log[n] = 0;
     }
-    lmg_status s = lmg_error(err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE,
+    lmg_status s = lmg_error_log(err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE,
                              "clBuildProgram(...) failed at %s:%d: %s; building the OpenCL "
                              "kernels for %s (options \"%s\") failed, build log:\n%s",
                              __FILE__, __LINE__, lmg_cl_error_name(err), d->name, opts,
