@@ -6,6 +6,7 @@
 #include "../text/text.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,11 @@ static void help(FILE *f)
             "  -q, --quiet              no progress output\n"
             "  -h, --help               show this help\n"
             "\n"
-            "exit status: 0 trained, 1 failure, 2 usage error\n",
+            "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
+            "and the command says how to resume; a second one ends it at once.\n"
+            "\n"
+            "exit status: 0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
+            "143 interrupted (SIGTERM)\n",
             LMG_CORPUS_DEFAULT_DIR, DEFAULT_STEPS, DEFAULT_STEPS);
 }
 
@@ -159,6 +164,40 @@ static int print_samples(const char *run_dir, const char *backend, const char *d
     lmg_bpe_free(tok);
     lmg_sampler_free(s);
     return st == LMG_OK ? 0 : cli_fail(CMD, st, "sampling failed");
+}
+
+/* ---- Ctrl-C and SIGTERM ------------------------------------------------------------ */
+
+/* The first signal asks the trainer to stop after its step; a second one ends the
+ * process the default way (the last checkpoint stays). */
+static void on_signal(int sig)
+{
+    if (lmg_train_stop_requested()) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    lmg_train_request_stop(sig);
+    static const char msg[] = "\nlmg train: stopping after this step and writing a checkpoint "
+                              "(press Ctrl-C again to quit at once)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int interrupted_exit(void)
+{
+    return 128 + lmg_train_stop_requested();
 }
 
 /* ---- the command ------------------------------------------------------------------- */
@@ -320,10 +359,22 @@ int lmg_cmd_train(int argc, char **argv)
                     steps, backend ? backend : "opencl");
     }
     free(corpus);
+    /* Until here a signal ends the process at once: data preparation writes each file
+     * atomically, so nothing is half-written. */
+    install_signal_handlers();
     lmg_train_result r;
     lmg_status s = lmg_train_run(&c, &r);
     lmg_graph_free(obj);
     if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
+    if (r.interrupted) {
+        int sig = lmg_train_stop_requested();
+        fprintf(stderr,
+                "lmg train: interrupted by %s at step %lld; checkpoint written to "
+                "%s/checkpoint.safetensors\nresume with: lmg train --resume %s\n",
+                sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", (long long)r.step,
+                run_dir, run_dir);
+        return interrupted_exit();
+    }
     printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
            "%.1f ms/step, %.0f tokens/s\n",
            run_dir, (long long)r.step, r.best_val_loss, exp(r.best_val_loss), (long long)r.best_step,

@@ -6,7 +6,9 @@
 #include "../text/text.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,10 @@
 #include <unistd.h>
 
 #define IGNORE_INDEX (-100)
+
+/* lmg_train_request_stop's flag, set from a signal handler (a sig_atomic_t store is all a
+ * handler may do) and polled between steps. */
+static volatile sig_atomic_t stop_signal;
 
 void lmg_train_config_default(lmg_train_config *c)
 {
@@ -101,6 +107,55 @@ static lmg_status meta_num(const lmg_graph *g, const char *key, double *v)
     return LMG_OK;
 }
 
+/* The data a run was trained on is named by its tokenizer's fingerprint: a folder at the
+ * recorded place holding another tokenizer (another run's data) is refused, never used. */
+static lmg_status check_run_data(const lmg_graph *g, const char *run_dir, const char *data_dir)
+{
+    const char *want = lmg_graph_get_meta(g, "train.data_fingerprint");
+    if (!want) return LMG_OK; /* a run from before fingerprints were recorded */
+    char *tp = path_join(data_dir, "tok.bpe");
+    if (!tp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_bpe *tok = NULL;
+    lmg_status s = lmg_bpe_load(tp, &tok);
+    if (s != LMG_OK) {
+        s = lmg_error_prefix(s, "run '%s': its data folder '%s'", run_dir, data_dir);
+    } else {
+        char have[32];
+        snprintf(have, sizeof have, "%016" PRIx64, lmg_bpe_fingerprint(tok));
+        if (strcmp(have, want) != 0)
+            s = lmg_error(LMG_ERR_DATA, "run '%s': the tokenizer '%s' has fingerprint %s, but the "
+                          "run was trained on data with fingerprint %s: this is another run's data",
+                          run_dir, tp, have, want);
+    }
+    lmg_bpe_free(tok);
+    free(tp);
+    return s;
+}
+
+/* `to` relative to folder `from` (both absolute and canonical), malloc'd. */
+static char *relative_path(const char *from, const char *to)
+{
+    size_t common = 0;
+    for (size_t i = 0;; i++) {
+        char a = from[i], b = to[i];
+        if ((a == '/' || a == 0) && (b == '/' || b == 0)) common = i;
+        if (a != b || a == 0) break;
+    }
+    size_t ups = 0;
+    for (const char *p = from + common; *p; p++) ups += *p == '/';
+    if (from[common] == 0) ups = 0;
+    const char *rest = to + common;
+    while (*rest == '/') rest++;
+    size_t n = ups * 3 + strlen(rest) + 2;
+    char *out = malloc(n);
+    if (!out) return NULL;
+    out[0] = 0;
+    for (size_t i = 0; i < ups; i++) strcat(out, i + 1 < ups || *rest ? "../" : "..");
+    if (*rest) strcat(out, rest);
+    if (!out[0]) strcpy(out, ".");
+    return out;
+}
+
 lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config *model,
                         char **data_dir, lmg_graph **objective)
 {
@@ -120,11 +175,14 @@ lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config
     free(tp);
     if (s == LMG_OK) s = lmg_model_config_from_graph(g, model);
     if (s == LMG_OK && data_dir) {
+        /* Relative to the run (runs written since paths are relative move and copy as a
+         * whole); an absolute path is an older run's. */
         const char *d = lmg_graph_get_meta(g, "train.data_dir");
         if (!d) s = lmg_error(LMG_ERR_NOT_FOUND, "run '%s' records no data folder", run_dir);
         else if (d[0] == '/') *data_dir = strdup(d);
         else *data_dir = path_join(run_dir, d);
         if (s == LMG_OK && !*data_dir) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        if (s == LMG_OK) s = check_run_data(g, run_dir, *data_dir);
     }
     if (s == LMG_OK && objective) {
         char *op = path_join(run_dir, "objective.pb");
@@ -344,7 +402,8 @@ typedef struct trainer {
     int32_t *buf, *x, *y;
     int ids, targets, lr, step, loss, gnorm;
     int eval_every, eval_batches, patience;
-    uint64_t data_seed;
+    uint64_t data_seed, data_fingerprint;
+    int best_pending; /* best.safetensors is due once the checkpoint is written */
     char *p_ckpt, *p_best, *p_metrics, *p_svg;
     /* progress */
     int64_t step_done;
@@ -423,6 +482,40 @@ static lmg_status read_optim_meta(const lmg_graph *g, lmg_optim_config *o)
     return LMG_OK;
 }
 
+/* The model's vocabulary must be the tokenizer's: fewer ids cannot encode the data, more
+ * would let sampling draw ids the tokenizer cannot decode. */
+static lmg_status vocab_matches(const trainer *t, const lmg_bpe *tok, const char *tp)
+{
+    int tv = lmg_bpe_vocab_size(tok);
+    if (tv > t->mc.vocab)
+        return lmg_error(LMG_ERR_ARG,
+                         "the tokenizer '%s' has %d ids but the model's vocabulary is %d: build the "
+                         "model with --vocab %d or more",
+                         tp, tv, t->mc.vocab, tv);
+    if (tv < t->mc.vocab)
+        return lmg_error(LMG_ERR_ARG,
+                         "the model's vocabulary (%d) is larger than the tokenizer's (%d ids in "
+                         "'%s'): the model would sample ids the tokenizer cannot decode; use "
+                         "--vocab %d",
+                         t->mc.vocab, tv, tp, tv);
+    return LMG_OK;
+}
+
+/* Before anything is built or written: the tokenizer fits the model; its fingerprint is
+ * recorded in train.pb. */
+static lmg_status check_tokenizer(trainer *t)
+{
+    char *tp = path_join(t->data_dir, "tok.bpe");
+    if (!tp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_bpe *tok = NULL;
+    lmg_status s = lmg_bpe_load(tp, &tok);
+    if (s == LMG_OK) s = vocab_matches(t, tok, tp);
+    if (s == LMG_OK) t->data_fingerprint = lmg_bpe_fingerprint(tok);
+    lmg_bpe_free(tok);
+    free(tp);
+    return s;
+}
+
 /* A new run: build the training graph, record what a resume needs, save train.pb. */
 static lmg_status setup_fresh(trainer *t)
 {
@@ -445,10 +538,21 @@ static lmg_status setup_fresh(trainer *t)
     t->eval_batches = c->eval_batches;
     t->patience = c->patience;
     t->data_seed = c->data_seed;
+    LMG_TRY(check_tokenizer(t));
     info(t, "building the training graph");
     LMG_TRY(lmg_model_build_with_objective(&t->mc, t->obj, t->obj_weight, &t->tg));
     LMG_TRY(lmg_train_graph_build(t->tg, "loss", &t->oc));
-    LMG_TRY(lmg_graph_set_meta(t->tg, "train.data_dir", t->data_dir));
+    /* Stored relative to the run, with the tokenizer's fingerprint (see check_run_data). */
+    char *out_abs = realpath(c->out_dir, NULL);
+    char *rel = out_abs ? relative_path(out_abs, t->data_dir) : NULL;
+    free(out_abs);
+    if (!rel) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status sm = lmg_graph_set_meta(t->tg, "train.data_dir", rel);
+    free(rel);
+    LMG_TRY(sm);
+    char fp[32];
+    snprintf(fp, sizeof fp, "%016" PRIx64, t->data_fingerprint);
+    LMG_TRY(lmg_graph_set_meta(t->tg, "train.data_fingerprint", fp));
     LMG_TRY(set_meta_num(t->tg, "train.data_seed", (double)t->data_seed));
     LMG_TRY(set_meta_num(t->tg, "train.eval_every", t->eval_every));
     LMG_TRY(set_meta_num(t->tg, "train.eval_batches", t->eval_batches));
@@ -506,11 +610,7 @@ static lmg_status open_data(trainer *t)
     lmg_bpe *tok = NULL;
     lmg_status s = !tp || !trp || !vp ? lmg_error(LMG_ERR_NOMEM, "out of memory") : LMG_OK;
     if (s == LMG_OK) s = lmg_bpe_load(tp, &tok);
-    if (s == LMG_OK && lmg_bpe_vocab_size(tok) > t->mc.vocab)
-        s = lmg_error(LMG_ERR_ARG,
-                      "the tokenizer '%s' has %d ids but the model's vocabulary is %d: build the "
-                      "model with --vocab %d or more",
-                      tp, lmg_bpe_vocab_size(tok), t->mc.vocab, lmg_bpe_vocab_size(tok));
+    if (s == LMG_OK) s = vocab_matches(t, tok, tp);
     if (s == LMG_OK) s = lmg_shard_open(trp, tok, &t->train);
     if (s == LMG_OK) s = lmg_shard_open(vp, tok, &t->val);
     if (s == LMG_OK && lmg_shard_n_tokens(t->train) < t->mc.seq + 1)
@@ -547,30 +647,52 @@ static lmg_status save_checkpoint(trainer *t)
     return lmg_checkpoint_save(t->p_ckpt, t->tg, t->b, t->te, 1, n, keys, vals);
 }
 
+/* The parameters of the best evaluation, written only after the checkpoint that records
+ * it (best_step). So best.safetensors is never newer than checkpoint.safetensors: its step
+ * is at most the checkpoint's best_step, and when the two differ (the process died or the
+ * disk filled between the writes) best_step is the checkpoint's own step, whose weights
+ * are the checkpoint's, and resume rewrites best.safetensors from them. */
+static lmg_status save_best(trainer *t)
+{
+    char k0[] = "step", k1[] = "val_loss", v0[32], v1[64];
+    snprintf(v0, sizeof v0, "%lld", (long long)t->best_step);
+    snprintf(v1, sizeof v1, "%.17g", t->best_val);
+    const char *keys[2] = {k0, k1}, *vals[2] = {v0, v1};
+    LMG_TRY(lmg_checkpoint_save(t->p_best, t->tg, t->b, t->te, 0, 2, keys, vals));
+    t->best_pending = 0;
+    return LMG_OK;
+}
+
 static lmg_status load_checkpoint(trainer *t)
 {
     info(t, "restoring the checkpoint");
+    lmg_checkpoint_meta m;
+    LMG_TRY(lmg_checkpoint_read_meta(t->p_ckpt, t->oc.steps, &m));
+    if (m.data_seed != t->data_seed)
+        return lmg_error(LMG_ERR_INVALID, "%s: metadata 'rng.data_seed' is %llu, but the run's "
+                         "data seed is %llu", t->p_ckpt, (unsigned long long)m.data_seed,
+                         (unsigned long long)t->data_seed);
     LMG_TRY(lmg_checkpoint_load(t->p_ckpt, t->tg, t->b, t->te, 1));
-    lmg_st_file *f;
-    LMG_TRY(lmg_st_open(t->p_ckpt, &f));
-    const char *s_step = lmg_st_meta(f, "step"), *s_best = lmg_st_meta(f, "best_val_loss");
-    const char *s_bstep = lmg_st_meta(f, "best_step"), *s_bad = lmg_st_meta(f, "bad_evals");
-    const char *s_el = lmg_st_meta(f, "elapsed_s"), *s_seed = lmg_st_meta(f, "rng.data_seed");
-    lmg_status s = LMG_OK;
-    if (!s_step || !s_best || !s_bstep || !s_bad || !s_seed)
-        s = lmg_error(LMG_ERR_PARSE, "checkpoint '%s' lacks the trainer's metadata", t->p_ckpt);
-    else {
-        t->step_done = strtoll(s_step, NULL, 10);
-        t->best_val = strtod(s_best, NULL);
-        t->best_step = strtoll(s_bstep, NULL, 10);
-        t->bad_evals = atoi(s_bad);
-        t->elapsed_before = s_el ? strtod(s_el, NULL) : 0.0;
-        if (strtoull(s_seed, NULL, 10) != t->data_seed)
-            s = lmg_error(LMG_ERR_INVALID, "checkpoint '%s' was written with another data seed",
-                          t->p_ckpt);
+    t->step_done = m.step;
+    t->best_val = m.best_val_loss;
+    t->best_step = m.best_step;
+    t->bad_evals = m.bad_evals;
+    t->elapsed_before = m.elapsed_s;
+    if (m.best_step > 0) {
+        int64_t have = 0;
+        lmg_status s = file_exists(t->p_best) ? lmg_checkpoint_best_step(t->p_best, m.step, &have)
+                                              : LMG_OK;
+        if (s != LMG_OK && m.best_step != m.step) return s;
+        if (s != LMG_OK || have != m.best_step) {
+            lmg_error_clear();
+            if (m.best_step != m.step)
+                return lmg_error(LMG_ERR_INVALID, "%s holds step %lld but %s says the best is step "
+                                 "%lld, which neither file's weights hold", t->p_best,
+                                 (long long)have, t->p_ckpt, (long long)m.best_step);
+            info(t, "rewriting best.safetensors from the checkpoint (its last write was lost)");
+            LMG_TRY(save_best(t));
+        }
     }
-    lmg_st_close(f);
-    LMG_TRY(s);
     return lmg_metrics_truncate(t->p_metrics, t->step_done);
 }
 
@@ -586,11 +708,7 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
         t->best_val = r.loss;
         t->best_step = step;
         t->bad_evals = 0;
-        char k0[] = "step", k1[] = "val_loss", v0[32], v1[64];
-        snprintf(v0, sizeof v0, "%lld", (long long)step);
-        snprintf(v1, sizeof v1, "%.17g", r.loss);
-        const char *keys[2] = {k0, k1}, *vals[2] = {v0, v1};
-        LMG_TRY(lmg_checkpoint_save(t->p_best, t->tg, t->b, t->te, 0, 2, keys, vals));
+        t->best_pending = 1; /* written after the checkpoint: see save_best */
     } else {
         t->bad_evals++;
     }
@@ -672,6 +790,12 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     double t_loop = now_s();
     float loss = NAN;
     while (t->step_done < total && !stop) {
+        if (stop_signal) {
+            /* Asked before this step began (during setup): keep what there is. */
+            interrupted = 1;
+            LMG_TRY(save_checkpoint(t));
+            break;
+        }
         int64_t step = t->step_done + 1;
         double t0 = now_s();
         LMG_TRY(lmg_shard_batch_random(t->train, t->data_seed, (uint64_t)step, rows, T, t->buf));
@@ -716,11 +840,12 @@ static lmg_status run(trainer *t, lmg_train_result *res)
             LMG_TRY(evaluate_val(t, step, &stop));
             early = stop;
         }
-        if (c->stop_at > 0 && step >= c->stop_at && step < total) {
+        if ((c->stop_at > 0 && step >= c->stop_at && step < total) || (stop_signal && step < total)) {
             stop = 1;
             interrupted = 1;
         }
         if (do_eval || stop || step == total) LMG_TRY(save_checkpoint(t));
+        if (t->best_pending) LMG_TRY(save_best(t));
     }
     if (file_exists(t->p_metrics)) LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
     res->step = t->step_done;
@@ -732,6 +857,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     res->tokens_per_s =
         t->step_time_total > 0 ? (double)t->steps_this_process * (double)n / t->step_time_total : 0;
     res->early_stopped = early;
+    res->interrupted = interrupted && stop_signal;
     lmg_train_event e;
     memset(&e, 0, sizeof e);
     e.kind = LMG_TRAIN_DONE;
@@ -744,11 +870,17 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     e.elapsed_s = res->elapsed_s;
     e.tokens_per_s = res->tokens_per_s;
     e.message = early ? "stopped early: the validation loss stopped improving"
-                : interrupted ? "stopped as asked; resume to continue"
+                : interrupted ? "stopped as asked, checkpoint written; resume to continue"
                               : "finished";
     emit(t, &e);
     return LMG_OK;
 }
+
+void lmg_train_request_stop(int sig) { stop_signal = sig > 0 ? sig : SIGINT; }
+
+int lmg_train_stop_requested(void) { return stop_signal; }
+
+void lmg_train_clear_stop(void) { stop_signal = 0; }
 
 lmg_status lmg_train_run(const lmg_train_config *c, lmg_train_result *r)
 {

@@ -90,6 +90,7 @@ typedef struct lmg_train_result {
     double last_loss, last_val_loss;
     double elapsed_s, ms_per_step, tokens_per_s; /* this process's steps */
     int early_stopped;
+    int interrupted;          /* ended by lmg_train_request_stop (checkpoint written) */
 } lmg_train_result;
 
 /* Train. The run directory gets:
@@ -103,6 +104,15 @@ typedef struct lmg_train_result {
  * Files are written to a temporary name and renamed. With resume_dir the run continues from
  * its checkpoint; steps, eval and patience settings of `c` apply, the rest comes from the run. */
 lmg_status lmg_train_run(const lmg_train_config *c, lmg_train_result *r);
+
+/* Ask a running lmg_train_run to stop: it finishes the step under way (and its evaluation
+ * when one is due), writes checkpoint.safetensors, and returns LMG_OK with
+ * r->interrupted set; asked before the first step, it writes the checkpoint of where it
+ * is. Async-signal-safe (it only stores `sig`), for SIGINT/SIGTERM handlers; the request
+ * stays until lmg_train_clear_stop. lmg_train_stop_requested gives the signal (0: none). */
+void lmg_train_request_stop(int sig);
+int lmg_train_stop_requested(void);
+void lmg_train_clear_stop(void);
 
 /* ---- evaluation -------------------------------------------------------------------- */
 typedef struct lmg_eval_result {
@@ -143,6 +153,26 @@ lmg_status lmg_checkpoint_save(const char *path, const lmg_graph *g,
                                int n_meta, const char *const *keys, const char *const *values);
 lmg_status lmg_checkpoint_load(const char *path, const lmg_graph *g,
                                const struct lmg_backend *b, struct lmg_exec *e, int state);
+
+/* The "format" metadata of every checkpoint; a reader refuses any other. */
+#define LMG_CHECKPOINT_FORMAT "lmgraph-checkpoint-1"
+
+/* The trainer's metadata of checkpoint.safetensors, each field validated: format as above;
+ * step an integer in 0..max_step (the run's steps); rng.data_seed and rng.model_seed
+ * unsigned 64-bit integers; best_val_loss a finite number or "inf" (no evaluation yet, then
+ * best_step 0); best_step in 0..step; bad_evals in 0..step; elapsed_s (optional) finite
+ * and >= 0. Anything else is LMG_ERR_PARSE naming the file and the field. */
+typedef struct lmg_checkpoint_meta {
+    int64_t step;
+    uint64_t data_seed, model_seed;
+    double best_val_loss;     /* INFINITY: none yet */
+    int64_t best_step;
+    int bad_evals;
+    double elapsed_s;
+} lmg_checkpoint_meta;
+lmg_status lmg_checkpoint_read_meta(const char *path, int64_t max_step, lmg_checkpoint_meta *m);
+/* The step best.safetensors was written at (1..max_step), its format checked. */
+lmg_status lmg_checkpoint_best_step(const char *path, int64_t max_step, int64_t *step);
 
 /* ---- sampling from a trained GPT (train/sample.c) ----------------------------------- */
 /* A batch-1 forward graph of a GPT run (objective none) with the run's trained weights. */
