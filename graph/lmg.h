@@ -36,6 +36,8 @@ lmg_status lmg_error_prefix(lmg_status code, const char *fmt, ...)
 lmg_status lmg_error_log(lmg_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void lmg_error_clear(void);
+/* Escape, in place, what lmg_error escapes (for a line a command formats itself). */
+void lmg_escape_line(char *buf, size_t cap);
 const char *lmg_status_name(lmg_status s);
 
 /* Read a whole file into a malloc'd buffer with a NUL after the last byte (not counted in

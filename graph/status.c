@@ -65,6 +65,11 @@ static void escape_msg(char *msg, size_t cap, int keep_newlines)
     snprintf(msg, cap, "%s", out);
 }
 
+void lmg_escape_line(char *buf, size_t cap)
+{
+    if (cap) escape_msg(buf, cap, 0);
+}
+
 lmg_status lmg_error(lmg_status code, const char *fmt, ...)
 {
     va_list ap;

@@ -9,13 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Paths and names in a command's own words are escaped as the library's messages are: an
+ * error stays one line and cannot drive the terminal. */
 int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lmg %s: ", cmd);
+    char line[1024];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    lmg_escape_line(line, sizeof line);
+    fprintf(stderr, "lmg %s: %s", cmd, line);
     const char *msg = lmg_last_error();
     if (s != LMG_OK && msg[0]) fprintf(stderr, ": %s", msg);
     else if (s != LMG_OK) fprintf(stderr, ": %s", lmg_status_name(s));
@@ -26,11 +30,12 @@ int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lmg %s: ", cmd);
+    char line[1024];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\ntry 'lmg %s --help'\n", cmd);
+    lmg_escape_line(line, sizeof line);
+    fprintf(stderr, "lmg %s: %s\ntry 'lmg %s --help'\n", cmd, line, cmd);
     return 2;
 }
 
@@ -81,9 +86,12 @@ lmg_status cli_read_file(const char *path, char **data, size_t *n)
 int cli_fail_file(const char *cmd, const char *path)
 {
     const char *msg = lmg_last_error();
-    size_t n = strlen(path);
-    if (strncmp(msg, path, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
-    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, path, msg[0] ? msg : "failed");
+    char esc[1024];
+    snprintf(esc, sizeof esc, "%s", path);
+    lmg_escape_line(esc, sizeof esc);
+    size_t n = strlen(esc);
+    if (strncmp(msg, esc, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
+    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, esc, msg[0] ? msg : "failed");
     return 1;
 }
 
