@@ -21,7 +21,8 @@
     X(build, "build a GPT or BERT forward graph with its objective")                     \
     X(train, "pretrain a model (default: a small GPT on the fortunes corpus)")           \
     X(generate, "sample text from a trained GPT run")                                    \
-    X(eval, "evaluate a trained run on a data split")
+    X(eval, "evaluate a trained run on a data split")                                    \
+    X(finetune, "fine-tune a pretrained run on a classification task")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)
