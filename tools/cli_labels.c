@@ -2,6 +2,7 @@
  * it with a tokenizer and print the label map with its documents per class and split. */
 #include "cli_labels.h"
 #include "cli.h"
+#include "../train/classify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,4 +38,29 @@ int cli_labels_prepare(const char *cmd, const cli_labels_opts *o, lmg_bpe *t,
     lmg_labelled_stats_free(&st);
     lmg_labelled_free(l);
     return 0;
+}
+
+void cli_print_report(const lmg_cls_report *r, const char *const *names)
+{
+    int w = 12;
+    for (int c = 0; c < r->K; c++)
+        if ((int)strlen(names[c]) > w) w = (int)strlen(names[c]);
+    printf("%*s %10s %10s %10s %10s\n\n", w, "", "precision", "recall", "f1-score", "support");
+    for (int c = 0; c < r->K; c++)
+        printf("%*s %10.2f %10.2f %10.2f %10lld\n", w, names[c], r->precision[c], r->recall[c],
+               r->f1[c], (long long)r->support[c]);
+    printf("\n%*s %10s %10s %10.2f %10lld\n", w, "accuracy", "", "", r->accuracy, (long long)r->n);
+    printf("%*s %10.2f %10.2f %10.2f %10lld\n", w, "macro avg", r->macro_precision,
+           r->macro_recall, r->macro_f1, (long long)r->n);
+    printf("%*s %10.2f %10.2f %10.2f %10lld\n", w, "weighted avg", r->weighted_precision,
+           r->weighted_recall, r->weighted_f1, (long long)r->n);
+    printf("\nmajority-class baseline (always '%s', the most frequent training class): "
+           "accuracy %.4f, macro-F1 %.4f\n", names[r->majority], r->majority_accuracy,
+           r->majority_macro_f1);
+    printf("\nconfusion matrix (rows: true class, columns: predicted, in the order above):\n");
+    for (int i = 0; i < r->K; i++) {
+        printf("%*s", w, names[i]);
+        for (int j = 0; j < r->K; j++) printf(" %4lld", (long long)r->confusion[(size_t)i * r->K + j]);
+        printf("\n");
+    }
 }

@@ -20,4 +20,10 @@ typedef struct cli_labels_opts {
 int cli_labels_prepare(const char *cmd, const cli_labels_opts *o, lmg_bpe *t,
                        const char *out_dir);
 
+struct lmg_cls_report;
+/* Print a classification report in scikit-learn's layout (per class precision, recall,
+ * F1-score, support; accuracy; macro and weighted averages), the majority-class baseline and
+ * the confusion matrix (rows: true class, columns: predicted). */
+void cli_print_report(const struct lmg_cls_report *r, const char *const *names);
+
 #endif
