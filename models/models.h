@@ -17,6 +17,9 @@ typedef struct lmg_model_config {
     int mask_id;           /* MLM mask token */
     int special_below;     /* ids below this are special: never masked or drawn as random */
     int micro_batches;     /* >= 1: ids is [micro_batches*batch, seq] (see lmg_model_build) */
+    int n_classes;         /* > 0: a classification head (models/head.c) of this many classes */
+    const char *pool;      /* the head's pooling: "cls", "last", "mean"; NULL = the arch's
+                              (bert: cls, gpt: last) */
 } lmg_model_config;
 
 /* The default small model of `arch` ("gpt" or "bert"; NULL = gpt): 4 layers, 4 heads,
@@ -29,6 +32,9 @@ void lmg_model_config_small(lmg_model_config *c, const char *arch);
 lmg_status lmg_model_config_check(const lmg_model_config *c);
 
 /* Build the forward graph: model + objective.
+ * With n_classes K > 0 the clean pass (the one on "ids") also feeds the classification head:
+ * output "class_logits" f32[B,K]; the objective term "sup" is the cross-entropy of the class
+ * logits with the input "labels" i32[B] (-100 = ignore), and needs the head.
  * Inputs: "ids" i32[B,T] and, when the objective needs it (clm), "targets" i32[B,T]
  * (targets[b,t] = the token after ids[b,t]; -100 = ignore).
  * Outputs: "loss" f32[] (absent for objective "none"), "logits" f32[B,T,V],
@@ -60,7 +66,7 @@ typedef struct lmg_objective_term {
 } lmg_objective_term;
 #define LMG_MAX_OBJECTIVE_TERMS 8
 /* Parse "mlm:1.0,clm:0.5" (weights default to 1, must be finite and > 0; names known:
- * clm, mlm; "none" gives zero terms). */
+ * clm, mlm, sup; "none" gives zero terms). */
 lmg_status lmg_objective_parse(const char *spec, lmg_objective_term *terms, int *n_terms);
 
 /* Link a user objective graph into `model` by value names: every input of `obj` must name
@@ -94,6 +100,18 @@ int lmg_model_param(lmg_graph *g, const lmg_model_config *c, const char *name, i
                     int64_t d0, int64_t d1, int init, double std);
 /* LayerNorm node `name` over the last axis; returns y. */
 int lmg_model_layer_norm(lmg_graph *g, int x, int gamma, int beta, const char *name);
+/* ---- the classification head (models/head.c) -------------------------------------- */
+/* The pooling a config uses ("cls", "last" or "mean"). */
+const char *lmg_model_pool(const lmg_model_config *c);
+/* Pool hidden [B,T,C] of a pass over ids [B,T] into [B,C]: "cls" takes position 0, "last"
+ * the last position whose id is not pad_id (rows are right-padded), "mean" the mean over
+ * the positions whose id is not pad_id. Node names start with scope. Returns the value. */
+int lmg_model_pool_hidden(lmg_graph *g, const char *pool, int pad_id, const char *scope,
+                          int ids, int hidden);
+/* Class logits [B,K]: pooled (dropout when c->dropout) times "cls.w" [C,K] plus "cls.b" [K]. */
+int lmg_model_cls_head(lmg_graph *g, const lmg_model_config *c, const char *scope, int ids,
+                       int hidden);
+
 /* BERT's MLM head over h [N,C] (models/bert.c): h wte^T + head.bias, logits [N,V]. */
 int lmg_bert_head(lmg_graph *g, const lmg_model_config *c, const char *scope, int h, int wte);
 

@@ -39,9 +39,9 @@ lmg_status lmg_objective_parse(const char *spec, lmg_objective_term *terms, int 
                                  "objective '%s': weight '%s' of '%s' is not a number > 0", spec,
                                  colon + 1, item);
         }
-        if (strcmp(item, "clm") != 0 && strcmp(item, "mlm") != 0)
+        if (strcmp(item, "clm") != 0 && strcmp(item, "mlm") != 0 && strcmp(item, "sup") != 0)
             return lmg_error(LMG_ERR_ARG,
-                             "objective '%s': unknown term '%s' (built in: clm, mlm; other "
+                             "objective '%s': unknown term '%s' (built in: clm, mlm, sup; other "
                              "objectives are graphs: --objective-graph FILE)",
                              spec, item);
         for (int i = 0; i < *n_terms; i++)
@@ -73,6 +73,7 @@ enum { PASS_CLEAN, PASS_CAUSAL, PASS_MLM, PASS_KINDS };
 
 typedef struct mb_out {
     int loss;              /* weighted sum of the terms, or -1 ("none") */
+    int class_logits;      /* the classification head's [B,K], or -1 */
     int logits, hidden;    /* of the first term's pass */
     int term_loss[LMG_MAX_OBJECTIVE_TERMS];
     int mlm_ids, mlm_targets;
@@ -80,21 +81,24 @@ typedef struct mb_out {
 
 static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
                                     const lmg_objective_term *terms, int n_terms, int ids,
-                                    int targets, const char *scope, mb_out *o)
+                                    int targets, int labels, const char *scope, mb_out *o)
 {
     int is_bert = strcmp(c->arch, "bert") == 0;
     int pl[PASS_KINDS], ph[PASS_KINDS], made = 0;
     for (int k = 0; k < PASS_KINDS; k++) pl[k] = ph[k] = -1;
-    o->loss = o->logits = o->hidden = o->mlm_ids = o->mlm_targets = -1;
+    o->loss = o->logits = o->hidden = o->mlm_ids = o->mlm_targets = o->class_logits = -1;
     char sc[200], name[256];
 
     /* The pass each term reads; for gpt the causal pass is the clean one. */
-    int want[LMG_MAX_OBJECTIVE_TERMS + 1] = {PASS_CLEAN}, n_want = 0;
+    int want[LMG_MAX_OBJECTIVE_TERMS + 2] = {PASS_CLEAN}, n_want = 0;
     for (int i = 0; i < n_terms; i++)
-        want[n_want++] = strcmp(terms[i].name, "mlm") == 0 ? PASS_MLM
-                         : is_bert                         ? PASS_CAUSAL
-                                                           : PASS_CLEAN;
+        want[n_want++] = strcmp(terms[i].name, "mlm") == 0   ? PASS_MLM
+                         : strcmp(terms[i].name, "sup") == 0 ? PASS_CLEAN
+                         : is_bert                           ? PASS_CAUSAL
+                                                             : PASS_CLEAN;
     if (n_terms == 0) want[n_want++] = PASS_CLEAN;
+    /* The head reads the clean pass (bidirectional for bert, causal for gpt). */
+    if (c->n_classes > 0) want[n_want++] = PASS_CLEAN;
 
     for (int i = 0; i < n_want; i++) {
         int k = want[i];
@@ -128,12 +132,21 @@ static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
     }
     o->logits = pl[want[0]];
     o->hidden = ph[want[0]];
+    if (c->n_classes > 0) {
+        o->class_logits = lmg_model_cls_head(g, c, scope, ids, ph[PASS_CLEAN]);
+        if (o->class_logits < 0) return g->status;
+    }
 
     for (int i = 0; i < n_terms; i++) {
-        int tg = strcmp(terms[i].name, "mlm") == 0 ? o->mlm_targets : targets;
+        int sup = strcmp(terms[i].name, "sup") == 0;
+        int tg = strcmp(terms[i].name, "mlm") == 0 ? o->mlm_targets : sup ? labels : targets;
+        if (sup && o->class_logits < 0)
+            return lmg_error(LMG_ERR_ARG, "objective term 'sup' needs a classification head "
+                                          "(n_classes > 0)");
         snprintf(name, sizeof name, "%sloss/%s", scope, terms[i].name);
-        int l = lmg_graph_node(g, LMG_OP_CROSS_ENTROPY, name, (int[]){pl[want[i]], tg}, 2, NULL,
-                               0, NULL, NULL);
+        int l = lmg_graph_node(g, LMG_OP_CROSS_ENTROPY, name,
+                               (int[]){sup ? o->class_logits : pl[want[i]], tg}, 2, NULL, 0,
+                               NULL, NULL);
         if (l < 0) return g->status;
         o->term_loss[i] = l;
         if (terms[i].weight != 1.0) l = lmg_scale(g, l, terms[i].weight, 0.0);
@@ -142,10 +155,10 @@ static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
     return g->status;
 }
 
-static int needs_targets(const lmg_objective_term *terms, int n)
+static int has_term(const lmg_objective_term *terms, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
-        if (strcmp(terms[i].name, "clm") == 0) return 1;
+        if (strcmp(terms[i].name, name) == 0) return 1;
     return 0;
 }
 
@@ -159,14 +172,18 @@ static lmg_status build(const lmg_model_config *c, lmg_graph *g)
     int64_t d[2] = {(int64_t)M * c->batch, c->seq};
     lmg_shape s = lmg_shape_make(2, d);
     int ids = lmg_graph_input(g, "ids", LMG_DTYPE_I32, s);
-    int targets = needs_targets(terms, n_terms) ? lmg_graph_input(g, "targets", LMG_DTYPE_I32, s)
-                                                : -1;
+    int targets = has_term(terms, n_terms, "clm") ? lmg_graph_input(g, "targets", LMG_DTYPE_I32, s)
+                                                  : -1;
+    int64_t dl[1] = {(int64_t)M * c->batch};
+    int labels = has_term(terms, n_terms, "sup")
+                     ? lmg_graph_input(g, "labels", LMG_DTYPE_I32, lmg_shape_make(1, dl))
+                     : -1;
     if (g->status != LMG_OK) return g->status;
     mb_out o = {0};
     int loss = -1;
     for (int m = 0; m < M; m++) {
         char scope[32] = "";
-        int ids_m = ids, tg_m = targets;
+        int ids_m = ids, tg_m = targets, lb_m = labels;
         if (M > 1) {
             snprintf(scope, sizeof scope, "mb%d/", m);
             lmg_attr a[3] = {lmg_attr_int("axis", 0), lmg_attr_int("start", (int64_t)m * c->batch),
@@ -178,8 +195,12 @@ static lmg_status build(const lmg_model_config *c, lmg_graph *g)
                 snprintf(nb, sizeof nb, "%stargets", scope);
                 tg_m = lmg_graph_node(g, LMG_OP_SLICE, nb, &targets, 1, a, 3, NULL, NULL);
             }
+            if (labels >= 0) {
+                snprintf(nb, sizeof nb, "%slabels", scope);
+                lb_m = lmg_graph_node(g, LMG_OP_SLICE, nb, &labels, 1, a, 3, NULL, NULL);
+            }
         }
-        LMG_TRY(build_micro_batch(g, c, terms, n_terms, ids_m, tg_m, scope, &o));
+        LMG_TRY(build_micro_batch(g, c, terms, n_terms, ids_m, tg_m, lb_m, scope, &o));
         if (o.loss >= 0) loss = loss < 0 ? o.loss : lmg_add(g, loss, o.loss);
     }
     if (loss >= 0 && M > 1) loss = lmg_scale(g, loss, 1.0 / M, 0.0);
@@ -194,6 +215,10 @@ static lmg_status build(const lmg_model_config *c, lmg_graph *g)
     LMG_TRY(lmg_graph_rename(g, o.hidden, "hidden"));
     LMG_TRY(lmg_graph_add_output(g, o.logits));
     LMG_TRY(lmg_graph_add_output(g, o.hidden));
+    if (o.class_logits >= 0) {
+        LMG_TRY(lmg_graph_rename(g, o.class_logits, "class_logits"));
+        LMG_TRY(lmg_graph_add_output(g, o.class_logits));
+    }
     if (M == 1 && o.mlm_ids >= 0) {
         LMG_TRY(lmg_graph_add_output(g, o.mlm_ids));
         LMG_TRY(lmg_graph_add_output(g, o.mlm_targets));

@@ -24,7 +24,7 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: lmg train [options]\n"
-            "       lmg train --resume DIR [--stop-after N] [--backend B] [--device P:D]\n"
+            "       lmg train --resume DIR [--steps N] [--stop-after N] [--backend B] [--device P:D]\n"
             "\n"
             "Pretrain a model. With no options: train a byte-level BPE tokenizer on the fortunes\n"
             "corpus (%s), write train/val/test token shards, train\n"
@@ -55,7 +55,9 @@ static void help(FILE *f)
             "                           DIR/{train,val,test}.tok (lmg tokenizer, lmg data)\n"
             "  --out DIR                the run directory (default runs/<date>-<time>)\n"
             "  --resume DIR             continue the run in DIR from its checkpoint; the model,\n"
-            "                           data and schedule come from the run\n"
+            "                           data and schedule come from the run; with --steps N\n"
+            "                           beyond the run's own end, train on to step N (at the\n"
+            "                           schedule's final learning rate)\n"
             "  --stop-after N           end after step N as if interrupted (resume continues)\n"
             "  --backend NAME           opencl (default) or ref\n"
             "  --device P:D             OpenCL platform and device (see lmg devices)\n"
@@ -228,7 +230,7 @@ int lmg_cmd_train(int argc, char **argv)
     const char *out = NULL, *resume = NULL, *backend = NULL, *device = NULL, *data = NULL;
     const char **corpus = calloc((size_t)argc + 1, sizeof *corpus);
     size_t n_corpus = 0;
-    int quiet = 0, training_flags = 0;
+    int quiet = 0, training_flags = 0, steps_given = 0;
     if (!corpus) return cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
     struct {
         const char *name;
@@ -249,7 +251,9 @@ int lmg_cmd_train(int argc, char **argv)
                 if (cli_parse_int(v, ints[k].lo, ints[k].hi, ints[k].var) != 0)
                     rc = cli_usage_error(CMD, "%s wants an integer in %lld..%lld, not '%s'",
                                          ints[k].name, ints[k].lo, ints[k].hi, v);
-                if (strcmp(ints[k].name, "--stop-after") != 0 && strcmp(ints[k].name, "--samples") != 0)
+                if (strcmp(ints[k].name, "--steps") == 0) steps_given = 1;
+                else if (strcmp(ints[k].name, "--stop-after") != 0 &&
+                         strcmp(ints[k].name, "--samples") != 0)
                     training_flags++;
             }
         if (done) continue;
@@ -289,8 +293,8 @@ int lmg_cmd_train(int argc, char **argv)
     }
     if (!rc && resume && (m.any || training_flags > 0 ||
                           data || n_corpus || out))
-        rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --stop-after, "
-                                  "--samples, --backend and --device go with it");
+        rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --steps, "
+                                  "--stop-after, --samples, --backend and --device go with it");
     if (!rc && data && n_corpus) rc = cli_usage_error(CMD, "--data and --corpus exclude each other");
     lmg_graph *obj = NULL;
     if (!rc && !resume) rc = model_flags_finish(&m, CMD, &obj);
@@ -322,6 +326,7 @@ int lmg_cmd_train(int argc, char **argv)
     if (resume) {
         snprintf(run_dir, sizeof run_dir, "%s", resume);
         c.resume_dir = run_dir;
+        if (steps_given) c.extend_to = steps;
     } else {
         if (out) snprintf(run_dir, sizeof run_dir, "%s", out);
         else {

@@ -21,7 +21,10 @@
     X(build, "build a GPT or BERT forward graph with its objective")                     \
     X(train, "pretrain a model (default: a small GPT on the fortunes corpus)")           \
     X(generate, "sample text from a trained GPT run")                                    \
-    X(eval, "evaluate a trained run on a data split")
+    X(eval, "evaluate a trained run on a data split")                                    \
+    X(finetune, "fine-tune a pretrained run on a classification task")                   \
+    X(classify, "label texts with a classifier run")                                     \
+    X(compare, "two classifier runs' reports side by side")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)

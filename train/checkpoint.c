@@ -158,6 +158,11 @@ lmg_status lmg_checkpoint_read_meta(const char *path, int64_t max_step, lmg_chec
     const char *fmt = lmg_st_meta(f, "format");
     if (!fmt || strcmp(fmt, LMG_CHECKPOINT_FORMAT) != 0)
         s = meta_field(path, "format", fmt, "'" LMG_CHECKPOINT_FORMAT "'");
+    /* An extended run (lmg train --resume RUN --steps N) records its new length: its step
+     * may exceed the length in train.pb. */
+    if (s == LMG_OK && lmg_st_meta(f, "steps_total"))
+        s = meta_int(f, path, "steps_total", 1, INT64_MAX / 2, &m->steps_total);
+    if (s == LMG_OK && m->steps_total > max_step) max_step = m->steps_total;
     if (s == LMG_OK) s = meta_int(f, path, "step", 0, max_step, &m->step);
     if (s == LMG_OK) s = meta_u64(f, path, "rng.data_seed", &m->data_seed);
     if (s == LMG_OK) s = meta_u64(f, path, "rng.model_seed", &m->model_seed);

@@ -19,7 +19,7 @@ static int put_num(char *buf, size_t n, const char *key, double v)
 
 lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
 {
-    char line[512];
+    char line[2048];
     int len = snprintf(line, sizeof line, "{\"step\":%lld,\"split\":\"%s\"", (long long)m->step,
                        m->split);
     len += put_num(line + len, sizeof line - (size_t)len, "loss", m->loss);
@@ -27,6 +27,15 @@ lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
     len += put_num(line + len, sizeof line - (size_t)len, "grad_norm", m->grad_norm);
     len += put_num(line + len, sizeof line - (size_t)len, "tokens_per_s", m->tokens_per_s);
     len += put_num(line + len, sizeof line - (size_t)len, "elapsed_s", m->elapsed_s);
+    if (m->has_cls) {
+        len += put_num(line + len, sizeof line - (size_t)len, "accuracy", m->accuracy);
+        len += put_num(line + len, sizeof line - (size_t)len, "macro_f1", m->macro_f1);
+    }
+    for (int i = 0; i < m->n_terms && i < LMG_MAX_OBJECTIVE_TERMS; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "loss/%.32s", m->term_names[i]);
+        len += put_num(line + len, sizeof line - (size_t)len, key, m->term_losses[i]);
+    }
     len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
     FILE *f = fopen(path, "a");
     if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -93,6 +102,12 @@ lmg_status lmg_metrics_truncate(const char *path, int64_t max_step)
 lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
                             double **losses, size_t *n)
 {
+    return lmg_metrics_read_key(path, split, "loss", steps, losses, n);
+}
+
+lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
+                                int64_t **steps, double **losses, size_t *n)
+{
     *steps = NULL;
     *losses = NULL;
     *n = 0;
@@ -105,7 +120,7 @@ lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps
         if (nl) *nl = 0;
         double st, lo;
         if (json_split_is(line, split) && json_num(line, "step", &st) &&
-            json_num(line, "loss", &lo)) {
+            json_num(line, key, &lo)) {
             if (*n == cap) {
                 cap = cap ? 2 * cap : 256;
                 int64_t *ns = realloc(*steps, cap * sizeof *ns);

@@ -69,6 +69,20 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
         free(ts), free(tl);
         return s;
     }
+    /* The terms of a weighted objective, drawn beside their sum. */
+    static const char *const term_keys[] = {"loss/clm", "loss/mlm", "loss/sup"};
+    static const char *const term_colors[] = {"#2ca02c", "#9467bd", "#ff7f0e"};
+    enum { N_TERM_KEYS = 3 };
+    int64_t *ks[N_TERM_KEYS] = {0};
+    double *kl[N_TERM_KEYS] = {0};
+    size_t kn[N_TERM_KEYS] = {0};
+    for (int k = 0; k < N_TERM_KEYS && s == LMG_OK; k++)
+        s = lmg_metrics_read_key(metrics_path, "train", term_keys[k], &ks[k], &kl[k], &kn[k]);
+    if (s != LMG_OK) {
+        for (int k = 0; k < N_TERM_KEYS; k++) free(ks[k]), free(kl[k]);
+        free(ts), free(tl), free(vs), free(vl);
+        return s;
+    }
     const double W = 720, H = 440, L = 70, R = 20, T = 40, B = 55;
     double pw = W - L - R, ph = H - T - B;
     double x0 = 0, x1 = 1, y0 = INFINITY, y1 = -INFINITY;
@@ -80,6 +94,9 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
         x1 = fmax(x1, (double)vs[i]);
         if (isfinite(vl[i])) y0 = fmin(y0, vl[i]), y1 = fmax(y1, vl[i]);
     }
+    for (int k = 0; k < N_TERM_KEYS; k++)
+        for (size_t i = 0; i < kn[k]; i++)
+            if (isfinite(kl[k][i])) y0 = fmin(y0, kl[k][i]), y1 = fmax(y1, kl[k][i]);
     if (!(y0 <= y1)) y0 = 0, y1 = 1;
     if (y1 - y0 < 1e-6) y0 -= 0.5, y1 += 0.5;
     double xs = nice_step(x1 - x0, 8), ys = nice_step(y1 - y0, 6);
@@ -147,11 +164,28 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
                 put(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n",
                     PX((double)vs[i]), PY(vl[i]));
     }
+    int drawn = 0;
+    for (int k = 0; k < N_TERM_KEYS; k++) {
+        if (kn[k] == 0) continue;
+        put(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
+                "stroke-dasharray=\"4 2\" points=\"", term_colors[k]);
+        for (size_t i = 0; i < kn[k]; i++)
+            if (isfinite(kl[k][i])) put(&b, "%.1f,%.1f ", PX((double)ks[k][i]), PY(kl[k][i]));
+        put(&b, "\"/>\n");
+        drawn++;
+    }
     /* legend */
     double lx = L + pw - 130, ly = T + 10;
-    put(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"46\" fill=\"white\" "
+    put(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"%d\" fill=\"white\" "
             "stroke=\"#999\"/>\n",
-        lx, ly);
+        lx, ly, 46 + 19 * drawn);
+    for (int k = 0, row = 0; k < N_TERM_KEYS; k++) {
+        if (kn[k] == 0) continue;
+        double yy = ly + 53 + 19 * row++;
+        put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-dasharray=\"4 2\"/><text x=\"%.1f\" y=\"%.1f\">train %s</text>\n",
+            lx + 10, yy, lx + 40, yy, term_colors[k], lx + 48, yy + 4, term_keys[k]);
+    }
     put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
             "stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">train</text>\n",
         lx + 10, ly + 15, lx + 40, ly + 15, lx + 48, ly + 19);
@@ -162,6 +196,7 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
 #undef PX
 #undef PY
     free(ts), free(tl), free(vs), free(vl);
+    for (int k = 0; k < N_TERM_KEYS; k++) free(ks[k]), free(kl[k]);
     if (b.oom) {
         free(b.p);
         return lmg_error(LMG_ERR_NOMEM, "out of memory drawing '%s'", path);

@@ -1,6 +1,7 @@
 /* train.c — the trainer: data, the step loop on a backend, evaluation, early stopping,
  * checkpoints, metrics and the loss plot of a run directory; evaluation of a finished run. */
 #include "train.h"
+#include "classify.h"
 #include "../backends/backend.h"
 #include "../graph/safetensors.h"
 #include "../text/text.h"
@@ -202,13 +203,14 @@ lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config
 
 /* The forward graph used for evaluation: no dropout, one micro-batch. */
 static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *obj,
-                                   double weight, lmg_graph **out)
+                                   double weight, const lmg_graph *tg, lmg_graph **out)
 {
     lmg_model_config c = *mc;
     c.dropout = 0.0;
     c.micro_batches = 1;
     LMG_TRY(lmg_model_build_with_objective(&c, obj, weight, out));
-    lmg_status s = lmg_graph_verify(*out);
+    lmg_status s = tg ? lmg_graph_adopt_frozen(*out, tg) : LMG_OK; /* a frozen body */
+    if (s == LMG_OK) s = lmg_graph_verify(*out);
     if (s != LMG_OK) {
         lmg_graph_free(*out);
         *out = NULL;
@@ -329,6 +331,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
 {
     memset(r, 0, sizeof *r);
     r->mlm_accuracy = -1;
+    r->next_token_accuracy = -1;
     int64_t windows = lmg_shard_n_windows(sh, ev->T);
     if (windows < 1)
         return lmg_error(LMG_ERR_DATA, "shard '%s' has fewer than %d tokens: nothing to evaluate",
@@ -337,7 +340,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
     if (max_batches > 0 && nb > max_batches) nb = max_batches;
     size_t n = (size_t)ev->B * ev->T;
     double sum = 0, cnt = 0;
-    int64_t hits = 0, masked = 0;
+    int64_t hits = 0, masked = 0, next_hits = 0, next_n = 0;
     for (int64_t i = 0; i < nb; i++) {
         int rows;
         LMG_TRY(lmg_shard_batch_seq(sh, i * ev->B, ev->B, ev->T, ev->buf, &rows));
@@ -360,16 +363,22 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
             sum += (double)loss * c;
             cnt += c;
         }
-        if (ev->logits >= 0 && ev->mlm_targets >= 0) {
+        if (ev->logits >= 0 && (ev->mlm_targets >= 0 || ev->targets >= 0)) {
             LMG_TRY(ev->b->read(ev->e, ev->logits, ev->lg, n * (size_t)ev->V * 4));
-            for (size_t k = 0; k < n; k++) {
-                if (ev->mt[k] == IGNORE_INDEX) continue;
+            /* "logits" are the first term's pass: masked positions for mlm, next tokens for
+             * clm; nothing to score for other first terms. */
+            const char *o = lmg_graph_get_meta(ev->g, "model.objective");
+            int mlm_logits = ev->mlm_targets >= 0 && o && strncmp(o, "mlm", 3) == 0;
+            int clm_logits = ev->targets >= 0 && o && strncmp(o, "clm", 3) == 0;
+            const int32_t *want = mlm_logits ? ev->mt : ev->y;
+            for (size_t k = 0; k < n && (mlm_logits || clm_logits); k++) {
+                if (want[k] == IGNORE_INDEX) continue;
                 const float *row = ev->lg + k * (size_t)ev->V;
                 int best = 0;
                 for (int v = 1; v < ev->V; v++)
                     if (row[v] > row[best]) best = v;
-                hits += best == ev->mt[k];
-                masked++;
+                if (mlm_logits) hits += best == want[k], masked++;
+                else next_hits += best == want[k], next_n++;
             }
         }
     }
@@ -378,6 +387,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
     r->tokens = (int64_t)cnt;
     r->batches = nb;
     if (masked > 0) r->mlm_accuracy = (double)hits / (double)masked;
+    if (next_n > 0) r->next_token_accuracy = (double)next_hits / (double)next_n;
     return LMG_OK;
 }
 
@@ -396,10 +406,16 @@ typedef struct trainer {
     lmg_exec *te;
     evaluator ev;
     lmg_shard *train, *val;
+    lmg_labshard *ltrain, *lval; /* labelled data (classifiers), instead of train/val */
+    int labels;                  /* the "labels" input, or -1 */
+    int n_terms, term_v[LMG_MAX_OBJECTIVE_TERMS];
+    const char *term_name[LMG_MAX_OBJECTIVE_TERMS];
+    int stop_on_f1;
+    int64_t total;               /* the step to end at: optim.steps, or more when extended */
     param_link *links;
     int n_links;
     void *pbuf;
-    int32_t *buf, *x, *y;
+    int32_t *buf, *x, *y, *lb;
     int ids, targets, lr, step, loss, gnorm;
     int eval_every, eval_batches, patience;
     uint64_t data_seed, data_fingerprint;
@@ -442,12 +458,15 @@ static void trainer_free(trainer *t)
     lmg_graph_free(t->loaded_obj);
     lmg_shard_free(t->train);
     lmg_shard_free(t->val);
+    lmg_labshard_free(t->ltrain);
+    lmg_labshard_free(t->lval);
     free(t->data_dir);
     free(t->links);
     free(t->pbuf);
     free(t->buf);
     free(t->x);
     free(t->y);
+    free(t->lb);
     free(t->p_ckpt);
     free(t->p_best);
     free(t->p_metrics);
@@ -541,7 +560,14 @@ static lmg_status setup_fresh(trainer *t)
     LMG_TRY(check_tokenizer(t));
     info(t, "building the training graph");
     LMG_TRY(lmg_model_build_with_objective(&t->mc, t->obj, t->obj_weight, &t->tg));
+    t->stop_on_f1 = c->stop_on_f1;
+    if (c->init_from) {
+        info(t, "loading the pretrained parameters");
+        LMG_TRY(lmg_params_init_from(t->tg, c->init_from, c->freeze, NULL));
+        LMG_TRY(lmg_graph_set_meta(t->tg, "train.init_from", c->init_from));
+    }
     LMG_TRY(lmg_train_graph_build(t->tg, "loss", &t->oc));
+    LMG_TRY(set_meta_num(t->tg, "train.stop_on_f1", t->stop_on_f1));
     /* Stored relative to the run, with the tokenizer's fingerprint (see check_run_data). */
     char *out_abs = realpath(c->out_dir, NULL);
     char *rel = out_abs ? relative_path(out_abs, t->data_dir) : NULL;
@@ -598,11 +624,20 @@ static lmg_status setup_resume(trainer *t)
     t->patience = (int)v;
     LMG_TRY(meta_num(t->tg, "train.objective_weight", &v));
     t->obj_weight = v;
+    if (meta_num(t->tg, "train.stop_on_f1", &v) == LMG_OK) t->stop_on_f1 = v != 0;
+    lmg_error_clear();
     return lmg_graph_verify(t->tg);
 }
 
 static lmg_status open_data(trainer *t)
 {
+    if (lmg_labelled_data_dir(t->data_dir)) {
+        info(t, "opening the labelled shards");
+        return lmg_labelled_open_data(t->data_dir, &t->mc, &t->ltrain, &t->lval);
+    }
+    if (t->mc.n_classes > 0)
+        return lmg_error(LMG_ERR_DATA, "data folder '%s' holds no labelled shards (train.lab) "
+                         "for the classifier", t->data_dir);
     info(t, "opening the token shards");
     char *tp = path_join(t->data_dir, "tok.bpe");
     char *trp = path_join(t->data_dir, "train.tok");
@@ -643,6 +678,7 @@ static lmg_status save_checkpoint(trainer *t)
     KV("best_step", "%lld", (long long)t->best_step)
     KV("bad_evals", "%d", t->bad_evals)
     KV("elapsed_s", "%.6f", t->elapsed_before + (now_s() - t->t_start))
+    KV("steps_total", "%lld", (long long)t->total)
 #undef KV
     return lmg_checkpoint_save(t->p_ckpt, t->tg, t->b, t->te, 1, n, keys, vals);
 }
@@ -678,6 +714,8 @@ static lmg_status load_checkpoint(trainer *t)
     t->best_step = m.best_step;
     t->bad_evals = m.bad_evals;
     t->elapsed_before = m.elapsed_s;
+    /* An extended run keeps its new length when resumed again. */
+    if (m.steps_total > t->total) t->total = m.steps_total;
     if (m.best_step > 0) {
         int64_t have = 0;
         lmg_status s = file_exists(t->p_best) ? lmg_checkpoint_best_step(t->p_best, m.step, &have)
@@ -696,16 +734,33 @@ static lmg_status load_checkpoint(trainer *t)
     return lmg_metrics_truncate(t->p_metrics, t->step_done);
 }
 
+/* A classifier's validation: the loss, accuracy and macro-F1 over the labelled val split. */
+static lmg_status evaluate_classes(trainer *t, double *loss, double *acc, double *f1)
+{
+    lmg_cls_predictions p;
+    LMG_TRY(lmg_cls_predict(t->b, t->ev.e, t->eg, t->lval, t->eval_batches, &p));
+    lmg_cls_report r;
+    lmg_status s = lmg_cls_report_compute(p.labels, p.pred, p.n, p.K, 0, &r);
+    if (s == LMG_OK) *loss = p.loss, *acc = r.accuracy, *f1 = r.macro_f1;
+    lmg_cls_report_free(&r);
+    lmg_cls_predictions_free(&p);
+    return s;
+}
+
 static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
 {
     *stop = 0;
     LMG_TRY(copy_params(t->b, t->te, t->ev.e, t->links, t->n_links, t->pbuf));
     lmg_eval_result r;
-    LMG_TRY(evaluate(&t->ev, t->val, t->eval_batches, &r));
+    double acc = NAN, f1 = NAN;
+    if (t->lval) LMG_TRY(evaluate_classes(t, &r.loss, &acc, &f1));
+    else LMG_TRY(evaluate(&t->ev, t->val, t->eval_batches, &r));
     t->last_val = r.loss;
-    int improved = r.loss < t->best_val;
+    /* The score to minimise: the loss, or minus the macro-F1. */
+    double score = t->stop_on_f1 && t->lval ? -f1 : r.loss;
+    int improved = score < t->best_val;
     if (improved) {
-        t->best_val = r.loss;
+        t->best_val = score;
         t->best_step = step;
         t->bad_evals = 0;
         t->best_pending = 1; /* written after the checkpoint: see save_best */
@@ -717,7 +772,8 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
                                               (t->mc.micro_batches < 1 ? 1 : t->mc.micro_batches) *
                                               t->mc.seq / t->step_time_total
                                         : 0.0;
-    lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el};
+    lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el, t->lval != NULL,
+                    acc, f1, 0, {0}, {0}};
     LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
     LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
     lmg_train_event e;
@@ -726,6 +782,8 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
     e.step = step;
     e.steps = t->oc.steps;
     e.val_loss = r.loss;
+    e.val_accuracy = acc;
+    e.val_f1 = f1;
     e.best_val_loss = t->best_val;
     e.best_step = t->best_step;
     e.improved = improved;
@@ -752,7 +810,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     t->t_start = now_s();
     LMG_TRY(c->resume_dir ? setup_resume(t) : setup_fresh(t));
     LMG_TRY(open_data(t));
-    LMG_TRY(build_eval_graph(&t->mc, t->obj, t->obj_weight, &t->eg));
+    LMG_TRY(build_eval_graph(&t->mc, t->obj, t->obj_weight, t->tg, &t->eg));
     size_t maxb = 0;
     LMG_TRY(link_params(t->tg, t->eg, &t->links, &t->n_links, &maxb));
     t->pbuf = malloc(maxb ? maxb : 1);
@@ -766,7 +824,15 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     info(t, "preparing the backend");
     LMG_TRY(t->b->init(t->tg, &opts, &t->te));
     LMG_TRY(evaluator_init(&t->ev, t->eg, t->b, &opts, 0));
+    t->total = t->oc.steps;
     if (c->resume_dir) LMG_TRY(load_checkpoint(t));
+    if (c->resume_dir && c->extend_to > t->total) {
+        /* Asked for more steps: a run that had run out of patience may go on. */
+        if (t->step_done >= t->total || (t->patience > 0 && t->bad_evals >= t->patience))
+            t->bad_evals = 0;
+        t->total = c->extend_to;
+        info(t, "extending the run");
+    }
 
     t->ids = lmg_graph_find(t->tg, "ids");
     t->targets = lmg_graph_find(t->tg, "targets");
@@ -774,6 +840,17 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     t->step = lmg_graph_find(t->tg, "step");
     t->loss = lmg_graph_find(t->tg, "loss");
     t->gnorm = lmg_graph_find(t->tg, "grad_norm");
+    t->labels = lmg_graph_find(t->tg, "labels");
+    if (t->labels >= 0 && !t->ltrain)
+        return lmg_error(LMG_ERR_DATA, "the objective has a 'sup' term but data folder '%s' "
+                         "holds no labelled shards", t->data_dir);
+    for (int i = 0; i < t->tg->n_outputs && t->n_terms < LMG_MAX_OBJECTIVE_TERMS; i++) {
+        const char *on = t->tg->values[t->tg->outputs[i]].name;
+        if (strncmp(on, "loss/", 5) != 0 || t->tg->values[t->tg->outputs[i]].shape.rank != 0)
+            continue;
+        t->term_v[t->n_terms] = t->tg->outputs[i];
+        t->term_name[t->n_terms++] = on + 5;
+    }
     if (t->ids < 0 || t->lr < 0 || t->step < 0 || t->loss < 0 || t->gnorm < 0)
         return lmg_error(LMG_ERR_INVALID, "training graph lacks ids, lr, step, loss or grad_norm");
     int rows = (int)t->tg->values[t->ids].shape.dims[0], T = t->mc.seq;
@@ -781,9 +858,10 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     t->buf = malloc((size_t)rows * (T + 1) * 4);
     t->x = malloc(n * 4);
     t->y = malloc(n * 4);
-    if (!t->buf || !t->x || !t->y) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    t->lb = malloc((size_t)rows * 4);
+    if (!t->buf || !t->x || !t->y || !t->lb) return lmg_error(LMG_ERR_NOMEM, "out of memory");
 
-    int64_t total = t->oc.steps;
+    int64_t total = t->total;
     int stop = 0, early = 0, interrupted = 0;
     /* A run that already ran out of patience stays stopped. */
     if (t->patience > 0 && t->bad_evals >= t->patience) stop = early = 1;
@@ -798,12 +876,19 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         }
         int64_t step = t->step_done + 1;
         double t0 = now_s();
-        LMG_TRY(lmg_shard_batch_random(t->train, t->data_seed, (uint64_t)step, rows, T, t->buf));
-        split_windows(t->buf, rows, rows, T, t->x, t->y);
+        if (t->ltrain) {
+            LMG_TRY(lmg_labshard_batch_random(t->ltrain, t->data_seed, (uint64_t)step, rows,
+                                              t->x, t->lb));
+            lmg_rows_next_targets(t->x, rows, T, t->y);
+        } else {
+            LMG_TRY(lmg_shard_batch_random(t->train, t->data_seed, (uint64_t)step, rows, T, t->buf));
+            split_windows(t->buf, rows, rows, T, t->x, t->y);
+        }
         float lr = (float)lmg_lr_at(&t->oc, step);
         int32_t st = (int32_t)step;
         LMG_TRY(t->b->write(t->te, t->ids, t->x, n * 4));
         if (t->targets >= 0) LMG_TRY(t->b->write(t->te, t->targets, t->y, n * 4));
+        if (t->labels >= 0) LMG_TRY(t->b->write(t->te, t->labels, t->lb, (size_t)rows * 4));
         LMG_TRY(t->b->write(t->te, t->lr, &lr, 4));
         LMG_TRY(t->b->write(t->te, t->step, &st, 4));
         LMG_TRY(t->b->run(t->te, (uint64_t)step));
@@ -820,7 +905,13 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         t->step_time_total += dt;
         double el = t->elapsed_before + (now_s() - t->t_start);
         double tps = (double)t->steps_this_process * (double)n / t->step_time_total;
-        lmg_metric m = {step, "train", loss, lr, gn, tps, el};
+        lmg_metric m = {step, "train", loss, lr, gn, tps, el, 0, NAN, NAN, t->n_terms, {0}, {0}};
+        for (int k = 0; k < t->n_terms; k++) {
+            float tl;
+            LMG_TRY(t->b->read(t->te, t->term_v[k], &tl, 4));
+            m.term_names[k] = t->term_name[k];
+            m.term_losses[k] = tl;
+        }
         LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
         lmg_train_event e;
         memset(&e, 0, sizeof e);
@@ -922,7 +1013,7 @@ lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char 
         w = 1.0;
         lmg_error_clear();
     }
-    if (s == LMG_OK) s = build_eval_graph(&mc, obj, w, &eg);
+    if (s == LMG_OK) s = build_eval_graph(&mc, obj, w, tg, &eg);
     if (s == LMG_OK) {
         if (checkpoint) ck = strdup(checkpoint);
         else {
@@ -944,7 +1035,9 @@ lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char 
     if (s == LMG_OK && (!b || !b->init))
         s = lmg_error(LMG_ERR_NOT_FOUND, "backend '%s' is not available", backend ? backend : "opencl");
     lmg_exec_opts opts = {device, 0};
-    if (s == LMG_OK) s = evaluator_init(&ev, eg, b, &opts, lmg_graph_find(eg, "mlm/targets") >= 0);
+    if (s == LMG_OK)
+        s = evaluator_init(&ev, eg, b, &opts,
+                           lmg_graph_find(eg, "mlm/targets") >= 0 || lmg_graph_find(eg, "targets") >= 0);
     if (s == LMG_OK) s = lmg_checkpoint_load(ck, eg, b, ev.e, 0);
     if (s == LMG_OK) s = evaluate(&ev, sh, max_batches, r);
     evaluator_free(&ev);

@@ -56,6 +56,7 @@ typedef struct lmg_train_event {
     int64_t best_step;
     int improved, bad_evals;
     int early_stop;         /* DONE: 1 when patience ran out */
+    double val_accuracy, val_f1; /* EVAL of a classifier: accuracy and macro-F1, else NaN */
 } lmg_train_event;
 
 typedef void (*lmg_train_progress_fn)(const lmg_train_event *e, void *user);
@@ -65,6 +66,11 @@ typedef struct lmg_train_config {
     lmg_optim_config optim;   /* optim.steps is the run's number of steps */
     const lmg_graph *objective_graph; /* NULL: the model's built-in objective */
     double objective_weight;  /* its weight in "loss" (1 when 0) */
+    const char *init_from;    /* fine-tuning: initial parameters, by name, from this checkpoint
+                                 (train/classify.h); parameters it lacks keep their init */
+    int freeze;               /* with init_from: the loaded parameters stay fixed */
+    int stop_on_f1;           /* classifiers: the best checkpoint and early stopping follow
+                                 the validation macro-F1 instead of the validation loss */
     const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare) */
     const char *out_dir;      /* the run directory (created) */
     const char *resume_dir;   /* continue this run (model, optim, data come from it) */
@@ -75,6 +81,9 @@ typedef struct lmg_train_config {
     int patience;             /* stop after this many evaluations without improvement; 0 = never */
     uint64_t data_seed;       /* the batch order: batch of step s = f(data_seed, s) */
     int64_t stop_at;          /* end after this step as if interrupted (checkpoint kept); 0 = no */
+    int64_t extend_to;        /* resume: train on to this step when it lies beyond the run's
+                                 own end (the schedule stays at min_lr after its end, and a
+                                 run stopped early gets its patience back); 0 = no */
     lmg_train_progress_fn progress;
     void *user;
 } lmg_train_config;
@@ -86,7 +95,8 @@ void lmg_train_config_default(lmg_train_config *c);
 typedef struct lmg_train_result {
     int64_t step;             /* last step done */
     int64_t best_step;
-    double best_val_loss;     /* INFINITY when never evaluated */
+    double best_val_loss;     /* INFINITY when never evaluated; with stop_on_f1, minus the
+                                 best validation macro-F1 */
     double last_loss, last_val_loss;
     double elapsed_s, ms_per_step, tokens_per_s; /* this process's steps */
     int early_stopped;
@@ -119,6 +129,8 @@ typedef struct lmg_eval_result {
     double loss;              /* mean loss per counted token (CE for clm/mlm) */
     double perplexity;        /* exp(loss) */
     double mlm_accuracy;      /* masked positions predicted exactly (mlm models), else -1 */
+    double next_token_accuracy; /* clm models: positions whose most likely token is the
+                                   next one, else -1 */
     int64_t tokens;           /* positions counted */
     int64_t batches;
 } lmg_eval_result;
@@ -169,6 +181,7 @@ typedef struct lmg_checkpoint_meta {
     int64_t best_step;
     int bad_evals;
     double elapsed_s;
+    int64_t steps_total;      /* the run's length when it was extended; 0: not written */
 } lmg_checkpoint_meta;
 lmg_status lmg_checkpoint_read_meta(const char *path, int64_t max_step, lmg_checkpoint_meta *m);
 /* The step best.safetensors was written at (1..max_step), its format checked. */
@@ -196,6 +209,11 @@ typedef struct lmg_metric {
     int64_t step;
     const char *split;        /* "train", "val", "test" */
     double loss, lr, grad_norm, tokens_per_s, elapsed_s; /* NaN = not written */
+    int has_cls;              /* a classifier's validation: accuracy and macro_f1 written */
+    double accuracy, macro_f1;
+    int n_terms;              /* the objective's terms, written as "loss/<name>" */
+    const char *term_names[LMG_MAX_OBJECTIVE_TERMS];
+    double term_losses[LMG_MAX_OBJECTIVE_TERMS];
 } lmg_metric;
 
 /* Append one JSON object line to path (created when missing). */
@@ -203,7 +221,10 @@ lmg_status lmg_metrics_append(const char *path, const lmg_metric *m);
 /* Keep only the lines with step <= max_step (a resumed run drops what came after its
  * checkpoint); rewritten atomically. A missing file is fine. */
 lmg_status lmg_metrics_truncate(const char *path, int64_t max_step);
-/* Read the (step, loss) pairs of one split from metrics.jsonl; arrays malloc'd. */
+/* Read the (step, loss) pairs of one split from metrics.jsonl; arrays malloc'd. The key
+ * lmg_metrics_read_key reads instead of "loss" may be any numeric field ("loss/sup"). */
+lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
+                                int64_t **steps, double **values, size_t *n);
 lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
                             double **losses, size_t *n);
 
