@@ -21,7 +21,9 @@
     X(build, "build a GPT or BERT forward graph with its objective")                     \
     X(train, "pretrain a model (default: a small GPT on the fortunes corpus)")           \
     X(generate, "sample text from a trained GPT run")                                    \
-    X(eval, "evaluate a trained run on a data split")
+    X(eval, "evaluate a trained run on a data split")                                   \
+    X(export, "write a run or graph as an ONNX model: lmg export onnx RUN -o m.onnx")      \
+    X(import, "read an ONNX model into a graph: lmg import onnx m.onnx -o g.pb")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)
