@@ -43,6 +43,8 @@ static void help(FILE *f)
             "  --step N               the step those draws belong to (default 1; a run: the\n"
             "                         checkpoint's next step)\n"
             "  --static               keep every axis at its built size\n"
+            "  --save-graph PATH      also write the lmgraph graph that was exported (.pb), e.g.\n"
+            "                         the training step built for --training\n"
             "  --external-min BYTES   initializers of at least this size go to MODEL.onnx.data\n"
             "                         (default 1048576; 0 = everything inside the model)\n"
             "  -q, --quiet            print nothing on success\n"
@@ -143,6 +145,7 @@ static int write_draws(const lmg_graph *g, uint64_t step, const char *path, int 
 int lmg_cmd_export(int argc, char **argv)
 {
     const char *format = NULL, *src = NULL, *out = NULL, *ckpt = NULL, *draws_path = NULL;
+    const char *graph_out = NULL;
     int training = 0, draws = 0, is_static = 0, quiet = 0, step_given = 0;
     long long ext_min = 1 << 20, step = 1;
     for (int i = 1; i < argc; i++) {
@@ -156,6 +159,8 @@ int lmg_cmd_export(int argc, char **argv)
             out = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--checkpoint", &missing))) {
             ckpt = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--save-graph", &missing))) {
+            graph_out = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--write-draws", &missing))) {
             draws_path = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--step", &missing))) {
@@ -275,6 +280,8 @@ int lmg_cmd_export(int argc, char **argv)
                info.n_outputs, LMG_ONNX_OPSET, secs);
         if (info.fixed[0]) printf("  static axes: %s\n", info.fixed);
     }
+    if (rc == 0 && graph_out && (s = lmg_graph_save(g, graph_out, 4096)) != LMG_OK)
+        rc = cli_fail(CMD, s, "cannot write '%s'", graph_out);
     if (rc == 0 && draws_path) rc = write_draws(g, (uint64_t)step, draws_path, quiet);
     lmg_st_close(weights);
     lmg_graph_free(g);
