@@ -42,6 +42,8 @@ typedef struct ox {
     char *cache_key[64];
     const char *cache_val[64];
     int n_cache;
+    const char **consts; /* names of the constants made so far */
+    int n_consts, cap_consts;
 } ox;
 
 static dimx dx_static(int64_t v)
@@ -413,6 +415,8 @@ static lmg_status setup_symbols(ox *x)
 
 /* ---- emission helpers --------------------------------------------------------------- */
 
+static int oir_type(lmg_dtype t) { return t == LMG_DTYPE_I32 ? OIR_I32 : OIR_F32; }
+
 static const char *fresh(ox *x, const char *what)
 {
     return oir_strf(&x->ir, "%s/%s%d", x->cur ? x->cur->name : "g", what, ++x->counter);
@@ -437,41 +441,60 @@ static const char *nd(ox *x, const char *op, int n_attr, const oattr *attrs, ...
 #define OPA(x, op, attrs, ...) \
     nd(x, op, (int)(sizeof(attrs) / sizeof(oattr)), attrs, __VA_ARGS__, (const char *)NULL)
 
+/* A constant initializer named after its value ("const/f32/0.5"), made once: the names do
+ * not depend on how many came before, so exporting an imported export names them alike. A
+ * graph value of that name is reused when it holds the same bytes. */
+static const char *constant(ox *x, const char *name, int dtype, int rank, const int64_t *dims,
+                            const void *data, size_t nbytes)
+{
+    for (int i = 0; i < x->n_consts; i++)
+        if (strcmp(x->consts[i], name) == 0) return x->consts[i];
+    int v = lmg_graph_find(x->g, name);
+    if (v >= 0) {
+        const lmg_value *val = &x->g->values[v];
+        size_t nb = (size_t)lmg_shape_numel(&val->shape) * lmg_dtype_size(val->dtype);
+        if (val->kind == LMG_VALUE_INIT && val->fill == LMG_INIT_DATA && nb == nbytes &&
+            oir_type(val->dtype) == dtype && val->shape.rank == rank && memcmp(val->data, data, nb) == 0)
+            return x->vname[v];
+        name = oir_strf(&x->ir, "%s#%d", name, ++x->counter);
+    }
+    if (x->n_consts == x->cap_consts) {
+        int nc = x->cap_consts ? 2 * x->cap_consts : 64;
+        const char **na = realloc(x->consts, (size_t)nc * sizeof *na);
+        if (!na) {
+            x->ir.oom = 1;
+            return "";
+        }
+        x->consts = na;
+        x->cap_consts = nc;
+    }
+    oir_init(&x->ir, name, dtype, rank, dims, data, nbytes, 1);
+    return x->consts[x->n_consts++] = name;
+}
+
 static const char *cf(ox *x, float v)
 {
-    char key[40];
-    snprintf(key, sizeof key, "f%a", (double)v);
-    for (int i = 0; i < x->n_cache; i++)
-        if (strcmp(x->cache_key[i], key) == 0) return x->cache_val[i];
-    const char *name = oir_strf(&x->ir, "const/f32/%d", x->ir.n_init);
-    oir_init(&x->ir, name, OIR_F32, 0, NULL, &v, sizeof v, 1);
-    if (x->n_cache < 64) {
-        x->cache_key[x->n_cache] = (char *)oir_strf(&x->ir, "%s", key);
-        x->cache_val[x->n_cache++] = name;
-    }
-    return name;
+    return constant(x, oir_strf(&x->ir, "const/f32/%.9g", (double)v), OIR_F32, 0, NULL, &v, sizeof v);
 }
 
 static const char *cd(ox *x, double v)
 {
-    const char *name = oir_strf(&x->ir, "const/f64/%d", x->ir.n_init);
-    oir_init(&x->ir, name, OIR_F64, 0, NULL, &v, sizeof v, 1);
-    return name;
+    return constant(x, oir_strf(&x->ir, "const/f64/%.17g", v), OIR_F64, 0, NULL, &v, sizeof v);
 }
 
 static const char *ci32(ox *x, int32_t v)
 {
-    const char *name = oir_strf(&x->ir, "const/i32/%d", x->ir.n_init);
-    oir_init(&x->ir, name, OIR_I32, 0, NULL, &v, sizeof v, 1);
-    return name;
+    return constant(x, oir_strf(&x->ir, "const/i32/%d", (int)v), OIR_I32, 0, NULL, &v, sizeof v);
 }
 
 static const char *ci64s(ox *x, int n, const int64_t *v)
 {
-    const char *name = oir_strf(&x->ir, "const/i64/%d", x->ir.n_init);
+    char name[400];
+    int o = snprintf(name, sizeof name, "const/i64/");
+    for (int i = 0; i < n && o < (int)sizeof name - 24; i++)
+        o += snprintf(name + o, sizeof name - (size_t)o, "%s%lld", i ? "," : "", (long long)v[i]);
     int64_t d = n;
-    oir_init(&x->ir, name, OIR_I64, 1, &d, v, (size_t)n * sizeof *v, 1);
-    return name;
+    return constant(x, oir_strf(&x->ir, "%s", name), OIR_I64, 1, &d, v, (size_t)n * sizeof *v);
 }
 
 static const char *ci64(ox *x, int64_t v) { return ci64s(x, 1, &v); }
@@ -1018,8 +1041,7 @@ static lmg_status e_cross_entropy_grad(ox *x, const lmg_node *n)
     oattr la[1] = {OA_I("axis", -1)};
     const char *sm = OPA(x, "Softmax", la, c.logits);
     float ov[2] = {0.0f, 1.0f};
-    const char *vals = oir_strf(&x->ir, "const/f32/%d", x->ir.n_init);
-    oir_init(&x->ir, vals, OIR_F32, 1, (int64_t[]){2}, ov, sizeof ov, 1);
+    const char *vals = constant(x, "const/f32/0,1", OIR_F32, 1, (int64_t[]){2}, ov, sizeof ov);
     oattr oa[1] = {OA_I("axis", -1)};
     const char *onehot = OPA(x, "OneHot", oa, c.t64, ci64(x, V), vals);
     const char *none = OP(x, "Equal", c.W, cf(x, 0.0f));
@@ -1176,8 +1198,6 @@ lmg_onnx_map_kind lmg_onnx_op_mapping(lmg_op op, const char **what)
 
 /* ---- the whole graph ----------------------------------------------------------------- */
 
-static int oir_type(lmg_dtype t) { return t == LMG_DTYPE_I32 ? OIR_I32 : OIR_F32; }
-
 static void declare(ox *x, oval *ov, int v)
 {
     const lmg_value *val = &x->g->values[v];
@@ -1321,6 +1341,7 @@ lmg_status lmg_onnx_export(const lmg_graph *g, const lmg_onnx_export_opts *o, co
     free(x.vd);
     free(x.vname);
     free(x.uses);
+    free(x.consts);
     return s;
 }
 
