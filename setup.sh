@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")"
 
 packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
-opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes"
+opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes libonnx-dev python3-venv"
 
 missing=""
 for p in $packages; do
@@ -25,7 +25,8 @@ mode=${1:-train}
 [ $# -gt 0 ] && shift
 case "$mode" in
 build) exec ninja ;;
-test) ninja && exec ninja test ;;
+test) # build/pyenv: onnx, onnxruntime, numpy for tests/cli_onnx.sh (which fails without it in CI)
+    ninja && { tests/onnx/pyenv.sh >/dev/null || true; } && exec ninja test ;;
 asan) ninja build/asan/all && exec ninja asan ;;
 train) ninja && exec build/lmg train "$@" ;;
 *) echo "usage: ./setup.sh [train|test|asan|build]" >&2; exit 2 ;;

@@ -24,7 +24,9 @@
     X(eval, "evaluate a trained run on a data split")                                    \
     X(finetune, "fine-tune a pretrained run on a classification task")                   \
     X(classify, "label texts with a classifier run")                                     \
-    X(compare, "two classifier runs' reports side by side")
+    X(compare, "two classifier runs' reports side by side")                              \
+    X(export, "write a run or graph as an ONNX model: lmg export onnx RUN -o m.onnx")    \
+    X(import, "read an ONNX model into a graph: lmg import onnx m.onnx -o g.pb")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)

@@ -1,0 +1,242 @@
+/* test_onnx.c — the C side of ONNX export and the NumPy formats: every op of ops.def has an
+ * ONNX mapping entry, random ops refuse without draws, draws equal the reference backend's,
+ * symbolic axes give way where a graph fixes them, .npy and .npz round trips. */
+#include "test.h"
+#include "../backends/backend.h"
+#include "../export/npy.h"
+#include "../export/onnx.h"
+#include "../graph/graph.h"
+#include "../models/models.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/lmg_test_onnx_XXXXXX";
+
+static char *tmp_path(const char *name)
+{
+    static char buf[4][256];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, 256, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static void test_every_op_mapped(void)
+{
+    test_begin("every op of ops.def has an ONNX mapping (standard ops, draws, or none with a reason)");
+    int missing = 0;
+    for (int op = 0; op < LMG_OP_COUNT; op++) {
+        const char *what;
+        lmg_onnx_map_kind k = lmg_onnx_op_mapping((lmg_op)op, &what);
+        if (!CHECK(k != LMG_ONNX_MAP_MISSING && what && *what, "op %s has no ONNX mapping entry",
+                   lmg_op_name((lmg_op)op)))
+            missing++;
+    }
+    CHECK(lmg_onnx_op_mapping((lmg_op)LMG_OP_COUNT, NULL) == LMG_ONNX_MAP_MISSING,
+          "an op past the table is reported missing");
+    CHECK(lmg_onnx_op_mapping(LMG_OP_DROPOUT, NULL) == LMG_ONNX_MAP_DRAWS,
+          "Dropout maps once its draws are inputs");
+    test_end();
+}
+
+/* x f32[4,6] -> Dropout -> y; node "drop" */
+static lmg_graph *dropout_graph(void)
+{
+    lmg_graph *g = lmg_graph_new("drop");
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(2, (int64_t[]){4, 6}));
+    lmg_attr a[3] = {lmg_attr_float("p", 0.5), lmg_attr_int("seed", 11), lmg_attr_int("key", 3)};
+    int y = lmg_graph_node(g, LMG_OP_DROPOUT, "drop", &x, 1, a, 3, NULL, NULL);
+    lmg_attr b[3] = {lmg_attr_float("p", 0.3), lmg_attr_int("seed", 11), lmg_attr_int("key", 9)};
+    int m = lmg_graph_node(g, LMG_OP_BERNOULLI, "bern", &x, 1, b, 3, NULL, NULL);
+    lmg_graph_add_output(g, y);
+    lmg_graph_add_output(g, m);
+    return g;
+}
+
+static void test_random_refused(void)
+{
+    test_begin("a random op without --draws: LMG_ERR_UNSUPPORTED naming op and node, no file");
+    lmg_graph *g = dropout_graph();
+    CHECK(lmg_graph_verify(g) == LMG_OK, "verify: %s", lmg_last_error());
+    lmg_onnx_export_opts o = {0};
+    const char *path = tmp_path("drop.onnx");
+    lmg_status s = lmg_onnx_export(g, &o, path, NULL);
+    CHECK(s == LMG_ERR_UNSUPPORTED, "status %d", s);
+    CHECK(strstr(lmg_last_error(), "Dropout") && strstr(lmg_last_error(), "'drop'"),
+          "message names op and node: %s", lmg_last_error());
+    CHECK(access(path, F_OK) != 0, "no file written");
+    o.draws_as_inputs = 1;
+    s = lmg_onnx_export(g, &o, path, NULL);
+    CHECK(s == LMG_OK && access(path, F_OK) == 0, "with draws as inputs it exports: %s",
+          lmg_last_error());
+    lmg_graph_free(g);
+    test_end();
+}
+
+static void test_draws_match_ref(void)
+{
+    test_begin("the draws written for a step are the reference backend's: Dropout and Bernoulli");
+    lmg_graph *g = dropout_graph();
+    lmg_graph_verify(g);
+    lmg_exec *e = NULL;
+    float x[24], y[24], m[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)i + 1.0f;
+    const uint64_t step = 7;
+    CHECK(lmg_backend_ref.init(g, &(lmg_exec_opts){0}, &e) == LMG_OK, "init");
+    lmg_backend_ref.write(e, lmg_graph_find(g, "x"), x, sizeof x);
+    lmg_backend_ref.run(e, step);
+    lmg_backend_ref.read(e, g->outputs[0], y, sizeof y);
+    lmg_backend_ref.read(e, g->outputs[1], m, sizeof m);
+    lmg_backend_ref.free(e);
+    int n = 0, bad = 0;
+    for (int i = 0;; i++) {
+        char *name;
+        lmg_dtype t;
+        lmg_shape s;
+        void *d;
+        if (lmg_onnx_draw(g, i, step, &name, &t, &s, &d) != LMG_OK) break;
+        const float *u = d;
+        int is_drop = strcmp(name, "draw/drop/u") == 0;
+        CHECK(is_drop || strcmp(name, "draw/bern/u") == 0, "draw name %s", name);
+        for (int k = 0; k < 24; k++) {
+            float want = is_drop ? (u[k] < 0.5f ? 0.0f : x[k] * 2.0f) : (u[k] < 0.3f ? 1.0f : 0.0f);
+            bad += (is_drop ? y[k] : m[k]) != want;
+        }
+        free(name);
+        free(d);
+        n++;
+    }
+    CHECK(n == 2, "%d draws, expected 2", n);
+    CHECK(bad == 0, "%d elements differ from the reference backend", bad);
+    lmg_graph_free(g);
+    test_end();
+}
+
+static void test_symbolic_fallback(void)
+{
+    test_begin("symbolic axes: a GPT keeps batch and seq; slicing part of seq fixes it, named");
+    lmg_model_config c;
+    lmg_model_config_default(&c, "gpt");
+    c.layers = 1, c.d_model = 16, c.heads = 2, c.d_ff = 32, c.vocab = 32, c.seq = 6, c.batch = 3;
+    lmg_graph *g = NULL;
+    CHECK(lmg_model_build(&c, &g) == LMG_OK, "build: %s", lmg_last_error());
+    lmg_onnx_export_opts o = {0};
+    o.symbolic = 1;
+    lmg_onnx_export_info info;
+    CHECK(lmg_onnx_export(g, &o, tmp_path("gpt.onnx"), &info) == LMG_OK, "export: %s",
+          lmg_last_error());
+    CHECK(info.fixed[0] == 0, "nothing fixed, got '%s'", info.fixed);
+    lmg_graph_free(g);
+
+    g = lmg_graph_new("part");
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(3, (int64_t[]){2, 5, 4}));
+    lmg_attr a[3] = {lmg_attr_int("axis", 1), lmg_attr_int("start", 1), lmg_attr_int("end", 5)};
+    int y = lmg_graph_node(g, LMG_OP_SLICE, "shift", &x, 1, a, 3, NULL, NULL);
+    lmg_graph_add_output(g, y);
+    lmg_graph_verify(g);
+    CHECK(lmg_onnx_export(g, &o, tmp_path("part.onnx"), &info) == LMG_OK, "export: %s",
+          lmg_last_error());
+    CHECK(strstr(info.fixed, "seq") && strstr(info.fixed, "'shift'") && !strstr(info.fixed, "batch"),
+          "seq fixed by node 'shift', batch kept: '%s'", info.fixed);
+    lmg_graph_free(g);
+    test_end();
+}
+
+static void test_npy(void)
+{
+    test_begin(".npy: f32/i32 round trip, f8 and i8 narrowed, i8 past int32 refused, bad input named");
+    float f[6] = {1.5f, -2, 3, 4, 5, 6e-30f};
+    lmg_shape s = lmg_shape_make(2, (int64_t[]){2, 3}), s2;
+    void *buf, *back;
+    size_t n;
+    lmg_dtype t;
+    CHECK(lmg_npy_encode(LMG_DTYPE_F32, &s, f, &buf, &n) == LMG_OK, "encode");
+    CHECK(n % 64 == 24 % 64 || n == 128 + 24 || n > 24, "size %zu", n);
+    CHECK(lmg_npy_parse(buf, n, "f.npy", &t, &s2, &back) == LMG_OK, "parse: %s", lmg_last_error());
+    CHECK(t == LMG_DTYPE_F32 && lmg_shape_equal(&s, &s2) && memcmp(back, f, sizeof f) == 0,
+          "round trip");
+    free(back);
+    /* Corrupt the descr: an unsupported dtype is named. */
+    char *p = strstr((char *)buf + 10, "<f4");
+    memcpy(p, "<u2", 3);
+    CHECK(lmg_npy_parse(buf, n, "f.npy", &t, &s2, &back) == LMG_ERR_PARSE &&
+              strstr(lmg_last_error(), "f.npy") && strstr(lmg_last_error(), "u2"),
+          "unsupported dtype named: %s", lmg_last_error());
+    free(buf);
+
+    /* A hand-made int64 array: [3] = {1, -2, 2^40}. */
+    unsigned char raw[128] = "\x93NUMPY\x01\x00";
+    const char *hdr = "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }";
+    size_t hl = 118;
+    raw[8] = (unsigned char)hl, raw[9] = 0;
+    memset(raw + 10, ' ', hl);
+    memcpy(raw + 10, hdr, strlen(hdr));
+    raw[10 + hl - 1] = '\n';
+    int64_t v[3] = {1, -2, (int64_t)1 << 40};
+    unsigned char file[128 + 24];
+    memcpy(file, raw, 128);
+    memcpy(file + 128, v, sizeof v);
+    CHECK(lmg_npy_parse(file, sizeof file, "i.npy", &t, &s2, &back) == LMG_ERR_DATA &&
+              strstr(lmg_last_error(), "element 2"),
+          "int64 past int32 refused naming the element: %s", lmg_last_error());
+    v[2] = 7;
+    memcpy(file + 128, v, sizeof v);
+    CHECK(lmg_npy_parse(file, sizeof file, "i.npy", &t, &s2, &back) == LMG_OK && t == LMG_DTYPE_I32 &&
+              ((int32_t *)back)[1] == -2 && ((int32_t *)back)[2] == 7,
+          "int64 narrowed: %s", lmg_last_error());
+    free(back);
+    CHECK(lmg_npy_parse(file, sizeof file - 1, "i.npy", &t, &s2, &back) == LMG_ERR_PARSE,
+          "a short body is refused");
+    test_end();
+}
+
+static void test_npz(void)
+{
+    test_begin(".npz: a zip whose members are the .npy of each array, CRC-32 checked by unzip -t");
+    lmg_npz *z = lmg_npz_new();
+    int32_t a[3] = {1, 2, 3};
+    float b[2] = {0.5f, 0.25f};
+    lmg_shape sa = lmg_shape_make(1, (int64_t[]){3}), sb = lmg_shape_make(0, NULL);
+    sb = lmg_shape_make(1, (int64_t[]){2});
+    CHECK(lmg_npz_add(z, "a", LMG_DTYPE_I32, &sa, a) == LMG_OK, "add a");
+    CHECK(lmg_npz_add(z, "grad/b", LMG_DTYPE_F32, &sb, b) == LMG_OK, "add b");
+    const char *path = tmp_path("x.npz");
+    CHECK(lmg_npz_commit(z, path) == LMG_OK, "commit: %s", lmg_last_error());
+    lmg_npz_free(z);
+    char *data;
+    size_t n;
+    CHECK(lmg_read_file(path, &data, &n) == LMG_OK, "read back");
+    /* The first member's .npy starts right after its 30-byte local header and name. */
+    CHECK(n > 30 + 5 && memcmp(data, "PK\x03\x04", 4) == 0 && memcmp(data + 30, "a.npy", 5) == 0,
+          "local header and member name");
+    lmg_dtype t;
+    lmg_shape s;
+    void *back;
+    uint32_t len = (uint32_t)(unsigned char)data[18] | (uint32_t)(unsigned char)data[19] << 8;
+    CHECK(lmg_npy_parse(data + 35, len, "a.npy", &t, &s, &back) == LMG_OK && t == LMG_DTYPE_I32 &&
+              memcmp(back, a, sizeof a) == 0,
+          "member a parses back: %s", lmg_last_error());
+    free(back);
+    free(data);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "command -v unzip >/dev/null 2>&1 || exit 0; unzip -tq %s >/dev/null", path);
+    CHECK(system(cmd) == 0, "unzip -t accepts the archive");
+    test_end();
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) return 1;
+    test_every_op_mapped();
+    test_random_refused();
+    test_draws_match_ref();
+    test_symbolic_fallback();
+    test_npy();
+    test_npz();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    return test_summary();
+}
