@@ -410,10 +410,30 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
     return load_outputs(c, pg, g);
 }
 
+/* protobuf-c's decoder allocates through this, from this library's malloc (so tests that
+ * fail allocations reach it too), and notes a failure: unpack returns NULL for both an
+ * exhausted heap and a malformed file. */
+static void *pb_alloc(void *failed, size_t n)
+{
+    void *p = malloc(n);
+    if (!p) *(int *)failed = 1;
+    return p;
+}
+
+static void pb_free(void *failed, void *p)
+{
+    (void)failed;
+    free(p);
+}
+
 static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_graph **out)
 {
     *out = NULL;
-    Lmg__Model *m = lmg__model__unpack(NULL, n, buf);
+    int pb_failed = 0;
+    ProtobufCAllocator pb = {pb_alloc, pb_free, &pb_failed};
+    Lmg__Model *m = lmg__model__unpack(&pb, n, buf);
+    if (!m && pb_failed)
+        return lmg_error(LMG_ERR_NOMEM, "%s: out of memory decoding %zu bytes", c->label, n);
     if (!m) return bad(c, "not an lmgraph model (malformed or truncated protobuf, %zu bytes)", n);
     lmg_status s = LMG_OK;
     lmg_graph *g = NULL;
@@ -448,7 +468,7 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
         s = lmg_graph_verify(g);
         if (s != LMG_OK) lmg_error_prefix(s, "%s", c->label);
     }
-    lmg__model__free_unpacked(m, NULL);
+    lmg__model__free_unpacked(m, &pb);
     if (s != LMG_OK) {
         lmg_graph_free(g);
         return s;
