@@ -1,7 +1,7 @@
 /* fuzz_pb.c — libFuzzer harness for the binary .pb loader (lmg_graph_load_bytes): every
- * input is refused with a status or loads a verified graph that saves and loads again. */
-#include "fuzz.h"
-#include "../../graph/graph.h"
+ * input is refused with a status or loads a verified graph that saves and loads again and
+ * passes graph_check.h (plan, autodiff). */
+#include "graph_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 lmg_last_error());
     FUZZ_ASSERT(lmg_graph_save_bytes(g2, &b2, &n2) == LMG_OK, "save again: %s", lmg_last_error());
     FUZZ_ASSERT(n1 == n2 && memcmp(b1, b2, n1) == 0, "saving is not stable (%zu vs %zu bytes)", n1, n2);
+    fuzz_check_graph(g);
     free(b1);
     free(b2);
     lmg_graph_free(g2);

@@ -1,8 +1,7 @@
 /* fuzz_text.c — libFuzzer harness for the text-form parser (lmg_graph_parse): every input is
  * refused with a status or parses to a verified graph whose printed form parses back to
- * the same text. */
-#include "fuzz.h"
-#include "../../graph/graph.h"
+ * the same text, and which passes graph_check.h (plan, autodiff). */
+#include "graph_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 lmg_last_error(), p1);
     FUZZ_ASSERT(lmg_graph_print(g2, &p2) == LMG_OK, "print again: %s", lmg_last_error());
     FUZZ_ASSERT(strcmp(p1, p2) == 0, "printing is not stable:\n%s\n---\n%s", p1, p2);
+    fuzz_check_graph(g);
     free(p1);
     free(p2);
     lmg_graph_free(g2);

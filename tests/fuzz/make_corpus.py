@@ -30,6 +30,40 @@ graph "tiny" {
 }
 """
 # The checkpoint harness's graph, taken from its source so the two cannot drift apart.
+# A scalar loss over trainable parameters: the graph harnesses differentiate it.
+LOSS = """lmgraph ir 1 opset 1
+graph "mlp" {
+  input ids : i32[2,3]
+  input targets : i32[2,3]
+  param wte : f32[8,4] = zeros
+  param w1 : f32[4,4] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
+  param g : f32[4] = [1, 1, 1, 1]
+  param b : f32[4] = zeros
+  param wo : f32[4,8] = zeros
+  node x = Embedding(wte, ids)
+  node [ln] h, mean, rstd = LayerNorm(x, g, b) {eps = 1e-05}
+  node m = MatMul(h, w1)
+  node a = Gelu(m)
+  node r = Reshape(a) {shape = [6, 4]}
+  node t = Tanh(r)
+  node u = Reshape(t) {shape = [2, 3, 4]}
+  node s = Add(u, x)
+  node logits = MatMul(s, wo)
+  node loss = CrossEntropy(logits, targets)
+  output loss, logits
+}
+"""
+ATTENTION = """lmgraph ir 1 opset 1
+graph "attn" {
+  input q : f32[1,2,3,4]
+  param k : f32[1,2,3,4] = zeros
+  param v : f32[1,2,3,4] = zeros
+  node [att] o, lse = Attention(q, k, v) {causal = 1}
+  node s = ReduceSum(o) {axes = ints[], keepdims = 0}
+  node d = Dropout(s) {p = 0.5, key = 3}
+  output d, lse
+}
+"""
 CHECKPOINT = "".join(
     bytes(m, "ascii").decode("unicode_escape")
     for m in re.findall(r'^    "(.*)";?$', open(os.path.join(here, "fuzz_checkpoint.c")).read(), re.M))
@@ -76,6 +110,8 @@ for h in ("pb", "text", "safetensors", "tokenizer", "shard", "checkpoint"):
 # .pb: a valid graph, the same with weights outside, cut and patched copies.
 pb = read(parse(TINY, "tiny"))
 put("pb", "tiny.pb", pb)
+put("pb", "loss.pb", read(parse(LOSS, "loss")))
+put("pb", "attention.pb", read(parse(ATTENTION, "attention")))
 put("pb", "tiny_external.pb", read(parse(TINY, "ext", external=8)))
 put("pb", "truncated.pb", pb[: len(pb) // 2])
 put("pb", "flipped.pb", flip(pb, len(pb) // 3))
@@ -85,6 +121,8 @@ for name in ("unknown_op.pb", "value_info_mismatch.pb", "raw_data_length.pb", "n
 
 # Text form: the valid graph (its external() reads the fuzzer's w.bin) and broken ones.
 put("text", "tiny.lmgt", TINY)
+put("text", "loss.lmgt", LOSS)
+put("text", "attention.lmgt", ATTENTION)
 put("text", "objective.lmgt", read(os.path.join(root, "samples", "objectives", "next2.lmgt")))
 put("text", "checkpoint.lmgt", CHECKPOINT)
 for name in ("cycle.lmgt", "parse_bad_escape.lmgt", "attribute_wrong_type.lmgt",
