@@ -280,6 +280,7 @@ typedef struct {
     const char *p, *end, *start;
     const char *file;
     char err[200];
+    int oom; /* the error is an allocation that failed, not the file */
 } jparser;
 
 static void jfree(jval *v)
@@ -390,6 +391,7 @@ static int jstring(jparser *p, char **out)
     p->p++;
     if (b.oom) {
         free(b.s);
+        p->oom = 1;
         return jfail(p, "out of memory");
     }
     *out = b.s;
@@ -455,7 +457,10 @@ static int jcontainer(jparser *p, jval *v, int depth, int obj)
             if (ni) v->items = ni;
             char **nk = obj ? realloc(v->keys, (size_t)cap * sizeof *nk) : NULL;
             if (nk) v->keys = nk;
-            if (!ni || (obj && !nk)) return jfail(p, "out of memory");
+            if (!ni || (obj && !nk)) {
+                p->oom = 1;
+                return jfail(p, "out of memory");
+            }
         }
         jval *item = &v->items[v->n];
         memset(item, 0, sizeof *item);
@@ -701,7 +706,7 @@ lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st
         return st_bad(file, "header length %llu runs past the end of the file (%zu bytes)",
                       (unsigned long long)hl, n);
     if (hl < 2 || b[8] != '{') return st_bad(file, "the header does not start with '{'");
-    jparser p = {(const char *)b + 8, (const char *)b + 8 + hl, (const char *)b + 8, file, ""};
+    jparser p = {(const char *)b + 8, (const char *)b + 8 + hl, (const char *)b + 8, file, "", 0};
     jval root;
     memset(&root, 0, sizeof root);
     int rc = jvalue(&p, &root, 0);
@@ -711,6 +716,7 @@ lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st
     }
     if (rc != 0) {
         jfree(&root);
+        if (p.oom) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory reading the header", file);
         return st_bad(file, "bad JSON header: %s", p.err);
     }
     lmg_st_file *f = calloc(1, sizeof *f);
