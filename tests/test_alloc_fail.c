@@ -1,8 +1,10 @@
 /* test_alloc_fail.c — out-of-memory paths, tested rather than hoped for: every allocation the
- * library makes while loading a small GPT's .pb, verifying it, building its training step
- * (autodiff, clipping, AdamW) and running one step on the ref backend is made to fail in
- * turn, N = 1, 2, ... until the sequence needs fewer than N. Each failure must end in
- * LMG_ERR_NOMEM with a message, no crash, and (in build/asan) no leak.
+ * library makes in a sequence is made to fail in turn, N = 1, 2, ... until the sequence needs
+ * fewer than N. Two sequences: loading a small GPT's .pb, verifying it, building its training
+ * step (autodiff, clipping, AdamW) and running one step on the ref backend; and the other
+ * files (text form, .pb with safetensors weights, checkpoint, tokenizer, shard). Each failure
+ * must end in LMG_ERR_NOMEM with a message (or be worked around with the same result), with
+ * no crash, no file left behind, and (in build/asan) no leak.
  *
  * The link line wraps malloc, calloc, realloc, strdup and strndup (-Wl,--wrap=...), so the
  * library's own objects call the __wrap_ functions below; the .pb decoder in libprotobuf-c
