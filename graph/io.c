@@ -58,6 +58,14 @@ static lmg_status bad(const load_ctx *c, const char *fmt, ...)
     return lmg_error(LMG_ERR_PARSE, "%s: %s", c->label, msg);
 }
 
+/* A graph builder call failed and left its message: prefix the file's name. Running out of
+ * memory stays LMG_ERR_NOMEM; anything else the builder refuses is the file's fault. */
+static lmg_status builder_failed(const load_ctx *c, const lmg_graph *g)
+{
+    return lmg_error_prefix(g->status == LMG_ERR_NOMEM ? LMG_ERR_NOMEM : LMG_ERR_PARSE, "%s",
+                            c->label);
+}
+
 static lmg_status read_type(const load_ctx *c, const char *what, const char *name, int dtype,
                             size_t n_dims, const int64_t *dims, lmg_dtype *t, lmg_shape *s)
 {
@@ -188,7 +196,7 @@ static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__T
                    x->raw_data.len, lmg_dtype_name(t), lmg_shape_str(&s, (char[160]){0}, 160),
                    nbytes);
     int v = lmg_graph_add_value(g, x->name, LMG_VALUE_INIT, t, s);
-    if (v < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+    if (v < 0) return builder_failed(c, g);
     lmg_value *val = &g->values[v];
     val->trainable = x->trainable != 0;
     if (x->zeros) {
@@ -294,7 +302,7 @@ static lmg_status create_node_outputs(const load_ctx *c, lmg_graph *g, const Lmg
             if (!name[0] || lmg_graph_find(g, name) >= 0) continue; /* reported later */
             if (lmg_graph_add_value(g, name, LMG_VALUE_NODE, LMG_DTYPE_UNDEFINED,
                                     lmg_shape_make(0, NULL)) < 0)
-                return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+                return builder_failed(c, g);
         }
     }
     return LMG_OK;
@@ -365,7 +373,7 @@ static lmg_status load_outputs(const load_ctx *c, const Lmg__Graph *pg, lmg_grap
         const char *name = pg->outputs[i]->name;
         if (!name[0]) s = bad(c, "graph output %zu has an empty name", i);
         else if ((outs[i] = value_ref(g, name)) < 0)
-            s = lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+            s = builder_failed(c, g);
     }
     unsigned char *listed = s == LMG_OK ? calloc((size_t)g->n_values + 1, 1) : NULL;
     if (s == LMG_OK && !listed) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
@@ -401,7 +409,7 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
         lmg_shape s;
         LMG_TRY(read_type(c, "input", vi->name, (int)vi->dtype, vi->n_dims, vi->dims, &t, &s));
         int v = lmg_graph_add_value(g, vi->name, LMG_VALUE_INPUT, t, s);
-        if (v < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+        if (v < 0) return builder_failed(c, g);
         g->inputs[g->n_inputs++] = v;
     }
     for (size_t i = 0; i < pg->n_initializers; i++)
@@ -465,10 +473,30 @@ static lmg_status check_utf8(const load_ctx *c, const Lmg__Model *m)
     return LMG_OK;
 }
 
+/* protobuf-c's decoder allocates through this, from this library's malloc (so tests that
+ * fail allocations reach it too), and notes a failure: unpack returns NULL for both an
+ * exhausted heap and a malformed file. */
+static void *pb_alloc(void *failed, size_t n)
+{
+    void *p = malloc(n);
+    if (!p) *(int *)failed = 1;
+    return p;
+}
+
+static void pb_free(void *failed, void *p)
+{
+    (void)failed;
+    free(p);
+}
+
 static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_graph **out)
 {
     *out = NULL;
-    Lmg__Model *m = lmg__model__unpack(NULL, n, buf);
+    int pb_failed = 0;
+    ProtobufCAllocator pb = {pb_alloc, pb_free, &pb_failed};
+    Lmg__Model *m = lmg__model__unpack(&pb, n, buf);
+    if (!m && pb_failed)
+        return lmg_error(LMG_ERR_NOMEM, "%s: out of memory decoding %zu bytes", c->label, n);
     if (!m) return bad(c, "not an lmgraph model (malformed or truncated protobuf, %zu bytes)", n);
     lmg_status s = LMG_OK;
     lmg_graph *g = NULL;
@@ -505,7 +533,7 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
         s = lmg_graph_verify(g);
         if (s != LMG_OK) lmg_error_prefix(s, "%s", c->label);
     }
-    lmg__model__free_unpacked(m, NULL);
+    lmg__model__free_unpacked(m, &pb);
     if (s != LMG_OK) {
         lmg_graph_free(g);
         return s;

@@ -239,6 +239,7 @@ typedef struct {
     const char *p, *end, *start;
     const char *file;
     char err[200];
+    int oom; /* the error is an allocation that failed, not the file */
 } jparser;
 
 static void jfree(jval *v)
@@ -349,6 +350,7 @@ static int jstring(jparser *p, char **out)
     p->p++;
     if (b.oom) {
         free(b.s);
+        p->oom = 1;
         return jfail(p, "out of memory");
     }
     *out = b.s;
@@ -414,7 +416,10 @@ static int jcontainer(jparser *p, jval *v, int depth, int obj)
             if (ni) v->items = ni;
             char **nk = obj ? realloc(v->keys, (size_t)cap * sizeof *nk) : NULL;
             if (nk) v->keys = nk;
-            if (!ni || (obj && !nk)) return jfail(p, "out of memory");
+            if (!ni || (obj && !nk)) {
+                p->oom = 1;
+                return jfail(p, "out of memory");
+            }
         }
         jval *item = &v->items[v->n];
         memset(item, 0, sizeof *item);
@@ -661,7 +666,7 @@ static lmg_status open_impl(const unsigned char *b, size_t n, uint64_t total, co
                       (unsigned long long)hl, (unsigned long long)total);
     if (hl > n - 8) return st_bad(file, "the header could not be read whole");
     if (hl < 2 || b[8] != '{') return st_bad(file, "the header does not start with '{'");
-    jparser p = {(const char *)b + 8, (const char *)b + 8 + hl, (const char *)b + 8, file, ""};
+    jparser p = {(const char *)b + 8, (const char *)b + 8 + hl, (const char *)b + 8, file, "", 0};
     jval root;
     memset(&root, 0, sizeof root);
     int rc = jvalue(&p, &root, 0);
@@ -671,6 +676,7 @@ static lmg_status open_impl(const unsigned char *b, size_t n, uint64_t total, co
     }
     if (rc != 0) {
         jfree(&root);
+        if (p.oom) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory reading the header", file);
         return st_bad(file, "bad JSON header: %s", p.err);
     }
     lmg_st_file *f = calloc(1, sizeof *f);

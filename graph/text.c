@@ -660,9 +660,12 @@ static int placeholder(const lmg_graph *g, int v)
     return v >= 0 && g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0;
 }
 
+/* A graph builder call failed: its message at the parser's position. Running out of memory
+ * stays LMG_ERR_NOMEM; anything else the builder refuses is the text's fault. */
 static lmg_status graph_fail(parser *P)
 {
-    return perr(P, "%s", lmg_last_error());
+    lmg_status s = perr(P, "%s", lmg_last_error());
+    return P->g->status == LMG_ERR_NOMEM ? LMG_ERR_NOMEM : s;
 }
 
 static int ref_value(parser *P, const char *name)
