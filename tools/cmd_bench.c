@@ -218,6 +218,7 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         return cli_fail("bench", s, "preparing %s on the %s backend", label, be->name);
     }
     row->init_s = now_s() - t0;
+    if (be == &lmg_backend_opencl) printf("  matrix products: %s\n", lmg_opencl_gemm_route(e));
     int n_steps = warmup + steps;
     double *ms = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *ms);
     double *cpu = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *cpu);

@@ -281,6 +281,7 @@ lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
     /* CLBlast would otherwise allocate (and free) its padding buffer on every call; one
      * buffer of the largest size serves the whole step. */
     size_t bytes = 0;
+    if (e->gemm_host) return LMG_OK;
     if (gm->batch <= 1 &&
         CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor,
                                    gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -454,6 +455,33 @@ static int adamw_run(const lmg_exec *e, int i, uint64_t *count)
 
 /* ---- buffers ----------------------------------------------------------------------- */
 
+/* Host BLAS: one buffer holding every region at 4 KiB-aligned starts (sub-buffer origins
+ * must be aligned to CL_DEVICE_MEM_BASE_ADDR_ALIGN). When it would exceed the device's
+ * largest allocation, the products go to CLBlast instead. */
+static lmg_status alloc_whole(lmg_exec *e)
+{
+    cl_uint align_bits = 0;
+    clGetDeviceInfo(e->dev->id, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
+    size_t align = 4096;
+    while (align < align_bits / 8) align *= 2;
+    size_t at = 0;
+    for (int r = 0; r < LMG_CL_NREGIONS; r++) {
+        e->region_base[r] = at / 4;
+        size_t bytes = (e->region_elems[r] ? e->region_elems[r] : 16) * 4;
+        at += (bytes + align - 1) / align * align;
+    }
+    if (at > e->dev->max_alloc) {
+        e->gemm_host = 0;
+        return LMG_OK;
+    }
+    cl_int err = CL_SUCCESS;
+    e->whole = clCreateBuffer(e->dev->ctx, CL_MEM_READ_WRITE, at, NULL, &err);
+    if (err == CL_SUCCESS) return LMG_OK;
+    lmg_cl_fail(err, "clCreateBuffer", __FILE__, __LINE__);
+    return lmg_error_prefix(err, "opencl: allocating the step's %.1f MiB on %s", at / 1048576.0,
+                            e->dev->name);
+}
+
 static lmg_status alloc_region(lmg_exec *e, int r, size_t elems)
 {
     size_t bytes = (elems ? elems : 16) * 4;
@@ -466,7 +494,13 @@ static lmg_status alloc_region(lmg_exec *e, int r, size_t elems)
                          region_names[r], bytes / 1048576.0, d->name, d->max_alloc / 1048576.0,
                          d->global_mem / 1048576.0);
     cl_int err = CL_SUCCESS;
-    e->buf[r] = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (e->whole) {
+        cl_buffer_region reg = {e->region_base[r] * 4, bytes};
+        e->buf[r] = clCreateSubBuffer(e->whole, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                      &reg, &err);
+    } else {
+        e->buf[r] = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    }
     if (err == CL_SUCCESS) {
         /* Touch the buffer now so a lazy allocation fails here, with this message. */
         cl_uint pattern = e->canary ? CANARY_BITS : 0;
@@ -554,6 +588,7 @@ static void cl_free(lmg_exec *e)
     free(e->cmds);
     for (int r = 0; r < LMG_CL_NREGIONS; r++)
         if (e->buf[r]) clReleaseMemObject(e->buf[r]);
+    if (e->whole) clReleaseMemObject(e->whole);
     if (e->gemm_temp) clReleaseMemObject(e->gemm_temp);
     if (e->queue) clReleaseCommandQueue(e->queue);
     free(e->loc);
@@ -628,6 +663,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
 {
     const lmg_graph *g = e->g;
     LMG_TRY(lmg_cl_dev_open(opts ? opts->device : NULL, &e->dev));
+    e->gemm_host = e->dev->gemm_host;
     cl_int err = CL_SUCCESS;
     e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id, 0, &err);
     LMG_CL_CHECK(err);
@@ -659,6 +695,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
                          "(%s MiB) but %s has %.1f MiB global memory", total / 1048576.0, parts,
                          e->dev->name, e->dev->global_mem / 1048576.0);
     }
+    if (e->gemm_host) LMG_TRY(alloc_whole(e));
     for (int r = 0; r < LMG_CL_NREGIONS; r++) LMG_TRY(alloc_region(e, r, e->region_elems[r]));
     if (e->gemm_temp_bytes) {
         err = CL_SUCCESS;
@@ -769,8 +806,15 @@ static lmg_status cl_read(lmg_exec *e, int value, void *data, size_t nbytes)
     return LMG_OK;
 }
 
-static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
+static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm, cl_event *ev)
 {
+    if (e->gemm_host) {
+        lmg_cl_gemm w = *gm;
+        w.a.off += e->region_base[gm->a.region];
+        w.b.off += e->region_base[gm->b.region];
+        w.c.off += e->region_base[gm->c.region];
+        return lmg_cl_hostgemm_enqueue(e->queue, e->whole, &w, ev);
+    }
     CLBlastTranspose ta = gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = gm->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode st;
@@ -779,18 +823,18 @@ static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
                                         gm->alpha, e->buf[gm->a.region], gm->a.off, gm->lda, gm->sa,
                                         e->buf[gm->b.region], gm->b.off, gm->ldb, gm->sb, gm->beta,
                                         e->buf[gm->c.region], gm->c.off, gm->ldc, gm->sc,
-                                        gm->batch, &e->queue, NULL);
+                                        gm->batch, &e->queue, ev);
     else if (gm->temp && e->gemm_temp)
         st = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k,
                                         gm->alpha, e->buf[gm->a.region], gm->a.off, gm->lda,
                                         e->buf[gm->b.region], gm->b.off, gm->ldb, gm->beta,
-                                        e->buf[gm->c.region], gm->c.off, gm->ldc, &e->queue, NULL,
+                                        e->buf[gm->c.region], gm->c.off, gm->ldc, &e->queue, ev,
                                         e->gemm_temp);
     else
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k, gm->alpha,
                           e->buf[gm->a.region], gm->a.off, gm->lda, e->buf[gm->b.region],
                           gm->b.off, gm->ldb, gm->beta, e->buf[gm->c.region], gm->c.off, gm->ldc,
-                          &e->queue, NULL);
+                          &e->queue, ev);
     if (st == CLBlastSuccess) return LMG_OK;
     const char *what = gm->batch > 1 ? "CLBlastSgemmStridedBatched" : "CLBlastSgemm";
     if (st <= -1 && st >= -999)
@@ -837,7 +881,7 @@ static lmg_status check_canaries(lmg_exec *e)
 /* Enqueue one recorded command; nothing waits for it. */
 static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step)
 {
-    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm);
+    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, NULL);
     if (c->step_arg >= 0) {
         cl_ulong st = step;
         LMG_CL_CHECK(clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st));
@@ -860,6 +904,14 @@ static lmg_status cl_run(lmg_exec *e, uint64_t step)
     LMG_CL_CHECK(clFinish(e->queue));
     if (e->canary) LMG_TRY(check_canaries(e));
     return LMG_OK;
+}
+
+const char *lmg_opencl_gemm_route(const lmg_exec *e)
+{
+    if (!e || !e->dev) return "";
+    if (e->dev->gemm_host && !e->gemm_host)
+        return "CLBlast (the step does not fit one buffer, which host BLAS needs)";
+    return e->dev->gemm_route;
 }
 
 const lmg_backend lmg_backend_opencl = {"opencl", cl_init, cl_write, cl_run, cl_read, cl_free};

@@ -43,4 +43,16 @@ lmg_status lmg_opencl_list_devices(lmg_opencl_device **out, int *n);
  * lists the devices that exist. */
 lmg_status lmg_opencl_pick_device(const char *spec, int *platform, int *device);
 
+/* The kernel set OpenBLAS chose at load ("Prescott", "SkylakeX", ...), and a better one the
+ * CPU supports when OpenBLAS fell back to generic kernels on a CPU newer than it knows (NULL
+ * when its choice is fine). OPENBLAS_CORETYPE=<name> before the library loads selects it. */
+const char *lmg_opencl_blas_core(void);
+const char *lmg_opencl_blas_core_better(void);
+
+/* How `e` runs matrix products: CLBlast, or the host's BLAS through native kernels, with the
+ * reason ("host BLAS through native kernels (OpenBLAS Zen kernels, checked; ...)").
+ * LMG_CL_GEMM=clblast forces CLBlast, =host demands the host route (an error where it cannot
+ * be used or fails its check); the default takes the host route where it passes the check. */
+const char *lmg_opencl_gemm_route(const lmg_exec *e);
+
 #endif

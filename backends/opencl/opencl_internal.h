@@ -47,6 +47,10 @@ typedef struct lmg_cl_dev {
     /* CL_KERNEL_WORK_GROUP_SIZE per kernel name, asked once (see lmg_cl_group_limit). */
     struct lmg_cl_wg { char name[48]; size_t size; } *wg;
     int n_wg;
+    /* Matrix products by the host's BLAS through native kernels (hostgemm.c) instead of
+     * CLBlast, and why that route was or was not taken. */
+    int gemm_host;
+    char gemm_route[256];
 } lmg_cl_dev;
 
 /* Open the device `spec` chooses (see lmg_opencl_pick_device), build the program if this is
@@ -124,6 +128,11 @@ struct lmg_exec {
     lmg_cl_dev *dev;
     cl_command_queue queue;
     cl_mem buf[LMG_CL_NREGIONS];
+    /* With host BLAS: every region is a sub-buffer of `whole`, starting at element
+     * region_base[r], so a native kernel needs one buffer (see hostgemm.c). */
+    int gemm_host;
+    cl_mem whole;
+    size_t region_base[LMG_CL_NREGIONS];
     cl_mem gemm_temp;      /* CLBlast's scratch, shared by every product of the step */
     size_t gemm_temp_bytes;
     size_t region_elems[LMG_CL_NREGIONS];
@@ -197,5 +206,16 @@ void lmg_cl_desc_make(lmg_cl_desc *d, const lmg_shape *dims, int nops,
  * an AUX table (operand k's at [k * rows + r]), so kernels need no index division. */
 lmg_status lmg_cl_desc_rows(lmg_exec *e, const lmg_cl_desc *d, int nops, int64_t *inner,
                             int *inner_st, int64_t *rows, lmg_cl_loc *table);
+
+/* ---- host BLAS on CPU devices (hostgemm.c) ---------------------------------------- */
+
+/* Decide d->gemm_host: 1 only on a CPU device that runs native kernels and whose products by
+ * the host's BLAS, on its buffers, match a double-precision reference (LMG_CL_GEMM=clblast
+ * forbids, =host demands it). Fills d->gemm_route either way. */
+lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d);
+/* Enqueue C = alpha op(A) op(B) + beta C as a native kernel calling cblas_sgemm; A, B and C
+ * all lie in `whole` (g's offsets and strides in elements of it). `ev` may be NULL. */
+lmg_status lmg_cl_hostgemm_enqueue(cl_command_queue q, cl_mem whole, const lmg_cl_gemm *g,
+                                   cl_event *ev);
 
 #endif

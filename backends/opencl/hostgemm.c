@@ -1,0 +1,315 @@
+/* hostgemm.c — matrix products on CPU OpenCL devices by the host's BLAS (OpenBLAS), run on the
+ * device's own buffers through clEnqueueNativeKernel; chosen per device only after a check. */
+#include "opencl_internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* What a native kernel receives: one buffer (a cl_mem on entry, replaced by the runtime with
+ * a host pointer to its start, as mem_list/args_mem_loc ask) and the product. One buffer,
+ * because PoCL 3.1 sorts mem_list (by creation) but not args_mem_loc: with two or more
+ * buffers the pointers land in the wrong places, and a buffer listed twice is translated
+ * once. The step's regions are sub-buffers of that one buffer on this route. */
+typedef struct hg_args {
+    void *mem;
+    lmg_cl_gemm g;
+} hg_args;
+
+static void CL_CALLBACK hg_run(void *p)
+{
+    const hg_args *x = p;
+    const lmg_cl_gemm *g = &x->g;
+    const float *base = x->mem;
+    const float *a = base + g->a.off, *b = base + g->b.off;
+    float *c = (float *)x->mem + g->c.off;
+    enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
+    size_t batch = g->batch ? g->batch : 1;
+    for (size_t i = 0; i < batch; i++)
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k, g->alpha,
+                    a + i * g->sa, (blasint)g->lda, b + i * g->sb, (blasint)g->ldb, g->beta,
+                    c + i * g->sc, (blasint)g->ldc);
+}
+
+lmg_status lmg_cl_hostgemm_enqueue(cl_command_queue q, cl_mem whole, const lmg_cl_gemm *g,
+                                   cl_event *ev)
+{
+    hg_args x;
+    memset(&x, 0, sizeof x);
+    x.mem = whole;
+    x.g = *g;
+    const void *loc = &x.mem;
+    LMG_CL_CHECK(clEnqueueNativeKernel(q, hg_run, &x, sizeof x, 1, &whole, &loc, 0, NULL, ev));
+    return LMG_OK;
+}
+
+const char *lmg_opencl_blas_core(void)
+{
+    const char *c = openblas_get_corename();
+    return c ? c : "unknown";
+}
+
+/* OpenBLAS 0.3.21 falls back to generic kernels on CPUs newer than it knows (Prescott on
+ * recent Xeons); the CPU's own features say which of its kernel sets would run. */
+const char *lmg_opencl_blas_core_better(void)
+{
+    static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    static const char *const avx2[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
+                                        "SapphireRapids", "Excavator"};
+    const char *core = lmg_opencl_blas_core();
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+        for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
+            if (strcasecmp(core, avx512[i]) == 0) return NULL;
+        return "SkylakeX";
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++)
+            if (strcasecmp(core, avx2[i]) == 0) return NULL;
+        return "Haswell";
+    }
+    return NULL;
+}
+
+/* ---- the check --------------------------------------------------------------------- */
+
+/* C = op(A) op(B) in double, the plain definition. */
+static void ref_gemm(const lmg_cl_gemm *g, const float *buf, double *out)
+{
+    for (size_t bt = 0; bt < g->batch; bt++)
+        for (size_t i = 0; i < g->m; i++)
+            for (size_t j = 0; j < g->n; j++) {
+                double s = 0;
+                for (size_t p = 0; p < g->k; p++) {
+                    double av = g->ta ? buf[g->a.off + bt * g->sa + p * g->lda + i]
+                                      : buf[g->a.off + bt * g->sa + i * g->lda + p];
+                    double bv = g->tb ? buf[g->b.off + bt * g->sb + j * g->ldb + p]
+                                      : buf[g->b.off + bt * g->sb + p * g->ldb + j];
+                    s += av * bv;
+                }
+                out[(bt * g->m + i) * g->n + j] = s;
+            }
+}
+
+#define GUARD 0x7FA5A5A5u
+
+/* One product laid out like the arena lays out a step's tensors: A, B and C in ONE buffer at
+ * odd offsets, leading dimensions above the minimum, guard words everywhere else. Sets *ok
+ * to 0 (with a reason) when the result or a guard word is wrong. */
+static lmg_status check_one(cl_context ctx, cl_command_queue q, int ta, int tb, size_t m,
+                            size_t n, size_t k, size_t batch, int *ok, char *why, size_t nwhy)
+{
+    lmg_cl_gemm g = {0};
+    g.ta = ta, g.tb = tb, g.m = m, g.n = n, g.k = k, g.batch = batch;
+    g.alpha = 1.0f, g.beta = 0.0f;
+    size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    g.lda = ac + 3, g.ldb = bc + 1, g.ldc = n + 2;
+    size_t asz = ar * g.lda, bsz = br * g.ldb, csz = m * g.ldc;
+    g.sa = batch > 1 ? asz + 5 : 0, g.sb = batch > 1 ? bsz + 7 : 0, g.sc = batch > 1 ? csz + 1 : 0;
+    g.a.off = 13;
+    g.b.off = g.a.off + batch * (asz + 5) + 11;
+    g.c.off = g.b.off + batch * (bsz + 7) + 17;
+    size_t total = g.c.off + batch * (csz + 1) + 19;
+    float *h = malloc(total * 4), *out = malloc(total * 4);
+    double *ref = malloc(batch * m * n * sizeof *ref);
+    lmg_status s = LMG_OK;
+    cl_mem buf = NULL;
+    if (!h || !out || !ref) {
+        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    uint32_t seed = 12345u + (uint32_t)(m * 31 + n * 7 + k);
+    for (size_t i = 0; i < total; i++) {
+        uint32_t bits = GUARD;
+        memcpy(&h[i], &bits, 4);
+    }
+    /* Operand elements are small random values; padding between rows keeps the guard NaN,
+     * so a product that reads outside its matrices turns NaN. */
+    for (size_t bt = 0; bt < batch; bt++) {
+        for (size_t r = 0; r < ar; r++)
+            for (size_t c = 0; c < ac; c++) {
+                seed = seed * 1664525u + 1013904223u;
+                h[g.a.off + bt * g.sa + r * g.lda + c] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
+            }
+        for (size_t r = 0; r < br; r++)
+            for (size_t c = 0; c < bc; c++) {
+                seed = seed * 1664525u + 1013904223u;
+                h[g.b.off + bt * g.sb + r * g.ldb + c] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
+            }
+    }
+    ref_gemm(&g, h, ref);
+    /* As in a step: the operands arrive through one sub-buffer (a region), the product runs
+     * on the parent, and the result is read through another sub-buffer. */
+    size_t align = 4096, split = (g.c.off * 4 + align - 1) / align * align;
+    size_t bytes = split + total * 4;
+    cl_int err = CL_SUCCESS;
+    cl_mem sub[2] = {NULL, NULL};
+    buf = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err == CL_SUCCESS) {
+        cl_buffer_region r0 = {0, split}, r1 = {split, bytes - split};
+        sub[0] = clCreateSubBuffer(buf, 0, CL_BUFFER_CREATE_TYPE_REGION, &r0, &err);
+        if (err == CL_SUCCESS)
+            sub[1] = clCreateSubBuffer(buf, 0, CL_BUFFER_CREATE_TYPE_REGION, &r1, &err);
+    }
+    /* Operands in the first region, C (and everything after it) in the second. */
+    size_t cw = total - g.c.off;
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(q, sub[0], CL_TRUE, 0, g.c.off * 4, h, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(q, sub[1], CL_TRUE, 0, cw * 4, h + g.c.off, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        s = lmg_cl_fail(err, "clCreateBuffer/clEnqueueWriteBuffer", __FILE__, __LINE__);
+        goto release;
+    }
+    lmg_cl_gemm run = g;
+    run.c.off = split / 4;
+    s = lmg_cl_hostgemm_enqueue(q, buf, &run, NULL);
+    if (s != LMG_OK) goto release;
+    err = clEnqueueReadBuffer(q, sub[0], CL_TRUE, 0, g.c.off * 4, out, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clEnqueueReadBuffer(q, sub[1], CL_TRUE, 0, cw * 4, out + g.c.off, 0, NULL, NULL);
+    if (err != CL_SUCCESS) s = lmg_cl_fail(err, "clEnqueueReadBuffer", __FILE__, __LINE__);
+release:
+    for (int i = 0; i < 2; i++)
+        if (sub[i]) clReleaseMemObject(sub[i]);
+    if (s != LMG_OK) goto done;
+    double maxref = 0, maxerr = 0;
+    for (size_t bt = 0; bt < batch; bt++)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double r = ref[(bt * m + i) * n + j];
+                double d = fabs((double)out[g.c.off + bt * g.sc + i * g.ldc + j] - r);
+                if (fabs(r) > maxref) maxref = fabs(r);
+                if (!(d <= maxerr)) maxerr = isnan(d) ? INFINITY : d > maxerr ? d : maxerr;
+                /* The element is checked; mark it so the guard sweep below skips it. */
+                memcpy(&out[g.c.off + bt * g.sc + i * g.ldc + j], &h[g.c.off + bt * g.sc + i * g.ldc + j], 4);
+            }
+    size_t bad = 0;
+    for (size_t i = 0; i < total; i++)
+        if (memcmp(&out[i], &h[i], 4) != 0) bad++;
+    const char *t = ta ? (tb ? "TT" : "TN") : (tb ? "NT" : "NN");
+    if (!(maxerr <= 1e-5 * (maxref > 1 ? maxref : 1) * (double)(k > 16 ? k : 16) / 16)) {
+        *ok = 0;
+        snprintf(why, nwhy, "%s %zux%zux%zu batch %zu: max error %.3g (max |C| %.3g)", t, m, n, k,
+                 batch, maxerr, maxref);
+    } else if (bad) {
+        *ok = 0;
+        snprintf(why, nwhy, "%s %zux%zux%zu batch %zu: %zu words outside C changed", t, m, n, k,
+                 batch, bad);
+    }
+done:
+    if (buf) clReleaseMemObject(buf);
+    free(h);
+    free(out);
+    free(ref);
+    return s;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* GFLOP/s of the route at 512 x 1024 x 256 (a GPT-S-sized product), best of 3 after one. */
+static lmg_status time_route(cl_context ctx, cl_command_queue q, double *gflops)
+{
+    lmg_cl_gemm g = {0};
+    g.m = 512, g.n = 1024, g.k = 256, g.batch = 1, g.alpha = 1, g.beta = 0;
+    g.lda = g.k, g.ldb = g.n, g.ldc = g.n;
+    g.b.off = g.m * g.k;
+    g.c.off = g.b.off + g.k * g.n;
+    size_t total = g.c.off + g.m * g.n;
+    cl_int err = CL_SUCCESS;
+    cl_mem buf = clCreateBuffer(ctx, CL_MEM_READ_WRITE, total * 4, NULL, &err);
+    LMG_CL_CHECK(err);
+    float zero = 0;
+    err = clEnqueueFillBuffer(q, buf, &zero, 4, 0, total * 4, 0, NULL, NULL);
+    double best = 1e30;
+    for (int r = 0; r < 4 && err == CL_SUCCESS; r++) {
+        double t0 = now_s();
+        lmg_status s = lmg_cl_hostgemm_enqueue(q, buf, &g, NULL);
+        if (s != LMG_OK) {
+            clReleaseMemObject(buf);
+            return s;
+        }
+        err = clFinish(q);
+        double t = now_s() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    clReleaseMemObject(buf);
+    LMG_CL_CHECK(err);
+    *gflops = 2.0 * (double)(g.m * g.n * g.k) / best * 1e-9;
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d)
+{
+    const char *env = getenv("LMG_CL_GEMM");
+    int force_host = env && strcmp(env, "host") == 0;
+    d->gemm_host = 0;
+    if (env && *env && strcmp(env, "auto") != 0 && strcmp(env, "host") != 0 &&
+        strcmp(env, "clblast") != 0)
+        return lmg_error(LMG_ERR_ARG, "opencl: LMG_CL_GEMM is '%s'; it takes auto, host or "
+                         "clblast", env);
+    if (env && strcmp(env, "clblast") == 0) {
+        snprintf(d->gemm_route, sizeof d->gemm_route, "CLBlast (LMG_CL_GEMM=clblast)");
+        return LMG_OK;
+    }
+    cl_device_exec_capabilities caps = 0;
+    clGetDeviceInfo(d->id, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof caps, &caps, NULL);
+    /* A native kernel runs on the host, so only a CPU device's buffers are host memory that
+     * the host's BLAS can work on at the speed of the device itself. */
+    const char *no = !d->is_cpu ? "not a CPU device"
+                     : !(caps & CL_EXEC_NATIVE_KERNEL) ? "the device runs no native kernels"
+                                                       : NULL;
+    if (no) {
+        if (force_host)
+            return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: LMG_CL_GEMM=host but %s: %s", d->name,
+                             no);
+        snprintf(d->gemm_route, sizeof d->gemm_route, "CLBlast (host BLAS: %s)", no);
+        return LMG_OK;
+    }
+    cl_int err = CL_SUCCESS;
+    cl_command_queue q = clCreateCommandQueue(d->ctx, d->id, 0, &err);
+    LMG_CL_CHECK(err);
+    /* Every transpose, odd sizes, and a batch: what the step's MatMul recorder can ask. */
+    static const size_t shapes[][5] = {
+        {0, 0, 37, 29, 41}, {0, 1, 33, 45, 19}, {1, 0, 21, 40, 67}, {1, 1, 17, 23, 130},
+        {0, 0, 130, 70, 256}, {0, 1, 64, 64, 3},
+    };
+    int ok = 1;
+    char why[160] = "";
+    lmg_status s = LMG_OK;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes && ok && s == LMG_OK; i++)
+        s = check_one(d->ctx, q, (int)shapes[i][0], (int)shapes[i][1], shapes[i][2],
+                      shapes[i][3], shapes[i][4], 1, &ok, why, sizeof why);
+    if (ok && s == LMG_OK) s = check_one(d->ctx, q, 0, 1, 19, 23, 16, 3, &ok, why, sizeof why);
+    double gf = 0;
+    if (ok && s == LMG_OK) s = time_route(d->ctx, q, &gf);
+    clReleaseCommandQueue(q);
+    if (s != LMG_OK) {
+        if (force_host) return lmg_error_prefix(s, "opencl: checking host BLAS on %s", d->name);
+        snprintf(d->gemm_route, sizeof d->gemm_route, "CLBlast (host BLAS failed: %s)",
+                 lmg_last_error());
+        return LMG_OK;
+    }
+    if (!ok) {
+        if (force_host)
+            return lmg_error(LMG_ERR_DEVICE, "opencl: LMG_CL_GEMM=host but host BLAS on %s "
+                             "gives wrong results: %s", d->name, why);
+        snprintf(d->gemm_route, sizeof d->gemm_route, "CLBlast (host BLAS rejected: %s)", why);
+        return LMG_OK;
+    }
+    d->gemm_host = 1;
+    snprintf(d->gemm_route, sizeof d->gemm_route,
+             "host BLAS through native kernels (OpenBLAS %s kernels, checked; %.0f GFLOP/s at "
+             "512x1024x256)", lmg_opencl_blas_core(), gf);
+    return LMG_OK;
+}
