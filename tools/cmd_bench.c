@@ -1,6 +1,7 @@
 /* cmd_bench.c — `lmg bench`: time training steps of the BENCH.md models (GPT-S, BERT-S) on a
  * backend, next to OpenBLAS's sgemm on the same host; `lmg tune`: search CLBlast parameters. */
 #include "cli.h"
+#include "profile.h"
 #include "../graph/plan.h"
 #include "../models/models.h"
 #include "../train/train.h"
@@ -169,7 +170,7 @@ static lmg_status make_training_graph(const char *arch, lmg_model_config *c, lmg
 }
 
 static int bench_model(const char *arch, const lmg_backend *be, const char *device, int warmup,
-                       int steps, double blas_gflops, bench_row *row)
+                       int steps, double blas_gflops, const char *trace, bench_row *row)
 {
     const char *label = strcmp(arch, "gpt") == 0 ? "GPT-S" : "BERT-S";
     memset(row, 0, sizeof *row);
@@ -232,6 +233,7 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         if (s == LMG_OK && loss_id >= 0) s = be->read(e, loss_id, &loss, sizeof loss);
         ms[i] = (now_s() - ts) * 1e3;
         cpu[i] = (cpu_s() - tc) * 1e3 / cores;
+        if (trace && i == warmup - 1) lmg_opencl_profile_reset(); /* timed steps only */
         if (i == 0) {
             row->first_s = now_s() - t0;
             row->loss0 = loss;
@@ -275,6 +277,11 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         printf("\n  CPU time of this process / %.0f cores: median %.0f ms/step (what an idle machine "
                "would show on a CPU device; %.1f GFLOP/s)\n",
                cores, row->cpu_ms, row->step_gflop / (row->cpu_ms * 1e-3));
+    }
+    if (trace && steps > 0 && cli_profile_report("bench", steps, row->median_ms, trace, 25)) {
+        free(ms);
+        free(cpu);
+        return 1;
     }
     printf("  loss: step 1 %.4f, step %d %.4f\n", row->loss0, n_steps, row->loss1);
     printf("  memory: planned %.1f MB; freeing the prepared graph returned %.1f MB (its buffers: "
@@ -377,6 +384,7 @@ static void bench_help(FILE *f)
     fprintf(f,
             "usage: lmg bench [--model gpt|bert|both] [--steps N] [--warmup N]\n"
             "                 [--backend NAME] [--device P:D] [--cold] [--products]\n"
+            "                 [--profile [--trace FILE]]\n"
             "\n"
             "Time training steps (forward, loss, backward, AdamW) of the BENCH.md models with\n"
             "random initial weights and random tokens: GPT-S and BERT-S (4 layers, 4 heads,\n"
@@ -399,6 +407,11 @@ static void bench_help(FILE *f)
             "  --products      instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
             "                  CLBlast's default parameters and with lmgraph's (see lmg tune)\n"
             "  --no-blas       skip the OpenBLAS measurement\n"
+            "  --profile       time every node by OpenCL event profiling over the timed steps:\n"
+            "                  tables by op type and by node (ms, %%, GFLOP/s, GB/s), and a\n"
+            "                  Chrome-trace JSON of the last step (chrome://tracing, Perfetto)\n"
+            "  --trace FILE    where --profile writes the trace (default lmg-trace-MODEL.json;\n"
+            "                  with --model both, MODEL is put before the extension)\n"
             "  -h, --help      show this help\n"
             "\n"
             "exit status: 0 measured, 1 failure, 2 usage error\n");
@@ -408,7 +421,8 @@ int lmg_cmd_bench(int argc, char **argv)
 {
     const char *model = "gpt", *backend = NULL, *device = NULL;
     long long steps = 10, warmup = 2;
-    int cold = 0, products = 0, blas = 1;
+    int cold = 0, products = 0, blas = 1, profile = 0;
+    const char *trace = NULL;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -429,8 +443,13 @@ int lmg_cmd_bench(int argc, char **argv)
             backend = v;
         } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
             device = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--trace", &missing))) {
+            trace = v;
+            profile = 1;
         } else if (missing) {
             return cli_usage_error("bench", "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            profile = 1;
         } else if (strcmp(argv[i], "--cold") == 0) {
             cold = 1;
         } else if (strcmp(argv[i], "--products") == 0) {
@@ -464,10 +483,30 @@ int lmg_cmd_bench(int argc, char **argv)
         fflush(stdout);
         bench_row rows[2];
         int n = 0;
+        char tr[2][1024];
+        for (int m = 0; m < 2; m++) {
+            const char *name = m ? "bert" : "gpt";
+            if (!trace) {
+                snprintf(tr[m], sizeof tr[m], "lmg-trace-%s.json", name);
+            } else if (strcmp(model, "both") != 0) {
+                snprintf(tr[m], sizeof tr[m], "%s", trace);
+            } else {
+                const char *dot = strrchr(trace, '.'), *slash = strrchr(trace, '/');
+                int stem = dot && (!slash || dot > slash) ? (int)(dot - trace) : (int)strlen(trace);
+                snprintf(tr[m], sizeof tr[m], "%.*s-%s%s", stem, trace, name, trace + stem);
+            }
+        }
+        if (profile) {
+            if (be != &lmg_backend_opencl)
+                return cli_usage_error("bench", "--profile needs the opencl backend");
+            lmg_opencl_profile_enable(1);
+        }
         if (strcmp(model, "bert") != 0 && rc == 0)
-            rc = bench_model("gpt", be, device, (int)warmup, (int)steps, bg, &rows[n++]);
+            rc = bench_model("gpt", be, device, (int)warmup, (int)steps, bg,
+                             profile ? tr[0] : NULL, &rows[n++]);
         if (strcmp(model, "gpt") != 0 && rc == 0)
-            rc = bench_model("bert", be, device, (int)warmup, (int)steps, bg, &rows[n++]);
+            rc = bench_model("bert", be, device, (int)warmup, (int)steps, bg,
+                             profile ? tr[1] : NULL, &rows[n++]);
         if (be == &lmg_backend_opencl) {
             cl_device_id dev = opencl_device(device);
             if (dev) printf("CLBlast parameters: %s\n", lmg_cl_tune_state(dev));

@@ -586,6 +586,7 @@ static void cl_free(lmg_exec *e)
         free(e->cmds[i].args);
     }
     free(e->cmds);
+    lmg_cl_prof_free(e);
     for (int r = 0; r < LMG_CL_NREGIONS; r++)
         if (e->buf[r]) clReleaseMemObject(e->buf[r]);
     if (e->whole) clReleaseMemObject(e->whole);
@@ -665,7 +666,9 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     LMG_TRY(lmg_cl_dev_open(opts ? opts->device : NULL, &e->dev));
     e->gemm_host = e->dev->gemm_host;
     cl_int err = CL_SUCCESS;
-    e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id, 0, &err);
+    int prof = lmg_opencl_profile_enabled();
+    e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id,
+                                    prof ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
     LMG_CL_CHECK(err);
     for (int v = 0; v < g->n_values; v++) {
         const lmg_value *val = &g->values[v];
@@ -680,6 +683,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     if (e->canary) LMG_TRY(simple_layout(e));
     else LMG_TRY(plan_layout(e, opts ? opts->keep_all : 0));
     LMG_TRY(record(e));
+    if (prof) LMG_TRY(lmg_cl_prof_init(e));
     e->region_elems[LMG_CL_SCRATCH] = e->scratch_max;
     e->region_elems[LMG_CL_AUX] = e->n_aux;
 
@@ -879,15 +883,15 @@ static lmg_status check_canaries(lmg_exec *e)
 }
 
 /* Enqueue one recorded command; nothing waits for it. */
-static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step)
+static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *ev)
 {
-    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, NULL);
+    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, ev);
     if (c->step_arg >= 0) {
         cl_ulong st = step;
         LMG_CL_CHECK(clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st));
     }
     LMG_CL_CHECK(clEnqueueNDRangeKernel(e->queue, c->k, c->dim, NULL, c->gws,
-                                        c->lws[0] ? c->lws : NULL, 0, NULL, NULL));
+                                        c->lws[0] ? c->lws : NULL, 0, NULL, ev));
     return LMG_OK;
 }
 
@@ -895,13 +899,14 @@ static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step)
 static lmg_status cl_run(lmg_exec *e, uint64_t step)
 {
     for (int i = 0; i < e->n_cmds; i++) {
-        lmg_status s = enqueue(e, &e->cmds[i], step);
+        lmg_status s = enqueue(e, &e->cmds[i], step, e->prof_ev ? &e->prof_ev[i] : NULL);
         if (s != LMG_OK) {
             clFinish(e->queue);
             return node_error(e->g, e->cmds[i].node, s);
         }
     }
     LMG_CL_CHECK(clFinish(e->queue));
+    if (e->prof_ev) LMG_TRY(lmg_cl_prof_collect(e));
     if (e->canary) LMG_TRY(check_canaries(e));
     return LMG_OK;
 }

@@ -55,4 +55,30 @@ const char *lmg_opencl_blas_core_better(void);
  * be used or fails its check); the default takes the host route where it passes the check. */
 const char *lmg_opencl_gemm_route(const lmg_exec *e);
 
+/* Profiling: device time per node from OpenCL event profiling. Switched on by
+ * lmg_opencl_profile_enable(1) (or LMG_CL_PROFILE=1) before a graph is prepared: its queue
+ * then profiles, and each run adds every node's command times to one table per process
+ * (all prepared graphs, alive or freed, until taken). Off, nothing is recorded or slowed. */
+typedef struct lmg_opencl_prof_node {
+    char node[96], op[32];
+    char kernel[48];       /* the node's first kernel, or "sgemm (host BLAS)" / "(CLBlast)" */
+    int exec;              /* which prepared graph (1, 2, ... in order of preparation) */
+    int order;             /* the node's index in its graph */
+    int commands;          /* launches per run */
+    double flops;          /* per run: matrix products and attention only, else 0 */
+    double bytes;          /* per run: each input and output value once (a lower bound) */
+    long long calls;       /* runs that included this node */
+    double total_ms;       /* device time over all runs */
+    double last_ms;        /* in the latest run */
+    double start_us, end_us; /* in the latest run, from its first command's start */
+    long long run;         /* internal: the run the times above belong to */
+} lmg_opencl_prof_node;
+
+void lmg_opencl_profile_enable(int on);
+int lmg_opencl_profile_enabled(void);
+/* Zero the times recorded so far (a warm-up's), keeping the nodes. */
+void lmg_opencl_profile_reset(void);
+/* The table so far (malloc'd; free it), emptied: graphs prepared before record no more. */
+lmg_status lmg_opencl_profile_take(lmg_opencl_prof_node **out, int *n);
+
 #endif

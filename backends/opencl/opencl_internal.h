@@ -132,6 +132,12 @@ struct lmg_exec {
      * region_base[r], so a native kernel needs one buffer (see hostgemm.c). */
     int gemm_host;
     cl_mem whole;
+    /* Profiling (profile.c): one event per command of the current run, the table entry of
+     * each command's node, this exec's id in the table and its runs so far. */
+    cl_event *prof_ev;
+    int *prof_entry;
+    int prof_id;
+    int prof_runs;
     size_t region_base[LMG_CL_NREGIONS];
     cl_mem gemm_temp;      /* CLBlast's scratch, shared by every product of the step */
     size_t gemm_temp_bytes;
@@ -217,5 +223,13 @@ lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d);
  * all lie in `whole` (g's offsets and strides in elements of it). `ev` may be NULL. */
 lmg_status lmg_cl_hostgemm_enqueue(cl_command_queue q, cl_mem whole, const lmg_cl_gemm *g,
                                    cl_event *ev);
+
+/* ---- profiling (profile.c) --------------------------------------------------------- */
+
+/* With lmg_opencl_profile_enabled(): add the recorded commands' nodes to the process table
+ * (after record), and add each run's event times to it (after the run's clFinish). */
+lmg_status lmg_cl_prof_init(lmg_exec *e);
+lmg_status lmg_cl_prof_collect(lmg_exec *e);
+void lmg_cl_prof_free(lmg_exec *e);
 
 #endif
