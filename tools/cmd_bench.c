@@ -82,6 +82,51 @@ static double openblas_gflops(int threads)
     return 2.0 * n * n * n / best * 1e-9;
 }
 
+/* The ceiling with the kernels OpenBLAS should have picked: OPENBLAS_CORETYPE is read when
+ * the library loads, so a child `lmg bench --ceiling` measures it. 0 when that fails. */
+static double better_core_gflops(const char *core)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return 0;
+    exe[n] = 0;
+    const char *old = getenv("OPENBLAS_CORETYPE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "'%s' bench --ceiling 2>/dev/null", exe);
+    fflush(stdout);
+    FILE *f = popen(cmd, "r");
+    if (saved) setenv("OPENBLAS_CORETYPE", saved, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+    free(saved);
+    if (!f) return 0;
+    char line[512], got[64] = "";
+    double gf = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "ceiling %63s %lf", got, &gf) != 2) gf = 0;
+    pclose(f);
+    /* The child names the kernels it ran: a different name means the variable was ignored. */
+    return strcasecmp(got, core) == 0 ? gf : 0;
+}
+
+/* Print which OpenBLAS kernels run and the GEMM ceiling; when OpenBLAS fell back to kernels
+ * below the CPU's, also the ceiling with the right ones. Returns the honest ceiling. */
+static double print_ceiling(int threads)
+{
+    double own = openblas_gflops(threads);
+    const char *core = lmg_opencl_blas_core(), *better = lmg_opencl_blas_core_better();
+    printf("OpenBLAS: %s; kernels: %s\n", openblas_get_config(), core);
+    printf("OpenBLAS cblas_sgemm 1024^3, %d threads: %.1f GFLOP/s\n", threads, own);
+    if (!better) return own;
+    double gf = better_core_gflops(better);
+    printf("this CPU runs %s kernels, newer than the %s kernels OpenBLAS chose by itself: "
+           "with OPENBLAS_CORETYPE=%s ", better, core, better);
+    if (gf > 0) printf("(measured in a child process) %.1f GFLOP/s, the ceiling used below\n", gf);
+    else printf("the measurement failed; the ceiling below is OpenBLAS's own choice\n");
+    return gf > own ? gf : own;
+}
+
 /* FLOPs of one run of g: 2*M*N*K per MatMul (batch included), and the products inside the
  * fused attention ops (QK^T and PV forward; four products backward), halved when causal. */
 static void count_flops(const lmg_graph *g, double *matmul, double *attention)
@@ -393,7 +438,10 @@ static void bench_help(FILE *f)
             "max ms per step after the warm-up, tokens/s, achieved GFLOP/s (FLOPs counted from the\n"
             "graph: 2*M*N*K per MatMul plus attention's products), the planned memory and the\n"
             "host memory growth; and OpenBLAS cblas_sgemm 1024^3 GFLOP/s on 2 threads in the same\n"
-            "run, with the ratio of the step's GFLOP/s to it.\n"
+            "run (naming the kernels OpenBLAS runs, and measuring the right ones in a child\n"
+            "process when OpenBLAS fell back to older ones), with the ratio of the step's GFLOP/s\n"
+            "to it. Matrix products on a CPU OpenCL device run through host BLAS when it passes\n"
+            "its check (LMG_CL_GEMM=clblast forces CLBlast); the route is printed.\n"
             "\n"
             "options:\n"
             "  --model M       gpt (default), bert or both\n"
@@ -407,6 +455,9 @@ static void bench_help(FILE *f)
             "  --products      instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
             "                  CLBlast's default parameters and with lmgraph's (see lmg tune)\n"
             "  --no-blas       skip the OpenBLAS measurement\n"
+            "  --ceiling-only  only the OpenBLAS kernels in use and the GEMM ceiling (and, when\n"
+            "                  OpenBLAS fell back to older kernels than the CPU runs, the\n"
+            "                  ceiling with OPENBLAS_CORETYPE set, measured in a child process)\n"
             "  --profile       time every node by OpenCL event profiling over the timed steps:\n"
             "                  tables by op type and by node (ms, %%, GFLOP/s, GB/s), and a\n"
             "                  Chrome-trace JSON of the last step (chrome://tracing, Perfetto)\n"
@@ -452,6 +503,13 @@ int lmg_cmd_bench(int argc, char **argv)
             profile = 1;
         } else if (strcmp(argv[i], "--cold") == 0) {
             cold = 1;
+        } else if (strcmp(argv[i], "--ceiling") == 0) {
+            /* Only the ceiling, one line (what print_ceiling's child reports). */
+            printf("ceiling %s %.2f\n", lmg_opencl_blas_core(), openblas_gflops(2));
+            return 0;
+        } else if (strcmp(argv[i], "--ceiling-only") == 0) {
+            print_ceiling(2);
+            return 0;
         } else if (strcmp(argv[i], "--products") == 0) {
             products = 1;
         } else if (strcmp(argv[i], "--no-blas") == 0) {
@@ -475,10 +533,7 @@ int lmg_cmd_bench(int argc, char **argv)
         rc = bench_products(device, 5);
     } else {
         double bg = 0;
-        if (blas) {
-            bg = openblas_gflops(2);
-            printf("OpenBLAS cblas_sgemm 1024^3, 2 threads: %.1f GFLOP/s\n", bg);
-        }
+        if (blas) bg = print_ceiling(2);
         printf("backend %s%s%s\n\n", be->name, device ? ", device " : "", device ? device : "");
         fflush(stdout);
         bench_row rows[2];
@@ -513,7 +568,8 @@ int lmg_cmd_bench(int argc, char **argv)
         }
         if (blas) {
             double bg2 = openblas_gflops(2);
-            printf("OpenBLAS again after the steps: %.1f GFLOP/s\n", bg2);
+            printf("OpenBLAS (%s kernels) again after the steps: %.1f GFLOP/s\n",
+                   lmg_opencl_blas_core(), bg2);
         }
         printf("\n%-7s %9s %13s %8s %9s %8s %6s %9s %9s %9s\n", "model", "ms/step", "min-max",
                "cpu-ms", "tokens/s", "GFLOP/s", "xBLAS", "first(s)", "plan(MB)", "dev(MB)");
