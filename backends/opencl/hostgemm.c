@@ -313,3 +313,187 @@ lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d)
              "512x1024x256)", lmg_opencl_blas_core(), gf);
     return LMG_OK;
 }
+
+/* ---- attention by host BLAS --------------------------------------------------------- */
+
+_Static_assert(sizeof ((lmg_cl_native_hdr *)0)->base / sizeof(size_t) == LMG_CL_NREGIONS,
+               "native header regions out of step");
+
+/* One fused attention node: per (batch, head), scores by one product, a row softmax in
+ * place, the output by a second product; backward recomputes P from the saved log-sum-exp.
+ * The [T, S] score and gradient tiles live in the step's scratch. */
+typedef struct att_args {
+    lmg_cl_native_hdr h;
+    int64_t B, H, T, S, D;
+    int causal, has_mask;
+    float scale;
+    lmg_cl_loc out, lse, q, k, v, mask, sc; /* forward */
+    lmg_cl_loc dq, dk, dv, g, o;           /* backward (q, k, v, lse, mask as above) */
+} att_args;
+
+/* Key j is visible to query i of batch b (as the reference backend defines it). */
+static int att_visible(const att_args *a, const float *mask, int64_t b, int64_t i, int64_t j)
+{
+    if (a->causal && j > i + a->S - a->T) return 0;
+    return !mask || mask[b * a->S + j] != 0.0f;
+}
+
+/* S = scale * Q K^T for head (b, h) into s [T, S]. */
+static void att_scores(const att_args *a, const float *q, const float *k, float *s)
+{
+    if (a->S == 0) return;
+    if (a->D == 0) {
+        memset(s, 0, (size_t)(a->T * a->S) * sizeof *s);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)a->T, (blasint)a->S,
+                (blasint)a->D, a->scale, q, (blasint)a->D, k, (blasint)a->D, 0.0f, s,
+                (blasint)a->S);
+}
+
+static void CL_CALLBACK att_fwd(void *p)
+{
+    const att_args *a = p;
+    const lmg_cl_native_hdr *h = &a->h;
+    const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
+    float *s = lmg_cl_native_at(h, a->sc);
+    for (int64_t b = 0; b < a->B; b++)
+        for (int64_t hd = 0; hd < a->H; hd++) {
+            int64_t bh = b * a->H + hd;
+            const float *q = lmg_cl_native_at(h, a->q) + bh * a->T * a->D;
+            const float *k = lmg_cl_native_at(h, a->k) + bh * a->S * a->D;
+            const float *v = lmg_cl_native_at(h, a->v) + bh * a->S * a->D;
+            float *o = lmg_cl_native_at(h, a->out) + bh * a->T * a->D;
+            float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
+            att_scores(a, q, k, s);
+            for (int64_t i = 0; i < a->T; i++) {
+                float *r = s + i * a->S, m = -INFINITY;
+                for (int64_t j = 0; j < a->S; j++) {
+                    if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
+                    else if (r[j] > m || isnan(r[j])) m = r[j];
+                }
+                if (m == -INFINITY) { /* sees no key: P = 0, output 0 */
+                    memset(r, 0, (size_t)a->S * sizeof *r);
+                    lse[i] = -INFINITY;
+                    continue;
+                }
+                double sum = 0;
+                for (int64_t j = 0; j < a->S; j++) {
+                    r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
+                    sum += r[j];
+                }
+                float inv = (float)(1.0 / sum);
+                for (int64_t j = 0; j < a->S; j++) r[j] *= inv;
+                lse[i] = (float)((double)m + log(sum));
+            }
+            if (a->S == 0) memset(o, 0, (size_t)(a->T * a->D) * sizeof *o);
+            else if (a->D > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)a->T,
+                            (blasint)a->D, (blasint)a->S, 1.0f, s, (blasint)a->S, v,
+                            (blasint)a->D, 0.0f, o, (blasint)a->D);
+        }
+}
+
+static void CL_CALLBACK att_bwd(void *p)
+{
+    const att_args *a = p;
+    const lmg_cl_native_hdr *h = &a->h;
+    const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
+    float *s = lmg_cl_native_at(h, a->sc), *dp = s + a->T * a->S;
+    blasint T = (blasint)a->T, S = (blasint)a->S, D = (blasint)a->D;
+    for (int64_t b = 0; b < a->B; b++)
+        for (int64_t hd = 0; hd < a->H; hd++) {
+            int64_t bh = b * a->H + hd;
+            const float *q = lmg_cl_native_at(h, a->q) + bh * a->T * a->D;
+            const float *k = lmg_cl_native_at(h, a->k) + bh * a->S * a->D;
+            const float *v = lmg_cl_native_at(h, a->v) + bh * a->S * a->D;
+            const float *g = lmg_cl_native_at(h, a->g) + bh * a->T * a->D;
+            const float *o = lmg_cl_native_at(h, a->o) + bh * a->T * a->D;
+            const float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
+            float *dq = lmg_cl_native_at(h, a->dq) + bh * a->T * a->D;
+            float *dk = lmg_cl_native_at(h, a->dk) + bh * a->S * a->D;
+            float *dv = lmg_cl_native_at(h, a->dv) + bh * a->S * a->D;
+            att_scores(a, q, k, s);
+            /* dP = dO V^T */
+            if (D > 0 && S > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, D, 1.0f, g, D, v, D,
+                            0.0f, dp, S);
+            else
+                memset(dp, 0, (size_t)(a->T * a->S) * sizeof *dp);
+            for (int64_t i = 0; i < a->T; i++) {
+                float *r = s + i * a->S, *dr = dp + i * a->S;
+                float l = lse[i];
+                if (l == -INFINITY) { /* saw no key: no gradient */
+                    memset(r, 0, (size_t)a->S * sizeof *r);
+                    memset(dr, 0, (size_t)a->S * sizeof *dr);
+                    continue;
+                }
+                double di = 0;
+                for (int64_t d = 0; d < a->D; d++) di += (double)g[i * a->D + d] * o[i * a->D + d];
+                for (int64_t j = 0; j < a->S; j++) {
+                    float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
+                    r[j] = pr;                             /* P */
+                    dr[j] = pr * (float)((double)dr[j] - di); /* dS */
+                }
+            }
+            if (D == 0) continue;
+            /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */
+            if (S > 0) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, D, T, 1.0f, s, S, g, D,
+                            0.0f, dv, D);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, D, T, a->scale, dp, S, q,
+                            D, 0.0f, dk, D);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, S, a->scale, dp, S,
+                            k, D, 0.0f, dq, D);
+            } else {
+                memset(dq, 0, (size_t)(a->T * a->D) * sizeof *dq);
+            }
+        }
+}
+
+static void att_fill(lmg_exec *e, const lmg_node *n, int q_in, int mask_in, att_args *a)
+{
+    memset(a, 0, sizeof *a);
+    const lmg_shape *sq = &lmg_cl_value(e, n->in[q_in])->shape;
+    const lmg_shape *sk = &lmg_cl_value(e, n->in[q_in + 1])->shape;
+    a->B = sq->dims[0], a->H = sq->dims[1], a->T = sq->dims[2], a->D = sq->dims[3];
+    a->S = sk->dims[2];
+    a->causal = lmg_node_attr_int(n, "causal", 0) != 0;
+    a->scale = (float)lmg_node_attr_float(n, "scale", a->D > 0 ? 1.0 / sqrt((double)a->D) : 1.0);
+    a->has_mask = mask_in < n->n_in && n->in[mask_in] >= 0;
+    a->q = lmg_cl_at(e, n->in[q_in]);
+    a->k = lmg_cl_at(e, n->in[q_in + 1]);
+    a->v = lmg_cl_at(e, n->in[q_in + 2]);
+    a->mask = a->has_mask ? lmg_cl_at(e, n->in[mask_in]) : a->q;
+}
+
+lmg_status lmg_cl_host_attention(lmg_exec *e, const lmg_node *n)
+{
+    att_args a;
+    att_fill(e, n, 0, 3, &a);
+    if (a.B * a.H * a.T == 0) return LMG_OK;
+    a.out = lmg_cl_at(e, n->out[0]);
+    a.lse = lmg_cl_at(e, n->out[1]);
+    a.sc = lmg_cl_scratch(e, (size_t)(a.T * (a.S ? a.S : 1)));
+    return lmg_cl_record_native(e, "attention fwd (host BLAS)", att_fwd, &a, sizeof a);
+}
+
+lmg_status lmg_cl_host_attention_grad(lmg_exec *e, const lmg_node *n)
+{
+    /* (dout, q, k, v, out, lse, key_mask?) -> dq, dk, dv */
+    att_args a;
+    att_fill(e, n, 1, 6, &a);
+    if (a.B * a.H == 0) return LMG_OK;
+    a.g = lmg_cl_at(e, n->in[0]);
+    a.o = lmg_cl_at(e, n->in[4]);
+    a.lse = lmg_cl_at(e, n->in[5]);
+    a.dq = lmg_cl_at(e, n->out[0]);
+    a.dk = lmg_cl_at(e, n->out[1]);
+    a.dv = lmg_cl_at(e, n->out[2]);
+    if (a.T == 0 || a.D == 0) {
+        LMG_TRY(lmg_cl_fill(e, a.dk, lmg_cl_numel(e, n->out[1]), 0));
+        return lmg_cl_fill(e, a.dv, lmg_cl_numel(e, n->out[2]), 0);
+    }
+    a.sc = lmg_cl_scratch(e, (size_t)(2 * a.T * (a.S ? a.S : 1)));
+    return lmg_cl_record_native(e, "attention bwd (host BLAS)", att_bwd, &a, sizeof a);
+}

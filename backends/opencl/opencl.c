@@ -294,6 +294,27 @@ lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
     return LMG_OK;
 }
 
+lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *),
+                                const void *args, size_t size)
+{
+    if (!e->gemm_host)
+        return lmg_error(LMG_ERR_INVALID, "opencl: a host function recorded without host BLAS");
+    void *copy = malloc(size);
+    if (!copy) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    memcpy(copy, args, size);
+    lmg_cl_cmd *c = new_cmd(e);
+    if (!c) {
+        free(copy);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    c->kind = LMG_CL_CMD_NATIVE;
+    snprintf(c->kname, sizeof c->kname, "%s", name);
+    c->native = fn;
+    c->nargs = copy;
+    c->nargs_size = size;
+    return LMG_OK;
+}
+
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits)
 {
     return lmg_cl_kernel(e, "fill_u32", (size_t)count, 0, "bUu", dst, (uint64_t)count, bits);
@@ -471,6 +492,12 @@ static lmg_status alloc_whole(lmg_exec *e)
         at += (bytes + align - 1) / align * align;
     }
     if (at > e->dev->max_alloc) {
+        for (int i = 0; i < e->n_cmds; i++)
+            if (e->cmds[i].kind == LMG_CL_CMD_NATIVE)
+                return lmg_error(LMG_ERR_DEVICE, "opencl: the step (%.1f MiB) does not fit the "
+                                 "one buffer of at most %.1f MiB that host attention needs on "
+                                 "%s; set LMG_CL_ATTENTION=kernels", at / 1048576.0,
+                                 e->dev->max_alloc / 1048576.0, e->dev->name);
         e->gemm_host = 0;
         return LMG_OK;
     }
@@ -584,6 +611,7 @@ static void cl_free(lmg_exec *e)
     for (int i = 0; i < e->n_cmds; i++) {
         if (e->cmds[i].k) clReleaseKernel(e->cmds[i].k);
         free(e->cmds[i].args);
+        free(e->cmds[i].nargs);
     }
     free(e->cmds);
     lmg_cl_prof_free(e);
@@ -665,6 +693,8 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     const lmg_graph *g = e->g;
     LMG_TRY(lmg_cl_dev_open(opts ? opts->device : NULL, &e->dev));
     e->gemm_host = e->dev->gemm_host;
+    const char *att = getenv("LMG_CL_ATTENTION");
+    e->attention_host = e->gemm_host && !(att && strcmp(att, "kernels") == 0);
     cl_int err = CL_SUCCESS;
     int prof = lmg_opencl_profile_enabled();
     e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id,
@@ -886,6 +916,15 @@ static lmg_status check_canaries(lmg_exec *e)
 static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *ev)
 {
     if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, ev);
+    if (c->kind == LMG_CL_CMD_NATIVE) {
+        lmg_cl_native_hdr *h = c->nargs;
+        h->mem = e->whole;
+        for (int r = 0; r < LMG_CL_NREGIONS; r++) h->base[r] = e->region_base[r];
+        const void *loc = &h->mem;
+        LMG_CL_CHECK(clEnqueueNativeKernel(e->queue, c->native, c->nargs, c->nargs_size, 1,
+                                           &e->whole, &loc, 0, NULL, ev));
+        return LMG_OK;
+    }
     if (c->step_arg >= 0) {
         cl_ulong st = step;
         LMG_CL_CHECK(clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st));

@@ -98,7 +98,15 @@ typedef struct lmg_cl_arg {
     lmg_cl_desc desc;
 } lmg_cl_arg;
 
-enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM };
+enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE };
+
+/* The start of every native command's argument block (hostgemm.c): the one buffer that holds
+ * every region (a cl_mem recorded, the runtime's host pointer when the function runs) and the
+ * regions' starts in it, filled at each enqueue. */
+typedef struct lmg_cl_native_hdr {
+    void *mem;
+    size_t base[8];
+} lmg_cl_native_hdr;
 
 typedef struct lmg_cl_gemm {
     int ta, tb;
@@ -121,6 +129,9 @@ typedef struct lmg_cl_cmd {
     cl_uint dim;          /* 1 or 2 */
     size_t gws[2], lws[2]; /* lws[0] 0 = the runtime chooses */
     lmg_cl_gemm gemm;
+    void (*native)(void *); /* LMG_CL_CMD_NATIVE: runs on the host with `nargs` (malloc'd, */
+    void *nargs;            /* starting with an lmg_cl_native_hdr) */
+    size_t nargs_size;
 } lmg_cl_cmd;
 
 struct lmg_exec {
@@ -139,6 +150,8 @@ struct lmg_exec {
     int prof_id;
     int prof_runs;
     size_t region_base[LMG_CL_NREGIONS];
+    /* Attention by host BLAS too (with gemm_host; LMG_CL_ATTENTION=kernels turns it off). */
+    int attention_host;
     cl_mem gemm_temp;      /* CLBlast's scratch, shared by every product of the step */
     size_t gemm_temp_bytes;
     size_t region_elems[LMG_CL_NREGIONS];
@@ -223,6 +236,19 @@ lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d);
  * all lie in `whole` (g's offsets and strides in elements of it). `ev` may be NULL. */
 lmg_status lmg_cl_hostgemm_enqueue(cl_command_queue q, cl_mem whole, const lmg_cl_gemm *g,
                                    cl_event *ev);
+
+/* Record a host function run as a native kernel over the step's one buffer (only where
+ * e->gemm_host): `args` (copied) starts with an lmg_cl_native_hdr; the function finds values
+ * with lmg_cl_native_at. `name` shows in profiles. */
+lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *),
+                                const void *args, size_t size);
+static inline float *lmg_cl_native_at(const lmg_cl_native_hdr *h, lmg_cl_loc l)
+{
+    return (float *)h->mem + h->base[l.region] + l.off;
+}
+/* Fused attention forward and backward by host BLAS per head (hostgemm.c). */
+lmg_status lmg_cl_host_attention(lmg_exec *e, const lmg_node *n);
+lmg_status lmg_cl_host_attention_grad(lmg_exec *e, const lmg_node *n);
 
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 
