@@ -375,7 +375,7 @@ static int bench_products(const char *device, int reps)
     all[0] = (lmg_cl_tune_shape){0, 0, 1024, 1024, 1024, 0};
     memcpy(all + 1, sh, (size_t)n * sizeof *sh);
     n++;
-    double gf[2][32], gc[2][32], tot[2] = {0, 0}, totc[2] = {0, 0}, flops = 0;
+    double gf[3][32], gc[3][32], tot[3] = {0, 0, 0}, totc[3] = {0, 0, 0}, flops = 0;
     const char *state = "";
     for (int pass = 0; pass < 2; pass++) {
         lmg_status s;
@@ -397,6 +397,17 @@ static int bench_products(const char *device, int reps)
             tot[pass] += f / (gf[pass][i] * 1e9);
             totc[pass] += f / (gc[pass][i] * 1e9);
             if (pass == 0) flops += f;
+            if (pass == 1) {
+                /* Host BLAS in a native kernel, right after tuned CLBlast at the same shape. */
+                s = lmg_opencl_host_gemm_measure(dev, all[i].ta, all[i].tb, all[i].m, all[i].n,
+                                                 all[i].k, reps, &gf[2][i], &gc[2][i], &err);
+                if (s != LMG_OK) return cli_fail("bench", s, "timing host BLAS");
+                if (!(err <= 1e-4))
+                    return cli_fail("bench", LMG_ERR_DEVICE, "host BLAS %zux%zux%zu is wrong "
+                                    "(relative error %.3g)", all[i].m, all[i].n, all[i].k, err);
+                tot[2] += f / (gf[2][i] * 1e9);
+                totc[2] += f / (gc[2][i] * 1e9);
+            }
         }
         printf("# pass %d (%s) took %.1f s including program builds\n", pass,
                pass ? state : "CLBlast defaults", now_s() - t0);
@@ -404,20 +415,24 @@ static int bench_products(const char *device, int reps)
     printf("CLBlast Sgemm (row-major, offsets as in the arena) on '%s'\n", name);
     printf("tuned = %s\n", state);
     printf("GFLOP/s by the wall clock, and [by CPU time over the compute units]\n");
-    printf("%-4s %-16s %5s %16s %16s %8s\n", "op", "M x N x K", "count", "default", "tuned",
-           "speedup");
+    printf("%-4s %-16s %5s %16s %16s %8s %18s\n", "op", "M x N x K", "count", "default", "tuned",
+           "speedup", "host BLAS");
     for (int i = 0; i < n; i++) {
-        char shape[48], d[32], t[32];
+        char shape[48], d[32], t[32], hb[32];
         snprintf(shape, sizeof shape, "%zux%zux%zu", all[i].m, all[i].n, all[i].k);
         snprintf(d, sizeof d, "%.1f [%.1f]", gf[0][i], gc[0][i]);
         snprintf(t, sizeof t, "%.1f [%.1f]", gf[1][i], gc[1][i]);
-        printf("%s%s  %-16s %5d %16s %16s %7.2fx\n", all[i].ta ? "T" : "N", all[i].tb ? "T" : "N",
-               shape, all[i].count, d, t, gf[1][i] / gf[0][i]);
+        snprintf(hb, sizeof hb, "%.1f [%.1f]", gf[2][i], gc[2][i]);
+        printf("%s%s  %-16s %5d %16s %16s %7.2fx %18s\n", all[i].ta ? "T" : "N",
+               all[i].tb ? "T" : "N", shape, all[i].count, d, t, gf[1][i] / gf[0][i], hb);
     }
     printf("GPT-S step's products (count x shape): defaults %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f], "
            "tuned %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f]\n",
            tot[0] * 1e3, flops / tot[0] * 1e-9, totc[0] * 1e3, flops / totc[0] * 1e-9,
            tot[1] * 1e3, flops / tot[1] * 1e-9, totc[1] * 1e3, flops / totc[1] * 1e-9);
+    printf("host BLAS (OpenBLAS %s kernels) in native kernels: %.0f ms = %.1f GFLOP/s "
+           "[%.0f ms, %.1f]\n", lmg_opencl_blas_core(), tot[2] * 1e3, flops / tot[2] * 1e-9,
+           totc[2] * 1e3, flops / totc[2] * 1e-9);
     double blas = openblas_gflops(2);
     printf("OpenBLAS sgemm 1024^3, 2 threads: %.1f GFLOP/s (tuned CLBlast 1024^3 = %.2f x)\n", blas,
            gf[1][0] / blas);
@@ -453,7 +468,8 @@ static void bench_help(FILE *f)
             "  --cold          use an empty PoCL kernel cache (POCL_CACHE_DIR), removed afterwards,\n"
             "                  to time the first step as on a fresh machine\n"
             "  --products      instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
-            "                  CLBlast's default parameters and with lmgraph's (see lmg tune)\n"
+            "                  CLBlast's default parameters and with lmgraph's (see lmg tune),\n"
+            "                  and host BLAS in native kernels (the CPU-device route)\n"
             "  --no-blas       skip the OpenBLAS measurement\n"
             "  --ceiling-only  only the OpenBLAS kernels in use and the GEMM ceiling (and, when\n"
             "                  OpenBLAS fell back to older kernels than the CPU runs, the\n"

@@ -497,3 +497,103 @@ lmg_status lmg_cl_host_attention_grad(lmg_exec *e, const lmg_node *n)
     a.sc = lmg_cl_scratch(e, (size_t)(2 * a.T * (a.S ? a.S : 1)));
     return lmg_cl_record_native(e, "attention bwd (host BLAS)", att_bwd, &a, sizeof a);
 }
+
+/* ---- measuring the route (lmg bench --products) ------------------------------------- */
+
+static double cpu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+lmg_status lmg_opencl_host_gemm_measure(cl_device_id dev, int ta, int tb, size_t m, size_t n,
+                                        size_t k, int reps, double *gflops, double *gflops_cpu,
+                                        double *max_rel_err)
+{
+    cl_int err = CL_SUCCESS;
+    cl_context ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    LMG_CL_CHECK(err);
+    cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err);
+    if (err != CL_SUCCESS) {
+        clReleaseContext(ctx);
+        LMG_CL_CHECK(err);
+    }
+    lmg_cl_gemm g = {0};
+    g.ta = ta, g.tb = tb, g.m = m, g.n = n, g.k = k, g.batch = 1, g.alpha = 1, g.beta = 0;
+    g.lda = ta ? m : k, g.ldb = tb ? k : n, g.ldc = n;
+    /* Odd offsets, as in the arena. */
+    g.a.off = 3;
+    g.b.off = g.a.off + m * k + 5;
+    g.c.off = g.b.off + k * n + 7;
+    size_t total = g.c.off + m * n;
+    float *h = malloc(total * 4), *ref = malloc(m * n * 4), *out = malloc(m * n * 4);
+    cl_mem buf = NULL;
+    lmg_status s = LMG_OK;
+    if (!h || !ref || !out) {
+        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    uint32_t seed = 7;
+    for (size_t i = 0; i < total; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        h[i] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)k, 1, h + g.a.off, (blasint)g.lda, h + g.b.off,
+                (blasint)g.ldb, 0, ref, (blasint)n);
+    buf = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total * 4, h, &err);
+    if (err != CL_SUCCESS) {
+        s = lmg_cl_fail(err, "clCreateBuffer", __FILE__, __LINE__);
+        goto done;
+    }
+    if (reps < 1) reps = 3;
+    double *wall = malloc((size_t)reps * 2 * sizeof *wall), *cpu = wall ? wall + reps : NULL;
+    if (!wall) {
+        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int r = -1; r < reps && s == LMG_OK; r++) {
+        double t0 = now_s(), c0 = cpu_now_s();
+        s = lmg_cl_hostgemm_enqueue(q, buf, &g, NULL);
+        if (s == LMG_OK && (err = clFinish(q)) != CL_SUCCESS)
+            s = lmg_cl_fail(err, "clFinish", __FILE__, __LINE__);
+        if (r >= 0) {
+            wall[r] = now_s() - t0;
+            cpu[r] = cpu_now_s() - c0;
+        }
+    }
+    if (s == LMG_OK) {
+        err = clEnqueueReadBuffer(q, buf, CL_TRUE, g.c.off * 4, m * n * 4, out, 0, NULL, NULL);
+        if (err != CL_SUCCESS) s = lmg_cl_fail(err, "clEnqueueReadBuffer", __FILE__, __LINE__);
+    }
+    if (s == LMG_OK) {
+        double mx = 0, me = 0;
+        for (size_t i = 0; i < m * n; i++) {
+            double d = fabs((double)out[i] - ref[i]);
+            if (fabs(ref[i]) > mx) mx = fabs(ref[i]);
+            if (!(d <= me)) me = isnan(d) ? INFINITY : d;
+        }
+        *max_rel_err = mx > 0 ? me / mx : me;
+        /* The median run; CPU time over the device's compute units, as lmg bench shows it. */
+        for (int i = 0; i < reps; i++)
+            for (int j = i + 1; j < reps; j++) {
+                if (wall[j] < wall[i]) { double t = wall[i]; wall[i] = wall[j]; wall[j] = t; }
+                if (cpu[j] < cpu[i]) { double t = cpu[i]; cpu[i] = cpu[j]; cpu[j] = t; }
+            }
+        cl_uint cu = 1;
+        clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+        double f = 2.0 * (double)m * (double)n * (double)k;
+        *gflops = f / wall[reps / 2] * 1e-9;
+        *gflops_cpu = f / (cpu[reps / 2] / (cu ? cu : 1)) * 1e-9;
+    }
+    free(wall);
+done:
+    if (buf) clReleaseMemObject(buf);
+    clReleaseCommandQueue(q);
+    clReleaseContext(ctx);
+    free(h);
+    free(ref);
+    free(out);
+    return s;
+}

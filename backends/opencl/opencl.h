@@ -5,6 +5,8 @@
 
 #include "../backend.h"
 
+#include <CL/cl.h>
+
 /* Environment: LMG_DEVICE ("P:D") picks the device when no --device is given;
  * LMG_CL_BUILD_OPTIONS adds options to the kernels' clBuildProgram; LMG_CL_CANARY=1 (tests)
  * gives every value its own storage between guard words, checked after each run, and fills
@@ -54,6 +56,14 @@ const char *lmg_opencl_blas_core_better(void);
  * LMG_CL_GEMM=clblast forces CLBlast, =host demands the host route (an error where it cannot
  * be used or fails its check); the default takes the host route where it passes the check. */
 const char *lmg_opencl_gemm_route(const lmg_exec *e);
+
+/* Time C = op(A) op(B) (row-major, m x n x k) on `dev` through host BLAS in a native kernel,
+ * as the backend runs it: median GFLOP/s over `reps` runs after one, by the wall clock and by
+ * this process's CPU time over the compute units, checked against cblas_sgemm on the host
+ * (*max_rel_err = max|C - ref| / max|ref|). */
+lmg_status lmg_opencl_host_gemm_measure(cl_device_id dev, int ta, int tb, size_t m, size_t n,
+                                        size_t k, int reps, double *gflops, double *gflops_cpu,
+                                        double *max_rel_err);
 
 /* Profiling: device time per node from OpenCL event profiling. Switched on by
  * lmg_opencl_profile_enable(1) (or LMG_CL_PROFILE=1) before a graph is prepared: its queue
