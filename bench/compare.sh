@@ -3,19 +3,21 @@
 # interleaved in rounds on one machine; prints every round, each one's median and the ratio.
 #
 # usage: bench/compare.sh [--model gpt|bert|both] [--rounds N] [--steps N] [--threads N]
+#                         [--clblast]  (also lmgraph with CLBlast and its attention kernels)
 # First use installs PyTorch from PyPI into build/bench-venv (a few GB; set BENCH_VENV to put
 # it elsewhere). lmgraph's timings come from `build/lmg bench`; extra LMG_* variables pass
 # through (LMG_CL_GEMM=clblast, LMG_DEVICE=...).
 set -e
 cd "$(dirname "$0")/.."
-model=gpt rounds=5 steps=5 threads=0
+model=gpt rounds=5 steps=5 threads=0 clblast=
 while [ $# -gt 0 ]; do
     case "$1" in
     --model) model=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --clblast) clblast=lmg-clblast; shift ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -38,30 +40,46 @@ fi
 med() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
-"$lmg" bench --steps 0 --warmup 1 --no-blas --ceiling-only 2>/dev/null | grep -i "openblas" || true
+"$lmg" bench --ceiling-only 2>/dev/null || true
+"$py" -c "import torch; print('pytorch', torch.__version__, torch.get_num_threads(), 'threads')"
 for m in $models; do
-    lf=$(mktemp) pf=$(mktemp)
+    lf=$(mktemp) pf=$(mktemp) lc=$(mktemp) pc=$(mktemp) bf=$(mktemp) bc=$(mktemp) out=$(mktemp)
     r=1
     while [ "$r" -le "$rounds" ]; do
         # Alternate who goes first, so neither always runs on a cooler (or busier) machine.
-        for who in $( [ $((r % 2)) -eq 1 ] && echo "lmg torch" || echo "torch lmg" ); do
-            if [ "$who" = lmg ]; then
-                t=$("$lmg" bench --model "$m" --steps "$steps" --warmup 2 --no-blas |
-                    sed -n 's/.*warm-up: median \([0-9.]*\) ms\/step.*/\1/p')
-                echo "$t" >> "$lf"
+        for who in $( [ $((r % 2)) -eq 1 ] && echo "lmg torch $clblast" || echo "$clblast torch lmg" ); do
+            if [ "$who" != torch ]; then
+                if [ "$who" = lmg ]; then
+                    "$lmg" bench --model "$m" --steps "$steps" --warmup 2 --no-blas > "$out"
+                else
+                    LMG_CL_GEMM=clblast LMG_CL_ATTENTION=kernels "$lmg" bench --model "$m" \
+                        --steps "$steps" --warmup 2 --no-blas > "$out"
+                fi
+                t=$(sed -n 's/.*warm-up: median \([0-9.]*\) ms\/step.*/\1/p' "$out")
+                c=$(sed -n 's/.*cores: median \([0-9.]*\) ms\/step.*/\1/p' "$out")
+                if [ "$who" = lmg ]; then echo "$t" >> "$lf"; echo "$c" >> "$lc"
+                else echo "$t" >> "$bf"; echo "$c" >> "$bc"; fi
             else
-                t=$(OMP_NUM_THREADS=${OMP_NUM_THREADS:-} "$py" bench/reference.py --model "$m" \
-                    --steps "$steps" --warmup 2 --threads "$threads" 2>/dev/null |
-                    sed -n 's/.* median \([0-9.]*\) ms\/step.*/\1/p')
-                echo "$t" >> "$pf"
+                "$py" bench/reference.py --model "$m" --steps "$steps" --warmup 2 \
+                    --threads "$threads" > "$out" 2>/dev/null
+                t=$(sed -n 's/.*, median \([0-9.]*\) ms\/step (min.*/\1/p' "$out")
+                c=$(sed -n 's/.*cores: median \([0-9.]*\) ms\/step.*/\1/p' "$out")
+                echo "$t" >> "$pf"; echo "$c" >> "$pc"
             fi
-            printf '%s round %d: %-7s %s ms/step\n' "$m" "$r" "$who" "$t"
+            printf '%s round %d: %-11s %8s ms/step  (CPU time / cores %s ms)\n' "$m" "$r" "$who" "$t" "$c"
         done
         r=$((r + 1))
     done
-    lm=$(med < "$lf") pm=$(med < "$pf")
+    lm=$(med < "$lf") pm=$(med < "$pf") lcm=$(med < "$lc") pcm=$(med < "$pc")
     printf '%s: lmgraph median %s ms/step, PyTorch median %s ms/step, lmgraph / PyTorch = %s\n' \
         "$m" "$lm" "$pm" "$(awk -v a="$lm" -v b="$pm" 'BEGIN {printf "%.2f", a / b}')"
-    rm -f "$lf" "$pf"
+    printf '%s: by CPU time / cores: lmgraph %s ms, PyTorch %s ms, lmgraph / PyTorch = %s\n' \
+        "$m" "$lcm" "$pcm" "$(awk -v a="$lcm" -v b="$pcm" 'BEGIN {printf "%.2f", a / b}')"
+    if [ -n "$clblast" ]; then
+        printf '%s: lmgraph with CLBlast: median %s ms/step (CPU time / cores %s ms), / PyTorch = %s\n' \
+            "$m" "$(med < "$bf")" "$(med < "$bc")" \
+            "$(awk -v a="$(med < "$bf")" -v b="$pm" 'BEGIN {printf "%.2f", a / b}')"
+    fi
+    rm -f "$lf" "$pf" "$lc" "$pc" "$bf" "$bc" "$out"
 done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
