@@ -2,6 +2,8 @@
  * progress bar (plain lines when not a terminal), then print a few sampled lines. */
 #include "cli.h"
 #include "model_flags.h"
+#include "profile.h"
+#include "../backends/opencl/opencl.h"
 #include "../train/train.h"
 #include "../text/text.h"
 
@@ -62,6 +64,9 @@ static void help(FILE *f)
             "  --backend NAME           opencl (default) or ref\n"
             "  --device P:D             OpenCL platform and device (see lmg devices)\n"
             "  --samples N              sampled lines to print at the end, gpt only (default 3)\n"
+            "  --profile N              after step 1 + N, print device time per op type and per\n"
+            "                           node over those N steps (OpenCL event profiling) and\n"
+            "                           write DIR/trace.json, a Chrome trace of the last one\n"
             "  -q, --quiet              no progress output\n"
             "  -h, --help               show this help\n"
             "\n"
@@ -79,6 +84,10 @@ typedef struct progress {
     int tty, quiet;
     int64_t every;      /* plain mode: a line every this many steps */
     int bar_shown;
+    long long profile;  /* --profile N: report N steps after the first */
+    int64_t prof_from;  /* the step whose end starts the profile (0: not yet) */
+    double prof_t0;
+    const char *trace;
 } progress;
 
 static void fmt_time(char *buf, size_t n, double s)
@@ -90,9 +99,26 @@ static void fmt_time(char *buf, size_t n, double s)
     else snprintf(buf, n, "%lds", t);
 }
 
+/* --profile: the first step (program builds, first touches) is left out. */
+static void profile_step(progress *p, const lmg_train_event *e)
+{
+    if (!p->prof_from) {
+        p->prof_from = e->step;
+        p->prof_t0 = e->elapsed_s;
+        lmg_opencl_profile_reset();
+    } else if (e->step - p->prof_from == p->profile) {
+        if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
+        fflush(stderr);
+        cli_profile_report(CMD, p->profile, (e->elapsed_s - p->prof_t0) * 1e3 / (double)p->profile,
+                           p->trace, 25);
+        fflush(stdout);
+    }
+}
+
 static void on_event(const lmg_train_event *e, void *user)
 {
     progress *p = user;
+    if (p->profile && e->kind == LMG_TRAIN_STEP) profile_step(p, e);
     if (p->quiet) return;
     char eta[32], el[32];
     fmt_time(eta, sizeof eta, e->eta_s);
@@ -226,7 +252,7 @@ int lmg_cmd_train(int argc, char **argv)
     c.optim.lr = 3e-3;
     double min_lr = -1, lr = -1;
     long long steps = DEFAULT_STEPS, warmup = -1, eval_every = 100, eval_batches = 20,
-              patience = 5, data_seed = 1, stop_after = 0, samples = 3;
+              patience = 5, data_seed = 1, stop_after = 0, samples = 3, profile = 0;
     const char *out = NULL, *resume = NULL, *backend = NULL, *device = NULL, *data = NULL;
     const char **corpus = calloc((size_t)argc + 1, sizeof *corpus);
     size_t n_corpus = 0;
@@ -240,6 +266,7 @@ int lmg_cmd_train(int argc, char **argv)
         {"--eval-every", &eval_every, 0, 1000000000}, {"--eval-batches", &eval_batches, 0, 1000000000},
         {"--patience", &patience, 0, 1000000},        {"--data-seed", &data_seed, 0, INT64_MAX},
         {"--stop-after", &stop_after, 0, 1000000000}, {"--samples", &samples, 0, 1000},
+        {"--profile", &profile, 1, 1000000},
     };
     for (int i = 1; i < argc && !rc; i++) {
         int missing = 0, done = 0;
@@ -253,7 +280,8 @@ int lmg_cmd_train(int argc, char **argv)
                                          ints[k].name, ints[k].lo, ints[k].hi, v);
                 if (strcmp(ints[k].name, "--steps") == 0) steps_given = 1;
                 else if (strcmp(ints[k].name, "--stop-after") != 0 &&
-                         strcmp(ints[k].name, "--samples") != 0)
+                         strcmp(ints[k].name, "--samples") != 0 &&
+                         strcmp(ints[k].name, "--profile") != 0)
                     training_flags++;
             }
         if (done) continue;
@@ -318,7 +346,8 @@ int lmg_cmd_train(int argc, char **argv)
     c.stop_at = stop_after;
     c.backend = backend;
     c.device = device;
-    progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0};
+    progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0, profile, 0, 0, NULL};
+    if (profile) lmg_opencl_profile_enable(1);
     c.progress = on_event;
     c.user = &p;
 
@@ -364,6 +393,9 @@ int lmg_cmd_train(int argc, char **argv)
                     steps, backend ? backend : "opencl");
     }
     free(corpus);
+    char trace[4200];
+    snprintf(trace, sizeof trace, "%s/trace.json", run_dir);
+    p.trace = trace;
     /* Until here a signal ends the process at once: data preparation writes each file
      * atomically, so nothing is half-written. */
     install_signal_handlers();

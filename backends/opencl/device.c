@@ -368,11 +368,19 @@ static lmg_status open_device(int p, int di, lmg_cl_dev **out)
     d->ctx = clCreateContext(props, 1, &id, NULL, NULL, &err);
     TRY_CL(err);
 #undef TRY_CL
-    int tuning = lmg_cl_tune_start && lmg_cl_tune_finish && lmg_cl_tune_start(id) == LMG_OK;
+    /* Host BLAS needs no program build; where it takes the products CLBlast is never called,
+     * so its tuning (a CLBlast program build of its own) is skipped too. */
+    s = lmg_cl_hostgemm_choose(d);
+    if (s != LMG_OK) goto fail;
+    int use_clblast = !d->gemm_host;
+    int tuning = use_clblast && lmg_cl_tune_start && lmg_cl_tune_finish &&
+                 lmg_cl_tune_start(id) == LMG_OK;
     s = build_program(d);
     /* finish waits for the tuning thread even when our build failed. */
-    lmg_status ts = tuning ? lmg_cl_tune_finish(id) : lmg_cl_tune_apply ? lmg_cl_tune_apply(id)
-                                                                      : LMG_OK;
+    lmg_status ts = !use_clblast ? LMG_OK
+                    : tuning     ? lmg_cl_tune_finish(id)
+                    : lmg_cl_tune_apply ? lmg_cl_tune_apply(id)
+                                        : LMG_OK;
     if (s != LMG_OK) goto fail;
     if (ts != LMG_OK) {
         s = lmg_error_prefix(ts, "opencl: applying the CLBlast tuning for %s", d->name);
