@@ -503,6 +503,7 @@ lmg_status lmg_autodiff(lmg_graph *g, const char *loss)
     if (g->status != LMG_OK)
         return lmg_error(LMG_ERR_ARG, "autodiff: the graph has a pending builder error (%s)",
                          lmg_status_name(g->status));
+    LMG_TRY(lmg_graph_check_bound(g, "autodiff"));
     int l = lmg_graph_find(g, loss);
     if (l < 0) return lmg_error(LMG_ERR_NOT_FOUND, "autodiff: no value named '%s'", loss);
     const lmg_value *lv = &g->values[l];

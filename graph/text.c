@@ -20,7 +20,8 @@
  * types are optional when parsing (inferred) and always printed. `""` is an omitted input.
  * Attributes: 3 (int), 3.0 / 1e-05 / inf / nan (float), "s", [1, 2] (ints), [1.5, 2.0]
  * (floats), ints[] / floats[] for empty lists. f32 data may hold nan, inf, -inf and 0x7fc00001
- * (raw bits, for NaNs with a payload). */
+ * (raw bits, for NaNs with a payload). A dimension may be a name (`f32[B,T]`, see dims.c) and a
+ * node output's may be `?`. The whole grammar is in docs/text-format.md. */
 #include "sbuf.h"
 #include "graph.h"
 
@@ -78,13 +79,10 @@ static void print_name(lmg_sbuf *b, const char *s)
     else print_quoted(b, s);
 }
 
-static void print_type(lmg_sbuf *b, const lmg_value *v)
+static void print_type(lmg_sbuf *b, const lmg_graph *g, const lmg_value *v)
 {
-    lmg_sbuf_str(b, lmg_dtype_name(v->dtype));
-    lmg_sbuf_put(b, "[", 1);
-    for (int i = 0; i < v->shape.rank; i++)
-        lmg_sbuf_printf(b, "%s%lld", i ? "," : "", (long long)v->shape.dims[i]);
-    lmg_sbuf_put(b, "]", 1);
+    char buf[LMG_MAX_DIMS * (LMG_DIM_NAME_MAX + 1) + 16];
+    lmg_sbuf_str(b, lmg_value_type_str(g, (int)(v - g->values), buf, sizeof buf));
 }
 
 static uint32_t f32_bits(float f)
@@ -206,7 +204,7 @@ static void print_node(lmg_sbuf *b, const lmg_graph *g, const lmg_node *n)
         print_name(b, v->name);
         if (v->dtype != LMG_DTYPE_UNDEFINED) {
             lmg_sbuf_str(b, ": ");
-            print_type(b, v);
+            print_type(b, g, v);
         }
     }
     lmg_sbuf_str(b, " = ");
@@ -262,7 +260,7 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
         lmg_sbuf_str(&b, "  input ");
         print_name(&b, v->name);
         lmg_sbuf_str(&b, " : ");
-        print_type(&b, v);
+        print_type(&b, g, v);
         lmg_sbuf_put(&b, "\n", 1);
     }
     for (int i = 0; i < g->n_values; i++) {
@@ -273,7 +271,7 @@ lmg_status lmg_graph_print(const lmg_graph *g, char **text)
         lmg_sbuf_str(&b, v->trainable ? "  param " : zeros ? "  state " : "  const ");
         print_name(&b, v->name);
         lmg_sbuf_str(&b, " : ");
-        print_type(&b, v);
+        print_type(&b, g, v);
         lmg_sbuf_str(&b, " = ");
         if (zeros) lmg_sbuf_str(&b, "zeros");
         else if (!v->data) lmg_sbuf_str(&b, "[]");
@@ -600,7 +598,11 @@ static int token_f32(const char *t, float *out)
     return 0;
 }
 
-static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s)
+static lmg_status graph_fail(parser *P);
+
+/* A type: dtype and dims, each a size, a dimension name (`B`) or, where `unknown` allows,
+ * '?' (a node output dim that inference fills in). Names go to sym[] as in lmg_value. */
+static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s, int8_t *sym, int unknown)
 {
     skip_ws(P);
     size_t n = 0;
@@ -616,10 +618,32 @@ static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s)
     LMG_TRY(expect(P, '[', "'[' after the dtype (use f32[] for a scalar)"));
     s->rank = 0;
     memset(s->dims, 0, sizeof s->dims);
+    memset(sym, 0, LMG_MAX_DIMS * sizeof *sym);
     if (accept(P, ']')) return LMG_OK;
     for (;;) {
         if (s->rank == LMG_MAX_DIMS) return perr(P, "more than %d dimensions", LMG_MAX_DIMS);
-        LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank], "a dimension"));
+        skip_ws(P);
+        char c = *P->p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
+            size_t len = 0;
+            while (ident_char(P->p[len])) len++;
+            char name[LMG_DIM_NAME_MAX + 1];
+            if (len >= LMG_DIM_NAME_MAX)
+                return perr(P, "dimension name '%.*s' is longer than %d bytes", (int)len, P->p,
+                            LMG_DIM_NAME_MAX - 1);
+            memcpy(name, P->p, len);
+            name[len] = 0;
+            int k = lmg_graph_dim_symbol(P->g, name);
+            if (k < 0) return graph_fail(P);
+            sym[s->rank] = (int8_t)k;
+            P->p += len;
+        } else if (c == '?' && unknown) {
+            sym[s->rank] = -1;
+            P->p++;
+        } else {
+            LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank],
+                             unknown ? "a dimension (a size, a name or ?)" : "a dimension (a size or a name)"));
+        }
         s->rank++;
         if (accept(P, ']')) return LMG_OK;
         LMG_TRY(expect(P, ',', "',' or ']' in the shape"));
@@ -810,8 +834,9 @@ static lmg_status stmt_init(parser *P, int trainable)
     LMG_TRY(read_name(P, &name, "a value name"));
     lmg_dtype t = LMG_DTYPE_UNDEFINED;
     lmg_shape s;
+    int8_t sym[LMG_MAX_DIMS];
     lmg_status st = expect(P, ':', "':' and a type after the name");
-    if (st == LMG_OK) st = read_type(P, &t, &s);
+    if (st == LMG_OK) st = read_type(P, &t, &s, sym, 0);
     if (st == LMG_OK) st = expect(P, '=', "'=' and the contents (zeros, [...] or external(...))");
     int v = -1;
     if (st == LMG_OK) st = declare(P, name, LMG_VALUE_INIT, t, s, &v, at);
@@ -819,10 +844,13 @@ static lmg_status stmt_init(parser *P, int trainable)
     LMG_TRY(st);
     lmg_value *val = &P->g->values[v];
     val->trainable = trainable;
+    memcpy(val->dim_sym, sym, sizeof sym);
     if (accept_word(P, "zeros")) {
         val->fill = LMG_INIT_ZEROS;
         return LMG_OK;
     }
+    for (int i = 0; i < s.rank; i++)
+        if (sym[i]) return perr(P, "'%s' has a named dimension: only zeros can fill it", val->name);
     if (accept_word(P, "external"))
         return read_external(P, val, (size_t)lmg_shape_numel(&s) * lmg_dtype_size(t));
     if (accept(P, '[')) return read_data(P, val);
@@ -1008,6 +1036,7 @@ static lmg_status stmt_node(parser *P)
     name_list outs = {0}, ins = {0};
     lmg_dtype otype[64];
     lmg_shape oshape[64];
+    int8_t osym[64][LMG_MAX_DIMS];
     mark opos[64];
     lmg_attr *attrs = NULL;
     int n_attr = 0, *in_ids = NULL, *out_ids = NULL;
@@ -1027,8 +1056,11 @@ static lmg_status stmt_node(parser *P)
         if ((s = read_name(P, &o, "an output name")) != LMG_OK) break;
         otype[outs.n] = LMG_DTYPE_UNDEFINED;
         oshape[outs.n] = lmg_shape_make(0, NULL);
+        memset(osym[outs.n], 0, sizeof osym[outs.n]);
         if ((s = names_push(&outs, o)) != LMG_OK) break;
-        if (accept(P, ':') && (s = read_type(P, &otype[outs.n - 1], &oshape[outs.n - 1])) != LMG_OK)
+        if (accept(P, ':') &&
+            (s = read_type(P, &otype[outs.n - 1], &oshape[outs.n - 1], osym[outs.n - 1], 1)) !=
+                LMG_OK)
             break;
         if (accept(P, '=')) break;
         s = expect(P, ',', "',' or '=' after an output");
@@ -1106,6 +1138,7 @@ static lmg_status stmt_node(parser *P)
             g->values[v].dtype = otype[k];
             g->values[v].shape = oshape[k];
         }
+        memcpy(g->values[v].dim_sym, osym[k], sizeof osym[k]);
         out_ids[k] = v;
         s = note_decl(P, v);
     }
@@ -1264,13 +1297,15 @@ static lmg_status parse_body(parser *P)
             char *vn = NULL;
             lmg_dtype t = LMG_DTYPE_UNDEFINED;
             lmg_shape s;
+            int8_t sym[LMG_MAX_DIMS];
             int v;
             LMG_TRY(read_name(P, &vn, "an input name"));
             lmg_status st = expect(P, ':', "':' and a type after the input name");
-            if (st == LMG_OK) st = read_type(P, &t, &s);
+            if (st == LMG_OK) st = read_type(P, &t, &s, sym, 0);
             if (st == LMG_OK) st = declare(P, vn, LMG_VALUE_INPUT, t, s, &v, at);
             free(vn);
             LMG_TRY(st);
+            memcpy(g->values[v].dim_sym, sym, sizeof sym);
         } else if (accept_word(P, "param")) {
             LMG_TRY(stmt_init(P, 1));
         } else if (accept_word(P, "const")) {

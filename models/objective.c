@@ -244,6 +244,33 @@ static void model_value_list(const lmg_graph *m, char *buf, size_t n)
     }
 }
 
+/* Give the objective's named dimensions the sizes of the model values its inputs name, then
+ * check it again with those sizes. An input the model lacks is left to the caller's
+ * message, except "targets", which takes the shape of "ids". */
+static lmg_status bind_to_model(const lmg_graph *model, lmg_graph *obj, const char *oname)
+{
+    if (!lmg_graph_is_symbolic(obj)) return LMG_OK;
+    lmg_dim_binding b;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < obj->n_inputs; i++) {
+        int v = obj->inputs[i];
+        const char *name = obj->values[v].name;
+        int mv = lmg_graph_find(model, name);
+        if (mv < 0 && strcmp(name, "targets") == 0) mv = lmg_graph_find(model, "ids");
+        if (mv < 0) continue;
+        char d[160], origin[300];
+        describe(model, mv, d, sizeof d);
+        snprintf(origin, sizeof origin, "input '%s' (the model's '%s' is %s)", name,
+                 model->values[mv].name, d);
+        lmg_status s = lmg_dim_unify(&b, obj, v, &model->values[mv].shape, origin);
+        if (s != LMG_OK) return lmg_error_prefix(s, "objective graph '%s'", oname);
+    }
+    lmg_status s = lmg_graph_bind_dims(obj, &b);
+    if (s == LMG_OK) s = lmg_graph_verify(obj);
+    if (s != LMG_OK) return lmg_error_prefix(s, "objective graph '%s' linked to the model", oname);
+    return LMG_OK;
+}
+
 static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix, int *loss)
 {
     const char *oname = obj->name ? obj->name : "objective";
@@ -261,6 +288,7 @@ static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix, int
         return lmg_error(LMG_ERR_INVALID,
                          "objective graph '%s': output 'loss' is %s, not a scalar f32", oname, d);
     }
+    LMG_TRY(bind_to_model(model, obj, oname));
     int *map = malloc(((size_t)obj->n_values + 1) * sizeof *map);
     if (!map) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     for (int v = 0; v < obj->n_values; v++) map[v] = -1;
