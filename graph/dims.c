@@ -48,6 +48,9 @@ int lmg_graph_is_symbolic(const lmg_graph *g)
 {
     for (int v = 0; v < g->n_values; v++)
         if (value_symbolic(&g->values[v])) return 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attr; a++)
+            if (g->nodes[i].attrs[a].type == LMG_ATTR_INT && g->nodes[i].attrs[a].s) return 1;
     return 0;
 }
 
@@ -198,6 +201,19 @@ lmg_status lmg_graph_bind_dims(lmg_graph *g, const lmg_dim_binding *b)
             val->shape = lmg_shape_make(0, NULL);
         }
     }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attr; a++) {
+            lmg_attr *at = &g->nodes[i].attrs[a];
+            if (at->type != LMG_ATTR_INT || !at->s) continue;
+            int j = find_binding(b, at->s);
+            if (j < 0)
+                return lmg_error(LMG_ERR_INVALID, "node '%s': attribute %s = %s: dimension '%s' is "
+                                 "not bound: no input fixes its size", g->nodes[i].name, at->name,
+                                 at->s, at->s);
+            at->i = b->size[j];
+            free(at->s);
+            at->s = NULL;
+        }
     g->n_dim_names = 0;
     return LMG_OK;
 }

@@ -52,7 +52,7 @@ typedef struct lmg_attr {
     lmg_attr_type type;
     int64_t i;
     double f;
-    char *s;
+    char *s;        /* STRING's value; for INT, a dimension name until bound (else NULL) */
     int n;          /* length of ints / floats */
     int64_t *ints;
     double *floats;

@@ -225,8 +225,8 @@ static int value_ref(lmg_graph *g, const char *name)
                                lmg_shape_make(0, NULL));
 }
 
-static lmg_status load_attr(const load_ctx *c, const Lmg__Node *n, const Lmg__Attribute *a,
-                            lmg_attr *out)
+static lmg_status load_attr(const load_ctx *c, lmg_graph *g, const Lmg__Node *n,
+                            const Lmg__Attribute *a, lmg_attr *out)
 {
     memset(out, 0, sizeof *out);
     out->name = a->name;
@@ -235,6 +235,13 @@ static lmg_status load_attr(const load_ctx *c, const Lmg__Node *n, const Lmg__At
     case LMG__ATTRIBUTE__VALUE_I: out->type = LMG_ATTR_INT; out->i = a->i; break;
     case LMG__ATTRIBUTE__VALUE_F: out->type = LMG_ATTR_FLOAT; out->f = a->f; break;
     case LMG__ATTRIBUTE__VALUE_S: out->type = LMG_ATTR_STRING; out->s = a->s; break;
+    case LMG__ATTRIBUTE__VALUE_DIM:
+        if (lmg_graph_dim_symbol(g, a->dim) < 0)
+            return lmg_error_prefix(LMG_ERR_PARSE, "%s: node '%s': attribute '%s'", c->label,
+                                    n->name, a->name);
+        out->type = LMG_ATTR_INT;
+        out->s = a->dim;
+        break;
     case LMG__ATTRIBUTE__VALUE_INTS:
         if (a->ints->n_values > (1u << 24))
             return bad(c, "node '%s': attribute '%s' is too long", n->name, a->name);
@@ -284,7 +291,7 @@ static lmg_status load_node(const load_ctx *c, lmg_graph *g, const Lmg__Node *n)
         outs[k] = lmg_graph_find(g, n->outputs[k]);
     }
     for (size_t k = 0; k < n->n_attributes && s == LMG_OK; k++)
-        s = load_attr(c, n, n->attributes[k], &attrs[k]);
+        s = load_attr(c, g, n, n->attributes[k], &attrs[k]);
     if (s == LMG_OK)
         s = lmg_graph_append_node(g, n->name, (lmg_op)op, ins, (int)n->n_inputs, outs,
                                   (int)n->n_outputs, attrs, (int)n->n_attributes);
@@ -696,7 +703,15 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
             lmg__attribute__init(pa);
             pa->name = at->name;
             switch (at->type) {
-            case LMG_ATTR_INT: pa->value_case = LMG__ATTRIBUTE__VALUE_I; pa->i = at->i; break;
+            case LMG_ATTR_INT:
+                if (at->s) {
+                    pa->value_case = LMG__ATTRIBUTE__VALUE_DIM;
+                    pa->dim = at->s;
+                } else {
+                    pa->value_case = LMG__ATTRIBUTE__VALUE_I;
+                    pa->i = at->i;
+                }
+                break;
             case LMG_ATTR_FLOAT: pa->value_case = LMG__ATTRIBUTE__VALUE_F; pa->f = at->f; break;
             case LMG_ATTR_STRING:
                 pa->value_case = LMG__ATTRIBUTE__VALUE_S;

@@ -158,7 +158,10 @@ static void print_attr(lmg_sbuf *b, const lmg_attr *a)
     print_name(b, a->name);
     lmg_sbuf_str(b, " = ");
     switch (a->type) {
-    case LMG_ATTR_INT: lmg_sbuf_printf(b, "%lld", (long long)a->i); break;
+    case LMG_ATTR_INT:
+        if (a->s) lmg_sbuf_str(b, a->s); /* a dimension name, not bound yet */
+        else lmg_sbuf_printf(b, "%lld", (long long)a->i);
+        break;
     case LMG_ATTR_FLOAT: print_f64(b, a->f); break;
     case LMG_ATTR_STRING: print_quoted(b, a->s ? a->s : ""); break;
     case LMG_ATTR_INTS:
@@ -946,6 +949,16 @@ static lmg_status read_attr_value(parser *P, lmg_attr *a)
         return expected(P, "an attribute value (number, \"string\" or [list])");
     memcpy(tmp, P->p, len);
     tmp[len] = 0;
+    if (((tmp[0] >= 'A' && tmp[0] <= 'Z') || (tmp[0] >= 'a' && tmp[0] <= 'z') || tmp[0] == '_') &&
+        strcmp(tmp, "inf") != 0 && strcmp(tmp, "nan") != 0) {
+        /* An int given by a dimension name: bound with the graph's sizes. */
+        if (lmg_graph_dim_symbol(P->g, tmp) < 0) return graph_fail(P);
+        a->type = LMG_ATTR_INT;
+        a->s = strdup(tmp);
+        if (!a->s) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        P->p += len;
+        return LMG_OK;
+    }
     if (is_float_token(tmp)) {
         a->type = LMG_ATTR_FLOAT;
         if (token_f64(tmp, &a->f) != 0) return perr(P, "'%s' is not a number", tmp);
