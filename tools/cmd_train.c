@@ -83,11 +83,23 @@ static void fmt_time(char *buf, size_t n, double s)
     else snprintf(buf, n, "%lds", t);
 }
 
+/* "  loss/mlm 2.1234  loss/nce 0.5" for the logged terms, into buf. */
+static const char *terms_str(const lmg_train_event *e, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < e->n_terms && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "  %s %.4f", e->term_names[i],
+                                e->term_values[i]);
+    return buf;
+}
+
 static void on_event(const lmg_train_event *e, void *user)
 {
     progress *p = user;
     if (p->quiet) return;
-    char eta[32], el[32];
+    char eta[32], el[32], terms[512];
+    terms_str(e, terms, sizeof terms);
     fmt_time(eta, sizeof eta, e->eta_s);
     fmt_time(el, sizeof el, e->elapsed_s);
     switch (e->kind) {
@@ -101,19 +113,19 @@ static void on_event(const lmg_train_event *e, void *user)
             char bar[32];
             for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
             bar[width] = 0;
-            fprintf(stderr, "\r\033[Kstep %lld/%lld [%s] loss %.4f  lr %.2e  %.0f tok/s  ETA %s",
-                    (long long)e->step, (long long)e->steps, bar, e->loss, e->lr, e->tokens_per_s,
-                    eta);
+            fprintf(stderr, "\r\033[Kstep %lld/%lld [%s] loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s",
+                    (long long)e->step, (long long)e->steps, bar, e->loss, terms, e->lr,
+                    e->tokens_per_s, eta);
             p->bar_shown = 1;
         } else if (e->step % p->every == 0 || e->step == 1 || e->step == e->steps) {
-            fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s\n",
-                    (long long)e->step, (long long)e->steps, e->loss, e->lr, e->tokens_per_s, el,
-                    eta);
+            fprintf(stderr, "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  elapsed %s  ETA %s\n",
+                    (long long)e->step, (long long)e->steps, e->loss, terms, e->lr,
+                    e->tokens_per_s, el, eta);
         }
         break;
     case LMG_TRAIN_EVAL:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
-        fprintf(stderr, "step %lld  val loss %.4f  %s\n", (long long)e->step, e->val_loss,
+        fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss, terms,
                 e->improved ? "(best so far, saved)" : "");
         break;
     case LMG_TRAIN_DONE:

@@ -205,6 +205,38 @@ static lmg_status copy_params(const lmg_backend *b, lmg_exec *src, lmg_exec *dst
 
 /* ---- evaluation over one split ------------------------------------------------------ */
 
+/* The logged loss terms of a graph: its scalar f32 outputs named "loss/...". */
+#define MAX_TERMS 16
+typedef struct loss_terms {
+    int n, id[MAX_TERMS];
+    const char *name[MAX_TERMS];
+    double value[MAX_TERMS];
+} loss_terms;
+
+static void find_terms(const lmg_graph *g, loss_terms *t)
+{
+    t->n = 0;
+    for (int i = 0; i < g->n_outputs && t->n < MAX_TERMS; i++) {
+        const lmg_value *v = &g->values[g->outputs[i]];
+        if (strncmp(v->name, "loss/", 5) != 0 || v->dtype != LMG_DTYPE_F32 ||
+            lmg_shape_numel(&v->shape) != 1)
+            continue;
+        t->id[t->n] = g->outputs[i];
+        t->name[t->n] = v->name;
+        t->value[t->n++] = NAN;
+    }
+}
+
+static lmg_status read_terms(const lmg_backend *b, lmg_exec *e, loss_terms *t)
+{
+    for (int i = 0; i < t->n; i++) {
+        float f;
+        LMG_TRY(b->read(e, t->id[i], &f, 4));
+        t->value[i] = f;
+    }
+    return LMG_OK;
+}
+
 typedef struct evaluator {
     const lmg_graph *g;
     const lmg_backend *b;
@@ -213,6 +245,7 @@ typedef struct evaluator {
     int B, T, V;
     int32_t *buf, *x, *y, *mt;
     float *lg;
+    loss_terms terms;   /* after evaluate: each term's mean over the batches */
 } evaluator;
 
 static void evaluator_free(evaluator *ev)
@@ -237,6 +270,7 @@ static lmg_status evaluator_init(evaluator *ev, const lmg_graph *g, const lmg_ba
     ev->loss = lmg_graph_find(g, "loss");
     ev->mlm_targets = lmg_graph_find(g, "mlm/targets");
     ev->logits = want_logits ? lmg_graph_find(g, "logits") : -1;
+    find_terms(g, &ev->terms);
     if (ev->ids < 0 || ev->loss < 0)
         return lmg_error(LMG_ERR_INVALID, "evaluation graph lacks 'ids' or 'loss'");
     ev->B = (int)g->values[ev->ids].shape.dims[0];
@@ -278,7 +312,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
     int64_t nb = (windows + ev->B - 1) / ev->B;
     if (max_batches > 0 && nb > max_batches) nb = max_batches;
     size_t n = (size_t)ev->B * ev->T;
-    double sum = 0, cnt = 0;
+    double sum = 0, cnt = 0, term_sum[MAX_TERMS] = {0};
     int64_t hits = 0, masked = 0;
     for (int64_t i = 0; i < nb; i++) {
         int rows;
@@ -289,6 +323,8 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
         LMG_TRY(ev->b->run(ev->e, (uint64_t)(i + 1)));
         float loss;
         LMG_TRY(ev->b->read(ev->e, ev->loss, &loss, 4));
+        LMG_TRY(read_terms(ev->b, ev->e, &ev->terms));
+        for (int k = 0; k < ev->terms.n; k++) term_sum[k] += ev->terms.value[k];
         /* Positions the loss averages over: the clm targets, else the masked ones. */
         const int32_t *count_from = ev->y;
         int have_count = ev->targets >= 0;
@@ -315,6 +351,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
             }
         }
     }
+    for (int k = 0; k < ev->terms.n; k++) ev->terms.value[k] = term_sum[k] / (double)nb;
     r->loss = cnt > 0 ? sum / cnt : NAN;
     r->perplexity = exp(r->loss);
     r->tokens = (int64_t)cnt;
@@ -343,6 +380,7 @@ typedef struct trainer {
     void *pbuf;
     int32_t *buf, *x, *y;
     int ids, targets, lr, step, loss, gnorm;
+    loss_terms terms;
     int eval_every, eval_batches, patience;
     uint64_t data_seed;
     char *p_ckpt, *p_best, *p_metrics, *p_svg;
@@ -599,7 +637,8 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
                                               (t->mc.micro_batches < 1 ? 1 : t->mc.micro_batches) *
                                               t->mc.seq / t->step_time_total
                                         : 0.0;
-    lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el};
+    lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el,
+                    t->ev.terms.n, t->ev.terms.name, t->ev.terms.value};
     LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
     LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
     lmg_train_event e;
@@ -613,6 +652,9 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
     e.improved = improved;
     e.bad_evals = t->bad_evals;
     e.elapsed_s = el;
+    e.n_terms = t->ev.terms.n;
+    e.term_names = t->ev.terms.name;
+    e.term_values = t->ev.terms.value;
     emit(t, &e);
     if (t->patience > 0 && t->bad_evals >= t->patience) *stop = 1;
     return LMG_OK;
@@ -656,6 +698,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     t->step = lmg_graph_find(t->tg, "step");
     t->loss = lmg_graph_find(t->tg, "loss");
     t->gnorm = lmg_graph_find(t->tg, "grad_norm");
+    find_terms(t->tg, &t->terms);
     if (t->ids < 0 || t->lr < 0 || t->step < 0 || t->loss < 0 || t->gnorm < 0)
         return lmg_error(LMG_ERR_INVALID, "training graph lacks ids, lr, step, loss or grad_norm");
     int rows = (int)t->tg->values[t->ids].shape.dims[0], T = t->mc.seq;
@@ -686,6 +729,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         float gn;
         LMG_TRY(t->b->read(t->te, t->loss, &loss, 4));
         LMG_TRY(t->b->read(t->te, t->gnorm, &gn, 4));
+        LMG_TRY(read_terms(t->b, t->te, &t->terms));
         if (!isfinite(loss))
             return lmg_error(LMG_ERR_DATA, "step %lld: the loss is %g (diverged); try a lower "
                                            "learning rate",
@@ -696,7 +740,8 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         t->step_time_total += dt;
         double el = t->elapsed_before + (now_s() - t->t_start);
         double tps = (double)t->steps_this_process * (double)n / t->step_time_total;
-        lmg_metric m = {step, "train", loss, lr, gn, tps, el};
+        lmg_metric m = {step, "train", loss, lr, gn, tps, el,
+                        t->terms.n, t->terms.name, t->terms.value};
         LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
         lmg_train_event e;
         memset(&e, 0, sizeof e);
@@ -710,6 +755,9 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         e.elapsed_s = el;
         e.eta_s = (now_s() - t_loop) / (double)t->steps_this_process * (double)(total - step);
         e.best_val_loss = t->best_val;
+        e.n_terms = t->terms.n;
+        e.term_names = t->terms.name;
+        e.term_values = t->terms.value;
         emit(t, &e);
         int do_eval = step == total || (t->eval_every > 0 && step % t->eval_every == 0);
         if (do_eval) {

@@ -56,6 +56,11 @@ typedef struct lmg_train_event {
     int64_t best_step;
     int improved, bad_evals;
     int early_stop;         /* DONE: 1 when patience ran out */
+    /* STEP, EVAL: the graph's logged loss terms (outputs named "loss/..."), this step's or
+     * the evaluation's mean */
+    int n_terms;
+    const char *const *term_names;
+    const double *term_values;
 } lmg_train_event;
 
 typedef void (*lmg_train_progress_fn)(const lmg_train_event *e, void *user);
@@ -166,6 +171,9 @@ typedef struct lmg_metric {
     int64_t step;
     const char *split;        /* "train", "val", "test" */
     double loss, lr, grad_norm, tokens_per_s, elapsed_s; /* NaN = not written */
+    int n_terms;              /* extra fields "<name>": value (the "loss/..." terms) */
+    const char *const *term_names;
+    const double *term_values;
 } lmg_metric;
 
 /* Append one JSON object line to path (created when missing). */
