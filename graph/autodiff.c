@@ -282,7 +282,8 @@ static void mark_paths(ad *a, int loss)
     for (int i = 0; i < a->nn; i++) {
         const lmg_node *n = &g->nodes[i];
         /* Random draws take only the shape of their input: their derivative is zero. */
-        if (n->op == LMG_OP_BERNOULLI || n->op == LMG_OP_RANDOM_INT) continue;
+        if (n->op == LMG_OP_BERNOULLI || n->op == LMG_OP_RANDOM_INT || n->op == LMG_OP_SPAN_MASK)
+            continue;
         int any = 0;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0 && a->active[n->in[k]]) any = 1;

@@ -214,11 +214,211 @@ static void test_dims_link(void)
     test_end();
 }
 
+/* ---- the ops objectives use ---------------------------------------------------------- */
+
+/* Run a one-node graph on the ref backend: inputs x (and idx), output y. */
+static lmg_status run_one(lmg_op op, const lmg_attr *a, int na, lmg_dtype tx, lmg_shape sx,
+                          const void *x, const lmg_shape *si, const int32_t *idx, void *y,
+                          size_t ybytes, uint64_t step)
+{
+    lmg_graph *g = lmg_graph_new("one");
+    int in[2];
+    in[0] = lmg_graph_input(g, "x", tx, sx);
+    if (si) in[1] = lmg_graph_input(g, "idx", LMG_DTYPE_I32, *si);
+    int out = lmg_graph_node(g, op, "y", in, si ? 2 : 1, a, na, NULL, NULL);
+    lmg_status s = out < 0 ? g->status : lmg_graph_add_output(g, out);
+    const lmg_backend *b = lmg_backend_find("ref");
+    lmg_exec *e = NULL;
+    if (s == LMG_OK) s = b->init(g, NULL, &e);
+    if (s == LMG_OK)
+        s = b->write(e, in[0], x, (size_t)lmg_shape_numel(&sx) * 4);
+    if (s == LMG_OK && si) s = b->write(e, in[1], idx, (size_t)lmg_shape_numel(si) * 4);
+    if (s == LMG_OK) s = b->run(e, step);
+    if (s == LMG_OK) s = b->read(e, out, y, ybytes);
+    if (e) b->free(e);
+    lmg_graph_free(g);
+    return s;
+}
+
+static void test_sort_take(void)
+{
+    test_begin("ArgSort is stable, -0 equals 0, NaN last; TakeAlong gathers, 0 out of range");
+    float x[2][6] = {{3, NAN, 1, 1, -0.0f, 0}, {2, 2, 2, -1, 5, 2}};
+    int32_t y[12];
+    int64_t d[2] = {2, 6};
+    CHECK(run_one(LMG_OP_ARGSORT, NULL, 0, LMG_DTYPE_F32, lmg_shape_make(2, d), x, NULL, NULL, y,
+                  sizeof y, 1) == LMG_OK, "run: %s", lmg_last_error());
+    static const int32_t want[12] = {4, 5, 2, 3, 0, 1, 3, 0, 1, 2, 5, 4};
+    CHECK(memcmp(y, want, sizeof want) == 0, "order %d %d %d %d %d %d / %d %d %d %d %d %d", y[0],
+          y[1], y[2], y[3], y[4], y[5], y[6], y[7], y[8], y[9], y[10], y[11]);
+    int32_t v[3] = {10, 20, 30}, idx[4] = {2, 0, -1, 3}, got[4];
+    int64_t dv[2] = {1, 3}, di[2] = {1, 4};
+    lmg_shape si = lmg_shape_make(2, di);
+    CHECK(run_one(LMG_OP_TAKE_ALONG, NULL, 0, LMG_DTYPE_I32, lmg_shape_make(2, dv), v, &si, idx,
+                  got, sizeof got, 1) == LMG_OK, "run: %s", lmg_last_error());
+    CHECK(got[0] == 30 && got[1] == 10 && got[2] == 0 && got[3] == 0, "gather %d %d %d %d",
+          got[0], got[1], got[2], got[3]);
+    test_end();
+}
+
+static void test_span_mask(void)
+{
+    test_begin("SpanMask: masked fraction as the geometric law predicts, spans of several tokens");
+    enum { R = 128, T = 256 };
+    static int32_t ids[R * T];
+    static float m[R * T];
+    int64_t d[2] = {R, T};
+    double p = 0.035, len_p = 0.2;
+    int max_len = 10;
+    lmg_attr a[4] = {lmg_attr_float("p", p), lmg_attr_float("len_p", len_p),
+                     lmg_attr_int("max_len", max_len), lmg_attr_int("key", 9)};
+    CHECK(run_one(LMG_OP_SPAN_MASK, a, 4, LMG_DTYPE_I32, lmg_shape_make(2, d), ids, NULL, NULL, m,
+                  sizeof m, 3) == LMG_OK, "run: %s", lmg_last_error());
+    /* Away from a row's start, position t is free when no start in the max_len before it
+     * reaches it: P = prod_d (1 - p * (1 - len_p)^d). */
+    double free_p = 1.0;
+    for (int k = 0; k < max_len; k++) free_p *= 1.0 - p * pow(1.0 - len_p, k);
+    double masked = 0, n = 0, runs = 0, in_runs = 0;
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            float v = m[r * T + t];
+            CHECK(v == 0.0f || v == 1.0f, "mask value %g", v);
+            if (t >= max_len) masked += v, n++;
+            if (v == 1.0f) {
+                in_runs++;
+                if (t == 0 || m[r * T + t - 1] == 0.0f) runs++;
+            }
+        }
+    double frac = masked / n, want = 1.0 - free_p;
+    printf("# SpanMask: masked %.4f (law %.4f), mean run %.2f tokens\n", frac, want, in_runs / runs);
+    CHECK(fabs(frac - want) < 0.015, "masked fraction %.4f vs %.4f", frac, want);
+    CHECK(in_runs / runs > 3.0, "mean run %.2f tokens", in_runs / runs);
+    test_end();
+}
+
+/* ---- the sample objectives train ------------------------------------------------------- */
+
+/* A learnable batch that changes every step: each row counts up in threes modulo 23 (ids
+ * 5..27 of the vocabulary) from a start that moves with the row and the step, so a model
+ * can learn the rule from fresh batches but cannot memorise one. */
+static void fill_batch(int32_t *ids, int32_t *tg, int rows, int T, int vocab, int step)
+{
+    (void)vocab;
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < T; t++) {
+            int base = r * 7 + step * 5;
+            ids[r * T + t] = 5 + (base + t * 3) % 23;
+            tg[r * T + t] = 5 + (base + (t + 1) * 3) % 23;
+        }
+}
+
+/* Train c with objective file `sample` for `steps` on the ref backend: losses[] per step and,
+ * when `term` is given, that output's value per step in terms[]. */
+static lmg_status train_sample(const char *sample, lmg_model_config c, int steps, double lr,
+                               float *losses, const char *term, float *terms)
+{
+    lmg_graph *obj = load_sample(sample), *g = NULL;
+    if (!obj) return lmg_error_prefix(LMG_ERR_INVALID, "%s", sample);
+    lmg_status s = lmg_model_build_with_objective(&c, obj, 1.0, &g);
+    lmg_graph_free(obj);
+    lmg_optim_config o;
+    lmg_optim_config_default(&o);
+    o.lr = lr;
+    o.warmup = 5;
+    o.steps = steps;
+    if (s == LMG_OK) s = lmg_train_graph_build(g, "loss", &o);
+    if (s == LMG_OK) s = lmg_graph_verify(g);
+    const lmg_backend *b = lmg_backend_find("ref");
+    lmg_exec *e = NULL;
+    if (s == LMG_OK) s = b->init(g, NULL, &e);
+    size_t n = (size_t)c.batch * c.seq;
+    int32_t *x = malloc(n * 4), *y = malloc(n * 4);
+    int ids = g ? lmg_graph_find(g, "ids") : -1, tg = g ? lmg_graph_find(g, "targets") : -1;
+    int lrv = g ? lmg_graph_find(g, "lr") : -1, st = g ? lmg_graph_find(g, "step") : -1;
+    int loss = g ? lmg_graph_find(g, "loss") : -1, tv = g && term ? lmg_graph_find(g, term) : -1;
+    if (s == LMG_OK && term && tv < 0) s = lmg_error(LMG_ERR_NOT_FOUND, "no output '%s'", term);
+    for (int i = 1; i <= steps && s == LMG_OK; i++) {
+        fill_batch(x, y, c.batch, c.seq, c.vocab, i);
+        float l = (float)lmg_lr_at(&o, i);
+        int32_t sv = i;
+        s = b->write(e, ids, x, n * 4);
+        if (s == LMG_OK && tg >= 0) s = b->write(e, tg, y, n * 4);
+        if (s == LMG_OK) s = b->write(e, lrv, &l, 4);
+        if (s == LMG_OK) s = b->write(e, st, &sv, 4);
+        if (s == LMG_OK) s = b->run(e, (uint64_t)i);
+        if (s == LMG_OK) s = b->read(e, loss, &losses[i - 1], 4);
+        if (s == LMG_OK && tv >= 0) s = b->read(e, tv, &terms[i - 1], 4);
+    }
+    free(x);
+    free(y);
+    if (e) b->free(e);
+    lmg_graph_free(g);
+    return s;
+}
+
+static double mean_of(const float *v, int from, int to)
+{
+    double s = 0;
+    for (int i = from; i < to; i++) s += v[i];
+    return s / (to - from);
+}
+
+/* The batches' tokens are uniform over 23 ids: a loss below log(23) uses the context. */
+#define UNIGRAM_NATS 3.1355
+
+static void check_trains(const char *sample, lmg_model_config c, int steps, double below,
+                         const char *term, double term_below)
+{
+    float losses[200], terms[200];
+    lmg_status s = train_sample(sample, c, steps, 3e-3, losses, term, terms);
+    CHECK(s == LMG_OK, "%s: %s", sample, lmg_last_error());
+    if (s != LMG_OK) return;
+    double first = mean_of(losses, 0, 5), last = mean_of(losses, steps - 5, steps);
+    printf("# %s (%s, d_model %d, batch %d, seq %d): loss %.3f -> %.3f over %d steps "
+           "(means of the first and last 5)\n", sample, c.arch, c.d_model, c.batch, c.seq, first,
+           last, steps);
+    CHECK(last < below && last < first - 1.0, "%s: loss %.3f -> %.3f, wanted below %.3f",
+          sample, first, last, below);
+    if (!term) return;
+    double t0 = mean_of(terms, 0, 5), t1 = mean_of(terms, steps - 5, steps);
+    printf("# %s: %s %.3f -> %.3f\n", sample, term, t0, t1);
+    CHECK(t1 < term_below && t1 < t0, "%s: %s %.3f -> %.3f, wanted below %.3f", sample, term, t0,
+          t1, term_below);
+}
+
+static void test_samples_train(void)
+{
+    test_begin("span.lmgt trains a bert at two sizes: loss below the unigram entropy");
+    lmg_model_config c = tiny("bert"), c2 = tiny("bert");
+    c2.d_model = 48;
+    c2.heads = 3;
+    c2.seq = 24;
+    c2.batch = 3;
+    check_trains("span.lmgt", c, 200, UNIGRAM_NATS - 0.3, NULL, 0);
+    check_trains("span.lmgt", c2, 200, UNIGRAM_NATS - 0.3, NULL, 0);
+    test_end();
+
+    test_begin("denoise.lmgt (deletion + shuffle, padding mask) trains: below the unigram entropy");
+    check_trains("denoise.lmgt", tiny("bert"), 200, UNIGRAM_NATS - 1.0, NULL, 0);
+    test_end();
+
+    test_begin("simcse_mlm.lmgt (two views + mlm, shared parameters): both terms fall");
+    lmg_model_config cd = tiny("bert");
+    cd.dropout = 0.1;
+    /* InfoNCE over a batch of 4 is log 4 = 1.386 when the views tell nothing apart. */
+    check_trains("simcse_mlm.lmgt", cd, 200, UNIGRAM_NATS, "loss/infonce", 1.0);
+    check_trains("simcse_mlm.lmgt", cd, 200, UNIGRAM_NATS, "loss/mlm", UNIGRAM_NATS);
+    test_end();
+}
+
 int main(void)
 {
     test_dims_text();
     test_dims_pb();
     test_dims_errors();
     test_dims_link();
+    test_sort_take();
+    test_span_mask();
+    test_samples_train();
     return test_summary();
 }
