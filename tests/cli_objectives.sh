@@ -80,4 +80,28 @@ grep -q "val loss [0-9.]*  loss/next [0-9.]*  loss/after_next" "$T/log" || r=1
 [ $r = 0 ] || { cat "$T/log"; cat "$T/next2/metrics.jsonl"; }
 check "loss/... outputs of an objective are logged: progress line and metrics.jsonl, train and val" $r
 
+# --- every sample trains from the command line (the README's commands, tiny sizes) -------
+r=0
+for f in span denoise simcse_mlm; do
+    "$lmg" train --backend ref --model bert --data "$T/next2/data" $tiny --dropout 0.1 \
+        --objective-graph samples/objectives/$f.lmgt --steps 3 --eval-every 3 --eval-batches 1 \
+        --samples 0 --out "$T/$f" >/dev/null 2>"$T/log" || { r=1; echo "# $f"; cat "$T/log"; }
+    grep -q '"step":3,"split":"val","loss":[0-9]' "$T/$f/metrics.jsonl" || r=1
+    "$lmg" eval "$T/$f" --split val --batches 1 --backend ref >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
+done
+grep -q '"loss/mlm":[0-9.]*,"loss/infonce":[0-9.]*' "$T/simcse_mlm/metrics.jsonl" || r=1
+grep -q '"loss/masked_fraction":0\.[0-9]*' "$T/span/metrics.jsonl" || r=1
+check "span, denoise and simcse_mlm train and evaluate through lmg train / lmg eval" $r
+
+# A run of a view objective resumes exactly: objective.pb keeps the named dimensions.
+r=0
+args="--backend ref --model bert --data $T/next2/data $tiny --dropout 0.1 --steps 6 --eval-every 3 --eval-batches 1 --samples 0"
+"$lmg" train $args --objective-graph samples/objectives/simcse_mlm.lmgt --out "$T/straight" >/dev/null 2>&1 || r=1
+"$lmg" train $args --objective-graph samples/objectives/simcse_mlm.lmgt --out "$T/split" --stop-after 3 >/dev/null 2>&1 || r=1
+"$lmg" train --resume "$T/split" --backend ref --samples 0 >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
+grep '"step":6,"split":"train"' "$T/straight/metrics.jsonl" | sed 's/"tokens_per_s.*"loss\/mlm"/"loss\/mlm"/' >"$T/a"
+grep '"step":6,"split":"train"' "$T/split/metrics.jsonl" | sed 's/"tokens_per_s.*"loss\/mlm"/"loss\/mlm"/' >"$T/b"
+[ -s "$T/a" ] && cmp -s "$T/a" "$T/b" || { r=1; cat "$T/a" "$T/b"; }
+check "a view objective's run stopped and resumed gives the straight run's step-6 losses" $r
+
 exit $failed
