@@ -829,6 +829,40 @@ check:
     return LMG_OK;
 }
 
+/* `ones` and `normal(std)` for hand-written models: the data is made here, normal draws from
+ * a generator seeded by the value's name (splitmix64, Box-Muller in double), so a file gives
+ * the same weights every time it is read; the graph then holds them as ordinary data. */
+static uint64_t init_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static lmg_status fill_init(parser *P, lmg_value *v, double std, int ones)
+{
+    if (v->dtype != LMG_DTYPE_F32) return perr(P, "'%s': ones and normal() fill f32 values", v->name);
+    int64_t n = lmg_shape_numel(&v->shape);
+    if (n > ((int64_t)1 << 28)) return perr(P, "'%s' is too large to fill in a text file", v->name);
+    float *d = malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
+    if (!d) return lmg_error(LMG_ERR_NOMEM, "out of memory for '%s'", v->name);
+    uint64_t seed = 1469598103934665603ull;
+    for (const char *c = v->name; *c; c++) seed = (seed ^ (uint8_t)*c) * 1099511628211ull;
+    for (int64_t i = 0; i < n; i++) {
+        if (ones) {
+            d[i] = 1.0f;
+            continue;
+        }
+        double u1 = ((double)(init_next(&seed) >> 11) + 1.0) * 0x1.0p-53;
+        double u2 = (double)(init_next(&seed) >> 11) * 0x1.0p-53;
+        d[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+    v->fill = LMG_INIT_DATA;
+    v->data = d;
+    return LMG_OK;
+}
+
 static lmg_status stmt_init(parser *P, int trainable)
 {
     skip_ws(P);
@@ -856,8 +890,24 @@ static lmg_status stmt_init(parser *P, int trainable)
         if (sym[i]) return perr(P, "'%s' has a named dimension: only zeros can fill it", val->name);
     if (accept_word(P, "external"))
         return read_external(P, val, (size_t)lmg_shape_numel(&s) * lmg_dtype_size(t));
+    if (accept_word(P, "ones")) return fill_init(P, val, 0.0, 1);
+    if (accept_word(P, "normal")) {
+        double std = 0;
+        LMG_TRY(expect(P, '(', "'(' and a standard deviation after normal"));
+        skip_ws(P);
+        size_t len = number_len(P->p);
+        char tmp[64];
+        if (len == 0 || len >= sizeof tmp) return expected(P, "a standard deviation");
+        memcpy(tmp, P->p, len);
+        tmp[len] = 0;
+        if (token_f64(tmp, &std) != 0 || !(std >= 0) || std > 1e6)
+            return perr(P, "'%s' is not a standard deviation", tmp);
+        P->p += len;
+        LMG_TRY(expect(P, ')', "')' after the standard deviation"));
+        return fill_init(P, val, std, 0);
+    }
     if (accept(P, '[')) return read_data(P, val);
-    return expected(P, "zeros, [values] or external(\"file\", offset, length)");
+    return expected(P, "zeros, ones, normal(std), [values] or external(\"file\", offset, length)");
 }
 
 static void free_attrs(lmg_attr *a, int n)

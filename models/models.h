@@ -123,6 +123,18 @@ lmg_status lmg_model_apply_masked(lmg_graph *g, const lmg_model_config *c, int i
  * masks. Writes the copies of fwd's "logits" and "hidden" (-1 when fwd has none). */
 lmg_status lmg_model_graph_apply(lmg_graph *g, const lmg_graph *fwd, int ids, int key_mask,
                                  const char *scope, int *logits, int *hidden);
+/* The forward graph of a training run whose model is a user's graph `fwd` (models/user.c):
+ * fwd reads "ids" i32[B,T] (B and T may be names, bound to c->batch and c->seq; numbers must
+ * match them), optionally "targets", and outputs "logits" f32[B,T,c->vocab] and/or "hidden",
+ * and optionally a scalar "loss". The loss is: obj linked to it (views apply fwd again,
+ * sharing its parameters) plus fwd's own "loss" when it has one; without obj, fwd's "loss",
+ * or else next-token cross-entropy on its logits (a "targets" input is added); c->objective
+ * is not used. c's sizes, and "model.graph" = fwd's name, go into the metadata. */
+lmg_status lmg_model_graph_build(const lmg_graph *fwd, const lmg_model_config *c,
+                                 const lmg_graph *obj, double weight, lmg_graph **out);
+/* Take the sizes a model graph fixes by number into c: batch and seq from "ids", vocab from
+ * "logits" (named dimensions leave c as it is). */
+void lmg_model_graph_config(const lmg_graph *fwd, lmg_model_config *c);
 /* Get or create parameter `name` (rank 1: [d0], rank 2: [d0,d1]); init 0 normal(std),
  * 1 zeros, 2 ones, drawn from (c->seed, name). -1 with g->status set on failure. */
 int lmg_model_param(lmg_graph *g, const lmg_model_config *c, const char *name, int rank,

@@ -126,3 +126,110 @@ lmg_status lmg_model_graph_apply(lmg_graph *g, const lmg_graph *fwd, int ids, in
     free(need_n);
     return s;
 }
+
+/* ---- a user's forward graph as the model of a training run ------------------------- */
+
+void lmg_model_graph_config(const lmg_graph *fwd, lmg_model_config *c)
+{
+    int ids = lmg_graph_find(fwd, "ids"), lg = lmg_graph_find(fwd, "logits");
+    if (ids >= 0 && fwd->values[ids].shape.rank == 2) {
+        const lmg_value *v = &fwd->values[ids];
+        if (!v->dim_sym[0] && v->shape.dims[0] > 0) c->batch = (int)v->shape.dims[0];
+        if (!v->dim_sym[1] && v->shape.dims[1] > 0) c->seq = (int)v->shape.dims[1];
+    }
+    if (lg >= 0 && fwd->values[lg].shape.rank == 3 && !fwd->values[lg].dim_sym[2] &&
+        fwd->values[lg].shape.dims[2] > 0)
+        c->vocab = (int)fwd->values[lg].shape.dims[2];
+}
+
+/* fwd with its named dimensions bound by "ids" (and "targets") = [batch, seq]. */
+static lmg_status bind_model(const lmg_graph *fwd, const lmg_model_config *c, lmg_graph **out)
+{
+    const char *name = fwd->name ? fwd->name : "model";
+    int ids = lmg_graph_find(fwd, "ids");
+    if (ids < 0 || fwd->values[ids].kind != LMG_VALUE_INPUT ||
+        fwd->values[ids].dtype != LMG_DTYPE_I32 || fwd->values[ids].shape.rank != 2)
+        return lmg_error(LMG_ERR_INVALID, "model graph '%s' needs an input 'ids' i32[B,T]", name);
+    lmg_graph *g = lmg_graph_clone(fwd);
+    if (!g) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    int64_t d[2] = {c->batch, c->seq};
+    lmg_shape want = lmg_shape_make(2, d);
+    lmg_dim_binding b;
+    memset(&b, 0, sizeof b);
+    lmg_status s = lmg_dim_unify(&b, g, ids, &want, "the batch (--batch, --seq)");
+    int tg = lmg_graph_find(g, "targets");
+    if (s == LMG_OK && tg >= 0 && g->values[tg].kind == LMG_VALUE_INPUT)
+        s = lmg_dim_unify(&b, g, tg, &want, "the batch's targets (--batch, --seq)");
+    if (s == LMG_OK) s = lmg_graph_bind_dims(g, &b);
+    if (s == LMG_OK) s = lmg_graph_verify(g);
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return lmg_error_prefix(s, "model graph '%s'", name);
+    }
+    *out = g;
+    return LMG_OK;
+}
+
+lmg_status lmg_model_graph_build(const lmg_graph *fwd, const lmg_model_config *c,
+                                 const lmg_graph *obj, double weight, lmg_graph **out)
+{
+    *out = NULL;
+    const char *name = fwd->name ? fwd->name : "model";
+    if (c->micro_batches > 1)
+        return lmg_error(LMG_ERR_ARG, "a model graph trains with micro_batches 1");
+    lmg_graph *g = NULL;
+    LMG_TRY(bind_model(fwd, c, &g));
+    lmg_status s = LMG_OK;
+    int lg = lmg_graph_find(g, "logits");
+    if (lg >= 0 && (g->values[lg].dtype != LMG_DTYPE_F32 || g->values[lg].shape.rank != 3 ||
+                    g->values[lg].shape.dims[2] != c->vocab)) {
+        char d[200];
+        s = lmg_error(LMG_ERR_INVALID, "model graph '%s': 'logits' is %s, expected f32[B,T,%d] "
+                      "(--vocab %d)", name, lmg_value_type_str(g, lg, d, sizeof d), c->vocab,
+                      c->vocab);
+    }
+    int loss = lmg_graph_find(g, "loss");
+    if (s == LMG_OK && obj) {
+        /* Views apply the bound model again, so they see the same sizes. */
+        lmg_graph *bound = lmg_graph_clone(g);
+        lmg_model_source src = {NULL, bound};
+        int term;
+        if (!bound) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
+        if (s == LMG_OK) s = lmg_objective_link_model(g, obj, "obj/", &src, &term);
+        if (s == LMG_OK) s = lmg_objective_add_loss(g, term, weight);
+        lmg_graph_free(bound);
+    } else if (s == LMG_OK && loss < 0) {
+        /* No objective: next-token prediction on the logits, targets fed by the trainer. */
+        if (lg < 0)
+            s = lmg_error(LMG_ERR_INVALID, "model graph '%s' has neither an output 'loss' nor "
+                          "'logits' to predict the next token from; give an objective graph",
+                          name);
+        int tg = lmg_graph_find(g, "targets");
+        if (s == LMG_OK && tg < 0)
+            tg = lmg_graph_input(g, "targets", LMG_DTYPE_I32, g->values[lmg_graph_find(g, "ids")].shape);
+        int l = s == LMG_OK ? lmg_graph_node(g, LMG_OP_CROSS_ENTROPY, "loss",
+                                             (int[]){lmg_graph_find(g, "logits"), tg}, 2, NULL, 0,
+                                             NULL, NULL)
+                            : -1;
+        if (s == LMG_OK && l < 0) s = g->status;
+        if (s == LMG_OK) s = lmg_graph_add_output(g, l);
+    } else if (s == LMG_OK) {
+        int is_out = 0;
+        for (int i = 0; i < g->n_outputs; i++) is_out |= g->outputs[i] == loss;
+        if (!is_out || g->values[loss].dtype != LMG_DTYPE_F32 || g->values[loss].shape.rank != 0)
+            s = lmg_error(LMG_ERR_INVALID, "model graph '%s': 'loss' must be a scalar f32 output",
+                          name);
+    }
+    /* The built-in objective terms do not apply: record none. */
+    lmg_model_config cc = *c;
+    cc.objective = "none";
+    if (s == LMG_OK) s = lmg_model_config_to_graph(g, &cc);
+    if (s == LMG_OK) s = lmg_graph_set_meta(g, "model.graph", name);
+    if (s == LMG_OK && obj) s = lmg_graph_set_meta(g, "model.objective_graph", obj->name ? obj->name : "");
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return s;
+    }
+    *out = g;
+    return LMG_OK;
+}

@@ -104,4 +104,31 @@ grep '"step":6,"split":"train"' "$T/split/metrics.jsonl" | sed 's/"tokens_per_s.
 [ -s "$T/a" ] && cmp -s "$T/a" "$T/b" || { r=1; cat "$T/a" "$T/b"; }
 check "a view objective's run stopped and resumed gives the straight run's step-6 losses" $r
 
+# --- a user's model graph ---------------------------------------------------------------
+r=0
+margs="--backend ref --model-graph samples/models/decoder.lmgt --data $T/next2/data --batch 2 --steps 4 --eval-every 2 --eval-batches 1 --samples 0"
+"$lmg" train $margs --out "$T/mg" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
+grep -q "model graph samples/models/decoder.lmgt, vocab 1024, seq 64, batch 2" "$T/log" || r=1
+[ -s "$T/mg/model.pb" ] || r=1
+"$lmg" train $margs --out "$T/mg_split" --stop-after 2 >/dev/null 2>&1 || r=1
+"$lmg" train --resume "$T/mg_split" --backend ref --samples 0 >/dev/null 2>&1 || r=1
+for d in mg mg_split; do
+    grep '"step":4,"split":"train"' "$T/$d/metrics.jsonl" | sed 's/"tokens_per_s.*//' >"$T/$d.last"
+done
+[ -s "$T/mg.last" ] && cmp -s "$T/mg.last" "$T/mg_split.last" || { r=1; cat "$T/mg.last" "$T/mg_split.last"; }
+"$lmg" eval "$T/mg" --split val --batches 1 --backend ref >/dev/null 2>&1 || r=1
+"$lmg" generate "$T/mg" --backend ref >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "model graph 'decoder'" "$T/err" || r=1
+check "lmg train --model-graph trains samples/models/decoder.lmgt, resumes exactly, evaluates" $r
+
+r=0
+"$lmg" train $margs --objective-graph samples/objectives/span.lmgt --out "$T/mg_span" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
+grep -q '"loss/span":[0-9.]*' "$T/mg_span/metrics.jsonl" || r=1
+"$lmg" train $margs --objective mlm --out "$T/x" >/dev/null 2>"$T/err"; [ $? -eq 2 ] || r=1
+printf 'lmgraph ir 1 opset 1\ngraph "m" {\n  input ids : i32[B,T]\n  output ids\n}\n' >"$T/nologits.lmgt"
+"$lmg" train --backend ref --model-graph "$T/nologits.lmgt" --data "$T/next2/data" --steps 1 \
+    --out "$T/y" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "neither an output 'loss' nor 'logits'" "$T/err" || { r=1; cat "$T/err"; }
+check "a model graph with an objective graph (views apply it); --objective and a graph without logits refused" $r
+
 exit $failed

@@ -32,6 +32,12 @@ static void help(FILE *f)
             "training graph), checkpoint.safetensors, best.safetensors, metrics.jsonl, loss.svg\n"
             "and data/ (tokenizer and shards).\n"
             "\n" MODEL_FLAGS_HELP
+            "  --model-graph FILE       train your own forward graph (.lmgt or .pb) instead of\n"
+            "                           gpt or bert: it reads ids i32[B,T] and outputs logits\n"
+            "                           f32[B,T,V] and/or hidden, and optionally a scalar loss\n"
+            "                           (else next-token cross-entropy on its logits, or\n"
+            "                           --objective-graph); sizes it fixes by number set\n"
+            "                           --batch, --seq and --vocab (samples/models/)\n"
             "\n"
             "training options:\n"
             "  --steps N                training steps (default %d)\n"
@@ -199,6 +205,7 @@ int lmg_cmd_train(int argc, char **argv)
     long long steps = DEFAULT_STEPS, warmup = -1, eval_every = 100, eval_batches = 20,
               patience = 5, data_seed = 1, stop_after = 0, samples = 3;
     const char *out = NULL, *resume = NULL, *backend = NULL, *device = NULL, *data = NULL;
+    const char *model_graph = NULL;
     const char **corpus = calloc((size_t)argc + 1, sizeof *corpus);
     size_t n_corpus = 0;
     int quiet = 0, training_flags = 0;
@@ -248,6 +255,9 @@ int lmg_cmd_train(int argc, char **argv)
             device = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--data", &missing))) {
             data = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))) {
+            model_graph = v;
+            m.any = 1;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--corpus", &missing))) {
             corpus[n_corpus++] = v;
         } else if (missing) {
@@ -265,12 +275,23 @@ int lmg_cmd_train(int argc, char **argv)
         rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --stop-after, "
                                   "--samples, --backend and --device go with it");
     if (!rc && data && n_corpus) rc = cli_usage_error(CMD, "--data and --corpus exclude each other");
-    lmg_graph *obj = NULL;
+    if (!rc && model_graph && m.c.objective)
+        rc = cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "
+                                  "loss, next-token prediction on its logits, or --objective-graph");
+    lmg_graph *obj = NULL, *mg = NULL;
+    if (!rc && model_graph) {
+        lmg_status s = cli_load_graph(model_graph, &mg);
+        if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot load the model graph '%s'", model_graph);
+        /* Sizes the graph fixes by number are the run's (the tokenizer is trained for them). */
+        else lmg_model_graph_config(mg, &m.c);
+    }
     if (!rc && !resume) rc = model_flags_finish(&m, CMD, &obj);
     if (rc) {
         free(corpus);
+        lmg_graph_free(mg);
         return rc;
     }
+    c.model_graph = mg;
 
     c.model = m.c;
     c.objective_graph = obj;
@@ -320,11 +341,16 @@ int lmg_cmd_train(int argc, char **argv)
             if (s != LMG_OK) {
                 free(corpus);
                 lmg_graph_free(obj);
+                lmg_graph_free(mg);
                 return cli_fail(CMD, s, "cannot prepare the data");
             }
         }
         c.data_dir = data_dir;
-        if (!quiet)
+        if (!quiet && mg)
+            fprintf(stderr, "run %s: model graph %s, vocab %d, seq %d, batch %d, %lld steps on %s\n",
+                    run_dir, model_graph, c.model.vocab, c.model.seq, c.model.batch, steps,
+                    backend ? backend : "opencl");
+        else if (!quiet)
             fprintf(stderr, "run %s: %s, %d layers, d_model %d, vocab %d, seq %d, batch %d, %lld "
                             "steps on %s\n",
                     run_dir, c.model.arch, c.model.layers, c.model.d_model, c.model.vocab,
@@ -335,6 +361,7 @@ int lmg_cmd_train(int argc, char **argv)
     lmg_train_result r;
     lmg_status s = lmg_train_run(&c, &r);
     lmg_graph_free(obj);
+    lmg_graph_free(mg);
     if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
     printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
            "%.1f ms/step, %.0f tokens/s\n",
@@ -343,7 +370,7 @@ int lmg_cmd_train(int argc, char **argv)
     lmg_model_config mc;
     lmg_graph *tg = NULL;
     if (samples > 0 && lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK &&
-        strcmp(mc.arch, "gpt") == 0 && r.step > 0) {
+        strcmp(mc.arch, "gpt") == 0 && !lmg_graph_get_meta(tg, "model.graph") && r.step > 0) {
         lmg_graph_free(tg);
         fflush(stdout);
         return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);

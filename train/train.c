@@ -142,14 +142,34 @@ lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config
     return LMG_OK;
 }
 
-/* The forward graph used for evaluation: no dropout, one micro-batch. */
-static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *obj,
-                                   double weight, lmg_graph **out)
+/* The forward graph of a run: the built-in model of mc, or the user's model graph mg. */
+static lmg_status build_forward(const lmg_model_config *mc, const lmg_graph *mg,
+                                const lmg_graph *obj, double weight, lmg_graph **out)
+{
+    if (mg) return lmg_model_graph_build(mg, mc, obj, weight, out);
+    return lmg_model_build_with_objective(mc, obj, weight, out);
+}
+
+/* A run's model graph (model.pb), or NULL when it trains a built-in model. */
+static lmg_status load_model_graph(const char *run_dir, lmg_graph **mg)
+{
+    *mg = NULL;
+    char *p = path_join(run_dir, "model.pb");
+    if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = file_exists(p) ? lmg_graph_load(p, mg) : LMG_OK;
+    free(p);
+    return s;
+}
+
+/* The forward graph used for evaluation: no dropout (of the built-in models; a model graph's
+ * own Dropout nodes stay), one micro-batch. */
+static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *mg,
+                                   const lmg_graph *obj, double weight, lmg_graph **out)
 {
     lmg_model_config c = *mc;
     c.dropout = 0.0;
     c.micro_batches = 1;
-    LMG_TRY(lmg_model_build_with_objective(&c, obj, weight, out));
+    LMG_TRY(build_forward(&c, mg, obj, weight, out));
     lmg_status s = lmg_graph_verify(*out);
     if (s != LMG_OK) {
         lmg_graph_free(*out);
@@ -370,6 +390,8 @@ typedef struct trainer {
     double obj_weight;
     lmg_graph *tg, *eg;
     lmg_graph *loaded_obj;
+    const lmg_graph *mg;        /* the model graph, or NULL */
+    lmg_graph *loaded_mg;
     char *data_dir;
     const lmg_backend *b;
     lmg_exec *te;
@@ -419,6 +441,7 @@ static void trainer_free(trainer *t)
     lmg_graph_free(t->tg);
     lmg_graph_free(t->eg);
     lmg_graph_free(t->loaded_obj);
+    lmg_graph_free(t->loaded_mg);
     lmg_shard_free(t->train);
     lmg_shard_free(t->val);
     free(t->data_dir);
@@ -476,6 +499,8 @@ static lmg_status setup_fresh(trainer *t)
     t->oc = c->optim;
     t->obj = c->objective_graph;
     t->obj_weight = c->objective_weight > 0 ? c->objective_weight : 1.0;
+    t->mg = c->model_graph;
+    if (t->mg) lmg_model_graph_config(t->mg, &t->mc);
     t->data_dir = realpath(c->data_dir, NULL);
     if (!t->data_dir)
         return lmg_error(LMG_ERR_NOT_FOUND, "data folder '%s': %s", c->data_dir, strerror(errno));
@@ -484,7 +509,7 @@ static lmg_status setup_fresh(trainer *t)
     t->patience = c->patience;
     t->data_seed = c->data_seed;
     info(t, "building the training graph");
-    LMG_TRY(lmg_model_build_with_objective(&t->mc, t->obj, t->obj_weight, &t->tg));
+    LMG_TRY(build_forward(&t->mc, t->mg, t->obj, t->obj_weight, &t->tg));
     LMG_TRY(lmg_train_graph_build(t->tg, "loss", &t->oc));
     LMG_TRY(lmg_graph_set_meta(t->tg, "train.data_dir", t->data_dir));
     LMG_TRY(set_meta_num(t->tg, "train.data_seed", (double)t->data_seed));
@@ -498,6 +523,13 @@ static lmg_status setup_fresh(trainer *t)
     lmg_status s = lmg_graph_save(t->tg, p, 4096);
     free(p);
     LMG_TRY(s);
+    if (t->mg) {
+        p = path_join(c->out_dir, "model.pb");
+        if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        s = lmg_graph_save(t->mg, p, 4096);
+        free(p);
+        LMG_TRY(s);
+    }
     if (t->obj) {
         p = path_join(c->out_dir, "objective.pb");
         if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
@@ -520,6 +552,8 @@ static lmg_status setup_resume(trainer *t)
     info(t, "loading the run");
     LMG_TRY(lmg_run_open(c->resume_dir, &t->tg, &t->mc, &t->data_dir, &t->loaded_obj));
     t->obj = t->loaded_obj;
+    LMG_TRY(load_model_graph(c->resume_dir, &t->loaded_mg));
+    t->mg = t->loaded_mg;
     LMG_TRY(read_optim_meta(t->tg, &t->oc));
     double v;
     LMG_TRY(meta_num(t->tg, "train.data_seed", &v));
@@ -676,7 +710,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     t->t_start = now_s();
     LMG_TRY(c->resume_dir ? setup_resume(t) : setup_fresh(t));
     LMG_TRY(open_data(t));
-    LMG_TRY(build_eval_graph(&t->mc, t->obj, t->obj_weight, &t->eg));
+    LMG_TRY(build_eval_graph(&t->mc, t->mg, t->obj, t->obj_weight, &t->eg));
     size_t maxb = 0;
     LMG_TRY(link_params(t->tg, t->eg, &t->links, &t->n_links, &maxb));
     t->pbuf = malloc(maxb ? maxb : 1);
@@ -838,7 +872,10 @@ lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char 
         w = 1.0;
         lmg_error_clear();
     }
-    if (s == LMG_OK) s = build_eval_graph(&mc, obj, w, &eg);
+    lmg_graph *mg = NULL;
+    if (s == LMG_OK) s = load_model_graph(run_dir, &mg);
+    if (s == LMG_OK) s = build_eval_graph(&mc, mg, obj, w, &eg);
+    lmg_graph_free(mg);
     if (s == LMG_OK) {
         if (checkpoint) ck = strdup(checkpoint);
         else {

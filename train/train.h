@@ -82,6 +82,9 @@ typedef struct lmg_train_config {
     int64_t stop_at;          /* end after this step as if interrupted (checkpoint kept); 0 = no */
     lmg_train_progress_fn progress;
     void *user;
+    /* A user's forward graph as the model (lmg_model_graph_build), NULL: the built-in
+     * model.arch. Saved as model.pb in the run directory, so resume and eval use it. */
+    const lmg_graph *model_graph;
 } lmg_train_config;
 
 /* Defaults: the default GPT (models.h), lmg_optim_config_default, eval_every 100,
