@@ -95,6 +95,10 @@ lmg_status lmg_objective_link(lmg_graph *model, const lmg_graph *obj, const char
  * trainer logs them). src may be NULL when the objective has no views. */
 lmg_status lmg_objective_link_model(lmg_graph *model, const lmg_graph *obj, const char *prefix,
                                     const lmg_model_source *src, int *loss);
+/* An objective that reads only its views leaves the model's pass over the raw ids unused:
+ * drop g's outputs "logits" and "hidden" and what only they needed (lmg_graph_prune). No
+ * change when obj reads logits or hidden, or has no views. */
+lmg_status lmg_objective_drop_unread_pass(lmg_graph *g, const lmg_graph *obj);
 /* Add `weight * term` into the model's "loss" output: creates "loss" when the model has
  * none, otherwise renames the old one to "loss/model" and sums. */
 lmg_status lmg_objective_add_loss(lmg_graph *model, int term, double weight);

@@ -604,9 +604,7 @@ lmg_status lmg_objective_add_loss(lmg_graph *model, int term, double weight)
     return lmg_graph_add_output(model, sum);
 }
 
-/* An objective that reads only its views leaves the pass over the raw ids unused: drop its
- * outputs (logits, hidden) and what only they needed. */
-static lmg_status drop_unread_pass(lmg_graph *g, const lmg_graph *obj)
+lmg_status lmg_objective_drop_unread_pass(lmg_graph *g, const lmg_graph *obj)
 {
     if (lmg_graph_find(obj, "logits") >= 0 || lmg_graph_find(obj, "hidden") >= 0) return LMG_OK;
     int any_view = 0;
@@ -637,7 +635,7 @@ lmg_status lmg_model_build_with_objective(const lmg_model_config *c, const lmg_g
     lmg_model_source src = {&cc, NULL};
     lmg_status s = lmg_objective_link_model(g, obj, "obj/", &src, &loss);
     if (s == LMG_OK) s = lmg_objective_add_loss(g, loss, weight);
-    if (s == LMG_OK) s = drop_unread_pass(g, obj);
+    if (s == LMG_OK) s = lmg_objective_drop_unread_pass(g, obj);
     if (s == LMG_OK) s = lmg_graph_set_meta(g, "model.objective_graph", obj->name ? obj->name : "");
     if (s != LMG_OK) {
         lmg_graph_free(g);

@@ -197,6 +197,8 @@ lmg_status lmg_model_graph_build(const lmg_graph *fwd, const lmg_model_config *c
         if (!bound) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         if (s == LMG_OK) s = lmg_objective_link_model(g, obj, "obj/", &src, &term);
         if (s == LMG_OK) s = lmg_objective_add_loss(g, term, weight);
+        /* fwd's own loss reads its pass, which then stays. */
+        if (s == LMG_OK && loss < 0) s = lmg_objective_drop_unread_pass(g, obj);
         lmg_graph_free(bound);
     } else if (s == LMG_OK && loss < 0) {
         /* No objective: next-token prediction on the logits, targets fed by the trainer. */

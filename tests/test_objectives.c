@@ -170,6 +170,20 @@ static void test_dims_errors(void)
     test_end();
 }
 
+static void test_did_you_mean(void)
+{
+    test_begin("text form: an unknown op suggests the nearest name, only when it is close");
+    lmg_graph *g = parse("lmgraph ir 1 opset 1\ngraph \"g\" {\n input a : f32[2]\n"
+                         " node y = Softmx(a)\n output y\n}\n");
+    CHECK(!g && strstr(lmg_last_error(), "t.lmgt:4:11: node 'y': unknown op 'Softmx' (did you "
+                                         "mean 'Softmax'?)"), "typo: %s", lmg_last_error());
+    g = parse("lmgraph ir 1 opset 1\ngraph \"g\" {\n input a : f32[2]\n"
+              " node y = Frobnicate(a)\n output y\n}\n");
+    CHECK(!g && strstr(lmg_last_error(), "unknown op 'Frobnicate'") &&
+              !strstr(lmg_last_error(), "did you mean"), "far: %s", lmg_last_error());
+    test_end();
+}
+
 static void test_dims_link(void)
 {
     test_begin("named dims: next2.lmgt links unchanged to two model sizes; conflicts name both");
@@ -441,6 +455,7 @@ int main(void)
     test_dims_pb();
     test_dims_errors();
     test_dims_link();
+    test_did_you_mean();
     test_sort_take();
     test_span_mask();
     test_samples_train();
