@@ -9,6 +9,9 @@
 #define LMG_IR_VERSION 1
 #define LMG_OPSET_VERSION 1
 
+#define LMG_MAX_DIM_NAMES 16 /* named dimensions per graph */
+#define LMG_DIM_NAME_MAX 32  /* bytes of a dimension name, NUL included */
+
 typedef enum {
     LMG_VALUE_NODE = 0,   /* produced by a node */
     LMG_VALUE_INPUT = 1,  /* fed by the caller at run time */
@@ -30,6 +33,10 @@ typedef struct lmg_value {
     int trainable;         /* a parameter: autodiff makes grad/<name> for it */
     lmg_init_fill fill;
     void *data;            /* numel * dtype_size bytes, owned by the graph; NULL for zeros */
+    /* Named dimensions (graph/dims.c): 0 = dims[i] is a size; k > 0 = dims[i] is the
+     * dimension g->dim_names[k-1] (dims[i] holds 0 until the graph is bound); -1 = a node
+     * output dimension that depends on named ones in a way no name states (printed '?'). */
+    int8_t dim_sym[LMG_MAX_DIMS];
 } lmg_value;
 
 typedef enum {
@@ -45,7 +52,7 @@ typedef struct lmg_attr {
     lmg_attr_type type;
     int64_t i;
     double f;
-    char *s;
+    char *s;        /* STRING's value; for INT, a dimension name until bound (else NULL) */
     int n;          /* length of ints / floats */
     int64_t *ints;
     double *floats;
@@ -83,6 +90,9 @@ typedef struct lmg_graph {
      * call returns -1, so a model builder checks once at the end (like ferror). */
     lmg_status status;
     int name_counter;          /* for generated value names */
+    /* Named dimensions used by the values' dim_sym (graph/dims.c); a bound graph has none. */
+    char dim_names[LMG_MAX_DIM_NAMES][LMG_DIM_NAME_MAX];
+    int n_dim_names;
 } lmg_graph;
 
 /* ---- life cycle -------------------------------------------------------------------- */
@@ -159,6 +169,49 @@ int lmg_reduce_sum(lmg_graph *g, int x, int n_axes, const int64_t *axes, int kee
 int lmg_expand(lmg_graph *g, int x, lmg_shape to);
 /* Sum `x` down to shape `to` (the reverse of broadcasting); returns x when equal. */
 int lmg_sum_to(lmg_graph *g, int x, lmg_shape to);
+
+/* ---- named dimensions (graph/dims.c) ----------------------------------------------- */
+/* A graph may declare sizes by name (`f32[B,T,V]`) so one file serves every model size.
+ * The sizes are bound when the graph meets concrete shapes (a model it is linked to, or
+ * data); lmg_graph_bind_dims then turns it into an ordinary graph. Until then
+ * lmg_graph_verify checks it under two trial bindings (every name a distinct size), so a
+ * shape that only works for one size is found, and gives node outputs named dims. */
+
+/* The index (>= 1) of dimension `name`, added when absent; -1 with an error when the name
+ * is not [A-Za-z_][A-Za-z0-9_]* of at most 31 bytes or the table is full. */
+int lmg_graph_dim_symbol(lmg_graph *g, const char *name);
+/* 1 when some value of g has a named or unknown dimension. */
+int lmg_graph_is_symbolic(const lmg_graph *g);
+
+/* Sizes chosen for named dimensions, each with what chose it (for conflict messages). */
+typedef struct lmg_dim_binding {
+    int n;
+    char name[LMG_MAX_DIM_NAMES][LMG_DIM_NAME_MAX];
+    int64_t size[LMG_MAX_DIM_NAMES];
+    char origin[LMG_MAX_DIM_NAMES][160];
+} lmg_dim_binding;
+
+/* Bind name = size, chosen by `origin` (e.g. "input 'ids' (the model's i32[8,64])"). A name
+ * bound to another size already is an error naming the dimension, both sizes and both
+ * origins. */
+lmg_status lmg_dim_bind(lmg_dim_binding *b, const char *name, int64_t size, const char *origin);
+/* Match value v of g (its declared dims) against the concrete shape `actual`, binding each
+ * named dimension; a rank or a fixed size that differs is an error naming the value. */
+lmg_status lmg_dim_unify(lmg_dim_binding *b, const lmg_graph *g, int v, const lmg_shape *actual,
+                         const char *origin);
+/* Parse "B=8,T=64" (from the command line) into b. */
+lmg_status lmg_dim_parse(lmg_dim_binding *b, const char *spec);
+/* Replace every named dimension of g by its size in b: g becomes an ordinary graph (node
+ * outputs with unknown dims are re-inferred by the next verify). A name b lacks is an error
+ * naming it and a value that uses it. */
+lmg_status lmg_graph_bind_dims(lmg_graph *g, const lmg_dim_binding *b);
+/* "f32[B,T,1024]" for value v of g, into buf; returns buf. */
+char *lmg_value_type_str(const lmg_graph *g, int v, char *buf, size_t n);
+/* LMG_OK when g has no named dimension, else an error saying that `what` (e.g. "running")
+ * needs sizes, listing the names. */
+lmg_status lmg_graph_check_bound(const lmg_graph *g, const char *what);
+/* lmg_graph_verify of a graph with named dimensions (it calls this itself). */
+lmg_status lmg_graph_verify_symbolic(lmg_graph *g);
 
 /* ---- passes (each in its own file under graph/) ------------------------------------ */
 /* verify.c: full check (arity, names, cycles, dtype/shape by re-inference, attributes);

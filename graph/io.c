@@ -179,6 +179,33 @@ static lmg_status read_external(const load_ctx *c, const char *tensor, const Lmg
     return s;
 }
 
+/* Named dimensions of value v (ValueInfo / Tensor field dim_names): none, or one per dim. */
+static lmg_status load_dim_names(const load_ctx *c, lmg_graph *g, int v, size_t n,
+                                 char *const *names)
+{
+    lmg_value *val = &g->values[v];
+    if (n == 0) return LMG_OK;
+    if (n != (size_t)val->shape.rank)
+        return bad(c, "'%s': %zu dim_names for rank %d", val->name, n, val->shape.rank);
+    for (size_t i = 0; i < n; i++) {
+        const char *dn = names[i] ? names[i] : "";
+        if (!dn[0]) continue;
+        if (val->shape.dims[i] != 0)
+            return bad(c, "'%s': dimension %zu is named '%s' but has size %lld", val->name, i, dn,
+                       (long long)val->shape.dims[i]);
+        if (strcmp(dn, "?") == 0) {
+            if (val->kind != LMG_VALUE_NODE)
+                return bad(c, "'%s': only node outputs may have a '?' dimension", val->name);
+            val->dim_sym[i] = -1;
+            continue;
+        }
+        int k = lmg_graph_dim_symbol(g, dn);
+        if (k < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s: '%s'", c->label, val->name);
+        val->dim_sym[i] = (int8_t)k;
+    }
+    return LMG_OK;
+}
+
 static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__Tensor *x)
 {
     lmg_dtype t;
@@ -201,8 +228,11 @@ static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__T
     val->trainable = x->trainable != 0;
     if (x->zeros) {
         val->fill = LMG_INIT_ZEROS;
-        return LMG_OK;
+        return load_dim_names(c, g, v, x->n_dim_names, x->dim_names);
     }
+    for (size_t i = 0; i < x->n_dim_names; i++)
+        if (x->dim_names[i] && x->dim_names[i][0])
+            return bad(c, "initializer '%s' has a named dimension but is not zeros", x->name);
     val->fill = LMG_INIT_DATA;
     if (x->external) return read_external(c, x->name, x->external, t, &s, &val->data, nbytes);
     val->data = malloc(nbytes ? nbytes : 1);
@@ -221,8 +251,8 @@ static int value_ref(lmg_graph *g, const char *name)
                                lmg_shape_make(0, NULL));
 }
 
-static lmg_status load_attr(const load_ctx *c, const Lmg__Node *n, const Lmg__Attribute *a,
-                            lmg_attr *out)
+static lmg_status load_attr(const load_ctx *c, lmg_graph *g, const Lmg__Node *n,
+                            const Lmg__Attribute *a, lmg_attr *out)
 {
     memset(out, 0, sizeof *out);
     out->name = a->name;
@@ -231,6 +261,13 @@ static lmg_status load_attr(const load_ctx *c, const Lmg__Node *n, const Lmg__At
     case LMG__ATTRIBUTE__VALUE_I: out->type = LMG_ATTR_INT; out->i = a->i; break;
     case LMG__ATTRIBUTE__VALUE_F: out->type = LMG_ATTR_FLOAT; out->f = a->f; break;
     case LMG__ATTRIBUTE__VALUE_S: out->type = LMG_ATTR_STRING; out->s = a->s; break;
+    case LMG__ATTRIBUTE__VALUE_DIM:
+        if (lmg_graph_dim_symbol(g, a->dim) < 0)
+            return lmg_error_prefix(LMG_ERR_PARSE, "%s: node '%s': attribute '%s'", c->label,
+                                    n->name, a->name);
+        out->type = LMG_ATTR_INT;
+        out->s = a->dim;
+        break;
     case LMG__ATTRIBUTE__VALUE_INTS:
         if (a->ints->n_values > (1u << 24))
             return bad(c, "node '%s': attribute '%s' is too long", n->name, a->name);
@@ -280,7 +317,7 @@ static lmg_status load_node(const load_ctx *c, lmg_graph *g, const Lmg__Node *n)
         outs[k] = lmg_graph_find(g, n->outputs[k]);
     }
     for (size_t k = 0; k < n->n_attributes && s == LMG_OK; k++)
-        s = load_attr(c, n, n->attributes[k], &attrs[k]);
+        s = load_attr(c, g, n, n->attributes[k], &attrs[k]);
     if (s == LMG_OK)
         s = lmg_graph_append_node(g, n->name, (lmg_op)op, ins, (int)n->n_inputs, outs,
                                   (int)n->n_outputs, attrs, (int)n->n_attributes);
@@ -320,7 +357,7 @@ static lmg_status apply_info(const load_ctx *c, lmg_graph *g, const Lmg__ValueIn
     if (val->kind == LMG_VALUE_NODE && val->dtype == LMG_DTYPE_UNDEFINED) {
         val->dtype = t;
         val->shape = s;
-        return LMG_OK;
+        return load_dim_names(c, g, v, vi->n_dim_names, vi->dim_names);
     }
     if (val->dtype != t || !lmg_shape_equal(&val->shape, &s)) {
         char a[160], b[160];
@@ -411,6 +448,7 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
         int v = lmg_graph_add_value(g, vi->name, LMG_VALUE_INPUT, t, s);
         if (v < 0) return builder_failed(c, g);
         g->inputs[g->n_inputs++] = v;
+        LMG_TRY(load_dim_names(c, g, v, vi->n_dim_names, vi->dim_names));
     }
     for (size_t i = 0; i < pg->n_initializers; i++)
         LMG_TRY(load_initializer(c, g, pg->initializers[i]));
@@ -591,10 +629,12 @@ typedef struct {
     char **names;                    /* node input/output name lists */
     Lmg__Tensor *tensors, **tensors_p;
     Lmg__ExternalData *ext;
+    char **dim_names;                /* LMG_MAX_DIMS per ValueInfo and Tensor, when named */
 } packed;
 
 static void packed_free(packed *p)
 {
+    free(p->dim_names);
     free(p->meta);
     free(p->meta_p);
     free(p->vi);
@@ -622,6 +662,40 @@ static void fill_vi(Lmg__ValueInfo *vi, const lmg_value *v)
 
 
 static char empty_name[] = "";
+static char unknown_dim[] = "?";
+
+/* Point dims_names at the graph's dimension names for every stored value that has one. */
+static lmg_status pack_dim_names(const lmg_graph *g, packed *p)
+{
+    if (!lmg_graph_is_symbolic(g)) return LMG_OK;
+    size_t n_vi = p->graph.n_inputs + p->graph.n_outputs + p->graph.n_value_info;
+    size_t n_t = p->graph.n_initializers;
+    p->dim_names = calloc((n_vi + n_t) * LMG_MAX_DIMS + 1, sizeof *p->dim_names);
+    if (!p->dim_names) return lmg_error(LMG_ERR_NOMEM, "out of memory saving graph '%s'", g->name);
+    char **slot = p->dim_names;
+    for (size_t i = 0; i < n_vi + n_t; i++, slot += LMG_MAX_DIMS) {
+        const char *name = i < n_vi ? p->vi[i].name : p->tensors[i - n_vi].name;
+        int v = lmg_graph_find(g, name);
+        if (v < 0) continue;
+        const lmg_value *val = &g->values[v];
+        int named = 0;
+        for (int d = 0; d < val->shape.rank; d++) {
+            int k = val->dim_sym[d];
+            slot[d] = k > 0 && k <= g->n_dim_names ? (char *)g->dim_names[k - 1]
+                      : k ? unknown_dim : empty_name;
+            named |= k != 0;
+        }
+        if (!named) continue;
+        if (i < n_vi) {
+            p->vi[i].n_dim_names = (size_t)val->shape.rank;
+            p->vi[i].dim_names = slot;
+        } else {
+            p->tensors[i - n_vi].n_dim_names = (size_t)val->shape.rank;
+            p->tensors[i - n_vi].dim_names = slot;
+        }
+    }
+    return LMG_OK;
+}
 
 /* Lay the graph out as protobuf-c messages. `ext_of` (may be NULL) gives, per value id, the
  * external data of an initializer stored outside, or NULL. */
@@ -729,7 +803,15 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
             lmg__attribute__init(pa);
             pa->name = at->name;
             switch (at->type) {
-            case LMG_ATTR_INT: pa->value_case = LMG__ATTRIBUTE__VALUE_I; pa->i = at->i; break;
+            case LMG_ATTR_INT:
+                if (at->s) {
+                    pa->value_case = LMG__ATTRIBUTE__VALUE_DIM;
+                    pa->dim = at->s;
+                } else {
+                    pa->value_case = LMG__ATTRIBUTE__VALUE_I;
+                    pa->i = at->i;
+                }
+                break;
             case LMG_ATTR_FLOAT: pa->value_case = LMG__ATTRIBUTE__VALUE_F; pa->f = at->f; break;
             case LMG_ATTR_STRING:
                 pa->value_case = LMG__ATTRIBUTE__VALUE_S;
@@ -784,7 +866,7 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
     }
     p->graph.initializers = p->tensors_p;
     p->graph.n_initializers = t;
-    return LMG_OK;
+    return pack_dim_names(g, p);
 }
 
 static lmg_status pack_bytes(const lmg_graph *g, Lmg__ExternalData **ext_of, void **buf, size_t *n)

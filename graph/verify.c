@@ -526,6 +526,8 @@ lmg_status lmg_graph_verify(lmg_graph *g)
     if (g->status != LMG_OK)
         return lmg_error(g->status, "graph '%s': a builder call failed earlier (%s)",
                          g->name ? g->name : "", lmg_status_name(g->status));
+    /* Sizes given by name are checked under trial sizes (graph/dims.c). */
+    if (lmg_graph_is_symbolic(g)) return lmg_graph_verify_symbolic(g);
     LMG_TRY(check_values(g));
     LMG_TRY(check_node_names(g));
     LMG_TRY(check_refs(g));

@@ -369,6 +369,12 @@ int lmg_model_param(lmg_graph *g, const lmg_model_config *c, const char *name, i
 lmg_status lmg_model_apply(lmg_graph *g, const lmg_model_config *c, int ids, int causal,
                            const char *scope, int *logits, int *hidden)
 {
+    return lmg_model_apply_masked(g, c, ids, -1, causal, scope, logits, hidden);
+}
+
+lmg_status lmg_model_apply_masked(lmg_graph *g, const lmg_model_config *c, int ids, int key_mask,
+                                  int causal, const char *scope, int *logits, int *hidden)
+{
     LMG_TRY(lmg_model_config_check(c));
     if (g->status != LMG_OK) return g->status;
     if (ids < 0 || ids >= g->n_values)
@@ -384,7 +390,15 @@ lmg_status lmg_model_apply(lmg_graph *g, const lmg_model_config *c, int ids, int
 #define N(s) (snprintf(n1, sizeof n1, "%s%s", p.scope, s), n1)
     int wte = param(g, c, "wte", 2, V, C, INIT_NORMAL, 0.02);
     int wpe = param(g, c, "wpe", 2, T, C, INIT_NORMAL, 0.02);
-    if (c->pad_id >= 0 && is_bert) {
+    if (key_mask >= 0) {
+        const lmg_value *mv = &g->values[key_mask];
+        int64_t kd[2] = {B, T};
+        lmg_shape ks = lmg_shape_make(2, kd);
+        if (mv->dtype != LMG_DTYPE_F32 || !lmg_shape_equal(&mv->shape, &ks))
+            return lmg_error(LMG_ERR_INVALID, "model: key mask '%s' must be f32[%lld,%lld] like ids",
+                             mv->name, (long long)B, (long long)T);
+        p.key_mask = key_mask;
+    } else if (c->pad_id >= 0 && is_bert) {
         lmg_attr pa = lmg_attr_int("pad_id", c->pad_id);
         p.key_mask = node(&p, LMG_OP_PADDING_MASK, N("key_mask"), &ids, 1, &pa, 1);
     }

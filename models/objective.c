@@ -269,33 +269,228 @@ static void model_value_list(const lmg_graph *m, char *buf, size_t n)
     }
 }
 
-static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix, int *loss)
+/* ---- the objective contract -------------------------------------------------------- */
+
+static int is_output(const lmg_graph *g, int v)
+{
+    for (int i = 0; v >= 0 && i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return 1;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a > b && strcmp(s + a - b, suffix) == 0;
+}
+
+lmg_status lmg_objective_check(lmg_graph *obj)
 {
     const char *oname = obj->name ? obj->name : "objective";
-    int ol = lmg_graph_find(obj, "loss");
-    int is_out = 0;
-    for (int i = 0; ol >= 0 && i < obj->n_outputs; i++) is_out |= obj->outputs[i] == ol;
-    if (ol < 0 || !is_out)
-        return lmg_error(LMG_ERR_INVALID, "objective graph '%s' has no output named 'loss'",
-                         oname);
     LMG_TRY(lmg_graph_verify(obj));
-    ol = lmg_graph_find(obj, "loss");
-    if (obj->values[ol].dtype != LMG_DTYPE_F32 || obj->values[ol].shape.rank != 0) {
-        char d[160];
-        describe(obj, ol, d, sizeof d);
+    int ol = lmg_graph_find(obj, "loss");
+    if (ol < 0 || !is_output(obj, ol))
         return lmg_error(LMG_ERR_INVALID,
-                         "objective graph '%s': output 'loss' is %s, not a scalar f32", oname, d);
+                         "objective graph '%s' has no output named 'loss' (an objective's "
+                         "output 'loss' is the scalar f32 the trainer minimises)", oname);
+    if (obj->values[ol].dtype != LMG_DTYPE_F32 || obj->values[ol].shape.rank != 0) {
+        char d[200];
+        return lmg_error(LMG_ERR_INVALID,
+                         "objective graph '%s': output 'loss' is %s, not a scalar f32 (reduce it, "
+                         "e.g. with ReduceMean)", oname, lmg_value_type_str(obj, ol, d, sizeof d));
     }
+    for (int i = 0; i < obj->n_outputs; i++) {
+        int v = obj->outputs[i];
+        const char *name = obj->values[v].name;
+        if (strncmp(name, "loss/", 5) == 0 &&
+            (obj->values[v].dtype != LMG_DTYPE_F32 || obj->values[v].shape.rank != 0)) {
+            char d[200];
+            return lmg_error(LMG_ERR_INVALID,
+                             "objective graph '%s': output '%s' is %s; outputs named loss/... are "
+                             "logged terms and must be scalar f32", oname, name,
+                             lmg_value_type_str(obj, v, d, sizeof d));
+        }
+        if (ends_with(name, "/ids") && (obj->values[v].dtype != LMG_DTYPE_I32 ||
+                                        obj->values[v].shape.rank != 2)) {
+            char d[200];
+            return lmg_error(LMG_ERR_INVALID,
+                             "objective graph '%s': view input '%s' is %s, not i32[rows,T]", oname,
+                             name, lmg_value_type_str(obj, v, d, sizeof d));
+        }
+    }
+    return LMG_OK;
+}
+
+/* ---- views: the model applied to ids the objective computes ------------------------- */
+
+#define MAX_VIEWS 8
+
+typedef struct view {
+    char name[64];
+    int ids, mask;          /* objective values: outputs "<v>/ids", "<v>/mask" (or -1) */
+    int applied;
+    int logits, hidden;     /* model values, once applied */
+} view;
+
+/* The views an objective asks for: one per output named "<view>/ids". */
+static lmg_status find_views(const lmg_graph *obj, view *vs, int *n)
+{
+    *n = 0;
+    for (int i = 0; i < obj->n_outputs; i++) {
+        const char *name = obj->values[obj->outputs[i]].name;
+        if (!ends_with(name, "/ids")) continue;
+        size_t len = strlen(name) - 4;
+        if (len >= sizeof vs[0].name)
+            return lmg_error(LMG_ERR_INVALID, "view name of '%s' is too long", name);
+        if (*n == MAX_VIEWS)
+            return lmg_error(LMG_ERR_INVALID, "objective graph '%s': more than %d views",
+                             obj->name, MAX_VIEWS);
+        view *v = &vs[(*n)++];
+        memset(v, 0, sizeof *v);
+        memcpy(v->name, name, len);
+        v->name[len] = 0;
+        v->ids = obj->outputs[i];
+        v->logits = v->hidden = -1;
+        char mn[80];
+        snprintf(mn, sizeof mn, "%s/mask", v->name);
+        v->mask = lmg_graph_find(obj, mn);
+        if (v->mask >= 0 && !is_output(obj, v->mask)) v->mask = -1;
+    }
+    return LMG_OK;
+}
+
+/* Input `name` of the objective read from view `*which` ("<v>/logits" or "<v>/hidden"):
+ * 1 for logits, 2 for hidden, 0 when it names no view value. */
+static int view_input(const view *vs, int n, const char *name, int *which)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(vs[i].name);
+        if (strncmp(name, vs[i].name, len) != 0 || name[len] != '/') continue;
+        *which = i;
+        if (strcmp(name + len + 1, "logits") == 0) return 1;
+        if (strcmp(name + len + 1, "hidden") == 0) return 2;
+    }
+    return 0;
+}
+
+/* Apply the model to a view's ids (and key mask) in `model`, sharing every parameter. */
+static lmg_status apply_view(lmg_graph *model, const lmg_model_source *src, const char *prefix,
+                             view *v, int ids, int mask)
+{
+    char scope[160];
+    snprintf(scope, sizeof scope, "%s%s/", prefix, v->name);
+    if (mask >= 0 && model->values[mask].dtype != LMG_DTYPE_F32) {
+        char nn[200];
+        snprintf(nn, sizeof nn, "%smask.f32", scope);
+        lmg_attr a = lmg_attr_int("to", LMG_DTYPE_F32);
+        mask = lmg_graph_node(model, LMG_OP_CAST, nn, &mask, 1, &a, 1, NULL, NULL);
+        if (mask < 0) return model->status;
+    }
+    if (src->graph) return lmg_model_graph_apply(model, src->graph, ids, mask, scope, &v->logits,
+                                                 &v->hidden);
+    return lmg_model_apply_masked(model, src->config, ids, mask, -1, scope, &v->logits, &v->hidden);
+}
+
+/* Give the objective's named dimensions the sizes of the model values its inputs name, then
+ * check it again with those sizes. "targets" takes the shape of "ids"; a view's logits and
+ * hidden take the model's own, but for the rows, which follow from the view's ids. */
+static lmg_status bind_to_model(const lmg_graph *model, lmg_graph *obj, const char *oname,
+                                const view *vs, int n_views)
+{
+    if (!lmg_graph_is_symbolic(obj)) return LMG_OK;
+    lmg_dim_binding b;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < obj->n_inputs; i++) {
+        int v = obj->inputs[i], which;
+        const char *name = obj->values[v].name;
+        int mv = lmg_graph_find(model, name);
+        int kind = mv < 0 ? view_input(vs, n_views, name, &which) : 0;
+        if (mv < 0 && strcmp(name, "targets") == 0) mv = lmg_graph_find(model, "ids");
+        if (kind) mv = lmg_graph_find(model, kind == 1 ? "logits" : "hidden");
+        if (mv < 0) continue;
+        char d[160], origin[300];
+        describe(model, mv, d, sizeof d);
+        snprintf(origin, sizeof origin, "input '%s' (the model's '%s' is %s)", name,
+                 model->values[mv].name, d);
+        lmg_shape actual = model->values[mv].shape;
+        lmg_status s = LMG_OK;
+        if (kind) {
+            /* Rows come from the view's ids; only T and V (or C) are the model's. */
+            const lmg_value *ov = &obj->values[v];
+            if (ov->shape.rank != actual.rank)
+                s = lmg_dim_unify(&b, obj, v, &actual, origin);
+            for (int d0 = 1; s == LMG_OK && d0 < actual.rank; d0++) {
+                int k = ov->dim_sym[d0];
+                if (k > 0) s = lmg_dim_bind(&b, obj->dim_names[k - 1], actual.dims[d0], origin);
+            }
+        } else {
+            s = lmg_dim_unify(&b, obj, v, &actual, origin);
+        }
+        if (s != LMG_OK) return lmg_error_prefix(s, "objective graph '%s'", oname);
+    }
+    lmg_status s = lmg_graph_bind_dims(obj, &b);
+    if (s == LMG_OK) s = lmg_graph_verify(obj);
+    if (s != LMG_OK) return lmg_error_prefix(s, "objective graph '%s' linked to the model", oname);
+    return LMG_OK;
+}
+
+/* Copy node n of obj into model under the prefix; map must hold every input. */
+static lmg_status copy_node(lmg_graph *model, const lmg_graph *obj, const lmg_node *n,
+                            const char *prefix, int *map)
+{
+    int ins[64], outs[8];
+    char nn[300], on[8][300];
+    const char *onames[8];
+    if (n->n_in > 64 || n->n_out > 8)
+        return lmg_error(LMG_ERR_UNSUPPORTED, "objective node '%s': too many inputs", n->name);
+    for (int k = 0; k < n->n_in; k++) ins[k] = n->in[k] < 0 ? -1 : map[n->in[k]];
+    for (int k = 0; k < n->n_out; k++) {
+        snprintf(on[k], sizeof on[k], "%s%s", prefix, obj->values[n->out[k]].name);
+        onames[k] = on[k];
+    }
+    snprintf(nn, sizeof nn, "%s%s", prefix, n->name ? n->name : "node");
+    if (lmg_graph_node(model, n->op, nn, ins, n->n_in, n->attrs, n->n_attr, onames, outs) < 0)
+        return lmg_error_prefix(model->status, "linking objective graph '%s': ", obj->name);
+    for (int k = 0; k < n->n_out; k++) map[n->out[k]] = outs[k];
+    return LMG_OK;
+}
+
+static int node_ready(const lmg_node *n, const int *map)
+{
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0 && map[n->in[k]] < 0) return 0;
+    return 1;
+}
+
+static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix,
+                       const lmg_model_source *src, int *loss)
+{
+    const char *oname = obj->name ? obj->name : "objective";
+    LMG_TRY(lmg_objective_check(obj));
+    view vs[MAX_VIEWS];
+    int n_views;
+    LMG_TRY(find_views(obj, vs, &n_views));
+    if (n_views > 0 && !src)
+        return lmg_error(LMG_ERR_INVALID, "objective graph '%s' has views ('%s/ids') but no "
+                         "model to apply to them was given", oname, vs[0].name);
+    LMG_TRY(bind_to_model(model, obj, oname, vs, n_views));
+    int ol = lmg_graph_find(obj, "loss");
     int *map = malloc(((size_t)obj->n_values + 1) * sizeof *map);
-    if (!map) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    unsigned char *done = calloc((size_t)obj->n_nodes + 1, 1);
+    if (!map || !done) {
+        free(map);
+        free(done);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
     for (int v = 0; v < obj->n_values; v++) map[v] = -1;
     lmg_status s = LMG_OK;
     char buf[512], d1[160], d2[160];
-    /* Inputs: by name to the model's values. */
+    /* Inputs: by name to the model's values; a view's values wait for the view. */
     for (int i = 0; i < obj->n_inputs && s == LMG_OK; i++) {
-        int v = obj->inputs[i];
+        int v = obj->inputs[i], which;
         const lmg_value *ov = &obj->values[v];
         int mv = lmg_graph_find(model, ov->name);
+        if (mv < 0 && view_input(vs, n_views, ov->name, &which)) continue;
         if (mv < 0 && strcmp(ov->name, "targets") == 0) {
             /* The trainer feeds next-token targets to any graph with this input. */
             int ids = lmg_graph_find(model, "ids");
@@ -309,7 +504,8 @@ static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix, int
             model_value_list(model, buf, sizeof buf);
             s = lmg_error(LMG_ERR_NOT_FOUND,
                           "objective graph '%s': input '%s' names no value of the model "
-                          "(the model has %s, and its parameters by name)",
+                          "(the model has %s, and its parameters by name; a view V's values "
+                          "V/logits and V/hidden need an output V/ids)",
                           oname, ov->name, buf);
             break;
         }
@@ -335,57 +531,84 @@ static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix, int
                                : lmg_graph_const(model, buf, ov->dtype, ov->shape, data);
         if (map[v] < 0) s = lmg_error_prefix(model->status, "objective graph '%s': ", oname);
     }
-    /* Nodes, in the objective's (verified, topological) order. */
-    for (int i = 0; i < obj->n_nodes && s == LMG_OK; i++) {
-        const lmg_node *n = &obj->nodes[i];
-        int ins[64], outs[8];
-        char nn[300], on[8][300];
-        const char *onames[8];
-        if (n->n_in > 64 || n->n_out > 8) {
-            s = lmg_error(LMG_ERR_UNSUPPORTED, "objective node '%s': too many inputs", n->name);
-            break;
+    /* Nodes in the objective's (verified, topological) order, in rounds: a view is applied
+     * once its ids (and mask) exist, which lets the nodes reading its values follow. */
+    for (int progress = 1; progress && s == LMG_OK;) {
+        progress = 0;
+        for (int i = 0; i < obj->n_nodes && s == LMG_OK; i++) {
+            if (done[i] || !node_ready(&obj->nodes[i], map)) continue;
+            s = copy_node(model, obj, &obj->nodes[i], prefix, map);
+            done[i] = 1;
+            progress = 1;
         }
-        for (int k = 0; k < n->n_in; k++) {
-            ins[k] = n->in[k] < 0 ? -1 : map[n->in[k]];
-            if (n->in[k] >= 0 && ins[k] < 0) {
-                s = lmg_error(LMG_ERR_INVALID, "objective node '%s': input '%s' is not defined",
-                              n->name, obj->values[n->in[k]].name);
-                break;
+        for (int k = 0; k < n_views && s == LMG_OK; k++) {
+            view *v = &vs[k];
+            if (v->applied || map[v->ids] < 0 || (v->mask >= 0 && map[v->mask] < 0)) continue;
+            s = apply_view(model, src, prefix, v, map[v->ids], v->mask >= 0 ? map[v->mask] : -1);
+            v->applied = 1;
+            progress = 1;
+            for (int i = 0; i < obj->n_inputs && s == LMG_OK; i++) {
+                int ov = obj->inputs[i], which;
+                int kind = view_input(vs, n_views, obj->values[ov].name, &which);
+                if (!kind || which != k) continue;
+                int mv = kind == 1 ? v->logits : v->hidden;
+                if (model->values[mv].dtype != obj->values[ov].dtype ||
+                    !lmg_shape_equal(&model->values[mv].shape, &obj->values[ov].shape)) {
+                    describe(obj, ov, d1, sizeof d1);
+                    describe(model, mv, d2, sizeof d2);
+                    s = lmg_error(LMG_ERR_INVALID,
+                                  "objective graph '%s': input '%s' is declared %s but view '%s' "
+                                  "gives %s", oname, obj->values[ov].name, d1, v->name, d2);
+                }
+                map[ov] = mv;
             }
         }
-        if (s != LMG_OK) break;
-        for (int k = 0; k < n->n_out; k++) {
-            snprintf(on[k], sizeof on[k], "%s%s", prefix, obj->values[n->out[k]].name);
-            onames[k] = on[k];
-        }
-        snprintf(nn, sizeof nn, "%s%s", prefix, n->name ? n->name : "node");
-        if (lmg_graph_node(model, n->op, nn, ins, n->n_in, n->attrs, n->n_attr, onames, outs) <
-            0) {
-            s = lmg_error_prefix(model->status, "linking objective graph '%s': ", oname);
-            break;
-        }
-        for (int k = 0; k < n->n_out; k++) map[n->out[k]] = outs[k];
     }
+    for (int k = 0; k < n_views && s == LMG_OK; k++)
+        if (!vs[k].applied)
+            s = lmg_error(LMG_ERR_INVALID,
+                          "objective graph '%s': view '%s' makes a cycle through the model: "
+                          "'%s/ids'%s depends on the model's output for that view",
+                          oname, vs[k].name, vs[k].name, vs[k].mask >= 0 ? " or its mask" : "");
+    for (int i = 0; i < obj->n_nodes && s == LMG_OK; i++)
+        if (!done[i])
+            s = lmg_error(LMG_ERR_INVALID, "objective node '%s' reads a value no view provides",
+                          obj->nodes[i].name);
     if (s == LMG_OK) {
         *loss = map[ol];
         if (*loss < 0)
             s = lmg_error(LMG_ERR_INVALID, "objective graph '%s': 'loss' is not computed",
                           oname);
     }
+    /* Logged terms: outputs named loss/... keep their name in the model. */
+    for (int i = 0; i < obj->n_outputs && s == LMG_OK; i++) {
+        int v = obj->outputs[i];
+        if (strncmp(obj->values[v].name, "loss/", 5) != 0 || map[v] < 0) continue;
+        if (lmg_graph_find(model, obj->values[v].name) < 0)
+            s = lmg_graph_rename(model, map[v], obj->values[v].name);
+        if (s == LMG_OK) s = lmg_graph_add_output(model, map[v]);
+    }
     free(map);
+    free(done);
+    return s;
+}
+
+lmg_status lmg_objective_link_model(lmg_graph *model, const lmg_graph *obj, const char *prefix,
+                                    const lmg_model_source *src, int *loss)
+{
+    if (model->status != LMG_OK) return model->status;
+    /* Verification sorts and fills shapes, so work on a copy of the caller's graph. */
+    lmg_graph *copy = lmg_graph_clone(obj);
+    if (!copy) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = link(model, copy, prefix ? prefix : "obj/", src, loss);
+    lmg_graph_free(copy);
     return s;
 }
 
 lmg_status lmg_objective_link(lmg_graph *model, const lmg_graph *obj, const char *prefix,
                               int *loss)
 {
-    if (model->status != LMG_OK) return model->status;
-    /* Verification sorts and fills shapes, so work on a copy of the caller's graph. */
-    lmg_graph *copy = lmg_graph_clone(obj);
-    if (!copy) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    lmg_status s = link(model, copy, prefix ? prefix : "obj/", loss);
-    lmg_graph_free(copy);
-    return s;
+    return lmg_objective_link_model(model, obj, prefix, NULL, loss);
 }
 
 lmg_status lmg_objective_add_loss(lmg_graph *model, int term, double weight)
@@ -406,6 +629,21 @@ lmg_status lmg_objective_add_loss(lmg_graph *model, int term, double weight)
     return lmg_graph_add_output(model, sum);
 }
 
+lmg_status lmg_objective_drop_unread_pass(lmg_graph *g, const lmg_graph *obj)
+{
+    if (lmg_graph_find(obj, "logits") >= 0 || lmg_graph_find(obj, "hidden") >= 0) return LMG_OK;
+    int any_view = 0;
+    for (int i = 0; i < obj->n_outputs; i++) any_view |= ends_with(obj->values[obj->outputs[i]].name, "/ids");
+    if (!any_view) return LMG_OK;
+    int k = 0;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const char *n = g->values[g->outputs[i]].name;
+        if (strcmp(n, "logits") != 0 && strcmp(n, "hidden") != 0) g->outputs[k++] = g->outputs[i];
+    }
+    g->n_outputs = k;
+    return lmg_graph_prune(g);
+}
+
 lmg_status lmg_model_build_with_objective(const lmg_model_config *c, const lmg_graph *obj,
                                           double weight, lmg_graph **out)
 {
@@ -419,8 +657,10 @@ lmg_status lmg_model_build_with_objective(const lmg_model_config *c, const lmg_g
     lmg_graph *g;
     LMG_TRY(lmg_model_build(&cc, &g));
     int loss;
-    lmg_status s = lmg_objective_link(g, obj, "obj/", &loss);
+    lmg_model_source src = {&cc, NULL};
+    lmg_status s = lmg_objective_link_model(g, obj, "obj/", &src, &loss);
     if (s == LMG_OK) s = lmg_objective_add_loss(g, loss, weight);
+    if (s == LMG_OK) s = lmg_objective_drop_unread_pass(g, obj);
     if (s == LMG_OK) s = lmg_graph_set_meta(g, "model.objective_graph", obj->name ? obj->name : "");
     if (s != LMG_OK) {
         lmg_graph_free(g);

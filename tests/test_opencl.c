@@ -126,10 +126,13 @@ static lmg_graph *build_graph(const lmg_case *c, const inputs *in, int with_loss
 
 /* ---- comparing two runs ------------------------------------------------------------ */
 
+/* Random ops draw the reference's bits and index ops move whole elements: both must agree
+ * exactly, not within a tolerance. */
 static int is_random_op(lmg_op op)
 {
     return op == LMG_OP_DROPOUT || op == LMG_OP_BERNOULLI || op == LMG_OP_RANDOM_INT ||
-           op == LMG_OP_MLM_CORRUPT;
+           op == LMG_OP_MLM_CORRUPT || op == LMG_OP_SPAN_MASK || op == LMG_OP_ARGSORT ||
+           op == LMG_OP_TAKE_ALONG;
 }
 
 /* Run g on a backend (canary: guard words around every value) and read every output.

@@ -35,6 +35,12 @@ static void help(FILE *f)
             "training graph), checkpoint.safetensors, best.safetensors, metrics.jsonl, loss.svg\n"
             "and data/ (tokenizer and shards).\n"
             "\n" MODEL_FLAGS_HELP
+            "  --model-graph FILE       train your own forward graph (.lmgt or .pb) instead of\n"
+            "                           gpt or bert: it reads ids i32[B,T] and outputs logits\n"
+            "                           f32[B,T,V] and/or hidden, and optionally a scalar loss\n"
+            "                           (else next-token cross-entropy on its logits, or\n"
+            "                           --objective-graph); sizes it fixes by number set\n"
+            "                           --batch, --seq and --vocab (samples/models/)\n"
             "\n"
             "training options:\n"
             "  --steps N                training steps (default %d)\n"
@@ -115,12 +121,24 @@ static void profile_step(progress *p, const lmg_train_event *e)
     }
 }
 
+/* "  loss/mlm 2.1234  loss/nce 0.5" for the logged terms, into buf. */
+static const char *terms_str(const lmg_train_event *e, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < e->n_terms && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "  %s %.4f", e->term_names[i],
+                                e->term_values[i]);
+    return buf;
+}
+
 static void on_event(const lmg_train_event *e, void *user)
 {
     progress *p = user;
     if (p->profile && e->kind == LMG_TRAIN_STEP) profile_step(p, e);
     if (p->quiet) return;
-    char eta[32], el[32];
+    char eta[32], el[32], terms[512];
+    terms_str(e, terms, sizeof terms);
     fmt_time(eta, sizeof eta, e->eta_s);
     fmt_time(el, sizeof el, e->elapsed_s);
     switch (e->kind) {
@@ -134,19 +152,19 @@ static void on_event(const lmg_train_event *e, void *user)
             char bar[32];
             for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
             bar[width] = 0;
-            fprintf(stderr, "\r\033[Kstep %lld/%lld [%s] loss %.4f  lr %.2e  %.0f tok/s  ETA %s",
-                    (long long)e->step, (long long)e->steps, bar, e->loss, e->lr, e->tokens_per_s,
-                    eta);
+            fprintf(stderr, "\r\033[Kstep %lld/%lld [%s] loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s",
+                    (long long)e->step, (long long)e->steps, bar, e->loss, terms, e->lr,
+                    e->tokens_per_s, eta);
             p->bar_shown = 1;
         } else if (e->step % p->every == 0 || e->step == 1 || e->step == e->steps) {
-            fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s\n",
-                    (long long)e->step, (long long)e->steps, e->loss, e->lr, e->tokens_per_s, el,
-                    eta);
+            fprintf(stderr, "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  elapsed %s  ETA %s\n",
+                    (long long)e->step, (long long)e->steps, e->loss, terms, e->lr,
+                    e->tokens_per_s, el, eta);
         }
         break;
     case LMG_TRAIN_EVAL:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
-        fprintf(stderr, "step %lld  val loss %.4f  %s\n", (long long)e->step, e->val_loss,
+        fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss, terms,
                 e->improved ? "(best so far, saved)" : "");
         break;
     case LMG_TRAIN_DONE:
@@ -254,6 +272,7 @@ int lmg_cmd_train(int argc, char **argv)
     long long steps = DEFAULT_STEPS, warmup = -1, eval_every = 100, eval_batches = 20,
               patience = 5, data_seed = 1, stop_after = 0, samples = 3, profile = 0;
     const char *out = NULL, *resume = NULL, *backend = NULL, *device = NULL, *data = NULL;
+    const char *model_graph = NULL;
     const char **corpus = calloc((size_t)argc + 1, sizeof *corpus);
     size_t n_corpus = 0;
     int quiet = 0, training_flags = 0, steps_given = 0;
@@ -307,6 +326,9 @@ int lmg_cmd_train(int argc, char **argv)
             device = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--data", &missing))) {
             data = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))) {
+            model_graph = v;
+            m.any = 1;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--corpus", &missing))) {
             corpus[n_corpus++] = v;
         } else if (missing) {
@@ -324,12 +346,23 @@ int lmg_cmd_train(int argc, char **argv)
         rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --steps, "
                                   "--stop-after, --samples, --backend and --device go with it");
     if (!rc && data && n_corpus) rc = cli_usage_error(CMD, "--data and --corpus exclude each other");
-    lmg_graph *obj = NULL;
+    if (!rc && model_graph && m.c.objective)
+        rc = cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "
+                                  "loss, next-token prediction on its logits, or --objective-graph");
+    lmg_graph *obj = NULL, *mg = NULL;
+    if (!rc && model_graph) {
+        lmg_status s = cli_load_graph(model_graph, &mg);
+        if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot load the model graph '%s'", model_graph);
+        /* Sizes the graph fixes by number are the run's (the tokenizer is trained for them). */
+        else lmg_model_graph_config(mg, &m.c);
+    }
     if (!rc && !resume) rc = model_flags_finish(&m, CMD, &obj);
     if (rc) {
         free(corpus);
+        lmg_graph_free(mg);
         return rc;
     }
+    c.model_graph = mg;
 
     c.model = m.c;
     c.objective_graph = obj;
@@ -381,11 +414,16 @@ int lmg_cmd_train(int argc, char **argv)
             if (s != LMG_OK) {
                 free(corpus);
                 lmg_graph_free(obj);
+                lmg_graph_free(mg);
                 return cli_fail(CMD, s, "cannot prepare the data");
             }
         }
         c.data_dir = data_dir;
-        if (!quiet)
+        if (!quiet && mg)
+            fprintf(stderr, "run %s: model graph %s, vocab %d, seq %d, batch %d, %lld steps on %s\n",
+                    run_dir, model_graph, c.model.vocab, c.model.seq, c.model.batch, steps,
+                    backend ? backend : "opencl");
+        else if (!quiet)
             fprintf(stderr, "run %s: %s, %d layers, d_model %d, vocab %d, seq %d, batch %d, %lld "
                             "steps on %s\n",
                     run_dir, c.model.arch, c.model.layers, c.model.d_model, c.model.vocab,
@@ -402,6 +440,7 @@ int lmg_cmd_train(int argc, char **argv)
     lmg_train_result r;
     lmg_status s = lmg_train_run(&c, &r);
     lmg_graph_free(obj);
+    lmg_graph_free(mg);
     if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
     if (r.interrupted) {
         int sig = lmg_train_stop_requested();
@@ -419,7 +458,7 @@ int lmg_cmd_train(int argc, char **argv)
     lmg_model_config mc;
     lmg_graph *tg = NULL;
     if (samples > 0 && lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK &&
-        strcmp(mc.arch, "gpt") == 0 && r.step > 0) {
+        strcmp(mc.arch, "gpt") == 0 && !lmg_graph_get_meta(tg, "model.graph") && r.step > 0) {
         lmg_graph_free(tg);
         fflush(stdout);
         return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);

@@ -17,9 +17,17 @@ static int put_num(char *buf, size_t n, const char *key, double v)
     return snprintf(buf, n, ",\"%s\":%.9g", key, v);
 }
 
+static int json_plain(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x20 || s[n] == '"' || s[n] == '\\') return 0;
+    return n > 0 && n < 100;
+}
+
 lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
 {
-    char line[2048];
+    char line[4096];
     int len = snprintf(line, sizeof line, "{\"step\":%lld,\"split\":\"%s\"", (long long)m->step,
                        m->split);
     len += put_num(line + len, sizeof line - (size_t)len, "loss", m->loss);
@@ -31,11 +39,12 @@ lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
         len += put_num(line + len, sizeof line - (size_t)len, "accuracy", m->accuracy);
         len += put_num(line + len, sizeof line - (size_t)len, "macro_f1", m->macro_f1);
     }
-    for (int i = 0; i < m->n_terms && i < LMG_MAX_OBJECTIVE_TERMS; i++) {
-        char key[48];
-        snprintf(key, sizeof key, "loss/%.32s", m->term_names[i]);
-        len += put_num(line + len, sizeof line - (size_t)len, key, m->term_losses[i]);
-    }
+    /* Term names come from graph outputs ("loss/mlm"): quotes and backslashes cannot be
+     * written raw into JSON, so such a term is left out. */
+    for (int i = 0; i < m->n_terms && len < (int)sizeof line - 200; i++)
+        if (json_plain(m->term_names[i]))
+            len += put_num(line + len, sizeof line - (size_t)len, m->term_names[i],
+                           m->term_values[i]);
     len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
     FILE *f = fopen(path, "a");
     if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));

@@ -55,6 +55,9 @@ lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const c
     lmg_sampler *s = calloc(1, sizeof *s);
     if (!s) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status st = lmg_run_open(run_dir, &s->run, &s->mc, &s->data_dir, NULL);
+    if (st == LMG_OK && lmg_graph_get_meta(s->run, "model.graph"))
+        st = lmg_error(LMG_ERR_ARG, "run '%s' trains the model graph '%s': only built-in gpt runs "
+                       "generate text", run_dir, lmg_graph_get_meta(s->run, "model.graph"));
     if (st == LMG_OK && strcmp(s->mc.arch, "gpt") != 0)
         st = lmg_error(LMG_ERR_ARG, "run '%s' is a %s model: only gpt runs generate text",
                        run_dir, s->mc.arch);

@@ -201,14 +201,35 @@ lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config
     return LMG_OK;
 }
 
-/* The forward graph used for evaluation: no dropout, one micro-batch. */
-static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *obj,
-                                   double weight, const lmg_graph *tg, lmg_graph **out)
+/* The forward graph of a run: the built-in model of mc, or the user's model graph mg. */
+static lmg_status build_forward(const lmg_model_config *mc, const lmg_graph *mg,
+                                const lmg_graph *obj, double weight, lmg_graph **out)
+{
+    if (mg) return lmg_model_graph_build(mg, mc, obj, weight, out);
+    return lmg_model_build_with_objective(mc, obj, weight, out);
+}
+
+/* A run's model graph (model.pb), or NULL when it trains a built-in model. */
+static lmg_status load_model_graph(const char *run_dir, lmg_graph **mg)
+{
+    *mg = NULL;
+    char *p = path_join(run_dir, "model.pb");
+    if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = file_exists(p) ? lmg_graph_load(p, mg) : LMG_OK;
+    free(p);
+    return s;
+}
+
+/* The forward graph used for evaluation: no dropout (of the built-in models; a model graph's
+ * own Dropout nodes stay), one micro-batch; with tg, a frozen body as in the training graph. */
+static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *mg,
+                                   const lmg_graph *obj, double weight, const lmg_graph *tg,
+                                   lmg_graph **out)
 {
     lmg_model_config c = *mc;
     c.dropout = 0.0;
     c.micro_batches = 1;
-    LMG_TRY(lmg_model_build_with_objective(&c, obj, weight, out));
+    LMG_TRY(build_forward(&c, mg, obj, weight, out));
     lmg_status s = tg ? lmg_graph_adopt_frozen(*out, tg) : LMG_OK; /* a frozen body */
     if (s == LMG_OK) s = lmg_graph_verify(*out);
     if (s != LMG_OK) {
@@ -265,6 +286,38 @@ static lmg_status copy_params(const lmg_backend *b, lmg_exec *src, lmg_exec *dst
 
 /* ---- evaluation over one split ------------------------------------------------------ */
 
+/* The logged loss terms of a graph: its scalar f32 outputs named "loss/...". */
+#define MAX_TERMS 16
+typedef struct loss_terms {
+    int n, id[MAX_TERMS];
+    const char *name[MAX_TERMS];
+    double value[MAX_TERMS];
+} loss_terms;
+
+static void find_terms(const lmg_graph *g, loss_terms *t)
+{
+    t->n = 0;
+    for (int i = 0; i < g->n_outputs && t->n < MAX_TERMS; i++) {
+        const lmg_value *v = &g->values[g->outputs[i]];
+        if (strncmp(v->name, "loss/", 5) != 0 || v->dtype != LMG_DTYPE_F32 ||
+            lmg_shape_numel(&v->shape) != 1)
+            continue;
+        t->id[t->n] = g->outputs[i];
+        t->name[t->n] = v->name;
+        t->value[t->n++] = NAN;
+    }
+}
+
+static lmg_status read_terms(const lmg_backend *b, lmg_exec *e, loss_terms *t)
+{
+    for (int i = 0; i < t->n; i++) {
+        float f;
+        LMG_TRY(b->read(e, t->id[i], &f, 4));
+        t->value[i] = f;
+    }
+    return LMG_OK;
+}
+
 typedef struct evaluator {
     const lmg_graph *g;
     const lmg_backend *b;
@@ -273,6 +326,7 @@ typedef struct evaluator {
     int B, T, V;
     int32_t *buf, *x, *y, *mt;
     float *lg;
+    loss_terms terms;   /* after evaluate: each term's mean over the batches */
 } evaluator;
 
 static void evaluator_free(evaluator *ev)
@@ -297,6 +351,7 @@ static lmg_status evaluator_init(evaluator *ev, const lmg_graph *g, const lmg_ba
     ev->loss = lmg_graph_find(g, "loss");
     ev->mlm_targets = lmg_graph_find(g, "mlm/targets");
     ev->logits = want_logits ? lmg_graph_find(g, "logits") : -1;
+    find_terms(g, &ev->terms);
     if (ev->ids < 0 || ev->loss < 0)
         return lmg_error(LMG_ERR_INVALID, "evaluation graph lacks 'ids' or 'loss'");
     ev->B = (int)g->values[ev->ids].shape.dims[0];
@@ -339,7 +394,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
     int64_t nb = (windows + ev->B - 1) / ev->B;
     if (max_batches > 0 && nb > max_batches) nb = max_batches;
     size_t n = (size_t)ev->B * ev->T;
-    double sum = 0, cnt = 0;
+    double sum = 0, cnt = 0, term_sum[MAX_TERMS] = {0};
     int64_t hits = 0, masked = 0, next_hits = 0, next_n = 0;
     for (int64_t i = 0; i < nb; i++) {
         int rows;
@@ -350,6 +405,8 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
         LMG_TRY(ev->b->run(ev->e, (uint64_t)(i + 1)));
         float loss;
         LMG_TRY(ev->b->read(ev->e, ev->loss, &loss, 4));
+        LMG_TRY(read_terms(ev->b, ev->e, &ev->terms));
+        for (int k = 0; k < ev->terms.n; k++) term_sum[k] += ev->terms.value[k];
         /* Positions the loss averages over: the clm targets, else the masked ones. */
         const int32_t *count_from = ev->y;
         int have_count = ev->targets >= 0;
@@ -382,6 +439,7 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
             }
         }
     }
+    for (int k = 0; k < ev->terms.n; k++) ev->terms.value[k] = term_sum[k] / (double)nb;
     r->loss = cnt > 0 ? sum / cnt : NAN;
     r->perplexity = exp(r->loss);
     r->tokens = (int64_t)cnt;
@@ -401,6 +459,8 @@ typedef struct trainer {
     double obj_weight;
     lmg_graph *tg, *eg;
     lmg_graph *loaded_obj;
+    const lmg_graph *mg;        /* the model graph, or NULL */
+    lmg_graph *loaded_mg;
     char *data_dir;
     const lmg_backend *b;
     lmg_exec *te;
@@ -408,8 +468,6 @@ typedef struct trainer {
     lmg_shard *train, *val;
     lmg_labshard *ltrain, *lval; /* labelled data (classifiers), instead of train/val */
     int labels;                  /* the "labels" input, or -1 */
-    int n_terms, term_v[LMG_MAX_OBJECTIVE_TERMS];
-    const char *term_name[LMG_MAX_OBJECTIVE_TERMS];
     int stop_on_f1;
     int64_t total;               /* the step to end at: optim.steps, or more when extended */
     param_link *links;
@@ -417,6 +475,7 @@ typedef struct trainer {
     void *pbuf;
     int32_t *buf, *x, *y, *lb;
     int ids, targets, lr, step, loss, gnorm;
+    loss_terms terms;
     int eval_every, eval_batches, patience;
     uint64_t data_seed, data_fingerprint;
     int best_pending; /* best.safetensors is due once the checkpoint is written */
@@ -456,6 +515,7 @@ static void trainer_free(trainer *t)
     lmg_graph_free(t->tg);
     lmg_graph_free(t->eg);
     lmg_graph_free(t->loaded_obj);
+    lmg_graph_free(t->loaded_mg);
     lmg_shard_free(t->train);
     lmg_shard_free(t->val);
     lmg_labshard_free(t->ltrain);
@@ -550,6 +610,8 @@ static lmg_status setup_fresh(trainer *t)
     t->oc = c->optim;
     t->obj = c->objective_graph;
     t->obj_weight = c->objective_weight > 0 ? c->objective_weight : 1.0;
+    t->mg = c->model_graph;
+    if (t->mg) lmg_model_graph_config(t->mg, &t->mc);
     t->data_dir = realpath(c->data_dir, NULL);
     if (!t->data_dir)
         return lmg_error(LMG_ERR_NOT_FOUND, "data folder '%s': %s", c->data_dir, strerror(errno));
@@ -559,7 +621,7 @@ static lmg_status setup_fresh(trainer *t)
     t->data_seed = c->data_seed;
     LMG_TRY(check_tokenizer(t));
     info(t, "building the training graph");
-    LMG_TRY(lmg_model_build_with_objective(&t->mc, t->obj, t->obj_weight, &t->tg));
+    LMG_TRY(build_forward(&t->mc, t->mg, t->obj, t->obj_weight, &t->tg));
     t->stop_on_f1 = c->stop_on_f1;
     if (c->init_from) {
         info(t, "loading the pretrained parameters");
@@ -590,6 +652,13 @@ static lmg_status setup_fresh(trainer *t)
     lmg_status s = lmg_graph_save(t->tg, p, 4096);
     free(p);
     LMG_TRY(s);
+    if (t->mg) {
+        p = path_join(c->out_dir, "model.pb");
+        if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        s = lmg_graph_save(t->mg, p, 4096);
+        free(p);
+        LMG_TRY(s);
+    }
     if (t->obj) {
         p = path_join(c->out_dir, "objective.pb");
         if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
@@ -612,6 +681,8 @@ static lmg_status setup_resume(trainer *t)
     info(t, "loading the run");
     LMG_TRY(lmg_run_open(c->resume_dir, &t->tg, &t->mc, &t->data_dir, &t->loaded_obj));
     t->obj = t->loaded_obj;
+    LMG_TRY(load_model_graph(c->resume_dir, &t->loaded_mg));
+    t->mg = t->loaded_mg;
     LMG_TRY(read_optim_meta(t->tg, &t->oc));
     double v;
     LMG_TRY(meta_num(t->tg, "train.data_seed", &v));
@@ -773,7 +844,7 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
                                               t->mc.seq / t->step_time_total
                                         : 0.0;
     lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el, t->lval != NULL,
-                    acc, f1, 0, {0}, {0}};
+                    acc, f1, t->lval ? 0 : t->ev.terms.n, t->ev.terms.name, t->ev.terms.value};
     LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
     LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
     lmg_train_event e;
@@ -789,6 +860,9 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
     e.improved = improved;
     e.bad_evals = t->bad_evals;
     e.elapsed_s = el;
+    e.n_terms = t->ev.terms.n;
+    e.term_names = t->ev.terms.name;
+    e.term_values = t->ev.terms.value;
     emit(t, &e);
     if (t->patience > 0 && t->bad_evals >= t->patience) *stop = 1;
     return LMG_OK;
@@ -810,7 +884,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     t->t_start = now_s();
     LMG_TRY(c->resume_dir ? setup_resume(t) : setup_fresh(t));
     LMG_TRY(open_data(t));
-    LMG_TRY(build_eval_graph(&t->mc, t->obj, t->obj_weight, t->tg, &t->eg));
+    LMG_TRY(build_eval_graph(&t->mc, t->mg, t->obj, t->obj_weight, t->tg, &t->eg));
     size_t maxb = 0;
     LMG_TRY(link_params(t->tg, t->eg, &t->links, &t->n_links, &maxb));
     t->pbuf = malloc(maxb ? maxb : 1);
@@ -844,13 +918,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     if (t->labels >= 0 && !t->ltrain)
         return lmg_error(LMG_ERR_DATA, "the objective has a 'sup' term but data folder '%s' "
                          "holds no labelled shards", t->data_dir);
-    for (int i = 0; i < t->tg->n_outputs && t->n_terms < LMG_MAX_OBJECTIVE_TERMS; i++) {
-        const char *on = t->tg->values[t->tg->outputs[i]].name;
-        if (strncmp(on, "loss/", 5) != 0 || t->tg->values[t->tg->outputs[i]].shape.rank != 0)
-            continue;
-        t->term_v[t->n_terms] = t->tg->outputs[i];
-        t->term_name[t->n_terms++] = on + 5;
-    }
+    find_terms(t->tg, &t->terms);
     if (t->ids < 0 || t->lr < 0 || t->step < 0 || t->loss < 0 || t->gnorm < 0)
         return lmg_error(LMG_ERR_INVALID, "training graph lacks ids, lr, step, loss or grad_norm");
     int rows = (int)t->tg->values[t->ids].shape.dims[0], T = t->mc.seq;
@@ -895,6 +963,7 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         float gn;
         LMG_TRY(t->b->read(t->te, t->loss, &loss, 4));
         LMG_TRY(t->b->read(t->te, t->gnorm, &gn, 4));
+        LMG_TRY(read_terms(t->b, t->te, &t->terms));
         if (!isfinite(loss))
             return lmg_error(LMG_ERR_DATA, "step %lld: the loss is %g (diverged); try a lower "
                                            "learning rate",
@@ -905,13 +974,8 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         t->step_time_total += dt;
         double el = t->elapsed_before + (now_s() - t->t_start);
         double tps = (double)t->steps_this_process * (double)n / t->step_time_total;
-        lmg_metric m = {step, "train", loss, lr, gn, tps, el, 0, NAN, NAN, t->n_terms, {0}, {0}};
-        for (int k = 0; k < t->n_terms; k++) {
-            float tl;
-            LMG_TRY(t->b->read(t->te, t->term_v[k], &tl, 4));
-            m.term_names[k] = t->term_name[k];
-            m.term_losses[k] = tl;
-        }
+        lmg_metric m = {step, "train", loss, lr, gn, tps, el, 0, NAN, NAN,
+                        t->terms.n, t->terms.name, t->terms.value};
         LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
         lmg_train_event e;
         memset(&e, 0, sizeof e);
@@ -925,6 +989,9 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         e.elapsed_s = el;
         e.eta_s = (now_s() - t_loop) / (double)t->steps_this_process * (double)(total - step);
         e.best_val_loss = t->best_val;
+        e.n_terms = t->terms.n;
+        e.term_names = t->terms.name;
+        e.term_values = t->terms.value;
         emit(t, &e);
         int do_eval = step == total || (t->eval_every > 0 && step % t->eval_every == 0);
         if (do_eval) {
@@ -1013,7 +1080,10 @@ lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char 
         w = 1.0;
         lmg_error_clear();
     }
-    if (s == LMG_OK) s = build_eval_graph(&mc, obj, w, tg, &eg);
+    lmg_graph *mg = NULL;
+    if (s == LMG_OK) s = load_model_graph(run_dir, &mg);
+    if (s == LMG_OK) s = build_eval_graph(&mc, mg, obj, w, tg, &eg);
+    lmg_graph_free(mg);
     if (s == LMG_OK) {
         if (checkpoint) ck = strdup(checkpoint);
         else {

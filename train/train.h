@@ -57,6 +57,11 @@ typedef struct lmg_train_event {
     int improved, bad_evals;
     int early_stop;         /* DONE: 1 when patience ran out */
     double val_accuracy, val_f1; /* EVAL of a classifier: accuracy and macro-F1, else NaN */
+    /* STEP, EVAL: the graph's logged loss terms (outputs named "loss/..."), this step's or
+     * the evaluation's mean */
+    int n_terms;
+    const char *const *term_names;
+    const double *term_values;
 } lmg_train_event;
 
 typedef void (*lmg_train_progress_fn)(const lmg_train_event *e, void *user);
@@ -86,6 +91,9 @@ typedef struct lmg_train_config {
                                  run stopped early gets its patience back); 0 = no */
     lmg_train_progress_fn progress;
     void *user;
+    /* A user's forward graph as the model (lmg_model_graph_build), NULL: the built-in
+     * model.arch. Saved as model.pb in the run directory, so resume and eval use it. */
+    const lmg_graph *model_graph;
 } lmg_train_config;
 
 /* Defaults: the default GPT (models.h), lmg_optim_config_default, eval_every 100,
@@ -211,9 +219,9 @@ typedef struct lmg_metric {
     double loss, lr, grad_norm, tokens_per_s, elapsed_s; /* NaN = not written */
     int has_cls;              /* a classifier's validation: accuracy and macro_f1 written */
     double accuracy, macro_f1;
-    int n_terms;              /* the objective's terms, written as "loss/<name>" */
-    const char *term_names[LMG_MAX_OBJECTIVE_TERMS];
-    double term_losses[LMG_MAX_OBJECTIVE_TERMS];
+    int n_terms;              /* extra fields "<name>": value (the "loss/..." terms) */
+    const char *const *term_names;
+    const double *term_values;
 } lmg_metric;
 
 /* Append one JSON object line to path (created when missing). */
