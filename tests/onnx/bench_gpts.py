@@ -7,7 +7,6 @@ usage: python bench_gpts.py LMG WORKDIR
 """
 import os
 import statistics
-import subprocess
 import sys
 import time
 
