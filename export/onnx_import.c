@@ -624,8 +624,23 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     } else if (strcmp(op, "Cast") == 0) {
         int to = (int)attr_i(n, "to", 1);
         lmg_dtype t = lmg_type(to);
-        if (to == 9 || t == m->g->values[x].dtype) r = x; /* bool: lmgraph's Where tests != 0 */
-        else {
+        if (to == 9 || t == m->g->values[x].dtype) {
+            r = x; /* bool: lmgraph's Where tests != 0; f32/f64 are both lmgraph's f32 */
+            /* A cast back to float closing a double-precision step (lmgraph's own exports
+             * sum in double) names the value it closes, so a re-export names it alike. */
+            lmg_value *xv = &m->g->values[x];
+            if (to == 1 && xv->producer >= 0 && xv->producer == m->g->n_nodes - 1 &&
+                lmg_graph_find(m->g, out) < 0) {
+                lmg_node *pn = &m->g->nodes[xv->producer];
+                char *nn = strdup(out);
+                if (nn && lmg_graph_rename(m->g, x, out) == LMG_OK) {
+                    free(pn->name);
+                    pn->name = nn;
+                } else {
+                    free(nn);
+                }
+            }
+        } else {
             lmg_attr ta = lmg_attr_int("to", t);
             r = mk(m, LMG_OP_CAST, out, &x, 1, &ta, 1);
         }
