@@ -455,7 +455,7 @@ static const char *const mapped_ops[] = {
     "Reciprocal", "Sigmoid", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization",
     "Gather", "Reshape", "Transpose", "Slice", "Concat", "Squeeze", "Unsqueeze", "Flatten",
     "Identity", "Dropout", "ReduceSum", "ReduceMean", "Where", "Cast", "Expand", "ArgMax",
-    "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", NULL};
+    "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", "Gelu", NULL};
 
 static int known(const char *op)
 {
@@ -515,6 +515,11 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
         else if (p == 0.5) r = mk(m, LMG_OP_SQRT, out, &x, 1, NULL, 0);
         else if (p == 1.0) r = x;
         else return snprintf(why, nw, "exponent %g (2, 3, 0.5 map)", p), LMG_ERR_UNSUPPORTED;
+    } else if (strcmp(op, "Gelu") == 0) { /* opset 20 */
+        const Onnx__AttributeProto *ap = attr(n, "approximate");
+        if (!ap || ap->s.len != 4 || memcmp(ap->s.data, "tanh", 4) != 0)
+            return snprintf(why, nw, "the erf form (lmgraph's GELU is the tanh form)"), LMG_ERR_UNSUPPORTED;
+        r = mk(m, LMG_OP_GELU, out, &x, 1, NULL, 0);
     } else if (strcmp(op, "MatMul") == 0) {
         r = mk(m, LMG_OP_MATMUL, out, (int[]){x, data_of(m, b)}, 2, NULL, 0);
     } else if (strcmp(op, "Gemm") == 0) {
