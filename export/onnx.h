@@ -71,5 +71,9 @@ typedef struct lmg_onnx_import_opts {
 /* Read an ONNX model into an lmgraph graph. Ops that do not map are listed all at once in the
  * error, each with its node name (LMG_ERR_UNSUPPORTED). */
 lmg_status lmg_onnx_import(const char *path, const lmg_onnx_import_opts *o, lmg_graph **out);
+/* The same from bytes in memory; `path` names the model in messages and locates external
+ * data (its folder). */
+lmg_status lmg_onnx_import_bytes(const void *bytes, size_t n, const char *path,
+                                 const lmg_onnx_import_opts *o, lmg_graph **out);
 
 #endif

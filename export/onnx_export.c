@@ -813,19 +813,21 @@ static lmg_status e_reduce(ox *x, const lmg_node *n)
 {
     const lmg_attr *ax = lmg_node_attr(n, "axes");
     int keep = lmg_node_attr_int(n, "keepdims", 0) != 0;
-    const char *r;
+    /* Summed in double and rounded once, as the reference does: bias gradients sum a whole
+     * batch of rows, where float sums drift past 1e-5 at GPT-S's 1024 tokens. */
+    const char *r, *v = cast(x, IN(x, 0), OIR_F64);
     if (n->op == LMG_OP_REDUCE_SUM) {
         oattr a[1] = {OA_I("keepdims", keep)};
-        r = ax && ax->n ? OPA(x, "ReduceSum", a, IN(x, 0), ci64s(x, ax->n, ax->ints))
-                        : OPA(x, "ReduceSum", a, IN(x, 0));
+        r = ax && ax->n ? OPA(x, "ReduceSum", a, v, ci64s(x, ax->n, ax->ints))
+                        : OPA(x, "ReduceSum", a, v);
     } else if (ax && ax->n) {
         oattr a[2] = {OA_INTS(&x->ir, "axes", ax->n, ax->ints), OA_I("keepdims", keep)};
-        r = OPA(x, "ReduceMean", a, IN(x, 0));
+        r = OPA(x, "ReduceMean", a, v);
     } else {
         oattr a[1] = {OA_I("keepdims", keep)};
-        r = OPA(x, "ReduceMean", a, IN(x, 0));
+        r = OPA(x, "ReduceMean", a, v);
     }
-    bind(x, r, n->out[0]);
+    bind(x, cast(x, r, OIR_F32), n->out[0]);
     return LMG_OK;
 }
 

@@ -93,8 +93,16 @@ static lmg_status tensor_values(im *m, const Onnx__TensorProto *t, lmg_shape *s,
         return lmg_error(LMG_ERR_UNSUPPORTED, "tensor '%s' has %zu dims (at most 8)", t->name,
                          t->n_dims);
     s->rank = (int)t->n_dims;
-    for (size_t i = 0; i < t->n_dims; i++) s->dims[i] = t->dims[i];
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0 || t->dims[i] > ((int64_t)1 << 31))
+            return lmg_error(LMG_ERR_PARSE, "tensor '%s': dim %zu is %lld", t->name, i,
+                             (long long)t->dims[i]);
+        s->dims[i] = t->dims[i];
+    }
     int64_t n = lmg_shape_numel(s);
+    if (n > ((int64_t)1 << 31))
+        return lmg_error(LMG_ERR_PARSE, "tensor '%s' has %lld elements (at most 2^31)", t->name,
+                         (long long)n);
     size_t es = onnx_size(t->data_type);
     if (!es)
         return lmg_error(LMG_ERR_UNSUPPORTED, "tensor '%s' has data type %d (float, double, "
@@ -294,7 +302,7 @@ static int fold(im *m, const Onnx__NodeProto *n)
         }
         return 0;
     }
-    if (strcmp(op, "Shape") == 0 && a) {
+    if (strcmp(op, "Shape") == 0 && a && (a->is_const || a->v >= 0)) {
         const lmg_shape *xs = shape_of(m, a);
         int64_t st = attr_i(n, "start", 0), en = attr_i(n, "end", xs->rank);
         if (st < 0) st += xs->rank;
@@ -307,8 +315,10 @@ static int fold(im *m, const Onnx__NodeProto *n)
         for (int64_t i = st; i < en; i++) y->c[i - st] = (double)xs->dims[i];
         return 1;
     }
-    if (!all_const(m, n)) return 0;
-    int64_t na = a ? lmg_shape_numel(&a->shape) : 0;
+    if (!all_const(m, n) || !a) return 0;
+    for (size_t k = 0; k < n->n_input; k++)
+        if (!input(m, n, k)) return 0; /* an omitted optional input: left to the op mapping */
+    int64_t na = lmg_shape_numel(&a->shape);
     if (strcmp(op, "Identity") == 0 || (strcmp(op, "Cast") == 0)) {
         int to = strcmp(op, "Cast") == 0 ? (int)attr_i(n, "to", 1) : a->dtype;
         if (!(y = const_out(m, n, to, &a->shape))) return -1;
@@ -373,7 +383,11 @@ static int fold(im *m, const Onnx__NodeProto *n)
         lmg_shape s;
         s.rank = (int)na;
         if (na > LMG_MAX_DIMS) return 0;
-        for (int i = 0; i < s.rank; i++) s.dims[i] = (int64_t)a->c[i];
+        for (int i = 0; i < s.rank; i++) {
+            s.dims[i] = (int64_t)a->c[i];
+            if (!(a->c[i] >= 0 && a->c[i] <= (double)(1 << 28))) return 0;
+        }
+        if (lmg_shape_numel(&s) > ((int64_t)1 << 28)) return 0;
         const Onnx__AttributeProto *v = attr(n, "value");
         double fill = 0;
         int dt = 1;
@@ -441,7 +455,7 @@ static const char *const mapped_ops[] = {
     "Reciprocal", "Sigmoid", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization",
     "Gather", "Reshape", "Transpose", "Slice", "Concat", "Squeeze", "Unsqueeze", "Flatten",
     "Identity", "Dropout", "ReduceSum", "ReduceMean", "Where", "Cast", "Expand", "ArgMax",
-    "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", NULL};
+    "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", "Gelu", NULL};
 
 static int known(const char *op)
 {
@@ -459,7 +473,17 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     for (size_t k = 0; k < n->n_input; k++)
         if (n->input[k][0] && !find(m, n->input[k]))
             return snprintf(why, nw, "input '%s' is not defined", n->input[k]), LMG_ERR_UNSUPPORTED;
-    int x = a ? data_of(m, a) : -1, r = -1;
+    if (!a) return snprintf(why, nw, "needs an input"), LMG_ERR_UNSUPPORTED;
+    int x = data_of(m, a), r = -1;
+    if (x < 0) return m->g->status ? m->g->status : lmg_error(LMG_ERR_NOMEM, "out of memory");
+    static const struct { const char *op; int n; } arity[] = {
+        {"MatMul", 2}, {"Gemm", 2}, {"Gather", 2}, {"Where", 3}, {"Expand", 2}, {"Reshape", 2},
+        {"Slice", 3}, {"Pow", 2}};
+    for (size_t i = 0; i < sizeof arity / sizeof *arity; i++)
+        if (strcmp(op, arity[i].op) == 0)
+            for (int k = 0; k < arity[i].n; k++)
+                if (!input(m, n, (size_t)k))
+                    return snprintf(why, nw, "input %d is missing", k), LMG_ERR_UNSUPPORTED;
     static const struct { const char *onnx; lmg_op op; } binary[] = {
         {"Add", LMG_OP_ADD}, {"Sub", LMG_OP_SUB}, {"Mul", LMG_OP_MUL}, {"Div", LMG_OP_DIV},
         {"Max", LMG_OP_MAXIMUM}};
@@ -476,7 +500,7 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     for (size_t i = 0; i < sizeof unary / sizeof *unary; i++)
         if (strcmp(op, unary[i].onnx) == 0)
             return bind_out(m, n, 0, mk(m, unary[i].op, out, &x, 1, NULL, 0)) ? m->g->status : LMG_OK;
-    const lmg_shape *xs = a ? &m->g->values[x >= 0 ? x : 0].shape : NULL;
+    const lmg_shape *xs = &m->g->values[x].shape;
     if (strcmp(op, "Reciprocal") == 0) {
         r = mk(m, LMG_OP_DIV, out, (int[]){scalar_f(m, 1.0f), x}, 2, NULL, 0);
     } else if (strcmp(op, "Sigmoid") == 0) {
@@ -491,6 +515,11 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
         else if (p == 0.5) r = mk(m, LMG_OP_SQRT, out, &x, 1, NULL, 0);
         else if (p == 1.0) r = x;
         else return snprintf(why, nw, "exponent %g (2, 3, 0.5 map)", p), LMG_ERR_UNSUPPORTED;
+    } else if (strcmp(op, "Gelu") == 0) { /* opset 20 */
+        const Onnx__AttributeProto *ap = attr(n, "approximate");
+        if (!ap || ap->s.len != 4 || memcmp(ap->s.data, "tanh", 4) != 0)
+            return snprintf(why, nw, "the erf form (lmgraph's GELU is the tanh form)"), LMG_ERR_UNSUPPORTED;
+        r = mk(m, LMG_OP_GELU, out, &x, 1, NULL, 0);
     } else if (strcmp(op, "MatMul") == 0) {
         r = mk(m, LMG_OP_MATMUL, out, (int[]){x, data_of(m, b)}, 2, NULL, 0);
     } else if (strcmp(op, "Gemm") == 0) {
@@ -538,11 +567,17 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
         lmg_shape s = *xs;
         if (op[0] == 'R') {
             if (!b || !b->is_const) return snprintf(why, nw, "shape is not a constant"), LMG_ERR_UNSUPPORTED;
+            if (lmg_shape_numel(&b->shape) > LMG_MAX_DIMS)
+                return snprintf(why, nw, "more than 8 dims"), LMG_ERR_UNSUPPORTED;
             s.rank = (int)lmg_shape_numel(&b->shape);
             int64_t known_n = 1, minus = -1;
             for (int i = 0; i < s.rank; i++) {
                 int64_t d = (int64_t)b->c[i];
-                if (d == 0 && !attr_i(n, "allowzero", 0)) d = xs->dims[i];
+                if (d == 0 && !attr_i(n, "allowzero", 0)) {
+                    if (i >= xs->rank) return snprintf(why, nw, "copies dim %d of a rank-%d input", i, xs->rank), LMG_ERR_UNSUPPORTED;
+                    d = xs->dims[i];
+                }
+                if (d < -1 || (d == -1 && minus >= 0)) return snprintf(why, nw, "bad target dim %lld", (long long)d), LMG_ERR_UNSUPPORTED;
                 if (d == -1) minus = i, d = 1;
                 s.dims[i] = d;
                 known_n *= d;
@@ -551,6 +586,7 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
         } else if (op[0] == 'F') {
             int64_t ax = attr_i(n, "axis", 1), lo = 1;
             if (ax < 0) ax += xs->rank;
+            if (ax < 0 || ax > xs->rank) return snprintf(why, nw, "axis out of range"), LMG_ERR_UNSUPPORTED;
             for (int i = 0; i < ax; i++) lo *= xs->dims[i];
             s = lmg_shape_make(2, (int64_t[]){lo, lo ? lmg_shape_numel(xs) / lo : 0});
         } else {
@@ -559,14 +595,21 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
             const Onnx__AttributeProto *aa = attr(n, "axes");
             if (b && b->is_const) for (int64_t i = 0; i < lmg_shape_numel(&b->shape) && na < 8; i++) axes[na++] = (int64_t)b->c[i];
             else if (aa) for (size_t i = 0; i < aa->n_ints && na < 8; i++) axes[na++] = aa->ints[i];
+            int rank = op[0] == 'U' ? xs->rank + na : xs->rank;
+            if (rank > LMG_MAX_DIMS) return snprintf(why, nw, "more than 8 dims"), LMG_ERR_UNSUPPORTED;
+            for (int i = 0; i < na; i++) {
+                if (axes[i] < 0) axes[i] += rank;
+                if (axes[i] < 0 || axes[i] >= rank)
+                    return snprintf(why, nw, "axis out of range"), LMG_ERR_UNSUPPORTED;
+            }
             if (op[0] == 'U') {
-                int rank = xs->rank + na, mark[16] = {0};
-                for (int i = 0; i < na; i++) mark[axes[i] < 0 ? axes[i] + rank : axes[i]] = 1;
+                int mark[LMG_MAX_DIMS] = {0};
+                for (int i = 0; i < na; i++) mark[axes[i]] = 1;
                 s.rank = rank;
                 for (int i = 0, j = 0; i < rank; i++) s.dims[i] = mark[i] ? 1 : xs->dims[j++];
             } else {
                 int drop[LMG_MAX_DIMS] = {0};
-                for (int i = 0; i < na; i++) drop[axes[i] < 0 ? axes[i] + xs->rank : axes[i]] = 1;
+                for (int i = 0; i < na; i++) drop[axes[i]] = 1;
                 s.rank = 0;
                 for (int i = 0; i < xs->rank; i++)
                     if (!(na ? drop[i] : xs->dims[i] == 1)) s.dims[s.rank++] = xs->dims[i];
@@ -576,6 +619,8 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     } else if (strcmp(op, "Transpose") == 0) {
         const Onnx__AttributeProto *p = attr(n, "perm");
         int64_t perm[LMG_MAX_DIMS];
+        if (p && (int)p->n_ints != xs->rank)
+            return snprintf(why, nw, "perm of %zu for rank %d", p->n_ints, xs->rank), LMG_ERR_UNSUPPORTED;
         for (int i = 0; i < xs->rank; i++) perm[i] = p ? p->ints[i] : xs->rank - 1 - i;
         lmg_attr t = lmg_attr_ints("perm", xs->rank, perm);
         r = mk(m, LMG_OP_TRANSPOSE, out, &x, 1, &t, 1);
@@ -584,11 +629,15 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
         if (!b || !c || !b->is_const || !c->is_const || (ax && !ax->is_const) || (st && !st->is_const))
             return snprintf(why, nw, "starts, ends, axes are not constants"), LMG_ERR_UNSUPPORTED;
         int64_t cnt = lmg_shape_numel(&b->shape);
+        if (cnt > LMG_MAX_DIMS || lmg_shape_numel(&c->shape) != cnt || (ax && lmg_shape_numel(&ax->shape) != cnt) ||
+            (st && lmg_shape_numel(&st->shape) != cnt))
+            return snprintf(why, nw, "starts, ends, axes, steps differ in length"), LMG_ERR_UNSUPPORTED;
         r = x;
         for (int64_t i = 0; i < cnt; i++) {
             if (st && st->c[i] != 1) return snprintf(why, nw, "step %g (1 maps)", st->c[i]), LMG_ERR_UNSUPPORTED;
             int64_t axis = ax ? (int64_t)ax->c[i] : i;
             int rank = m->g->values[r].shape.rank;
+            if (axis < -rank || axis >= rank) return snprintf(why, nw, "axis out of range"), LMG_ERR_UNSUPPORTED;
             int64_t dim = m->g->values[r].shape.dims[axis < 0 ? axis + rank : axis];
             double s0 = b->c[i], e0 = c->c[i];
             int64_t s1 = (int64_t)(s0 < -(double)dim ? -(double)dim : s0 > (double)dim ? (double)dim : s0);
@@ -602,7 +651,10 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     } else if (strcmp(op, "Concat") == 0) {
         int ins[64];
         if (n->n_input > 64) return snprintf(why, nw, "more than 64 inputs"), LMG_ERR_UNSUPPORTED;
-        for (size_t k = 0; k < n->n_input; k++) ins[k] = data_of(m, input(m, n, k));
+        for (size_t k = 0; k < n->n_input; k++) {
+            ival *in = input(m, n, k);
+            if (!in || (ins[k] = data_of(m, in)) < 0) return snprintf(why, nw, "input %zu is missing", k), LMG_ERR_UNSUPPORTED;
+        }
         lmg_attr aa = lmg_attr_int("axis", attr_i(n, "axis", 0));
         r = mk(m, LMG_OP_CONCAT, out, ins, (int)n->n_input, &aa, 1);
     } else if (strcmp(op, "Identity") == 0 || strcmp(op, "Dropout") == 0) {
@@ -624,14 +676,30 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     } else if (strcmp(op, "Cast") == 0) {
         int to = (int)attr_i(n, "to", 1);
         lmg_dtype t = lmg_type(to);
-        if (to == 9 || t == m->g->values[x].dtype) r = x; /* bool: lmgraph's Where tests != 0 */
-        else {
+        if (to == 9 || t == m->g->values[x].dtype) {
+            r = x; /* bool: lmgraph's Where tests != 0; f32/f64 are both lmgraph's f32 */
+            /* A cast back to float closing a double-precision step (lmgraph's own exports
+             * sum in double) names the value it closes, so a re-export names it alike. */
+            lmg_value *xv = &m->g->values[x];
+            if (to == 1 && xv->producer >= 0 && xv->producer == m->g->n_nodes - 1 &&
+                lmg_graph_find(m->g, out) < 0) {
+                lmg_node *pn = &m->g->nodes[xv->producer];
+                char *nn = strdup(out);
+                if (nn && lmg_graph_rename(m->g, x, out) == LMG_OK) {
+                    free(pn->name);
+                    pn->name = nn;
+                } else {
+                    free(nn);
+                }
+            }
+        } else {
             lmg_attr ta = lmg_attr_int("to", t);
             r = mk(m, LMG_OP_CAST, out, &x, 1, &ta, 1);
         }
     } else if (strcmp(op, "Expand") == 0) {
         if (!b || !b->is_const) return snprintf(why, nw, "shape is not a constant"), LMG_ERR_UNSUPPORTED;
         lmg_shape s;
+        if (lmg_shape_numel(&b->shape) > LMG_MAX_DIMS) return snprintf(why, nw, "more than 8 dims"), LMG_ERR_UNSUPPORTED;
         s.rank = (int)lmg_shape_numel(&b->shape);
         int rank = s.rank > xs->rank ? s.rank : xs->rank;
         lmg_shape t2;
@@ -676,6 +744,7 @@ static lmg_status import_graph(im *m, const Onnx__GraphProto *gp)
     char unresolved[512] = "";
     for (size_t i = 0; i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
+        if (!vi->name) return lmg_error(LMG_ERR_PARSE, "input %zu has no name", i);
         if (find(m, vi->name)) continue;
         const Onnx__TypeProto *tp = vi->type;
         if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type->shape)
@@ -686,6 +755,8 @@ static lmg_status import_graph(im *m, const Onnx__GraphProto *gp)
                              vi->name, et);
         const Onnx__TensorShapeProto *sp = tp->tensor_type->shape;
         lmg_shape s;
+        if (sp->n_dim > LMG_MAX_DIMS)
+            return lmg_error(LMG_ERR_UNSUPPORTED, "input '%s' has %zu dims (at most 8)", vi->name, sp->n_dim);
         s.rank = (int)sp->n_dim;
         for (int d = 0; d < s.rank; d++) {
             const Onnx__TensorShapeProto__Dimension *dm = sp->dim[d];
@@ -709,6 +780,20 @@ static lmg_status import_graph(im *m, const Onnx__GraphProto *gp)
     }
     if (unresolved[0])
         return lmg_error(LMG_ERR_ARG, "symbolic dims need sizes (--dim NAME=N): %s", unresolved);
+    /* A well-formed node has an op and named outputs; names are present everywhere. */
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (!gp->initializer[i]->name) return lmg_error(LMG_ERR_PARSE, "initializer %zu has no name", i);
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *n = gp->node[i];
+        if (!n->op_type || n->n_output < 1 || !n->output[0][0])
+            return lmg_error(LMG_ERR_PARSE, "node %zu ('%s') has no op or no output", i,
+                             n->name ? n->name : "");
+        for (size_t k = 0; k < n->n_attribute; k++)
+            if (!n->attribute[k]->name)
+                return lmg_error(LMG_ERR_PARSE, "node %zu has an attribute without a name", i);
+    }
+    for (size_t i = 0; i < gp->n_output; i++)
+        if (!gp->output[i]->name) return lmg_error(LMG_ERR_PARSE, "output %zu has no name", i);
     /* Which ops do not map at all: list every one with its nodes. */
     char *list = NULL;
     size_t len = 0;
@@ -787,15 +872,23 @@ static lmg_status import_graph(im *m, const Onnx__GraphProto *gp)
 
 lmg_status lmg_onnx_import(const char *path, const lmg_onnx_import_opts *o, lmg_graph **out)
 {
+    char *buf;
+    size_t n;
+    *out = NULL;
+    LMG_TRY(lmg_read_file(path, &buf, &n));
+    lmg_status s = lmg_onnx_import_bytes(buf, n, path, o, out);
+    free(buf);
+    return s;
+}
+
+lmg_status lmg_onnx_import_bytes(const void *bytes, size_t n, const char *path,
+                                 const lmg_onnx_import_opts *o, lmg_graph **out)
+{
     *out = NULL;
     lmg_onnx_import_opts dflt = {0};
     dflt.trainable = 1;
     if (!o) o = &dflt;
-    char *buf;
-    size_t n;
-    LMG_TRY(lmg_read_file(path, &buf, &n));
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, (const uint8_t *)buf);
-    free(buf);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, (const uint8_t *)bytes);
     if (!mp || !mp->graph) {
         if (mp) onnx__model_proto__free_unpacked(mp, NULL);
         return lmg_error(LMG_ERR_PARSE, "%s: not an ONNX model (protobuf ModelProto)", path);

@@ -28,7 +28,10 @@ r=0
 "$lmg" import onnx "$tmp/none.onnx" -o "$tmp/x.pb" >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q "none.onnx" "$tmp/err" || r=1
 "$lmg" import onnx "$tmp/x.onnx" --dim batch -o y >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] || r=1
-check "export/import: --help, usage errors exit 2, a missing file exits 1 naming it" $r
+head -c 3000 "$lmg" >"$tmp/junk.onnx"
+"$lmg" import onnx "$tmp/junk.onnx" -o "$tmp/x.pb" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "junk.onnx: not an ONNX model" "$tmp/err" && [ ! -e "$tmp/x.pb" ] || r=1
+check "export/import: --help, usage errors exit 2, a missing or non-ONNX file exits 1 naming it" $r
 
 # --- an op without an ONNX form ------------------------------------------------------------
 r=0
@@ -81,6 +84,7 @@ if ! py=$("$root/tests/onnx/pyenv.sh" 2>"$tmp/pyerr"); then
     exit $((failed > 0))
 fi
 cd "$root/tests/onnx" || exit 1
+export PYTHONDONTWRITEBYTECODE=1
 for c in check_forward check_training check_import; do
     "$py" "$c.py" "$lmg" "$tmp/$c" || failed=$((failed + 1))
 done

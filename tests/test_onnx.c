@@ -226,6 +226,43 @@ static void test_npz(void)
     test_end();
 }
 
+static void test_import_hostile(void)
+{
+    test_begin("import: tests/onnx/small.onnx imports; every truncation and byte flip of it "
+               "imports or fails with a message, never crashes");
+    char *data;
+    size_t n;
+    if (!CHECK(lmg_read_file("tests/onnx/small.onnx", &data, &n) == LMG_OK, "%s", lmg_last_error())) {
+        test_end();
+        return;
+    }
+    const char *names[1] = {"batch"};
+    const int64_t vals[1] = {3};
+    lmg_onnx_import_opts o = {1, names, vals, 1};
+    lmg_graph *g = NULL;
+    CHECK(lmg_onnx_import("tests/onnx/small.onnx", &o, &g) == LMG_OK && lmg_model_param_count(g) == 6 * 8 + 8 + 8 + 8 + 8 * 4 + 4,
+          "the shipped model imports with its parameters: %s", lmg_last_error());
+    lmg_graph_free(g);
+    int ok = 0, failed = 0, silent = 0;
+    for (size_t len = 0; len <= n; len++) {
+        for (int flip = -1; flip < 3; flip++) {
+            char *copy = malloc(len + 1);
+            memcpy(copy, data, len);
+            if (flip >= 0 && len > 0) copy[(len * 7 + (size_t)flip * 13) % len] ^= (char)(0x5a >> flip);
+            lmg_error_clear();
+            lmg_status s = lmg_onnx_import_bytes(copy, len, "tests/onnx/small.onnx", &o, &g);
+            free(copy);
+            if (s == LMG_OK) ok++, lmg_graph_free(g);
+            else failed++, silent += lmg_last_error()[0] == 0;
+            if (flip < 0 && len == n) break;
+        }
+    }
+    CHECK(silent == 0, "%d failures without a message", silent);
+    CHECK(failed > 0 && ok > 0, "%d imported, %d refused", ok, failed);
+    free(data);
+    test_end();
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 1;
@@ -235,6 +272,7 @@ int main(void)
     test_symbolic_fallback();
     test_npy();
     test_npz();
+    test_import_hostile();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

@@ -1,13 +1,13 @@
-"""bench_gpts.py — the figures of the README's ONNX section for GPT-S (BENCH.md): export time
-of `lmg export onnx` (wall clock, median of 5) and the parity of onnxruntime with `lmg run`
+"""bench_gpts.py — the figures of the README's ONNX section for GPT-S (BENCH.md): export times
+of `lmg export onnx` and of `--training` (wall clock, median of 5) and the parity of onnxruntime with `lmg run`
 (reference backend) for logits and loss at the built size and a smaller one on the symbolic
-axes. Not a test: it prints what it measured.
+axes. Not a test: it prints what it measured. The training step's parity at GPT-S is
+`check_training.py LMG WORKDIR gpt-s`.
 
 usage: python bench_gpts.py LMG WORKDIR
 """
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -38,6 +38,14 @@ def main():
                                      if os.path.exists(model + ".data") else 0)
     print(f"GPT-S export: median {statistics.median(times):.3f} s (min {min(times):.3f}, "
           f"max {max(times):.3f}) over 5, {size / 1e6:.1f} MB written")
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        lmg(exe, "export", "onnx", graphs[sizes[0]], "--training", "-o",
+            os.path.join(work, "gpts_train.onnx"), "-q")
+        times.append(time.perf_counter() - t0)
+    print(f"GPT-S training-step export: median {statistics.median(times):.3f} s "
+          f"(min {min(times):.3f}, max {max(times):.3f}) over 5")
     t0 = time.perf_counter()
     onnx.checker.check_model(model, full_check=True)
     print(f"onnx.checker full_check: ok ({time.perf_counter() - t0:.2f} s)")

@@ -5,12 +5,10 @@ compared with lmgraph's reference backend on graphs built at those sizes. Prints
 usage: python check_forward.py LMG WORKDIR
 """
 import os
-import subprocess
 import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from common import Tap, lmg, max_rel, ort_session
 

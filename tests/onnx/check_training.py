@@ -3,7 +3,7 @@ clipping, AdamW) run by onnxruntime against the same step of lmgraph's reference
 a GPT with dropout and a BERT (MLM corruption): the random draws are fed to onnxruntime from
 `--write-draws`, and both start from the same non-zero AdamW moments at step 5.
 
-usage: python check_training.py LMG WORKDIR
+usage: python check_training.py LMG WORKDIR [gpt-s]   (gpt-s: BENCH.md's GPT-S, GPT only)
 """
 import os
 import sys
@@ -21,11 +21,18 @@ MODEL = ["--layers", "2", "--heads", "2", "--d-model", "32", "--d-ff", "64", "--
 
 
 def main():
+    global B, T, MODEL
     exe, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     tap = Tap()
     rng = np.random.default_rng(3)
-    for kind, extra in (("gpt", ["--dropout", "0.1"]), ("bert", [])):
+    kinds = (("gpt", ["--dropout", "0.1"]), ("bert", []))
+    if sys.argv[3:] == ["gpt-s"]:
+        B, T = 8, 128
+        MODEL = ["--layers", "4", "--heads", "4", "--d-model", "256", "--d-ff", "1024",
+                 "--vocab", "4096", "--seq", str(T), "--batch", str(B)]
+        kinds = kinds[:1]
+    for kind, extra in kinds:
         fwd = os.path.join(work, f"{kind}_fwd.pb")
         lmg(exe, "build", "--model", kind, *MODEL, *extra, "-o", fwd, "-q")
         model = os.path.join(work, f"{kind}_train.onnx")
@@ -42,11 +49,12 @@ def main():
         inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
         sess = ort_session(model)
         in_names = {i.name for i in m.graph.input}
-        feeds = {"ids": rng.integers(5, 64, (B, T)).astype(np.int32),
+        V = int(MODEL[MODEL.index("--vocab") + 1])
+        feeds = {"ids": rng.integers(5, V, (B, T)).astype(np.int32),
                  "lr": np.array(3e-3, dtype=np.float32),
                  "step": np.array(STEP, dtype=np.int32)}
         if "targets" in in_names:
-            t = rng.integers(0, 64, (B, T)).astype(np.int32)
+            t = rng.integers(0, V, (B, T)).astype(np.int32)
             t[0, 0] = -100
             feeds["targets"] = t
         params = sorted(n[len("adam.m/"):] for n in in_names if n.startswith("adam.m/"))
