@@ -219,7 +219,7 @@ int lmg_cmd_finetune(int argc, char **argv)
     if (!pre) return cli_usage_error(CMD, "no pretrained run given");
     if (!out) return cli_usage_error(CMD, "--out DIR is required");
     if (!task == !data) return cli_usage_error(CMD, "give one of --task and --data");
-    if (data && (classes || setup_flags < 0)) return cli_usage_error(CMD, "--classes goes with --task");
+    if (data && classes) return cli_usage_error(CMD, "--classes goes with --task");
     if (pool && strcmp(pool, "cls") && strcmp(pool, "last") && strcmp(pool, "mean"))
         return cli_usage_error(CMD, "--pool wants cls, last or mean, not '%s'", pool);
     if (strcmp(stop_on, "f1") && strcmp(stop_on, "loss"))
