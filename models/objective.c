@@ -103,8 +103,10 @@ static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
     for (int i = 0; i < n_want; i++) {
         int k = want[i];
         if (pl[k] >= 0) continue;
-        static const char *const kname[PASS_KINDS] = {"clm/", "clm/", "mlm/"};
-        snprintf(sc, sizeof sc, "%s%s", scope, made ? kname[k] : "");
+        /* The clean pass is bidirectional for bert (what sup reads) and causal for gpt. */
+        static const char *const kname[2][PASS_KINDS] = {{"clm/", "clm/", "mlm/"},
+                                                         {"clean/", "clm/", "mlm/"}};
+        snprintf(sc, sizeof sc, "%s%s", scope, made ? kname[is_bert][k] : "");
         int in = ids;
         if (k == PASS_MLM) {
             int outs[2];

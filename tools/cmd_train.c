@@ -6,6 +6,8 @@
 #include "../backends/opencl/opencl.h"
 #include "../train/train.h"
 #include "../text/text.h"
+#include "../train/classify.h"
+#include "../text/labels.h"
 
 #include <math.h>
 #include <signal.h>
@@ -60,7 +62,10 @@ static void help(FILE *f)
             "                           the fortunes corpus); a tokenizer of --vocab ids is\n"
             "                           trained and the shards written to DIR/data\n"
             "  --data DIR               use prepared data instead: DIR/tok.bpe and\n"
-            "                           DIR/{train,val,test}.tok (lmg tokenizer, lmg data)\n"
+            "                           DIR/{train,val,test}.tok (lmg tokenizer, lmg data); or\n"
+            "                           labelled data (lmg data prepare --labels, rows of --seq\n"
+            "                           ids): the model gets a classification head and the\n"
+            "                           objective may hold 'sup', e.g. mlm:1.0,sup:0.5\n"
             "  --out DIR                the run directory (default runs/<date>-<time>)\n"
             "  --resume DIR             continue the run in DIR from its checkpoint; the model,\n"
             "                           data and schedule come from the run; with --steps N\n"
@@ -164,8 +169,13 @@ static void on_event(const lmg_train_event *e, void *user)
         break;
     case LMG_TRAIN_EVAL:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
-        fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss, terms,
-                e->improved ? "(best so far, saved)" : "");
+        if (isfinite(e->val_f1))
+            fprintf(stderr, "step %lld  val loss %.4f  accuracy %.4f  macro-F1 %.4f  %s\n",
+                    (long long)e->step, e->val_loss, e->val_accuracy, e->val_f1,
+                    e->improved ? "(best so far, saved)" : "");
+        else
+            fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss,
+                    terms, e->improved ? "(best so far, saved)" : "");
         break;
     case LMG_TRAIN_DONE:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
@@ -364,6 +374,18 @@ int lmg_cmd_train(int argc, char **argv)
     }
     c.model_graph = mg;
 
+    /* A 'sup' term trains on labelled data only. */
+    lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
+    int n_terms = 0, sup = 0;
+    if (!resume && m.c.objective && lmg_objective_parse(m.c.objective, terms, &n_terms) == LMG_OK)
+        for (int k = 0; k < n_terms; k++) sup |= strcmp(terms[k].name, "sup") == 0;
+    if (sup && !data) {
+        free(corpus);
+        lmg_graph_free(obj);
+        lmg_graph_free(mg);
+        return cli_usage_error(CMD, "the objective '%s' has a 'sup' term: it needs labelled data "
+                                    "(--data DIR from lmg data prepare --labels)", m.c.objective);
+    }
     c.model = m.c;
     c.objective_graph = obj;
     c.objective_weight = m.objective_weight;
@@ -419,6 +441,27 @@ int lmg_cmd_train(int argc, char **argv)
             }
         }
         c.data_dir = data_dir;
+        /* Labelled data: the model gets a head over its classes and padding masks. */
+        if (lmg_labelled_data_dir(data_dir)) {
+            char lp[4300];
+            char **names = NULL;
+            int K = 0;
+            snprintf(lp, sizeof lp, "%s/labels.tsv", data_dir);
+            lmg_status s = lmg_label_map_load(lp, &names, &K, NULL);
+            lmg_label_map_free(names, K);
+            if (s != LMG_OK) {
+                lmg_graph_free(obj);
+                lmg_graph_free(mg);
+                return cli_fail(CMD, s, "cannot read the label map of '%s'", data_dir);
+            }
+            c.model.n_classes = K;
+            c.model.pad_id = LMG_TOK_PAD;
+        } else if (sup) {
+            lmg_graph_free(obj);
+            lmg_graph_free(mg);
+            return cli_fail(CMD, LMG_OK, "the objective '%s' has a 'sup' term but '%s' holds no "
+                            "labelled data (lmg data prepare --labels)", c.model.objective, data_dir);
+        }
         if (!quiet && mg)
             fprintf(stderr, "run %s: model graph %s, vocab %d, seq %d, batch %d, %lld steps on %s\n",
                     run_dir, model_graph, c.model.vocab, c.model.seq, c.model.batch, steps,
@@ -451,14 +494,26 @@ int lmg_cmd_train(int argc, char **argv)
                 run_dir, run_dir);
         return interrupted_exit();
     }
-    printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
-           "%.1f ms/step, %.0f tokens/s\n",
-           run_dir, (long long)r.step, r.best_val_loss, exp(r.best_val_loss), (long long)r.best_step,
-           r.ms_per_step, r.tokens_per_s);
+    /* A weighted sum of objectives, a user objective or a classifier has no perplexity. */
     lmg_model_config mc;
     lmg_graph *tg = NULL;
-    if (samples > 0 && lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK &&
-        strcmp(mc.arch, "gpt") == 0 && !lmg_graph_get_meta(tg, "model.graph") && r.step > 0) {
+    int plain = 0;
+    if (lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK)
+        plain = mc.objective && !strchr(mc.objective, ',') && !strchr(mc.objective, ':') &&
+                strcmp(mc.objective, "sup") != 0 && !lmg_graph_get_meta(tg, "model.objective_graph");
+    lmg_error_clear();
+    if (plain)
+        printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
+               "%.1f ms/step, %.0f tokens/s\n",
+               run_dir, (long long)r.step, r.best_val_loss, exp(r.best_val_loss),
+               (long long)r.best_step, r.ms_per_step, r.tokens_per_s);
+    else
+        printf("run %s: step %lld, best validation score %.4f at step %lld; %.1f ms/step, "
+               "%.0f tokens/s\n",
+               run_dir, (long long)r.step, r.best_val_loss, (long long)r.best_step, r.ms_per_step,
+               r.tokens_per_s);
+    if (samples > 0 && tg && strcmp(mc.arch, "gpt") == 0 && mc.n_classes == 0 &&
+        !lmg_graph_get_meta(tg, "model.graph") && r.step > 0) {
         lmg_graph_free(tg);
         fflush(stdout);
         return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);
