@@ -34,7 +34,7 @@ graph "vec" {
 G
 "$lmg" verify "$T/vec.lmgt" >/dev/null 2>&1 || r=1
 "$lmg" verify --objective "$T/vec.lmgt" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "vec.lmgt: objective graph 'vec': output 'loss' is f32\[B,T,V\], not a scalar f32" "$T/err" || { r=1; cat "$T/err"; }
+[ $? -eq 1 ] && grep -q "vec.lmgt:4:8: objective graph 'vec': output 'loss' is f32\[B,T,V\], not a scalar f32" "$T/err" || { r=1; cat "$T/err"; }
 sed 's/output loss/output l2/; s/node loss/node l2/' "$T/vec.lmgt" >"$T/noloss.lmgt"
 "$lmg" verify --objective "$T/noloss.lmgt" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "has no output named 'loss'" "$T/err" || { r=1; cat "$T/err"; }
@@ -55,7 +55,7 @@ graph "cycle" {
 }
 G
 "$lmg" verify --objective "$T/cycle.lmgt" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "view 'v' makes a cycle through the model" "$T/err" || { r=1; cat "$T/err"; }
+[ $? -eq 1 ] && grep -q "cycle.lmgt:6:8: objective graph 'cycle': view 'v' makes a cycle through the model" "$T/err" || { r=1; cat "$T/err"; }
 cat >"$T/clash.lmgt" <<'G'
 lmgraph ir 1 opset 1
 graph "clash" {
@@ -66,8 +66,12 @@ graph "clash" {
 }
 G
 "$lmg" verify --objective "$T/clash.lmgt" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "dimension 'C' is 128 from input 'hidden' (the model's 'hidden' is f32\[8,64,128\]) but 64 from input 'ids'" "$T/err" || { r=1; cat "$T/err"; }
-check "a cycle through the model and a dimension bound two ways are refused, naming both" $r
+[ $? -eq 1 ] && grep -q "clash.lmgt:4:9: objective graph 'clash': dimension 'C' is 128 from input 'hidden' (the model's 'hidden' is f32\[8,64,128\]) but 64 from input 'ids'" "$T/err" || { r=1; cat "$T/err"; }
+sed 's/hidden/hiddn/g' "$T/clash.lmgt" | sed '/input ids/d' >"$T/typo.lmgt"
+"$lmg" train --objective-graph "$T/typo.lmgt" --out "$T/typo_run" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "typo.lmgt:3:9: objective graph 'clash': input 'hiddn' names no value of the model (did you mean 'hidden'?)" "$T/err" || { r=1; cat "$T/err"; }
+[ ! -e "$T/typo_run" ] || { r=1; echo "# a run directory was made before the objective was checked"; }
+check "cycle, two bindings, a misspelt input: one line with file:line:col, before any data is prepared" $r
 
 # --- logged terms -----------------------------------------------------------------------
 r=0

@@ -72,6 +72,8 @@ int lmg_cmd_build(int argc, char **argv)
     if ((rc = model_flags_finish(&m, CMD, &obj))) return rc;
     lmg_status s = lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &g);
     lmg_graph_free(obj);
+    if (s != LMG_OK && m.objective_graph && strstr(lmg_last_error(), "objective"))
+        return cli_fail_objective(CMD, m.objective_graph, "cannot build the model");
     if (s != LMG_OK) return cli_fail(CMD, s, "cannot build the model");
     s = lmg_graph_verify(g);
     if (s != LMG_OK) {

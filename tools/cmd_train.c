@@ -292,6 +292,24 @@ int lmg_cmd_train(int argc, char **argv)
         return rc;
     }
     c.model_graph = mg;
+    /* An objective or model graph that breaks the contract is reported before any data is
+     * prepared: build the forward graph once (cheap next to the first training step). */
+    if (!resume && (obj || mg)) {
+        lmg_graph *fwd = NULL;
+        lmg_status s = mg ? lmg_model_graph_build(mg, &m.c, obj, m.objective_weight, &fwd)
+                          : lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &fwd);
+        lmg_graph_free(fwd);
+        if (s != LMG_OK) {
+            int bad_obj = obj && strstr(lmg_last_error(), "objective");
+            rc = bad_obj ? cli_fail_objective(CMD, m.objective_graph, "cannot build the model")
+                 : mg    ? cli_fail_objective(CMD, model_graph, "cannot build the model")
+                         : cli_fail(CMD, s, "cannot build the model");
+            free(corpus);
+            lmg_graph_free(obj);
+            lmg_graph_free(mg);
+            return rc;
+        }
+    }
 
     c.model = m.c;
     c.objective_graph = obj;
