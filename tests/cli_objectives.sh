@@ -73,6 +73,20 @@ sed 's/hidden/hiddn/g' "$T/clash.lmgt" | sed '/input ids/d' >"$T/typo.lmgt"
 [ ! -e "$T/typo_run" ] || { r=1; echo "# a run directory was made before the objective was checked"; }
 check "cycle, two bindings, a misspelt input: one line with file:line:col, before any data is prepared" $r
 
+# --- lmg ops ----------------------------------------------------------------------------
+r=0
+"$lmg" ops >"$T/ops" 2>&1 || r=1
+n=$(grep -c "^[A-Z][A-Za-z]* *inputs [0-9.]* *outputs [0-9] *\(not \)\{0,1\}differentiable$" "$T/ops")
+grep -q "^$n ops$" "$T/ops" && [ "$n" -ge 50 ] || { r=1; echo "# $n op lines"; tail -1 "$T/ops"; }
+for op in $(grep -o "^LMG_OP([A-Z_]*, *[A-Za-z]*" ops/ops.def | sed 's/.*, *//'); do
+    grep -q "^$op " "$T/ops" || { r=1; echo "# $op missing"; }
+done
+"$lmg" ops spanmask >"$T/one" || r=1
+grep -q "^SpanMask .*not differentiable" "$T/one" && grep -q "max_len (required, 1..64)" "$T/one" &&
+    grep -q "notes of its group" "$T/one" || r=1
+"$lmg" ops Softmx >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "no op named 'Softmx'" "$T/err" || r=1
+check "lmg ops lists every op of ops.def with arity, gradient and semantics; one op by name" $r
+
 # --- logged terms -----------------------------------------------------------------------
 r=0
 "$lmg" train --backend ref --corpus $corpus $tiny --objective-graph samples/objectives/next2.lmgt \

@@ -21,7 +21,8 @@
     X(build, "build a GPT or BERT forward graph with its objective")                     \
     X(train, "pretrain a model (default: a small GPT on the fortunes corpus)")           \
     X(generate, "sample text from a trained GPT run")                                    \
-    X(eval, "evaluate a trained run on a data split")
+    X(eval, "evaluate a trained run on a data split")                                    \
+    X(ops, "list the ops: arity, gradient and exact semantics (from ops/ops.def)")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)
