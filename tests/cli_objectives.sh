@@ -108,8 +108,10 @@ for f in span denoise simcse_mlm; do
     "$lmg" eval "$T/$f" --split val --batches 1 --backend ref >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
 done
 grep -q '"loss/mlm":[0-9.]*,"loss/infonce":[0-9.]*' "$T/simcse_mlm/metrics.jsonl" || r=1
+grep -q "loss/mlm (train)" "$T/simcse_mlm/loss.svg" && grep -q "loss/infonce (train)" "$T/simcse_mlm/loss.svg" &&
+    [ "$(grep -c '<polyline' "$T/simcse_mlm/loss.svg")" -eq 4 ] || r=1
 grep -q '"loss/masked_fraction":0\.[0-9]*' "$T/span/metrics.jsonl" || r=1
-check "span, denoise and simcse_mlm train and evaluate through lmg train / lmg eval" $r
+check "span, denoise and simcse_mlm train and evaluate; loss.svg draws the logged terms" $r
 
 # A run of a view objective resumes exactly: objective.pb keeps the named dimensions.
 r=0
