@@ -139,7 +139,9 @@ done
 "$lmg" eval "$T/mg" --split val --batches 1 --backend ref >/dev/null 2>&1 || r=1
 "$lmg" generate "$T/mg" --backend ref >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "model graph 'decoder'" "$T/err" || r=1
-check "lmg train --model-graph trains samples/models/decoder.lmgt, resumes exactly, evaluates" $r
+"$lmg" build --model-graph samples/models/decoder.lmgt --batch 3 -o "$T/dec.lmgt" >/dev/null 2>&1 || r=1
+grep -q "input ids : i32\[3,64\]" "$T/dec.lmgt" && grep -q "node loss: f32\[\] = CrossEntropy(logits, targets)" "$T/dec.lmgt" || r=1
+check "lmg train/build --model-graph: samples/models/decoder.lmgt trains, resumes exactly, evaluates" $r
 
 r=0
 "$lmg" train $margs --objective-graph samples/objectives/span.lmgt --out "$T/mg_span" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
