@@ -388,7 +388,7 @@ int lmg_cmd_train(int argc, char **argv)
     lmg_model_config mc;
     lmg_graph *tg = NULL;
     if (samples > 0 && lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK &&
-        strcmp(mc.arch, "gpt") == 0 && !lmg_graph_get_meta(tg, "model.graph") && r.step > 0) {
+        (strcmp(mc.arch, "gpt") == 0 || lmg_graph_get_meta(tg, "model.graph")) && r.step > 0) {
         lmg_graph_free(tg);
         fflush(stdout);
         return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);
