@@ -654,8 +654,7 @@ static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s, int8_t *sym, 
             sym[s->rank] = -1;
             P->p++;
         } else {
-            LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank],
-                             unknown ? "a dimension (a size, a name or ?)" : "a dimension (a size or a name)"));
+            LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank], "a dimension"));
         }
         s->rank++;
         if (accept(P, ']')) return LMG_OK;

@@ -393,6 +393,47 @@ static lmg_status apply_view(lmg_graph *model, const lmg_model_source *src, cons
     return lmg_model_apply_masked(model, src->config, ids, mask, -1, scope, &v->logits, &v->hidden);
 }
 
+/* Edit distance of two names (at most 63 bytes of each counted). */
+static int name_distance(const char *a, const char *b)
+{
+    int la = (int)strnlen(a, 63), lb = (int)strnlen(b, 63), row[64];
+    for (int j = 0; j <= lb; j++) row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static lmg_status no_such_value(const lmg_graph *model, const char *oname, const char *name)
+{
+    char buf[512], hint[320] = "";
+    model_value_list(model, buf, sizeof buf);
+    /* The model value (not one of its nodes' internals) nearest to a mistyped name. */
+    int best = -1, bd = 1 << 30, len = (int)strlen(name);
+    for (int v = 0; v < model->n_values; v++) {
+        const lmg_value *mv = &model->values[v];
+        if (mv->kind == LMG_VALUE_NODE && strcmp(mv->name, "logits") != 0 &&
+            strcmp(mv->name, "hidden") != 0)
+            continue;
+        int d = name_distance(name, mv->name);
+        if (d < bd) bd = d, best = v;
+    }
+    if (best >= 0 && bd <= (len < 6 ? 1 : len / 3))
+        snprintf(hint, sizeof hint, " (did you mean '%s'?)", model->values[best].name);
+    return lmg_error(LMG_ERR_NOT_FOUND,
+                     "objective graph '%s': input '%s' names no value of the model%s; the model "
+                     "has %s, and its parameters by name; a view V's values V/logits and "
+                     "V/hidden need an output V/ids", oname, name, hint, buf);
+}
+
 /* Give the objective's named dimensions the sizes of the model values its inputs name, then
  * check it again with those sizes. "targets" takes the shape of "ids"; a view's logits and
  * hidden take the model's own, but for the rows, which follow from the view's ids. */
@@ -409,6 +450,7 @@ static lmg_status bind_to_model(const lmg_graph *model, lmg_graph *obj, const ch
         int kind = mv < 0 ? view_input(vs, n_views, name, &which) : 0;
         if (mv < 0 && strcmp(name, "targets") == 0) mv = lmg_graph_find(model, "ids");
         if (kind) mv = lmg_graph_find(model, kind == 1 ? "logits" : "hidden");
+        if (mv < 0 && !kind) return no_such_value(model, oname, name);
         if (mv < 0) continue;
         char d[160], origin[300];
         describe(model, mv, d, sizeof d);
@@ -503,12 +545,7 @@ static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix,
         }
         if (s != LMG_OK) break;
         if (mv < 0) {
-            model_value_list(model, buf, sizeof buf);
-            s = lmg_error(LMG_ERR_NOT_FOUND,
-                          "objective graph '%s': input '%s' names no value of the model "
-                          "(the model has %s, and its parameters by name; a view V's values "
-                          "V/logits and V/hidden need an output V/ids)",
-                          oname, ov->name, buf);
+            s = no_such_value(model, oname, ov->name);
             break;
         }
         if (model->values[mv].dtype != ov->dtype ||

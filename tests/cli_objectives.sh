@@ -34,7 +34,7 @@ graph "vec" {
 G
 "$lmg" verify "$T/vec.lmgt" >/dev/null 2>&1 || r=1
 "$lmg" verify --objective "$T/vec.lmgt" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "vec.lmgt: objective graph 'vec': output 'loss' is f32\[B,T,V\], not a scalar f32" "$T/err" || { r=1; cat "$T/err"; }
+[ $? -eq 1 ] && grep -q "vec.lmgt:4:8: objective graph 'vec': output 'loss' is f32\[B,T,V\], not a scalar f32" "$T/err" || { r=1; cat "$T/err"; }
 sed 's/output loss/output l2/; s/node loss/node l2/' "$T/vec.lmgt" >"$T/noloss.lmgt"
 "$lmg" verify --objective "$T/noloss.lmgt" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "has no output named 'loss'" "$T/err" || { r=1; cat "$T/err"; }
@@ -55,7 +55,7 @@ graph "cycle" {
 }
 G
 "$lmg" verify --objective "$T/cycle.lmgt" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "view 'v' makes a cycle through the model" "$T/err" || { r=1; cat "$T/err"; }
+[ $? -eq 1 ] && grep -q "cycle.lmgt:6:8: objective graph 'cycle': view 'v' makes a cycle through the model" "$T/err" || { r=1; cat "$T/err"; }
 cat >"$T/clash.lmgt" <<'G'
 lmgraph ir 1 opset 1
 graph "clash" {
@@ -66,8 +66,26 @@ graph "clash" {
 }
 G
 "$lmg" verify --objective "$T/clash.lmgt" >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "dimension 'C' is 128 from input 'hidden' (the model's 'hidden' is f32\[8,64,128\]) but 64 from input 'ids'" "$T/err" || { r=1; cat "$T/err"; }
-check "a cycle through the model and a dimension bound two ways are refused, naming both" $r
+[ $? -eq 1 ] && grep -q "clash.lmgt:4:9: objective graph 'clash': dimension 'C' is 128 from input 'hidden' (the model's 'hidden' is f32\[8,64,128\]) but 64 from input 'ids'" "$T/err" || { r=1; cat "$T/err"; }
+sed 's/hidden/hiddn/g' "$T/clash.lmgt" | sed '/input ids/d' >"$T/typo.lmgt"
+"$lmg" train --objective-graph "$T/typo.lmgt" --out "$T/typo_run" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "typo.lmgt:3:9: objective graph 'clash': input 'hiddn' names no value of the model (did you mean 'hidden'?)" "$T/err" || { r=1; cat "$T/err"; }
+[ ! -e "$T/typo_run" ] || { r=1; echo "# a run directory was made before the objective was checked"; }
+check "cycle, two bindings, a misspelt input: one line with file:line:col, before any data is prepared" $r
+
+# --- lmg ops ----------------------------------------------------------------------------
+r=0
+"$lmg" ops >"$T/ops" 2>&1 || r=1
+n=$(grep -c "^[A-Z][A-Za-z]* *inputs [0-9.]* *outputs [0-9] *\(not \)\{0,1\}differentiable$" "$T/ops")
+grep -q "^$n ops$" "$T/ops" && [ "$n" -ge 50 ] || { r=1; echo "# $n op lines"; tail -1 "$T/ops"; }
+for op in $(grep -o "^LMG_OP([A-Z_]*, *[A-Za-z]*" ops/ops.def | sed 's/.*, *//'); do
+    grep -q "^$op " "$T/ops" || { r=1; echo "# $op missing"; }
+done
+"$lmg" ops spanmask >"$T/one" || r=1
+grep -q "^SpanMask .*not differentiable" "$T/one" && grep -q "max_len (required, 1..64)" "$T/one" &&
+    grep -q "notes of its group" "$T/one" || r=1
+"$lmg" ops Softmx >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "no op named 'Softmx'" "$T/err" || r=1
+check "lmg ops lists every op of ops.def with arity, gradient and semantics; one op by name" $r
 
 # --- logged terms -----------------------------------------------------------------------
 r=0
@@ -90,8 +108,10 @@ for f in span denoise simcse_mlm; do
     "$lmg" eval "$T/$f" --split val --batches 1 --backend ref >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
 done
 grep -q '"loss/mlm":[0-9.]*,"loss/infonce":[0-9.]*' "$T/simcse_mlm/metrics.jsonl" || r=1
+grep -q "loss/mlm (train)" "$T/simcse_mlm/loss.svg" && grep -q "loss/infonce (train)" "$T/simcse_mlm/loss.svg" &&
+    [ "$(grep -c '<polyline' "$T/simcse_mlm/loss.svg")" -eq 4 ] || r=1
 grep -q '"loss/masked_fraction":0\.[0-9]*' "$T/span/metrics.jsonl" || r=1
-check "span, denoise and simcse_mlm train and evaluate through lmg train / lmg eval" $r
+check "span, denoise and simcse_mlm train and evaluate; loss.svg draws the logged terms" $r
 
 # A run of a view objective resumes exactly: objective.pb keeps the named dimensions.
 r=0
@@ -106,20 +126,25 @@ check "a view objective's run stopped and resumed gives the straight run's step-
 
 # --- a user's model graph ---------------------------------------------------------------
 r=0
-margs="--backend ref --model-graph samples/models/decoder.lmgt --data $T/next2/data --batch 2 --steps 4 --eval-every 2 --eval-batches 1 --samples 0"
-"$lmg" train $margs --out "$T/mg" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
+# The tokenizer is trained for the graph's own vocabulary (1024), so generate can decode.
+"$lmg" train --backend ref --model-graph samples/models/decoder.lmgt --corpus $corpus --batch 2 \
+    --steps 4 --eval-every 2 --eval-batches 1 --samples 0 --out "$T/mg" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
+margs="--backend ref --model-graph samples/models/decoder.lmgt --data $T/mg/data --batch 2 --steps 4 --eval-every 2 --eval-batches 1 --samples 0"
 grep -q "model graph samples/models/decoder.lmgt, vocab 1024, seq 64, batch 2" "$T/log" || r=1
+"$lmg" train $margs --out "$T/mg_again" >/dev/null 2>&1 || r=1
 [ -s "$T/mg/model.pb" ] || r=1
 "$lmg" train $margs --out "$T/mg_split" --stop-after 2 >/dev/null 2>&1 || r=1
 "$lmg" train --resume "$T/mg_split" --backend ref --samples 0 >/dev/null 2>&1 || r=1
-for d in mg mg_split; do
+for d in mg_again mg_split; do
     grep '"step":4,"split":"train"' "$T/$d/metrics.jsonl" | sed 's/"tokens_per_s.*//' >"$T/$d.last"
 done
-[ -s "$T/mg.last" ] && cmp -s "$T/mg.last" "$T/mg_split.last" || { r=1; cat "$T/mg.last" "$T/mg_split.last"; }
+[ -s "$T/mg_again.last" ] && cmp -s "$T/mg_again.last" "$T/mg_split.last" || { r=1; cat "$T/mg_again.last" "$T/mg_split.last"; }
 "$lmg" eval "$T/mg" --split val --batches 1 --backend ref >/dev/null 2>&1 || r=1
-"$lmg" generate "$T/mg" --backend ref >/dev/null 2>"$T/err"
-[ $? -eq 1 ] && grep -q "model graph 'decoder'" "$T/err" || r=1
-check "lmg train --model-graph trains samples/models/decoder.lmgt, resumes exactly, evaluates" $r
+"$lmg" generate "$T/mg" --backend ref --tokens 8 --prompt "The" >"$T/gen" 2>"$T/err" || { r=1; cat "$T/err"; }
+[ -s "$T/gen" ] || r=1
+"$lmg" build --model-graph samples/models/decoder.lmgt --batch 3 -o "$T/dec.lmgt" >/dev/null 2>&1 || r=1
+grep -q "input ids : i32\[3,64\]" "$T/dec.lmgt" && grep -q "node loss: f32\[\] = CrossEntropy(logits, targets)" "$T/dec.lmgt" || r=1
+check "lmg train/build --model-graph: samples/models/decoder.lmgt trains, resumes exactly, evaluates, generates" $r
 
 r=0
 "$lmg" train $margs --objective-graph samples/objectives/span.lmgt --out "$T/mg_span" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }

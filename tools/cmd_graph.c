@@ -233,7 +233,7 @@ int lmg_cmd_verify(int argc, char **argv)
             lmg_graph_free(m);
             if (s != LMG_OK) {
                 lmg_graph_free(g);
-                rc = cli_fail_file(argv[0], path);
+                rc = cli_fail_objective(argv[0], path, NULL);
                 continue;
             }
         }

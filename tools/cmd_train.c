@@ -373,6 +373,24 @@ int lmg_cmd_train(int argc, char **argv)
         return rc;
     }
     c.model_graph = mg;
+    /* An objective or model graph that breaks the contract is reported before any data is
+     * prepared: build the forward graph once (cheap next to the first training step). */
+    if (!resume && (obj || mg)) {
+        lmg_graph *fwd = NULL;
+        lmg_status s = mg ? lmg_model_graph_build(mg, &m.c, obj, m.objective_weight, &fwd)
+                          : lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &fwd);
+        lmg_graph_free(fwd);
+        if (s != LMG_OK) {
+            int bad_obj = obj && strstr(lmg_last_error(), "objective");
+            rc = bad_obj ? cli_fail_objective(CMD, m.objective_graph, "cannot build the model")
+                 : mg    ? cli_fail_objective(CMD, model_graph, "cannot build the model")
+                         : cli_fail(CMD, s, "cannot build the model");
+            free(corpus);
+            lmg_graph_free(obj);
+            lmg_graph_free(mg);
+            return rc;
+        }
+    }
 
     /* A 'sup' term trains on labelled data only. */
     lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
@@ -512,8 +530,8 @@ int lmg_cmd_train(int argc, char **argv)
                "%.0f tokens/s\n",
                run_dir, (long long)r.step, r.best_val_loss, (long long)r.best_step, r.ms_per_step,
                r.tokens_per_s);
-    if (samples > 0 && tg && strcmp(mc.arch, "gpt") == 0 && mc.n_classes == 0 &&
-        !lmg_graph_get_meta(tg, "model.graph") && r.step > 0) {
+    if (samples > 0 && tg && mc.n_classes == 0 &&
+        (strcmp(mc.arch, "gpt") == 0 || lmg_graph_get_meta(tg, "model.graph")) && r.step > 0) {
         lmg_graph_free(tg);
         fflush(stdout);
         return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);

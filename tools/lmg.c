@@ -29,7 +29,8 @@
     X(classify, "label texts with a classifier run")                                     \
     X(compare, "two classifier runs' reports side by side")                              \
     X(export, "write a run or graph as an ONNX model: lmg export onnx RUN -o m.onnx")    \
-    X(import, "read an ONNX model into a graph: lmg import onnx m.onnx -o g.pb")
+    X(import, "read an ONNX model into a graph: lmg import onnx m.onnx -o g.pb")         \
+    X(ops, "list the ops: arity, gradient and exact semantics (from ops/ops.def)")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)

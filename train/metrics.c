@@ -114,6 +114,26 @@ lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps
     return lmg_metrics_read_key(path, split, "loss", steps, losses, n);
 }
 
+lmg_status lmg_metrics_terms(const char *path, char names[][64], int max, int *n)
+{
+    *n = 0;
+    char *text;
+    size_t len;
+    LMG_TRY(read_all(path, &text, &len));
+    /* The terms of the first training line: a run logs the same ones every step. */
+    const char *line = strstr(text, "\"split\":\"train\"");
+    const char *eol = line ? strchr(line, '\n') : NULL;
+    for (const char *p = line; p && *n < max && (p = strstr(p, "\"loss/")) && (!eol || p < eol);) {
+        const char *e = strchr(p + 1, '"');
+        if (!e || (size_t)(e - p - 1) >= 64) break;
+        memcpy(names[*n], p + 1, (size_t)(e - p - 1));
+        names[(*n)++][e - p - 1] = 0;
+        p = e + 1;
+    }
+    free(text);
+    return LMG_OK;
+}
+
 lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
                                 int64_t **steps, double **losses, size_t *n)
 {
