@@ -41,7 +41,7 @@ med() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 "$lmg" bench --ceiling-only 2>/dev/null || true
-"$py" -c "import torch; print('pytorch', torch.__version__, torch.get_num_threads(), 'threads')"
+"$py" -c "import torch; print('pytorch', torch.__version__, '(threads: ' + ('$threads' if $threads else 'its own choice, %d' % torch.get_num_threads()) + ')')"
 for m in $models; do
     lf=$(mktemp) pf=$(mktemp) lc=$(mktemp) pc=$(mktemp) bf=$(mktemp) bc=$(mktemp) out=$(mktemp)
     r=1

@@ -351,9 +351,25 @@ static void att_scores(const att_args *a, const float *q, const float *k, float 
                 (blasint)a->S);
 }
 
+/* Per-head products are small (T x S x D): on more than one thread each would cost a
+ * thread hand-off, which on a busy machine takes longer than the product itself (measured:
+ * a GPT-S step's attention backward went from 50 ms to 4.6 s under load). */
+static int att_threads_begin(void)
+{
+    int n = openblas_get_num_threads();
+    if (n > 1) openblas_set_num_threads(1);
+    return n;
+}
+
+static void att_threads_end(int n)
+{
+    if (n > 1) openblas_set_num_threads(n);
+}
+
 static void CL_CALLBACK att_fwd(void *p)
 {
     const att_args *a = p;
+    int threads = att_threads_begin();
     const lmg_cl_native_hdr *h = &a->h;
     const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
     float *s = lmg_cl_native_at(h, a->sc);
@@ -392,6 +408,7 @@ static void CL_CALLBACK att_fwd(void *p)
                             (blasint)a->D, (blasint)a->S, 1.0f, s, (blasint)a->S, v,
                             (blasint)a->D, 0.0f, o, (blasint)a->D);
         }
+    att_threads_end(threads);
 }
 
 static void CL_CALLBACK att_bwd(void *p)
@@ -401,6 +418,7 @@ static void CL_CALLBACK att_bwd(void *p)
     const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
     float *s = lmg_cl_native_at(h, a->sc), *dp = s + a->T * a->S;
     blasint T = (blasint)a->T, S = (blasint)a->S, D = (blasint)a->D;
+    int threads = att_threads_begin();
     for (int64_t b = 0; b < a->B; b++)
         for (int64_t hd = 0; hd < a->H; hd++) {
             int64_t bh = b * a->H + hd;
@@ -449,6 +467,7 @@ static void CL_CALLBACK att_bwd(void *p)
                 memset(dq, 0, (size_t)(a->T * a->D) * sizeof *dq);
             }
         }
+    att_threads_end(threads);
 }
 
 static void att_fill(lmg_exec *e, const lmg_node *n, int q_in, int mask_in, att_args *a)

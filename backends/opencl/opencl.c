@@ -938,6 +938,8 @@ static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *e
 static lmg_status cl_run(lmg_exec *e, uint64_t step)
 {
     for (int i = 0; i < e->n_cmds; i++) {
+        if (e->prof_ev && e->cmds[i].kind == LMG_CL_CMD_GEMM && !e->gemm_host)
+            LMG_CL_CHECK(clEnqueueMarkerWithWaitList(e->queue, 0, NULL, &e->prof_pre[i]));
         lmg_status s = enqueue(e, &e->cmds[i], step, e->prof_ev ? &e->prof_ev[i] : NULL);
         if (s != LMG_OK) {
             clFinish(e->queue);

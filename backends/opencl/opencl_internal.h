@@ -146,6 +146,8 @@ struct lmg_exec {
     /* Profiling (profile.c): one event per command of the current run, the table entry of
      * each command's node, this exec's id in the table and its runs so far. */
     cl_event *prof_ev;
+    cl_event *prof_pre;    /* a marker before each CLBlast call: its event covers only its
+                            * last kernel, the marker's end is where the call began */
     int *prof_entry;
     int prof_id;
     int prof_runs;

@@ -59,9 +59,10 @@ lmg_status lmg_cl_prof_init(lmg_exec *e)
 {
     const lmg_graph *g = e->g;
     e->prof_ev = calloc((size_t)e->n_cmds + 1, sizeof *e->prof_ev);
+    e->prof_pre = calloc((size_t)e->n_cmds + 1, sizeof *e->prof_pre);
     e->prof_entry = calloc((size_t)e->n_cmds + 1, sizeof *e->prof_entry);
     int *of_node = malloc(((size_t)g->n_nodes + 1) * sizeof *of_node);
-    if (!e->prof_ev || !e->prof_entry || !of_node) {
+    if (!e->prof_ev || !e->prof_pre || !e->prof_entry || !of_node) {
         free(of_node);
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
@@ -131,6 +132,15 @@ lmg_status lmg_cl_prof_collect(lmg_exec *e)
             err = clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof en, &en, NULL);
         clReleaseEvent(ev);
         e->prof_ev[c] = NULL;
+        if (e->prof_pre[c]) {
+            cl_ulong pre = 0;
+            if (err == CL_SUCCESS)
+                err = clGetEventProfilingInfo(e->prof_pre[c], CL_PROFILING_COMMAND_END,
+                                              sizeof pre, &pre, NULL);
+            if (err == CL_SUCCESS && pre && pre < st) st = pre;
+            clReleaseEvent(e->prof_pre[c]);
+            e->prof_pre[c] = NULL;
+        }
         if (err != CL_SUCCESS) {
             if (s == LMG_OK) s = lmg_cl_fail(err, "clGetEventProfilingInfo", __FILE__, __LINE__);
             continue;
@@ -157,10 +167,12 @@ lmg_status lmg_cl_prof_collect(lmg_exec *e)
 
 void lmg_cl_prof_free(lmg_exec *e)
 {
-    if (e->prof_ev)
-        for (int c = 0; c < e->n_cmds; c++)
-            if (e->prof_ev[c]) clReleaseEvent(e->prof_ev[c]);
+    for (int c = 0; c < e->n_cmds; c++) {
+        if (e->prof_ev && e->prof_ev[c]) clReleaseEvent(e->prof_ev[c]);
+        if (e->prof_pre && e->prof_pre[c]) clReleaseEvent(e->prof_pre[c]);
+    }
     free(e->prof_ev);
+    free(e->prof_pre);
     free(e->prof_entry);
 }
 
