@@ -50,24 +50,23 @@ static int eval_classifier(const char *dir, const char *ck, const char *split, c
         return cli_fail(CMD, s, "cannot evaluate '%s'", dir);
     }
     int K = lmg_classifier_n_classes(cl);
-    char **mnames = malloc((size_t)K * sizeof *mnames);
-    if (!mnames) {
+    const char **names = malloc((size_t)K * sizeof *names);
+    if (!names) {
         lmg_cls_report_free(&r);
         lmg_classifier_free(cl);
         return cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
     }
-    for (int k = 0; k < K; k++) mnames[k] = (char *)lmg_classifier_class(cl, k);
-    const char *const *names = (const char *const *)mnames;
+    for (int k = 0; k < K; k++) names[k] = lmg_classifier_class(cl, k);
     printf("%s split of %s: %lld documents, %d classes\n\n", split, dir, (long long)r.n, K);
     cli_print_report(&r, names);
     char p1[4200], p2[4200], title[4400];
     snprintf(p1, sizeof p1, "%s/report.json", dir);
     snprintf(p2, sizeof p2, "%s/confusion.svg", dir);
     snprintf(title, sizeof title, "%s: confusion matrix on %s", dir, split);
-    s = lmg_cls_report_save_json(&r, mnames, split, p1);
-    if (s == LMG_OK) s = lmg_cls_confusion_svg(&r, mnames, title, p2);
+    s = lmg_cls_report_save_json(&r, names, split, p1);
+    if (s == LMG_OK) s = lmg_cls_confusion_svg(&r, names, title, p2);
     if (s == LMG_OK) printf("\nwrote %s and %s\n", p1, p2);
-    free(mnames);
+    free(names);
     lmg_cls_report_free(&r);
     lmg_classifier_free(cl);
     return s == LMG_OK ? 0 : cli_fail(CMD, s, "cannot write the report");

@@ -71,9 +71,10 @@ lmg_status lmg_cls_report_compute(const int32_t *y, const int32_t *pred, int64_t
 void lmg_cls_report_free(lmg_cls_report *r);
 /* report.json: every figure by class name; confusion.svg: the matrix as a heat map. Both
  * written atomically. */
-lmg_status lmg_cls_report_save_json(const lmg_cls_report *r, char *const *names,
+lmg_status lmg_cls_report_save_json(const lmg_cls_report *r, const char *const *names,
                                     const char *split, const char *path);
-lmg_status lmg_cls_confusion_svg(const lmg_cls_report *r, char *const *names, const char *title,
+lmg_status lmg_cls_confusion_svg(const lmg_cls_report *r, const char *const *names,
+                                 const char *title,
                                  const char *path);
 
 /* ---- a trained classifier run (train/report.c) ------------------------------------- */

@@ -95,7 +95,7 @@ static void json_str(lmg_sbuf *b, const char *s)
     lmg_sbuf_printf(b, "\"");
 }
 
-lmg_status lmg_cls_report_save_json(const lmg_cls_report *r, char *const *names,
+lmg_status lmg_cls_report_save_json(const lmg_cls_report *r, const char *const *names,
                                     const char *split, const char *path)
 {
     lmg_sbuf b = {0};
@@ -145,7 +145,8 @@ static void xml_str(lmg_sbuf *b, const char *s)
     }
 }
 
-lmg_status lmg_cls_confusion_svg(const lmg_cls_report *r, char *const *names, const char *title,
+lmg_status lmg_cls_confusion_svg(const lmg_cls_report *r, const char *const *names,
+                                 const char *title,
                                  const char *path)
 {
     int K = r->K, cell = K > 20 ? 18 : 36, left = 150, top = 60, labh = 150;
