@@ -172,7 +172,7 @@ static void test_dims_errors(void)
 
 static void test_did_you_mean(void)
 {
-    test_begin("text form: an unknown op suggests the nearest name, only when it is close");
+    test_begin("text form: an unknown op or value suggests the nearest name, only when close");
     lmg_graph *g = parse("lmgraph ir 1 opset 1\ngraph \"g\" {\n input a : f32[2]\n"
                          " node y = Softmx(a)\n output y\n}\n");
     CHECK(!g && strstr(lmg_last_error(), "t.lmgt:4:11: node 'y': unknown op 'Softmx' (did you "
@@ -181,6 +181,10 @@ static void test_did_you_mean(void)
               " node y = Frobnicate(a)\n output y\n}\n");
     CHECK(!g && strstr(lmg_last_error(), "unknown op 'Frobnicate'") &&
               !strstr(lmg_last_error(), "did you mean"), "far: %s", lmg_last_error());
+    g = parse("lmgraph ir 1 opset 1\ngraph \"g\" {\n input hidden : f32[2]\n"
+              " node y = Exp(hiddn)\n output y\n}\n");
+    CHECK(!g && strstr(lmg_last_error(), "t.lmgt:4: node 'y' (Exp): input 'hiddn' is missing") &&
+              strstr(lmg_last_error(), "(did you mean 'hidden'?)"), "value: %s", lmg_last_error());
     test_end();
 }
 
