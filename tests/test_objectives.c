@@ -424,6 +424,10 @@ static void check_trains(const char *sample, lmg_model_config c, int steps, doub
 
 static void test_samples_train(void)
 {
+    test_begin("next2.lmgt trains a gpt: both heads' losses below the unigram entropy");
+    check_trains("next2.lmgt", tiny("gpt"), 200, 1.5 * UNIGRAM_NATS, "loss/after_next", UNIGRAM_NATS);
+    test_end();
+
     test_begin("span.lmgt trains a bert at two sizes: loss below the unigram entropy");
     lmg_model_config c = tiny("bert"), c2 = tiny("bert");
     c2.d_model = 48;
