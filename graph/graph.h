@@ -213,6 +213,15 @@ lmg_status lmg_graph_check_bound(const lmg_graph *g, const char *what);
 /* lmg_graph_verify of a graph with named dimensions (it calls this itself). */
 lmg_status lmg_graph_verify_symbolic(lmg_graph *g);
 
+/* ---- names (graph/names.c): "did you mean" ------------------------------------------ */
+/* Edit distance of two names (their first 63 bytes), case folded when fold_case. */
+int lmg_name_distance(const char *a, const char *b, int fold_case);
+/* 1 when `distance` from what was typed is small enough to suggest the other name. */
+int lmg_name_close(const char *typed, int distance);
+/* The defined value name of g (input, initializer, node output) nearest to `name`, when
+ * close enough to be the likely intent; else NULL. */
+const char *lmg_graph_nearest_value(const lmg_graph *g, const char *name);
+
 /* ---- passes (each in its own file under graph/) ------------------------------------ */
 /* verify.c: full check (arity, names, cycles, dtype/shape by re-inference, attributes);
  * on failure the message names the node and value. Sorts nodes topologically if needed. */

@@ -1123,37 +1123,16 @@ static lmg_status names_push(name_list *l, char *s)
     return LMG_OK;
 }
 
-/* Edit distance of a and b ignoring case, capped at 63 bytes each. */
-static int edit_distance(const char *a, const char *b)
-{
-    int la = (int)strnlen(a, 63), lb = (int)strnlen(b, 63), row[64];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j];
-            int same = (a[i - 1] | 0x20) == (b[j - 1] | 0x20);
-            int best = diag + !same;
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The op name closest to a mistyped one, when it is close enough to be the likely intent. */
 static const char *nearest_op(const char *name)
 {
     const char *best = NULL;
-    int bd = 1 << 30, len = (int)strlen(name);
+    int bd = 1 << 30;
     for (int op = 0; op < LMG_OP_COUNT; op++) {
-        int d = edit_distance(name, lmg_op_name((lmg_op)op));
+        int d = lmg_name_distance(name, lmg_op_name((lmg_op)op), 1);
         if (d < bd) bd = d, best = lmg_op_name((lmg_op)op);
     }
-    return bd <= (len < 6 ? 1 : len / 3) ? best : NULL;
+    return lmg_name_close(name, bd) ? best : NULL;
 }
 
 static lmg_status stmt_node(parser *P)

@@ -393,40 +393,21 @@ static lmg_status apply_view(lmg_graph *model, const lmg_model_source *src, cons
     return lmg_model_apply_masked(model, src->config, ids, mask, -1, scope, &v->logits, &v->hidden);
 }
 
-/* Edit distance of two names (at most 63 bytes of each counted). */
-static int name_distance(const char *a, const char *b)
-{
-    int la = (int)strnlen(a, 63), lb = (int)strnlen(b, 63), row[64];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static lmg_status no_such_value(const lmg_graph *model, const char *oname, const char *name)
 {
     char buf[512], hint[320] = "";
     model_value_list(model, buf, sizeof buf);
     /* The model value (not one of its nodes' internals) nearest to a mistyped name. */
-    int best = -1, bd = 1 << 30, len = (int)strlen(name);
+    int best = -1, bd = 1 << 30;
     for (int v = 0; v < model->n_values; v++) {
         const lmg_value *mv = &model->values[v];
         if (mv->kind == LMG_VALUE_NODE && strcmp(mv->name, "logits") != 0 &&
             strcmp(mv->name, "hidden") != 0)
             continue;
-        int d = name_distance(name, mv->name);
+        int d = lmg_name_distance(name, mv->name, 0);
         if (d < bd) bd = d, best = v;
     }
-    if (best >= 0 && bd <= (len < 6 ? 1 : len / 3))
+    if (best >= 0 && lmg_name_close(name, bd))
         snprintf(hint, sizeof hint, " (did you mean '%s'?)", model->values[best].name);
     return lmg_error(LMG_ERR_NOT_FOUND,
                      "objective graph '%s': input '%s' names no value of the model%s; the model "

@@ -172,7 +172,7 @@ static void test_dims_errors(void)
 
 static void test_did_you_mean(void)
 {
-    test_begin("text form: an unknown op suggests the nearest name, only when it is close");
+    test_begin("text form: an unknown op or value suggests the nearest name, only when close");
     lmg_graph *g = parse("lmgraph ir 1 opset 1\ngraph \"g\" {\n input a : f32[2]\n"
                          " node y = Softmx(a)\n output y\n}\n");
     CHECK(!g && strstr(lmg_last_error(), "t.lmgt:4:11: node 'y': unknown op 'Softmx' (did you "
@@ -181,6 +181,10 @@ static void test_did_you_mean(void)
               " node y = Frobnicate(a)\n output y\n}\n");
     CHECK(!g && strstr(lmg_last_error(), "unknown op 'Frobnicate'") &&
               !strstr(lmg_last_error(), "did you mean"), "far: %s", lmg_last_error());
+    g = parse("lmgraph ir 1 opset 1\ngraph \"g\" {\n input hidden : f32[2]\n"
+              " node y = Exp(hiddn)\n output y\n}\n");
+    CHECK(!g && strstr(lmg_last_error(), "t.lmgt:4: node 'y' (Exp): input 'hiddn' is missing") &&
+              strstr(lmg_last_error(), "(did you mean 'hidden'?)"), "value: %s", lmg_last_error());
     test_end();
 }
 
@@ -420,6 +424,10 @@ static void check_trains(const char *sample, lmg_model_config c, int steps, doub
 
 static void test_samples_train(void)
 {
+    test_begin("next2.lmgt trains a gpt: both heads' losses below the unigram entropy");
+    check_trains("next2.lmgt", tiny("gpt"), 200, 1.5 * UNIGRAM_NATS, "loss/after_next", UNIGRAM_NATS);
+    test_end();
+
     test_begin("span.lmgt trains a bert at two sizes: loss below the unigram entropy");
     lmg_model_config c = tiny("bert"), c2 = tiny("bert");
     c2.d_model = 48;
