@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 /* What a native kernel receives: one buffer (a cl_mem on entry, replaced by the runtime with
  * a host pointer to its start, as mem_list/args_mem_loc ask) and the product. One buffer,
@@ -326,6 +328,7 @@ typedef struct att_args {
     lmg_cl_native_hdr h;
     int64_t B, H, T, S, D;
     int causal, has_mask;
+    int workers;                           /* threads over the heads, each with its scratch */
     float scale;
     lmg_cl_loc out, lse, q, k, v, mask, sc; /* forward */
     lmg_cl_loc dq, dk, dv, g, o;           /* backward (q, k, v, lse, mask as above) */
@@ -351,123 +354,168 @@ static void att_scores(const att_args *a, const float *q, const float *k, float 
                 (blasint)a->S);
 }
 
-/* Per-head products are small (T x S x D): on more than one thread each would cost a
- * thread hand-off, which on a busy machine takes longer than the product itself (measured:
- * a GPT-S step's attention backward went from 50 ms to 4.6 s under load). */
-static int att_threads_begin(void)
+/* Heads run on up to ATT_WORKERS threads that take the next head from a shared counter, so a
+ * thread the busy machine does not schedule holds up one head, not half the work. Each head's
+ * products run on one BLAS thread: on more, every small product (T x S x D) would cost a
+ * thread hand-off, which under load took longer than the product (a GPT-S step's attention
+ * backward went from 50 ms to 4.6 s on a machine at load 14). */
+#define ATT_WORKERS 8
+
+typedef void (*att_head_fn)(const att_args *a, int64_t bh, float *scratch);
+
+typedef struct att_job {
+    const att_args *a;
+    att_head_fn fn;
+    int64_t heads;
+    size_t per;              /* scratch floats per worker */
+    _Atomic int64_t next;
+} att_job;
+
+typedef struct att_worker {
+    att_job *job;
+    int id;
+} att_worker;
+
+static void *att_work(void *p)
+{
+    const att_worker *w = p;
+    att_job *j = w->job;
+    float *scratch = lmg_cl_native_at(&j->a->h, j->a->sc) + (size_t)w->id * j->per;
+    for (int64_t bh; (bh = j->next++) < j->heads;) j->fn(j->a, bh, scratch);
+    return NULL;
+}
+
+static void att_run(const att_args *a, att_head_fn fn, size_t per)
 {
     int n = openblas_get_num_threads();
     if (n > 1) openblas_set_num_threads(1);
-    return n;
+    att_job j = {a, fn, a->B * a->H, per, 0};
+    att_worker w[ATT_WORKERS];
+    pthread_t t[ATT_WORKERS];
+    int started[ATT_WORKERS] = {0};
+    for (int i = 0; i < a->workers; i++) {
+        w[i].job = &j;
+        w[i].id = i;
+        /* A thread that cannot start leaves its heads to the others. */
+        if (i > 0) started[i] = pthread_create(&t[i], NULL, att_work, &w[i]) == 0;
+    }
+    att_work(&w[0]);
+    for (int i = 1; i < a->workers; i++)
+        if (started[i]) pthread_join(t[i], NULL);
+    if (n > 1) openblas_set_num_threads(n);
 }
 
-static void att_threads_end(int n)
+static void att_fwd_head(const att_args *a, int64_t bh, float *s)
 {
-    if (n > 1) openblas_set_num_threads(n);
+    const lmg_cl_native_hdr *h = &a->h;
+    const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
+    int64_t b = bh / a->H;
+    const float *q = lmg_cl_native_at(h, a->q) + bh * a->T * a->D;
+    const float *k = lmg_cl_native_at(h, a->k) + bh * a->S * a->D;
+    const float *v = lmg_cl_native_at(h, a->v) + bh * a->S * a->D;
+    float *o = lmg_cl_native_at(h, a->out) + bh * a->T * a->D;
+    float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
+    att_scores(a, q, k, s);
+    for (int64_t i = 0; i < a->T; i++) {
+        float *r = s + i * a->S, m = -INFINITY;
+        for (int64_t j = 0; j < a->S; j++) {
+            if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
+            else if (r[j] > m || isnan(r[j])) m = r[j];
+        }
+        if (m == -INFINITY) { /* sees no key: P = 0, output 0 */
+            memset(r, 0, (size_t)a->S * sizeof *r);
+            lse[i] = -INFINITY;
+            continue;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < a->S; j++) {
+            r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
+            sum += r[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t j = 0; j < a->S; j++) r[j] *= inv;
+        lse[i] = (float)((double)m + log(sum));
+    }
+    if (a->S == 0) memset(o, 0, (size_t)(a->T * a->D) * sizeof *o);
+    else if (a->D > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)a->T,
+                    (blasint)a->D, (blasint)a->S, 1.0f, s, (blasint)a->S, v,
+                    (blasint)a->D, 0.0f, o, (blasint)a->D);
 }
 
 static void CL_CALLBACK att_fwd(void *p)
 {
     const att_args *a = p;
-    int threads = att_threads_begin();
+    att_run(a, att_fwd_head, (size_t)(a->T * (a->S ? a->S : 1)));
+}
+
+static void att_bwd_head(const att_args *a, int64_t bh, float *s)
+{
     const lmg_cl_native_hdr *h = &a->h;
     const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
-    float *s = lmg_cl_native_at(h, a->sc);
-    for (int64_t b = 0; b < a->B; b++)
-        for (int64_t hd = 0; hd < a->H; hd++) {
-            int64_t bh = b * a->H + hd;
-            const float *q = lmg_cl_native_at(h, a->q) + bh * a->T * a->D;
-            const float *k = lmg_cl_native_at(h, a->k) + bh * a->S * a->D;
-            const float *v = lmg_cl_native_at(h, a->v) + bh * a->S * a->D;
-            float *o = lmg_cl_native_at(h, a->out) + bh * a->T * a->D;
-            float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
-            att_scores(a, q, k, s);
-            for (int64_t i = 0; i < a->T; i++) {
-                float *r = s + i * a->S, m = -INFINITY;
-                for (int64_t j = 0; j < a->S; j++) {
-                    if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
-                    else if (r[j] > m || isnan(r[j])) m = r[j];
-                }
-                if (m == -INFINITY) { /* sees no key: P = 0, output 0 */
-                    memset(r, 0, (size_t)a->S * sizeof *r);
-                    lse[i] = -INFINITY;
-                    continue;
-                }
-                double sum = 0;
-                for (int64_t j = 0; j < a->S; j++) {
-                    r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
-                    sum += r[j];
-                }
-                float inv = (float)(1.0 / sum);
-                for (int64_t j = 0; j < a->S; j++) r[j] *= inv;
-                lse[i] = (float)((double)m + log(sum));
-            }
-            if (a->S == 0) memset(o, 0, (size_t)(a->T * a->D) * sizeof *o);
-            else if (a->D > 0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)a->T,
-                            (blasint)a->D, (blasint)a->S, 1.0f, s, (blasint)a->S, v,
-                            (blasint)a->D, 0.0f, o, (blasint)a->D);
+    int64_t b = bh / a->H;
+    float *dp = s + a->T * a->S;
+    blasint T = (blasint)a->T, S = (blasint)a->S, D = (blasint)a->D;
+    const float *q = lmg_cl_native_at(h, a->q) + bh * a->T * a->D;
+    const float *k = lmg_cl_native_at(h, a->k) + bh * a->S * a->D;
+    const float *v = lmg_cl_native_at(h, a->v) + bh * a->S * a->D;
+    const float *g = lmg_cl_native_at(h, a->g) + bh * a->T * a->D;
+    const float *o = lmg_cl_native_at(h, a->o) + bh * a->T * a->D;
+    const float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
+    float *dq = lmg_cl_native_at(h, a->dq) + bh * a->T * a->D;
+    float *dk = lmg_cl_native_at(h, a->dk) + bh * a->S * a->D;
+    float *dv = lmg_cl_native_at(h, a->dv) + bh * a->S * a->D;
+    att_scores(a, q, k, s);
+    /* dP = dO V^T */
+    if (D > 0 && S > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, D, 1.0f, g, D, v, D,
+                    0.0f, dp, S);
+    else
+        memset(dp, 0, (size_t)(a->T * a->S) * sizeof *dp);
+    for (int64_t i = 0; i < a->T; i++) {
+        float *r = s + i * a->S, *dr = dp + i * a->S;
+        float l = lse[i];
+        if (l == -INFINITY) { /* saw no key: no gradient */
+            memset(r, 0, (size_t)a->S * sizeof *r);
+            memset(dr, 0, (size_t)a->S * sizeof *dr);
+            continue;
         }
-    att_threads_end(threads);
+        double di = 0;
+        for (int64_t d = 0; d < a->D; d++) di += (double)g[i * a->D + d] * o[i * a->D + d];
+        for (int64_t j = 0; j < a->S; j++) {
+            float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
+            r[j] = pr;                             /* P */
+            dr[j] = pr * (float)((double)dr[j] - di); /* dS */
+        }
+    }
+    if (D == 0) return;
+    /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */
+    if (S > 0) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, D, T, 1.0f, s, S, g, D,
+                    0.0f, dv, D);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, D, T, a->scale, dp, S, q,
+                    D, 0.0f, dk, D);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, S, a->scale, dp, S,
+                    k, D, 0.0f, dq, D);
+    } else {
+        memset(dq, 0, (size_t)(a->T * a->D) * sizeof *dq);
+    }
 }
 
 static void CL_CALLBACK att_bwd(void *p)
 {
     const att_args *a = p;
-    const lmg_cl_native_hdr *h = &a->h;
-    const float *mask = a->has_mask ? lmg_cl_native_at(h, a->mask) : NULL;
-    float *s = lmg_cl_native_at(h, a->sc), *dp = s + a->T * a->S;
-    blasint T = (blasint)a->T, S = (blasint)a->S, D = (blasint)a->D;
-    int threads = att_threads_begin();
-    for (int64_t b = 0; b < a->B; b++)
-        for (int64_t hd = 0; hd < a->H; hd++) {
-            int64_t bh = b * a->H + hd;
-            const float *q = lmg_cl_native_at(h, a->q) + bh * a->T * a->D;
-            const float *k = lmg_cl_native_at(h, a->k) + bh * a->S * a->D;
-            const float *v = lmg_cl_native_at(h, a->v) + bh * a->S * a->D;
-            const float *g = lmg_cl_native_at(h, a->g) + bh * a->T * a->D;
-            const float *o = lmg_cl_native_at(h, a->o) + bh * a->T * a->D;
-            const float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
-            float *dq = lmg_cl_native_at(h, a->dq) + bh * a->T * a->D;
-            float *dk = lmg_cl_native_at(h, a->dk) + bh * a->S * a->D;
-            float *dv = lmg_cl_native_at(h, a->dv) + bh * a->S * a->D;
-            att_scores(a, q, k, s);
-            /* dP = dO V^T */
-            if (D > 0 && S > 0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, D, 1.0f, g, D, v, D,
-                            0.0f, dp, S);
-            else
-                memset(dp, 0, (size_t)(a->T * a->S) * sizeof *dp);
-            for (int64_t i = 0; i < a->T; i++) {
-                float *r = s + i * a->S, *dr = dp + i * a->S;
-                float l = lse[i];
-                if (l == -INFINITY) { /* saw no key: no gradient */
-                    memset(r, 0, (size_t)a->S * sizeof *r);
-                    memset(dr, 0, (size_t)a->S * sizeof *dr);
-                    continue;
-                }
-                double di = 0;
-                for (int64_t d = 0; d < a->D; d++) di += (double)g[i * a->D + d] * o[i * a->D + d];
-                for (int64_t j = 0; j < a->S; j++) {
-                    float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
-                    r[j] = pr;                             /* P */
-                    dr[j] = pr * (float)((double)dr[j] - di); /* dS */
-                }
-            }
-            if (D == 0) continue;
-            /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */
-            if (S > 0) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, D, T, 1.0f, s, S, g, D,
-                            0.0f, dv, D);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, D, T, a->scale, dp, S, q,
-                            D, 0.0f, dk, D);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, S, a->scale, dp, S,
-                            k, D, 0.0f, dq, D);
-            } else {
-                memset(dq, 0, (size_t)(a->T * a->D) * sizeof *dq);
-            }
-        }
-    att_threads_end(threads);
+    att_run(a, att_bwd_head, (size_t)(2 * a->T * (a->S ? a->S : 1)));
+}
+
+/* One worker per core (the device's compute units are the host's cores), at most one per
+ * head. */
+static int att_workers(const att_args *a)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t w = cores < 1 ? 1 : cores > ATT_WORKERS ? ATT_WORKERS : cores;
+    if (w > a->B * a->H) w = a->B * a->H;
+    return w < 1 ? 1 : (int)w;
 }
 
 static void att_fill(lmg_exec *e, const lmg_node *n, int q_in, int mask_in, att_args *a)
@@ -493,7 +541,8 @@ lmg_status lmg_cl_host_attention(lmg_exec *e, const lmg_node *n)
     if (a.B * a.H * a.T == 0) return LMG_OK;
     a.out = lmg_cl_at(e, n->out[0]);
     a.lse = lmg_cl_at(e, n->out[1]);
-    a.sc = lmg_cl_scratch(e, (size_t)(a.T * (a.S ? a.S : 1)));
+    a.workers = att_workers(&a);
+    a.sc = lmg_cl_scratch(e, (size_t)a.workers * (size_t)(a.T * (a.S ? a.S : 1)));
     return lmg_cl_record_native(e, "attention fwd (host BLAS)", att_fwd, &a, sizeof a);
 }
 
@@ -513,7 +562,8 @@ lmg_status lmg_cl_host_attention_grad(lmg_exec *e, const lmg_node *n)
         LMG_TRY(lmg_cl_fill(e, a.dk, lmg_cl_numel(e, n->out[1]), 0));
         return lmg_cl_fill(e, a.dv, lmg_cl_numel(e, n->out[2]), 0);
     }
-    a.sc = lmg_cl_scratch(e, (size_t)(2 * a.T * (a.S ? a.S : 1)));
+    a.workers = att_workers(&a);
+    a.sc = lmg_cl_scratch(e, (size_t)a.workers * (size_t)(2 * a.T * (a.S ? a.S : 1)));
     return lmg_cl_record_native(e, "attention bwd (host BLAS)", att_bwd, &a, sizeof a);
 }
 
