@@ -347,6 +347,9 @@ static lmg_status propagate(ox *x)
         case LMG_OP_MLM_CORRUPT:
             for (int i = 0; i < ra; i++) o[i] = VD(x, n->out[1])[i] = a[i];
             break;
+        case LMG_OP_TAKE_ALONG: /* the shape of the indices */
+            for (int i = 0; i < y->shape.rank; i++) o[i] = VD(x, n->in[1])[i];
+            break;
         case LMG_OP_ADAMW:
             for (int k = 0; k < 3; k++)
                 for (int i = 0; i < ra; i++) VD(x, n->out[k])[i] = VD(x, n->in[k ? k + 1 : 0])[i];
@@ -994,6 +997,99 @@ static lmg_status e_mlm_corrupt(ox *x, const lmg_node *n)
     return LMG_OK;
 }
 
+/* The stable ascending order of the last axis as int64 indices. TopK breaks ties by the lower
+ * index (ONNX's rule since opset 11), which is ArgSort's stability, but leaves NaN's place
+ * open: sort by the value with NaN read as +inf, then stably by "is NaN", so NaNs follow every
+ * number (+inf included) in their own order, as lmgraph orders them. -0 == 0 in both. */
+static const char *stable_order(ox *x, const char *v, dimx N)
+{
+    const char *k = dim_tensor(x, N);
+    oattr ta[3] = {OA_I("axis", -1), OA_I("largest", 0), OA_I("sorted", 1)};
+    const char *isnan = OP(x, "IsNaN", v);
+    const char *key = OP(x, "Where", isnan, cf(x, INFINITY), v);
+    const char *o1[2] = {fresh(x, "TopK_values"), fresh(x, "TopK_idx")};
+    const char *in1[2] = {key, k};
+    onode *t1 = oir_node(&x->ir, "TopK", x->cur->name, 2, in1, 2, o1);
+    if (!t1) return "";
+    for (int i = 0; i < 3; i++) oir_attr(&x->ir, t1, &ta[i]);
+    oattr ga[1] = {OA_I("axis", -1)};
+    const char *nan_sorted = OPA(x, "GatherElements", ga, cast(x, isnan, OIR_F32), t1->out[1]);
+    const char *o2[2] = {fresh(x, "TopK_values"), fresh(x, "TopK_idx")};
+    const char *in2[2] = {nan_sorted, k};
+    onode *t2 = oir_node(&x->ir, "TopK", x->cur->name, 2, in2, 2, o2);
+    if (!t2) return "";
+    for (int i = 0; i < 3; i++) oir_attr(&x->ir, t2, &ta[i]);
+    return OPA(x, "GatherElements", ga, t1->out[1], t2->out[1]);
+}
+
+static lmg_status e_argsort(ox *x, const lmg_node *n)
+{
+    int r = VAL(x, 0)->shape.rank;
+    bind(x, cast(x, stable_order(x, IN(x, 0), VD(x, n->in[0])[r - 1]), OIR_I32), n->out[0]);
+    return LMG_OK;
+}
+
+/* GatherElements on the last axis; ONNX wraps negative indices and refuses those past the
+ * end, where lmgraph gives 0: such indices read position 0 and their results are zeroed. */
+static lmg_status e_take_along(ox *x, const lmg_node *n)
+{
+    int r = VAL(x, 0)->shape.rank;
+    dimx N = VD(x, n->in[0])[r - 1];
+    const char *idx = IN(x, 1);
+    const char *lim = N.n ? cast(x, dim_tensor(x, N), OIR_I32) : ci32(x, (int32_t)N.c);
+    const char *ok = OP(x, "And", OP(x, "GreaterOrEqual", idx, ci32(x, 0)), OP(x, "Less", idx, lim));
+    oattr ga[1] = {OA_I("axis", -1)};
+    const char *y = OPA(x, "GatherElements", ga, IN(x, 0), OP(x, "Where", ok, idx, ci32(x, 0)));
+    const char *zero = VAL(x, 0)->dtype == LMG_DTYPE_I32 ? ci32(x, 0) : cf(x, 0.0f);
+    bind(x, OP(x, "Where", ok, y, zero), n->out[0]);
+    return LMG_OK;
+}
+
+/* SpanMask from its draws u0 (starts) and u1 (lengths). A span's length is 1 + #{l : v <= q_l}
+ * with q_l = r^l by f32 products: q only falls, so the count of all l equals ops.def's count
+ * "while true". Each start s gets its end e_s = s + L_s (0 where no span starts); y[t] = 1
+ * when max e_s over s in (t - max_len, t] exceeds t, the window maximum taken by doubling
+ * shifts (ceil(log2 max_len) Pad/Slice/Max steps); positions and ends are exact in f32. */
+static lmg_status e_span_mask(ox *x, const lmg_node *n)
+{
+    const char *u0 = draw_name(x, "u0"), *u1 = draw_name(x, "u1");
+    draw_input(x, u0, OIR_F32, n->in[0]);
+    draw_input(x, u1, OIR_F32, n->in[0]);
+    int r = VAL(x, 0)->shape.rank;
+    float p = (float)lmg_node_attr_float(n, "p", 0.0);
+    double len_p = lmg_node_attr_float(n, "len_p", 1.0);
+    int max_len = (int)lmg_node_attr_int(n, "max_len", 1);
+    if (max_len < 1 || max_len > 64)
+        return lmg_error(LMG_ERR_INVALID, "node '%s': SpanMask max_len %d outside 1..64", n->name,
+                         max_len);
+    const char *start = OP(x, "Less", u0, cf(x, p));
+    const char *len = cf(x, 1.0f);
+    if (max_len > 1) {
+        float q[64], rr = (float)(1.0 - len_p), acc = 1.0f;
+        for (int l = 1; l < max_len; l++) q[l - 1] = acc = acc * rr;
+        int64_t nq = max_len - 1;
+        const char *qc = constant(x, oir_strf(&x->ir, "const/f32/span_q/%.17g/%d", len_p, max_len),
+                                  OIR_F32, 1, &nq, q, (size_t)nq * sizeof *q);
+        const char *v = OP(x, "Sub", cf(x, 1.0f), u1);
+        const char *le = cast(x, OP(x, "LessOrEqual", unsq_last(x, v), qc), OIR_F32);
+        oattr ra[1] = {OA_I("keepdims", 0)};
+        len = OP(x, "Add", OPA(x, "ReduceSum", ra, le, ci64(x, -1)), len);
+    }
+    oattr va[1] = {OA_TF("value", 1.0f)};
+    const char *ones = OPA(x, "ConstantOfShape", va, OP(x, "Shape", u0));
+    oattr ca[1] = {OA_I("exclusive", 1)};
+    const char *pos = OPA(x, "CumSum", ca, ones, ci64(x, -1)); /* 0, 1, ..., T-1 */
+    const char *end = OP(x, "Where", start, OP(x, "Add", pos, len), cf(x, 0.0f));
+    for (int64_t k = 1; k < max_len; k *= 2) {
+        int64_t pads[2 * LMG_MAX_DIMS] = {0};
+        pads[r - 1] = k;
+        const char *padded = OP(x, "Pad", end, ci64s(x, 2 * r, pads));
+        end = OP(x, "Max", end, OP(x, "Slice", padded, ci64(x, 0), ci64(x, -k), ci64(x, -1)));
+    }
+    bind(x, cast(x, OP(x, "Greater", end, pos), OIR_F32), n->out[0]);
+    return LMG_OK;
+}
+
 /* Cross-entropy pieces over rows [N,V]: the counted weight per row w[N] (0 where ignored or
  * out of range), the clamped targets t[N] (int64), and W = sum(w). */
 typedef struct ce_parts {
@@ -1161,6 +1257,7 @@ static const op_map op_table[] = {
     MAP(REDUCE_SUM, e_reduce, "ReduceSum"),
     MAP(REDUCE_MEAN, e_reduce, "ReduceMean"),
     MAP(ARGMAX, e_argmax, "ArgMax, Cast"),
+    MAP(ARGSORT, e_argsort, "TopK (twice: NaN last), IsNaN, GatherElements, Cast"),
     MAP(WHERE, e_where, "Cast, Where"),
     MAP(SOFTMAX, e_softmax, "Softmax"),
     MAP(LOG_SOFTMAX, e_softmax, "LogSoftmax"),
@@ -1170,12 +1267,15 @@ static const op_map op_table[] = {
     MAP(LAYER_NORM_GRAD, e_layer_norm_grad, "Sub, Mul, ReduceMean, ReduceSum"),
     MAP(EMBEDDING, e_embedding, "Gather"),
     MAP(EMBEDDING_GRAD, e_embedding_grad, "ConstantOfShape, ScatterND (add)"),
+    MAP(TAKE_ALONG, e_take_along, "GatherElements, Where (indices out of range give 0)"),
     MAP(CAUSAL_MASK, e_causal_mask, "Shape, ConstantOfShape, Trilu, Where"),
     MAP(PADDING_MASK, e_padding_mask, "Equal, Not, Cast"),
     DRAWS(DROPOUT, e_dropout, "Less, Where, Mul; input draw/<node>/u"),
     DRAWS(BERNOULLI, e_bernoulli, "Less, Cast; input draw/<node>/u"),
     DRAWS(RANDOM_INT, e_random_int, "input draw/<node>/value"),
     DRAWS(MLM_CORRUPT, e_mlm_corrupt, "Less, And, Where; inputs draw/<node>/u0, u1, random"),
+    DRAWS(SPAN_MASK, e_span_mask, "Less, LessOrEqual, ReduceSum, CumSum, Pad, Slice, Max; "
+                                  "inputs draw/<node>/u0, u1"),
     MAP(CROSS_ENTROPY, e_cross_entropy, "LogSoftmax, GatherElements, ReduceSum, Div, Where"),
     MAP(CROSS_ENTROPY_GRAD, e_cross_entropy_grad, "Softmax, OneHot, Sub, Mul, Div"),
     MAP(ATTENTION, e_attention, "MatMul, Mul, Trilu, Where, Softmax, ReduceLogSumExp"),
@@ -1358,6 +1458,7 @@ lmg_status lmg_onnx_draw(const lmg_graph *g, int i, uint64_t step, char **name, 
     for (int ni = 0; ni < g->n_nodes; ni++) {
         const lmg_node *n = &g->nodes[ni];
         int per = n->op == LMG_OP_MLM_CORRUPT ? 3
+                  : n->op == LMG_OP_SPAN_MASK     ? 2
                   : n->op == LMG_OP_DROPOUT || n->op == LMG_OP_BERNOULLI || n->op == LMG_OP_RANDOM_INT
                       ? 1
                       : 0;
@@ -1367,7 +1468,7 @@ lmg_status lmg_onnx_draw(const lmg_graph *g, int i, uint64_t step, char **name, 
         }
         int which = i - k;
         static const char *const mlm[3] = {"u0", "u1", "random"};
-        const char *what = n->op == LMG_OP_MLM_CORRUPT ? mlm[which]
+        const char *what = n->op == LMG_OP_MLM_CORRUPT || n->op == LMG_OP_SPAN_MASK ? mlm[which]
                            : n->op == LMG_OP_RANDOM_INT ? "value"
                                                         : "u";
         *s = g->values[n->in[0]].shape;
