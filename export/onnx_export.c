@@ -12,7 +12,9 @@
 
 /* ---- symbolic dims ------------------------------------------------------------------ */
 /* A dim is c times the product of symbols s[0..n) (batch, seq), kept in the order they were
- * multiplied so a Reshape that splits batch*seq again can tell which comes first. */
+ * multiplied so a Reshape that splits batch*seq again can tell which comes first, plus off
+ * (0 for a static dim): a Slice that drops the first k of a symbolic axis gives seq - k, and
+ * a Concat that adds them back gives seq again (a classifier's last-token pooling). */
 #define SYM_MAX 2
 static const char *const sym_names[SYM_MAX] = {"batch", "seq"};
 
@@ -20,6 +22,7 @@ typedef struct dimx {
     int64_t c;
     int n;
     unsigned char s[6];
+    int64_t off;
 } dimx;
 
 typedef struct ox {
@@ -48,13 +51,13 @@ typedef struct ox {
 
 static dimx dx_static(int64_t v)
 {
-    dimx d = {v, 0, {0}};
+    dimx d = {v, 0, {0}, 0};
     return d;
 }
 
 static dimx dx_sym(int s)
 {
-    dimx d = {1, 1, {(unsigned char)s}};
+    dimx d = {1, 1, {(unsigned char)s}, 0};
     return d;
 }
 
@@ -62,12 +65,12 @@ static int64_t dx_val(const ox *x, dimx d)
 {
     int64_t v = d.c;
     for (int i = 0; i < d.n; i++) v *= x->symval[d.s[i]];
-    return v;
+    return v + d.off;
 }
 
 static int dx_eq(dimx a, dimx b)
 {
-    if (a.c != b.c || a.n != b.n) return 0;
+    if (a.c != b.c || a.n != b.n || a.off != b.off) return 0;
     for (int i = 0; i < a.n; i++)
         if (a.s[i] != b.s[i]) return 0;
     return 1;
@@ -143,7 +146,12 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
                                const lmg_shape *os, dimx *out)
 {
     int64_t iv[LMG_MAX_DIMS];
-    for (int i = 0; i < ri; i++) iv[i] = dx_val(x, in[i]);
+    for (int i = 0; i < ri; i++) {
+        iv[i] = dx_val(x, in[i]);
+        if (in[i].n > 0 && in[i].off != 0)
+            return sym_conflict(x, in[i], dx_static(1), "reshapes %s, whose axis %d is a symbol "
+                                "%+lld", x->g->values[n->in[0]].name, i, (long long)in[i].off);
+    }
     int i = 0, j = 0;
     for (int k = 0; k < os->rank; k++) out[k] = dx_static(os->dims[k]);
     while (i < ri || j < os->rank) {
@@ -174,7 +182,7 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
         int q = 0;
         for (int k = j0; k < j; k++) {
             int64_t e = os->dims[k], prod = 1;
-            dimx d = {1, 0, {0}};
+            dimx d = {1, 0, {0}, 0};
             while (q < ns && e % (prod * x->symval[syms[q]]) == 0 && d.n < 6) {
                 prod *= x->symval[syms[q]];
                 d.s[d.n++] = syms[q++];
@@ -186,13 +194,44 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
             out[k] = d;
         }
         if (q != ns || C != 1) {
-            dimx a = {1, 0, {0}};
+            dimx a = {1, 0, {0}, 0};
             for (int t = 0; t < ns && t < 6; t++) a.s[a.n++] = syms[t];
             return sym_conflict(x, a, dx_static(1), "reshapes %s in a way that does not keep "
                                 "whole symbolic dims", x->g->values[n->in[0]].name);
         }
     }
     return LMG_OK;
+}
+
+/* How a Slice of a symbolic axis of built size D exports: the whole axis; its tail from a
+ * start >= 0 (a symbolic dim minus start); a static range (a start and end >= 0 within D, or
+ * the last -start entries); else part of the axis that depends on D (fixes the axis). */
+enum { SLICE_WHOLE, SLICE_TAIL, SLICE_STATIC, SLICE_LAST, SLICE_PART };
+
+static int slice_kind(const lmg_node *n, int64_t D, int64_t *st, int64_t *en)
+{
+    int64_t rs = lmg_node_attr_int(n, "start", 0), re = lmg_node_attr_int(n, "end", D);
+    *st = rs < 0 ? rs + D : rs;
+    *en = re < 0 ? re + D : re;
+    if (*st == 0 && *en == D) return SLICE_WHOLE;
+    if (rs >= 0 && *en == D) return SLICE_TAIL;
+    if (rs >= 0 && re >= 0 && re < D) return SLICE_STATIC;
+    if (rs < 0 && *en == D) return SLICE_LAST;
+    return SLICE_PART;
+}
+
+/* An initializer whose elements are all equal (f32): zeros, or data of one value. */
+static int uniform_init(const lmg_graph *g, int v)
+{
+    if (!is_init(g, v) || g->values[v].dtype != LMG_DTYPE_F32) return 0;
+    const lmg_value *val = &g->values[v];
+    if (val->fill == LMG_INIT_ZEROS) return 1;
+    if (val->fill != LMG_INIT_DATA || !val->data) return 0;
+    const float *f = val->data;
+    int64_t N = lmg_shape_numel(&val->shape);
+    for (int64_t i = 1; i < N; i++)
+        if (memcmp(&f[i], &f[0], sizeof *f) != 0) return 0;
+    return N > 0;
 }
 
 /* The symbolic dims of every value, node by node, following each op's shape rule. */
@@ -258,7 +297,12 @@ static lmg_status propagate(ox *x)
             int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ra);
             for (int i = 0; i < ra; i++) o[i] = a[i];
             if (a[ax].n == 0) o[ax] = dx_static(y->shape.dims[ax]);
-            if (a[ax].n > 0 && y->shape.dims[ax] != g->values[n->in[0]].shape.dims[ax])
+            int64_t st, en;
+            int kind = a[ax].n > 0 ? slice_kind(n, g->values[n->in[0]].shape.dims[ax], &st, &en)
+                                   : SLICE_STATIC;
+            if (kind == SLICE_TAIL) o[ax].off -= st;
+            else if (kind == SLICE_STATIC || kind == SLICE_LAST) o[ax] = dx_static(y->shape.dims[ax]);
+            else if (kind == SLICE_PART)
                 LMG_TRY(sym_conflict(x, a[ax], dx_static(1), "slices part of a symbolic axis"));
             break;
         }
@@ -270,21 +314,40 @@ static lmg_status propagate(ox *x)
             break;
         }
         case LMG_OP_CONCAT: {
-            int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), y->shape.rank);
-            for (int i = 0; i < y->shape.rank; i++) o[i] = a[i];
-            for (int k = 1; k < n->n_in; k++) {
+            /* A constant of one repeated value (a zero column) takes the symbolic dims of
+             * the others: it is made at run time by ConstantOfShape (see e_concat). */
+            int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), y->shape.rank), ref = 0;
+            for (int k = 0; k < n->n_in; k++)
+                if (!uniform_init(g, n->in[k])) {
+                    ref = k;
+                    break;
+                }
+            for (int i = 0; i < y->shape.rank; i++) o[i] = VD(x, n->in[ref])[i];
+            for (int k = 0; k < n->n_in; k++) {
                 const dimx *b = VD(x, n->in[k]);
+                int fill = uniform_init(g, n->in[k]);
                 for (int i = 0; i < y->shape.rank; i++) {
-                    if (i == ax) continue;
-                    if (!dx_eq(o[i], b[i]))
-                        LMG_TRY(sym_conflict(x, o[i], b[i], "concatenates unequal dims"));
+                    if (i == ax || dx_eq(o[i], b[i])) continue;
+                    if (fill && b[i].n == 0 && dx_val(x, o[i]) == b[i].c) continue;
+                    LMG_TRY(sym_conflict(x, o[i], b[i], "concatenates unequal dims"));
                 }
             }
-            for (int k = 0; k < n->n_in; k++)
-                if (VD(x, n->in[k])[ax].n > 0)
-                    LMG_TRY(sym_conflict(x, VD(x, n->in[k])[ax], dx_static(1),
-                                         "concatenates along a symbolic axis"));
-            o[ax] = dx_static(y->shape.dims[ax]);
+            /* Along the axis: one symbolic part plus static ones (seq - 1, then 1 more). */
+            dimx sum = dx_static(0);
+            int nsym = 0;
+            int64_t statics = 0;
+            for (int k = 0; k < n->n_in; k++) {
+                dimx b = VD(x, n->in[k])[ax];
+                if (b.n > 0) sum = b, nsym++;
+                else statics += b.c;
+            }
+            sum.off += statics;
+            if (nsym > 1)
+                for (int k = 0; k < n->n_in; k++)
+                    if (VD(x, n->in[k])[ax].n > 0)
+                        LMG_TRY(sym_conflict(x, VD(x, n->in[k])[ax], dx_static(1),
+                                             "concatenates two symbolic parts along an axis"));
+            o[ax] = nsym ? sum : dx_static(y->shape.dims[ax]);
             break;
         }
         case LMG_OP_EXPAND:
@@ -506,8 +569,8 @@ static const char *ci64(ox *x, int64_t v) { return ci64s(x, 1, &v); }
 static const char *dim_tensor(ox *x, dimx d)
 {
     if (d.n == 0) return ci64(x, d.c);
-    char key[64];
-    int o = snprintf(key, sizeof key, "d%lld", (long long)d.c);
+    char key[80];
+    int o = snprintf(key, sizeof key, "d%lld%+lld", (long long)d.c, (long long)d.off);
     for (int i = 0; i < d.n; i++) o += snprintf(key + o, sizeof key - (size_t)o, "*%d", d.s[i]);
     for (int i = 0; i < x->n_cache; i++)
         if (strcmp(x->cache_key[i], key) == 0) return x->cache_val[i];
@@ -521,6 +584,7 @@ static const char *dim_tensor(ox *x, dimx d)
         r = r ? OP(x, "Mul", r, t) : t;
     }
     if (d.c != 1) r = OP(x, "Mul", r, ci64(x, d.c));
+    if (d.off != 0) r = OP(x, "Add", r, ci64(x, d.off));
     x->cur = cur;
     if (x->n_cache < 64) {
         x->cache_key[x->n_cache] = (char *)oir_strf(&x->ir, "%s", key);
@@ -646,7 +710,7 @@ static void draw_input(ox *x, const char *name, int dtype, int v)
     for (int i = 0; i < val->shape.rank; i++) {
         dimx d = VD(x, v)[i];
         in->dims[i] = d.n ? -1 : d.c;
-        in->params[i] = d.n == 1 && d.c == 1 ? sym_names[d.s[0]] : NULL;
+        in->params[i] = d.n == 1 && d.c == 1 && d.off == 0 ? sym_names[d.s[0]] : NULL;
     }
 }
 
@@ -773,9 +837,13 @@ static void slice_range(const lmg_node *n, int64_t dim, int64_t *st, int64_t *en
 static lmg_status e_slice(ox *x, const lmg_node *n)
 {
     int r = VAL(x, 0)->shape.rank, ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), r);
-    int64_t st, en;
-    slice_range(n, VAL(x, 0)->shape.dims[ax], &st, &en);
-    if (VD(x, n->in[0])[ax].n > 0) st = 0, en = INT64_MAX; /* the whole symbolic axis */
+    int64_t st, en, D = VAL(x, 0)->shape.dims[ax];
+    slice_range(n, D, &st, &en);
+    if (VD(x, n->in[0])[ax].n > 0) {
+        int kind = slice_kind(n, D, &st, &en);
+        if (kind == SLICE_WHOLE || kind == SLICE_TAIL) en = INT64_MAX;
+        else if (kind == SLICE_LAST) st -= D, en = INT64_MAX; /* counted from the end */
+    }
     bind(x, OP(x, "Slice", IN(x, 0), ci64(x, st), ci64(x, en), ci64(x, ax)), n->out[0]);
     return LMG_OK;
 }
@@ -794,7 +862,21 @@ static lmg_status e_slice_grad(ox *x, const lmg_node *n)
 static lmg_status e_concat(ox *x, const lmg_node *n)
 {
     const char *in[64];
-    for (int k = 0; k < n->n_in; k++) in[k] = IN(x, k);
+    int ry = OUTV(x, 0)->shape.rank, ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ry);
+    for (int k = 0; k < n->n_in; k++) {
+        in[k] = IN(x, k);
+        const dimx *d = VD(x, n->in[k]), *o = VD(x, n->out[0]);
+        int sym = 0;
+        for (int i = 0; i < ry; i++) sym |= i != ax && d[i].n == 0 && o[i].n > 0;
+        if (!sym || !uniform_init(x->g, n->in[k])) continue;
+        /* A constant of one value meets symbolic dims: made at their run-time sizes. */
+        const lmg_value *val = VAL(x, k);
+        float v0 = val->fill == LMG_INIT_DATA ? *(const float *)val->data : 0.0f;
+        dimx want[LMG_MAX_DIMS];
+        for (int i = 0; i < ry; i++) want[i] = i == ax ? d[i] : o[i];
+        oattr va[1] = {OA_TF("value", v0)};
+        in[k] = OPA(x, "ConstantOfShape", va, shape_tensor(x, want, ry, 0, NULL));
+    }
     const char *out = fresh(x, "Concat");
     onode *o = oir_node(&x->ir, "Concat", n->name, n->n_in, in, 1, &out);
     oattr a = OA_I("axis", lmg_node_attr_int(n, "axis", 0));
@@ -1306,13 +1388,14 @@ static void declare(ox *x, oval *ov, int v)
     for (int i = 0; i < val->shape.rank; i++) {
         dimx d = VD(x, v)[i];
         ov->dims[i] = d.n ? -1 : d.c;
-        if (d.n == 1 && d.c == 1) ov->params[i] = sym_names[d.s[0]];
+        if (d.n == 1 && d.c == 1 && d.off == 0) ov->params[i] = sym_names[d.s[0]];
         else if (d.n) {
             char b[64] = "";
             if (d.c != 1) snprintf(b, sizeof b, "%lld", (long long)d.c);
             for (int k = 0; k < d.n; k++)
                 snprintf(b + strlen(b), sizeof b - strlen(b), "%s%s", b[0] ? "*" : "",
                          sym_names[d.s[k]]);
+            if (d.off) snprintf(b + strlen(b), sizeof b - strlen(b), "%+lld", (long long)d.off);
             ov->params[i] = oir_strf(&x->ir, "%s", b);
         }
     }

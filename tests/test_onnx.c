@@ -186,7 +186,8 @@ static void test_span_draws_match_ref(void)
 
 static void test_symbolic_fallback(void)
 {
-    test_begin("symbolic axes: a GPT keeps batch and seq; slicing part of seq fixes it, named");
+    test_begin("symbolic axes: a GPT keeps batch and seq, so do slices of seq's tail, of a fixed "
+               "range and of its last entries; a slice that depends on seq's size fixes it, named");
     lmg_model_config c;
     lmg_model_config_default(&c, "gpt");
     c.layers = 1, c.d_model = 16, c.heads = 2, c.d_ff = 32, c.vocab = 32, c.seq = 6, c.batch = 3;
@@ -200,17 +201,28 @@ static void test_symbolic_fallback(void)
     CHECK(info.fixed[0] == 0, "nothing fixed, got '%s'", info.fixed);
     lmg_graph_free(g);
 
-    g = lmg_graph_new("part");
-    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(3, (int64_t[]){2, 5, 4}));
-    lmg_attr a[3] = {lmg_attr_int("axis", 1), lmg_attr_int("start", 1), lmg_attr_int("end", 5)};
-    int y = lmg_graph_node(g, LMG_OP_SLICE, "shift", &x, 1, a, 3, NULL, NULL);
-    lmg_graph_add_output(g, y);
-    lmg_graph_verify(g);
-    CHECK(lmg_onnx_export(g, &o, tmp_path("part.onnx"), &info) == LMG_OK, "export: %s",
-          lmg_last_error());
-    CHECK(strstr(info.fixed, "seq") && strstr(info.fixed, "'shift'") && !strstr(info.fixed, "batch"),
-          "seq fixed by node 'shift', batch kept: '%s'", info.fixed);
-    lmg_graph_free(g);
+    /* The tail of seq from 1 stays symbolic (seq-1), as do a fixed range and the last k;
+     * a slice that ends k before the end depends on the built size and fixes seq. */
+    static const int64_t ranges[4][2] = {{1, 5}, {0, 2}, {-2, 5}, {1, -1}};
+    for (int c4 = 0; c4 < 4; c4++) {
+        g = lmg_graph_new("part");
+        int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(3, (int64_t[]){2, 5, 4}));
+        lmg_attr a[3] = {lmg_attr_int("axis", 1), lmg_attr_int("start", ranges[c4][0]),
+                         lmg_attr_int("end", ranges[c4][1])};
+        int y = lmg_graph_node(g, LMG_OP_SLICE, "shift", &x, 1, a, 3, NULL, NULL);
+        lmg_graph_add_output(g, y);
+        lmg_graph_verify(g);
+        CHECK(lmg_onnx_export(g, &o, tmp_path("part.onnx"), &info) == LMG_OK, "export: %s",
+              lmg_last_error());
+        if (c4 < 3)
+            CHECK(info.fixed[0] == 0, "slice [%lld, %lld): nothing fixed, got '%s'",
+                  (long long)ranges[c4][0], (long long)ranges[c4][1], info.fixed);
+        else
+            CHECK(strstr(info.fixed, "seq") && strstr(info.fixed, "'shift'") &&
+                      !strstr(info.fixed, "batch"),
+                  "seq fixed by node 'shift', batch kept: '%s'", info.fixed);
+        lmg_graph_free(g);
+    }
     test_end();
 }
 
