@@ -301,7 +301,8 @@ static lmg_status propagate(ox *x)
             int kind = a[ax].n > 0 ? slice_kind(n, g->values[n->in[0]].shape.dims[ax], &st, &en)
                                    : SLICE_STATIC;
             if (kind == SLICE_TAIL) o[ax].off -= st;
-            else if (kind == SLICE_STATIC || kind == SLICE_LAST) o[ax] = dx_static(y->shape.dims[ax]);
+            else if (kind == SLICE_STATIC || kind == SLICE_LAST)
+                o[ax] = dx_static(y->shape.dims[ax]);
             else if (kind == SLICE_PART)
                 LMG_TRY(sym_conflict(x, a[ax], dx_static(1), "slices part of a symbolic axis"));
             break;
@@ -859,17 +860,25 @@ static lmg_status e_slice_grad(ox *x, const lmg_node *n)
     return LMG_OK;
 }
 
+/* Input k of Concat n is a constant of one value that meets symbolic dims: it is made at
+ * their run-time sizes by ConstantOfShape, and the initializer itself is not written. */
+static int concat_fill(ox *x, const lmg_node *n, int k)
+{
+    int ry = x->g->values[n->out[0]].shape.rank;
+    int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ry), sym = 0;
+    const dimx *d = VD(x, n->in[k]), *o = VD(x, n->out[0]);
+    for (int i = 0; i < ry; i++) sym |= i != ax && d[i].n == 0 && o[i].n > 0;
+    return sym && uniform_init(x->g, n->in[k]);
+}
+
 static lmg_status e_concat(ox *x, const lmg_node *n)
 {
     const char *in[64];
     int ry = OUTV(x, 0)->shape.rank, ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ry);
     for (int k = 0; k < n->n_in; k++) {
         in[k] = IN(x, k);
+        if (!concat_fill(x, n, k)) continue;
         const dimx *d = VD(x, n->in[k]), *o = VD(x, n->out[0]);
-        int sym = 0;
-        for (int i = 0; i < ry; i++) sym |= i != ax && d[i].n == 0 && o[i].n > 0;
-        if (!sym || !uniform_init(x->g, n->in[k])) continue;
-        /* A constant of one value meets symbolic dims: made at their run-time sizes. */
         const lmg_value *val = VAL(x, k);
         float v0 = val->fill == LMG_INIT_DATA ? *(const float *)val->data : 0.0f;
         dimx want[LMG_MAX_DIMS];
@@ -1119,7 +1128,8 @@ static lmg_status e_take_along(ox *x, const lmg_node *n)
     dimx N = VD(x, n->in[0])[r - 1];
     const char *idx = IN(x, 1);
     const char *lim = N.n ? cast(x, dim_tensor(x, N), OIR_I32) : ci32(x, (int32_t)N.c);
-    const char *ok = OP(x, "And", OP(x, "GreaterOrEqual", idx, ci32(x, 0)), OP(x, "Less", idx, lim));
+    const char *ok = OP(x, "And", OP(x, "GreaterOrEqual", idx, ci32(x, 0)),
+                        OP(x, "Less", idx, lim));
     oattr ga[1] = {OA_I("axis", -1)};
     const char *y = OPA(x, "GatherElements", ga, IN(x, 0), OP(x, "Where", ok, idx, ci32(x, 0)));
     const char *zero = VAL(x, 0)->dtype == LMG_DTYPE_I32 ? ci32(x, 0) : cf(x, 0.0f);
@@ -1428,7 +1438,8 @@ static lmg_status build(ox *x)
     for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) x->uses[n->in[k]]++;
+            if (n->in[k] >= 0 && !(n->op == LMG_OP_CONCAT && concat_fill(x, n, k)))
+                x->uses[n->in[k]]++;
     }
     for (int k = 0; k < g->n_outputs; k++) x->uses[g->outputs[k]]++;
     /* AdamW's results: new/<state>, outputs of a training export. */
