@@ -203,20 +203,20 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
     return LMG_OK;
 }
 
-/* How a Slice of a symbolic axis of built size D exports: the whole axis; its tail from a
- * start >= 0 (a symbolic dim minus start); a static range (a start and end >= 0 within D, or
- * the last -start entries); else part of the axis that depends on D (fixes the axis). */
-enum { SLICE_WHOLE, SLICE_TAIL, SLICE_STATIC, SLICE_LAST, SLICE_PART };
+/* How a Slice of a symbolic axis of built size D exports, read from its attributes as
+ * written: a start >= 0 with an end at D or counted from the end (< 0) keeps the axis
+ * symbolic, *off added to it (the tail from 1: seq-1; [0, -1): seq-1); a start and end >= 0
+ * within D, or both counted from the end, is a static range; a start from the end with an end
+ * >= 0 depends on D and fixes the axis. *st, *en: the ONNX Slice's (INT64_MAX: to the end). */
+enum { SLICE_SYM, SLICE_STATIC, SLICE_PART };
 
-static int slice_kind(const lmg_node *n, int64_t D, int64_t *st, int64_t *en)
+static int slice_kind(const lmg_node *n, int64_t D, int64_t *st, int64_t *en, int64_t *off)
 {
     int64_t rs = lmg_node_attr_int(n, "start", 0), re = lmg_node_attr_int(n, "end", D);
-    *st = rs < 0 ? rs + D : rs;
-    *en = re < 0 ? re + D : re;
-    if (*st == 0 && *en == D) return SLICE_WHOLE;
-    if (rs >= 0 && *en == D) return SLICE_TAIL;
-    if (rs >= 0 && re >= 0 && re < D) return SLICE_STATIC;
-    if (rs < 0 && *en == D) return SLICE_LAST;
+    int to_end = re >= D;
+    *st = rs, *en = to_end ? INT64_MAX : re, *off = 0;
+    if (rs >= 0 && (to_end || re < 0)) return *off = (to_end ? 0 : re) - rs, SLICE_SYM;
+    if ((rs >= 0 && re >= 0) || (rs < 0 && (re < 0 || to_end))) return SLICE_STATIC;
     return SLICE_PART;
 }
 
@@ -297,13 +297,13 @@ static lmg_status propagate(ox *x)
             int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ra);
             for (int i = 0; i < ra; i++) o[i] = a[i];
             if (a[ax].n == 0) o[ax] = dx_static(y->shape.dims[ax]);
-            int64_t st, en;
-            int kind = a[ax].n > 0 ? slice_kind(n, g->values[n->in[0]].shape.dims[ax], &st, &en)
-                                   : SLICE_STATIC;
-            if (kind == SLICE_TAIL) o[ax].off -= st;
-            else if (kind == SLICE_STATIC || kind == SLICE_LAST)
-                o[ax] = dx_static(y->shape.dims[ax]);
-            else if (kind == SLICE_PART)
+            int64_t st, en, off;
+            int kind = a[ax].n > 0
+                           ? slice_kind(n, g->values[n->in[0]].shape.dims[ax], &st, &en, &off)
+                           : SLICE_STATIC;
+            if (kind == SLICE_SYM) o[ax].off += off;
+            else if (kind == SLICE_STATIC) o[ax] = dx_static(y->shape.dims[ax]);
+            else
                 LMG_TRY(sym_conflict(x, a[ax], dx_static(1), "slices part of a symbolic axis"));
             break;
         }
@@ -838,13 +838,9 @@ static void slice_range(const lmg_node *n, int64_t dim, int64_t *st, int64_t *en
 static lmg_status e_slice(ox *x, const lmg_node *n)
 {
     int r = VAL(x, 0)->shape.rank, ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), r);
-    int64_t st, en, D = VAL(x, 0)->shape.dims[ax];
+    int64_t st, en, off, D = VAL(x, 0)->shape.dims[ax];
     slice_range(n, D, &st, &en);
-    if (VD(x, n->in[0])[ax].n > 0) {
-        int kind = slice_kind(n, D, &st, &en);
-        if (kind == SLICE_WHOLE || kind == SLICE_TAIL) en = INT64_MAX;
-        else if (kind == SLICE_LAST) st -= D, en = INT64_MAX; /* counted from the end */
-    }
+    if (VD(x, n->in[0])[ax].n > 0) slice_kind(n, D, &st, &en, &off); /* as written */
     bind(x, OP(x, "Slice", IN(x, 0), ci64(x, st), ci64(x, en), ci64(x, ax)), n->out[0]);
     return LMG_OK;
 }

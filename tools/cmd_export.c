@@ -284,7 +284,8 @@ int lmg_cmd_export(int argc, char **argv)
             /* A body frozen by lmg finetune --freeze is in train.pb, not in the checkpoint. */
             if (rc == 0 && (s = lmg_graph_adopt_frozen(g, run)) != LMG_OK)
                 rc = cli_fail(CMD, s, "%s", src);
-            if (rc == 0 && mc.n_classes > 0 && (s = classifier_outputs(g, data_dir, &labels)) != LMG_OK)
+            if (rc == 0 && mc.n_classes > 0 &&
+                (s = classifier_outputs(g, data_dir, &labels)) != LMG_OK)
                 rc = cli_fail(CMD, s, "%s", src);
         }
         if (rc == 0 && (s = load_weights(g, ck, training, &step_meta, &weights)) != LMG_OK)

@@ -1,7 +1,8 @@
 """check_objectives.py — the ops of user objectives in onnxruntime against `lmg run`: ArgSort
 (ties, NaN, -0, +inf), TakeAlong (f32 and i32, indices out of range) and SpanMask (fed its
-draws) in a small graph at two sizes on the symbolic axes, then BERT trained by the sample
-objectives span.lmgt and denoise.lmgt. Ids and masks must be equal; losses within 1e-5.
+draws) in a small graph at two sizes on the symbolic axes, with the Slices that keep seq
+symbolic (seq-1 and back by a Concat) or take a static range; then BERT trained by the
+sample objectives span.lmgt and denoise.lmgt. Ids and masks must be equal; losses within 1e-5.
 
 usage: python check_objectives.py LMG WORKDIR
 """
@@ -24,6 +25,7 @@ graph "objective_ops" {{
   input x : f32[{B},{T}]
   input xi : i32[{B},{T}]
   input idx : i32[{B},{T}]
+  const zcol : f32[{B},1] = zeros
   node order = ArgSort(x)
   node sorted = TakeAlong(x, order)
   node picked = TakeAlong(x, idx)
@@ -32,7 +34,13 @@ graph "objective_ops" {{
   node single = SpanMask(xi) {{p = 0.5, len_p = 0.5, max_len = 1, key = 12}}
   node long = SpanMask(x) {{p = 0.05, len_p = 0.02, max_len = 64, key = 13}}
   node whole = SpanMask(x) {{p = 1.0, len_p = 1.0, max_len = 3, key = 14}}
+  node tail = Slice(x) {{axis = 1, start = 1}}
+  node inner = Slice(x) {{axis = 1, start = 0, end = -1}}
+  node head2 = Slice(x) {{axis = 1, start = 0, end = 2}}
+  node last2 = Slice(x) {{axis = 1, start = -2}}
+  node shifted = Concat(tail, zcol) {{axis = 1}}
   output order, sorted, picked, picked_i, spans, single, long, whole
+  output tail, inner, head2, last2, shifted
 }}
 """
 
