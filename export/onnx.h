@@ -26,8 +26,8 @@ typedef struct lmg_onnx_export_opts {
     /* Batch and sequence length become the symbolic axes "batch" and "seq" where the graph
      * allows it (see lmg_onnx_export_info.fixed for those that stay static). */
     int symbolic;
-    /* The Philox draws of random ops (Dropout, Bernoulli, RandomInt, MlmCorrupt) become graph
-     * inputs "draw/<node>/<what>"; without it a random op is an error naming it. */
+    /* The Philox draws of random ops (Dropout, Bernoulli, RandomInt, MlmCorrupt, SpanMask)
+     * become graph inputs "draw/<node>/<what>"; without it a random op is an error naming it. */
     int draws_as_inputs;
     /* Training step: parameters and optimizer state are graph inputs (their values the
      * defaults), AdamW's results outputs "new/<state name>". */

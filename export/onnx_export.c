@@ -12,7 +12,9 @@
 
 /* ---- symbolic dims ------------------------------------------------------------------ */
 /* A dim is c times the product of symbols s[0..n) (batch, seq), kept in the order they were
- * multiplied so a Reshape that splits batch*seq again can tell which comes first. */
+ * multiplied so a Reshape that splits batch*seq again can tell which comes first, plus off
+ * (0 for a static dim): a Slice that drops the first k of a symbolic axis gives seq - k, and
+ * a Concat that adds them back gives seq again (a classifier's last-token pooling). */
 #define SYM_MAX 2
 static const char *const sym_names[SYM_MAX] = {"batch", "seq"};
 
@@ -20,6 +22,7 @@ typedef struct dimx {
     int64_t c;
     int n;
     unsigned char s[6];
+    int64_t off;
 } dimx;
 
 typedef struct ox {
@@ -48,13 +51,13 @@ typedef struct ox {
 
 static dimx dx_static(int64_t v)
 {
-    dimx d = {v, 0, {0}};
+    dimx d = {v, 0, {0}, 0};
     return d;
 }
 
 static dimx dx_sym(int s)
 {
-    dimx d = {1, 1, {(unsigned char)s}};
+    dimx d = {1, 1, {(unsigned char)s}, 0};
     return d;
 }
 
@@ -62,12 +65,12 @@ static int64_t dx_val(const ox *x, dimx d)
 {
     int64_t v = d.c;
     for (int i = 0; i < d.n; i++) v *= x->symval[d.s[i]];
-    return v;
+    return v + d.off;
 }
 
 static int dx_eq(dimx a, dimx b)
 {
-    if (a.c != b.c || a.n != b.n) return 0;
+    if (a.c != b.c || a.n != b.n || a.off != b.off) return 0;
     for (int i = 0; i < a.n; i++)
         if (a.s[i] != b.s[i]) return 0;
     return 1;
@@ -143,7 +146,12 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
                                const lmg_shape *os, dimx *out)
 {
     int64_t iv[LMG_MAX_DIMS];
-    for (int i = 0; i < ri; i++) iv[i] = dx_val(x, in[i]);
+    for (int i = 0; i < ri; i++) {
+        iv[i] = dx_val(x, in[i]);
+        if (in[i].n > 0 && in[i].off != 0)
+            return sym_conflict(x, in[i], dx_static(1), "reshapes %s, whose axis %d is a symbol "
+                                "%+lld", x->g->values[n->in[0]].name, i, (long long)in[i].off);
+    }
     int i = 0, j = 0;
     for (int k = 0; k < os->rank; k++) out[k] = dx_static(os->dims[k]);
     while (i < ri || j < os->rank) {
@@ -174,7 +182,7 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
         int q = 0;
         for (int k = j0; k < j; k++) {
             int64_t e = os->dims[k], prod = 1;
-            dimx d = {1, 0, {0}};
+            dimx d = {1, 0, {0}, 0};
             while (q < ns && e % (prod * x->symval[syms[q]]) == 0 && d.n < 6) {
                 prod *= x->symval[syms[q]];
                 d.s[d.n++] = syms[q++];
@@ -186,13 +194,44 @@ static lmg_status reshape_dims(ox *x, const lmg_node *n, const dimx *in, int ri,
             out[k] = d;
         }
         if (q != ns || C != 1) {
-            dimx a = {1, 0, {0}};
+            dimx a = {1, 0, {0}, 0};
             for (int t = 0; t < ns && t < 6; t++) a.s[a.n++] = syms[t];
             return sym_conflict(x, a, dx_static(1), "reshapes %s in a way that does not keep "
                                 "whole symbolic dims", x->g->values[n->in[0]].name);
         }
     }
     return LMG_OK;
+}
+
+/* How a Slice of a symbolic axis of built size D exports, read from its attributes as
+ * written: a start >= 0 with an end at D or counted from the end (< 0) keeps the axis
+ * symbolic, *off added to it (the tail from 1: seq-1; [0, -1): seq-1); a start and end >= 0
+ * within D, or both counted from the end, is a static range; a start from the end with an end
+ * >= 0 depends on D and fixes the axis. *st, *en: the ONNX Slice's (INT64_MAX: to the end). */
+enum { SLICE_SYM, SLICE_STATIC, SLICE_PART };
+
+static int slice_kind(const lmg_node *n, int64_t D, int64_t *st, int64_t *en, int64_t *off)
+{
+    int64_t rs = lmg_node_attr_int(n, "start", 0), re = lmg_node_attr_int(n, "end", D);
+    int to_end = re >= D;
+    *st = rs, *en = to_end ? INT64_MAX : re, *off = 0;
+    if (rs >= 0 && (to_end || re < 0)) return *off = (to_end ? 0 : re) - rs, SLICE_SYM;
+    if ((rs >= 0 && re >= 0) || (rs < 0 && (re < 0 || to_end))) return SLICE_STATIC;
+    return SLICE_PART;
+}
+
+/* An initializer whose elements are all equal (f32): zeros, or data of one value. */
+static int uniform_init(const lmg_graph *g, int v)
+{
+    if (!is_init(g, v) || g->values[v].dtype != LMG_DTYPE_F32) return 0;
+    const lmg_value *val = &g->values[v];
+    if (val->fill == LMG_INIT_ZEROS) return 1;
+    if (val->fill != LMG_INIT_DATA || !val->data) return 0;
+    const float *f = val->data;
+    int64_t N = lmg_shape_numel(&val->shape);
+    for (int64_t i = 1; i < N; i++)
+        if (memcmp(&f[i], &f[0], sizeof *f) != 0) return 0;
+    return N > 0;
 }
 
 /* The symbolic dims of every value, node by node, following each op's shape rule. */
@@ -258,7 +297,13 @@ static lmg_status propagate(ox *x)
             int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ra);
             for (int i = 0; i < ra; i++) o[i] = a[i];
             if (a[ax].n == 0) o[ax] = dx_static(y->shape.dims[ax]);
-            if (a[ax].n > 0 && y->shape.dims[ax] != g->values[n->in[0]].shape.dims[ax])
+            int64_t st, en, off;
+            int kind = a[ax].n > 0
+                           ? slice_kind(n, g->values[n->in[0]].shape.dims[ax], &st, &en, &off)
+                           : SLICE_STATIC;
+            if (kind == SLICE_SYM) o[ax].off += off;
+            else if (kind == SLICE_STATIC) o[ax] = dx_static(y->shape.dims[ax]);
+            else
                 LMG_TRY(sym_conflict(x, a[ax], dx_static(1), "slices part of a symbolic axis"));
             break;
         }
@@ -270,21 +315,40 @@ static lmg_status propagate(ox *x)
             break;
         }
         case LMG_OP_CONCAT: {
-            int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), y->shape.rank);
-            for (int i = 0; i < y->shape.rank; i++) o[i] = a[i];
-            for (int k = 1; k < n->n_in; k++) {
+            /* A constant of one repeated value (a zero column) takes the symbolic dims of
+             * the others: it is made at run time by ConstantOfShape (see e_concat). */
+            int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), y->shape.rank), ref = 0;
+            for (int k = 0; k < n->n_in; k++)
+                if (!uniform_init(g, n->in[k])) {
+                    ref = k;
+                    break;
+                }
+            for (int i = 0; i < y->shape.rank; i++) o[i] = VD(x, n->in[ref])[i];
+            for (int k = 0; k < n->n_in; k++) {
                 const dimx *b = VD(x, n->in[k]);
+                int fill = uniform_init(g, n->in[k]);
                 for (int i = 0; i < y->shape.rank; i++) {
-                    if (i == ax) continue;
-                    if (!dx_eq(o[i], b[i]))
-                        LMG_TRY(sym_conflict(x, o[i], b[i], "concatenates unequal dims"));
+                    if (i == ax || dx_eq(o[i], b[i])) continue;
+                    if (fill && b[i].n == 0 && dx_val(x, o[i]) == b[i].c) continue;
+                    LMG_TRY(sym_conflict(x, o[i], b[i], "concatenates unequal dims"));
                 }
             }
-            for (int k = 0; k < n->n_in; k++)
-                if (VD(x, n->in[k])[ax].n > 0)
-                    LMG_TRY(sym_conflict(x, VD(x, n->in[k])[ax], dx_static(1),
-                                         "concatenates along a symbolic axis"));
-            o[ax] = dx_static(y->shape.dims[ax]);
+            /* Along the axis: one symbolic part plus static ones (seq - 1, then 1 more). */
+            dimx sum = dx_static(0);
+            int nsym = 0;
+            int64_t statics = 0;
+            for (int k = 0; k < n->n_in; k++) {
+                dimx b = VD(x, n->in[k])[ax];
+                if (b.n > 0) sum = b, nsym++;
+                else statics += b.c;
+            }
+            sum.off += statics;
+            if (nsym > 1)
+                for (int k = 0; k < n->n_in; k++)
+                    if (VD(x, n->in[k])[ax].n > 0)
+                        LMG_TRY(sym_conflict(x, VD(x, n->in[k])[ax], dx_static(1),
+                                             "concatenates two symbolic parts along an axis"));
+            o[ax] = nsym ? sum : dx_static(y->shape.dims[ax]);
             break;
         }
         case LMG_OP_EXPAND:
@@ -346,6 +410,9 @@ static lmg_status propagate(ox *x)
             break;
         case LMG_OP_MLM_CORRUPT:
             for (int i = 0; i < ra; i++) o[i] = VD(x, n->out[1])[i] = a[i];
+            break;
+        case LMG_OP_TAKE_ALONG: /* the shape of the indices */
+            for (int i = 0; i < y->shape.rank; i++) o[i] = VD(x, n->in[1])[i];
             break;
         case LMG_OP_ADAMW:
             for (int k = 0; k < 3; k++)
@@ -503,8 +570,8 @@ static const char *ci64(ox *x, int64_t v) { return ci64s(x, 1, &v); }
 static const char *dim_tensor(ox *x, dimx d)
 {
     if (d.n == 0) return ci64(x, d.c);
-    char key[64];
-    int o = snprintf(key, sizeof key, "d%lld", (long long)d.c);
+    char key[80];
+    int o = snprintf(key, sizeof key, "d%lld%+lld", (long long)d.c, (long long)d.off);
     for (int i = 0; i < d.n; i++) o += snprintf(key + o, sizeof key - (size_t)o, "*%d", d.s[i]);
     for (int i = 0; i < x->n_cache; i++)
         if (strcmp(x->cache_key[i], key) == 0) return x->cache_val[i];
@@ -518,6 +585,7 @@ static const char *dim_tensor(ox *x, dimx d)
         r = r ? OP(x, "Mul", r, t) : t;
     }
     if (d.c != 1) r = OP(x, "Mul", r, ci64(x, d.c));
+    if (d.off != 0) r = OP(x, "Add", r, ci64(x, d.off));
     x->cur = cur;
     if (x->n_cache < 64) {
         x->cache_key[x->n_cache] = (char *)oir_strf(&x->ir, "%s", key);
@@ -643,7 +711,7 @@ static void draw_input(ox *x, const char *name, int dtype, int v)
     for (int i = 0; i < val->shape.rank; i++) {
         dimx d = VD(x, v)[i];
         in->dims[i] = d.n ? -1 : d.c;
-        in->params[i] = d.n == 1 && d.c == 1 ? sym_names[d.s[0]] : NULL;
+        in->params[i] = d.n == 1 && d.c == 1 && d.off == 0 ? sym_names[d.s[0]] : NULL;
     }
 }
 
@@ -770,9 +838,9 @@ static void slice_range(const lmg_node *n, int64_t dim, int64_t *st, int64_t *en
 static lmg_status e_slice(ox *x, const lmg_node *n)
 {
     int r = VAL(x, 0)->shape.rank, ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), r);
-    int64_t st, en;
-    slice_range(n, VAL(x, 0)->shape.dims[ax], &st, &en);
-    if (VD(x, n->in[0])[ax].n > 0) st = 0, en = INT64_MAX; /* the whole symbolic axis */
+    int64_t st, en, off, D = VAL(x, 0)->shape.dims[ax];
+    slice_range(n, D, &st, &en);
+    if (VD(x, n->in[0])[ax].n > 0) slice_kind(n, D, &st, &en, &off); /* as written */
     bind(x, OP(x, "Slice", IN(x, 0), ci64(x, st), ci64(x, en), ci64(x, ax)), n->out[0]);
     return LMG_OK;
 }
@@ -788,10 +856,32 @@ static lmg_status e_slice_grad(ox *x, const lmg_node *n)
     return LMG_OK;
 }
 
+/* Input k of Concat n is a constant of one value that meets symbolic dims: it is made at
+ * their run-time sizes by ConstantOfShape, and the initializer itself is not written. */
+static int concat_fill(ox *x, const lmg_node *n, int k)
+{
+    int ry = x->g->values[n->out[0]].shape.rank;
+    int ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ry), sym = 0;
+    const dimx *d = VD(x, n->in[k]), *o = VD(x, n->out[0]);
+    for (int i = 0; i < ry; i++) sym |= i != ax && d[i].n == 0 && o[i].n > 0;
+    return sym && uniform_init(x->g, n->in[k]);
+}
+
 static lmg_status e_concat(ox *x, const lmg_node *n)
 {
     const char *in[64];
-    for (int k = 0; k < n->n_in; k++) in[k] = IN(x, k);
+    int ry = OUTV(x, 0)->shape.rank, ax = lmg_axis(lmg_node_attr_int(n, "axis", 0), ry);
+    for (int k = 0; k < n->n_in; k++) {
+        in[k] = IN(x, k);
+        if (!concat_fill(x, n, k)) continue;
+        const dimx *d = VD(x, n->in[k]), *o = VD(x, n->out[0]);
+        const lmg_value *val = VAL(x, k);
+        float v0 = val->fill == LMG_INIT_DATA ? *(const float *)val->data : 0.0f;
+        dimx want[LMG_MAX_DIMS];
+        for (int i = 0; i < ry; i++) want[i] = i == ax ? d[i] : o[i];
+        oattr va[1] = {OA_TF("value", v0)};
+        in[k] = OPA(x, "ConstantOfShape", va, shape_tensor(x, want, ry, 0, NULL));
+    }
     const char *out = fresh(x, "Concat");
     onode *o = oir_node(&x->ir, "Concat", n->name, n->n_in, in, 1, &out);
     oattr a = OA_I("axis", lmg_node_attr_int(n, "axis", 0));
@@ -994,6 +1084,100 @@ static lmg_status e_mlm_corrupt(ox *x, const lmg_node *n)
     return LMG_OK;
 }
 
+/* The stable ascending order of the last axis as int64 indices. TopK breaks ties by the lower
+ * index (ONNX's rule since opset 11), which is ArgSort's stability, but leaves NaN's place
+ * open: sort by the value with NaN read as +inf, then stably by "is NaN", so NaNs follow every
+ * number (+inf included) in their own order, as lmgraph orders them. -0 == 0 in both. */
+static const char *stable_order(ox *x, const char *v, dimx N)
+{
+    const char *k = dim_tensor(x, N);
+    oattr ta[3] = {OA_I("axis", -1), OA_I("largest", 0), OA_I("sorted", 1)};
+    const char *isnan = OP(x, "IsNaN", v);
+    const char *key = OP(x, "Where", isnan, cf(x, INFINITY), v);
+    const char *o1[2] = {fresh(x, "TopK_values"), fresh(x, "TopK_idx")};
+    const char *in1[2] = {key, k};
+    onode *t1 = oir_node(&x->ir, "TopK", x->cur->name, 2, in1, 2, o1);
+    if (!t1) return "";
+    for (int i = 0; i < 3; i++) oir_attr(&x->ir, t1, &ta[i]);
+    oattr ga[1] = {OA_I("axis", -1)};
+    const char *nan_sorted = OPA(x, "GatherElements", ga, cast(x, isnan, OIR_F32), t1->out[1]);
+    const char *o2[2] = {fresh(x, "TopK_values"), fresh(x, "TopK_idx")};
+    const char *in2[2] = {nan_sorted, k};
+    onode *t2 = oir_node(&x->ir, "TopK", x->cur->name, 2, in2, 2, o2);
+    if (!t2) return "";
+    for (int i = 0; i < 3; i++) oir_attr(&x->ir, t2, &ta[i]);
+    return OPA(x, "GatherElements", ga, t1->out[1], t2->out[1]);
+}
+
+static lmg_status e_argsort(ox *x, const lmg_node *n)
+{
+    int r = VAL(x, 0)->shape.rank;
+    bind(x, cast(x, stable_order(x, IN(x, 0), VD(x, n->in[0])[r - 1]), OIR_I32), n->out[0]);
+    return LMG_OK;
+}
+
+/* GatherElements on the last axis; ONNX wraps negative indices and refuses those past the
+ * end, where lmgraph gives 0: such indices read position 0 and their results are zeroed. */
+static lmg_status e_take_along(ox *x, const lmg_node *n)
+{
+    int r = VAL(x, 0)->shape.rank;
+    dimx N = VD(x, n->in[0])[r - 1];
+    const char *idx = IN(x, 1);
+    const char *lim = N.n ? cast(x, dim_tensor(x, N), OIR_I32) : ci32(x, (int32_t)N.c);
+    const char *ok = OP(x, "And", OP(x, "GreaterOrEqual", idx, ci32(x, 0)),
+                        OP(x, "Less", idx, lim));
+    oattr ga[1] = {OA_I("axis", -1)};
+    const char *y = OPA(x, "GatherElements", ga, IN(x, 0), OP(x, "Where", ok, idx, ci32(x, 0)));
+    const char *zero = VAL(x, 0)->dtype == LMG_DTYPE_I32 ? ci32(x, 0) : cf(x, 0.0f);
+    bind(x, OP(x, "Where", ok, y, zero), n->out[0]);
+    return LMG_OK;
+}
+
+/* SpanMask from its draws u0 (starts) and u1 (lengths). A span's length is 1 + #{l : v <= q_l}
+ * with q_l = r^l by f32 products: q only falls, so the count of all l equals ops.def's count
+ * "while true". Each start s gets its end e_s = s + L_s (0 where no span starts); y[t] = 1
+ * when max e_s over s in (t - max_len, t] exceeds t, the window maximum taken by doubling
+ * shifts (ceil(log2 max_len) Pad/Slice/Max steps); positions and ends are exact in f32. */
+static lmg_status e_span_mask(ox *x, const lmg_node *n)
+{
+    const char *u0 = draw_name(x, "u0"), *u1 = draw_name(x, "u1");
+    draw_input(x, u0, OIR_F32, n->in[0]);
+    draw_input(x, u1, OIR_F32, n->in[0]);
+    int r = VAL(x, 0)->shape.rank;
+    float p = (float)lmg_node_attr_float(n, "p", 0.0);
+    double len_p = lmg_node_attr_float(n, "len_p", 1.0);
+    int max_len = (int)lmg_node_attr_int(n, "max_len", 1);
+    if (max_len < 1 || max_len > 64)
+        return lmg_error(LMG_ERR_INVALID, "node '%s': SpanMask max_len %d outside 1..64", n->name,
+                         max_len);
+    const char *start = OP(x, "Less", u0, cf(x, p));
+    const char *len = cf(x, 1.0f);
+    if (max_len > 1) {
+        float q[64], rr = (float)(1.0 - len_p), acc = 1.0f;
+        for (int l = 1; l < max_len; l++) q[l - 1] = acc = acc * rr;
+        int64_t nq = max_len - 1;
+        const char *qc = constant(x, oir_strf(&x->ir, "const/f32/span_q/%.17g/%d", len_p, max_len),
+                                  OIR_F32, 1, &nq, q, (size_t)nq * sizeof *q);
+        const char *v = OP(x, "Sub", cf(x, 1.0f), u1);
+        const char *le = cast(x, OP(x, "LessOrEqual", unsq_last(x, v), qc), OIR_F32);
+        oattr ra[1] = {OA_I("keepdims", 0)};
+        len = OP(x, "Add", OPA(x, "ReduceSum", ra, le, ci64(x, -1)), len);
+    }
+    oattr va[1] = {OA_TF("value", 1.0f)};
+    const char *ones = OPA(x, "ConstantOfShape", va, OP(x, "Shape", u0));
+    oattr ca[1] = {OA_I("exclusive", 1)};
+    const char *pos = OPA(x, "CumSum", ca, ones, ci64(x, -1)); /* 0, 1, ..., T-1 */
+    const char *end = OP(x, "Where", start, OP(x, "Add", pos, len), cf(x, 0.0f));
+    for (int64_t k = 1; k < max_len; k *= 2) {
+        int64_t pads[2 * LMG_MAX_DIMS] = {0};
+        pads[r - 1] = k;
+        const char *padded = OP(x, "Pad", end, ci64s(x, 2 * r, pads));
+        end = OP(x, "Max", end, OP(x, "Slice", padded, ci64(x, 0), ci64(x, -k), ci64(x, -1)));
+    }
+    bind(x, cast(x, OP(x, "Greater", end, pos), OIR_F32), n->out[0]);
+    return LMG_OK;
+}
+
 /* Cross-entropy pieces over rows [N,V]: the counted weight per row w[N] (0 where ignored or
  * out of range), the clamped targets t[N] (int64), and W = sum(w). */
 typedef struct ce_parts {
@@ -1161,6 +1345,7 @@ static const op_map op_table[] = {
     MAP(REDUCE_SUM, e_reduce, "ReduceSum"),
     MAP(REDUCE_MEAN, e_reduce, "ReduceMean"),
     MAP(ARGMAX, e_argmax, "ArgMax, Cast"),
+    MAP(ARGSORT, e_argsort, "TopK (twice: NaN last), IsNaN, GatherElements, Cast"),
     MAP(WHERE, e_where, "Cast, Where"),
     MAP(SOFTMAX, e_softmax, "Softmax"),
     MAP(LOG_SOFTMAX, e_softmax, "LogSoftmax"),
@@ -1170,12 +1355,15 @@ static const op_map op_table[] = {
     MAP(LAYER_NORM_GRAD, e_layer_norm_grad, "Sub, Mul, ReduceMean, ReduceSum"),
     MAP(EMBEDDING, e_embedding, "Gather"),
     MAP(EMBEDDING_GRAD, e_embedding_grad, "ConstantOfShape, ScatterND (add)"),
+    MAP(TAKE_ALONG, e_take_along, "GatherElements, Where (indices out of range give 0)"),
     MAP(CAUSAL_MASK, e_causal_mask, "Shape, ConstantOfShape, Trilu, Where"),
     MAP(PADDING_MASK, e_padding_mask, "Equal, Not, Cast"),
     DRAWS(DROPOUT, e_dropout, "Less, Where, Mul; input draw/<node>/u"),
     DRAWS(BERNOULLI, e_bernoulli, "Less, Cast; input draw/<node>/u"),
     DRAWS(RANDOM_INT, e_random_int, "input draw/<node>/value"),
     DRAWS(MLM_CORRUPT, e_mlm_corrupt, "Less, And, Where; inputs draw/<node>/u0, u1, random"),
+    DRAWS(SPAN_MASK, e_span_mask, "Less, LessOrEqual, ReduceSum, CumSum, Pad, Slice, Max; "
+                                  "inputs draw/<node>/u0, u1"),
     MAP(CROSS_ENTROPY, e_cross_entropy, "LogSoftmax, GatherElements, ReduceSum, Div, Where"),
     MAP(CROSS_ENTROPY_GRAD, e_cross_entropy_grad, "Softmax, OneHot, Sub, Mul, Div"),
     MAP(ATTENTION, e_attention, "MatMul, Mul, Trilu, Where, Softmax, ReduceLogSumExp"),
@@ -1206,13 +1394,14 @@ static void declare(ox *x, oval *ov, int v)
     for (int i = 0; i < val->shape.rank; i++) {
         dimx d = VD(x, v)[i];
         ov->dims[i] = d.n ? -1 : d.c;
-        if (d.n == 1 && d.c == 1) ov->params[i] = sym_names[d.s[0]];
+        if (d.n == 1 && d.c == 1 && d.off == 0) ov->params[i] = sym_names[d.s[0]];
         else if (d.n) {
             char b[64] = "";
             if (d.c != 1) snprintf(b, sizeof b, "%lld", (long long)d.c);
             for (int k = 0; k < d.n; k++)
                 snprintf(b + strlen(b), sizeof b - strlen(b), "%s%s", b[0] ? "*" : "",
                          sym_names[d.s[k]]);
+            if (d.off) snprintf(b + strlen(b), sizeof b - strlen(b), "%+lld", (long long)d.off);
             ov->params[i] = oir_strf(&x->ir, "%s", b);
         }
     }
@@ -1245,7 +1434,8 @@ static lmg_status build(ox *x)
     for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) x->uses[n->in[k]]++;
+            if (n->in[k] >= 0 && !(n->op == LMG_OP_CONCAT && concat_fill(x, n, k)))
+                x->uses[n->in[k]]++;
     }
     for (int k = 0; k < g->n_outputs; k++) x->uses[g->outputs[k]]++;
     /* AdamW's results: new/<state>, outputs of a training export. */
@@ -1358,6 +1548,7 @@ lmg_status lmg_onnx_draw(const lmg_graph *g, int i, uint64_t step, char **name, 
     for (int ni = 0; ni < g->n_nodes; ni++) {
         const lmg_node *n = &g->nodes[ni];
         int per = n->op == LMG_OP_MLM_CORRUPT ? 3
+                  : n->op == LMG_OP_SPAN_MASK     ? 2
                   : n->op == LMG_OP_DROPOUT || n->op == LMG_OP_BERNOULLI || n->op == LMG_OP_RANDOM_INT
                       ? 1
                       : 0;
@@ -1367,7 +1558,7 @@ lmg_status lmg_onnx_draw(const lmg_graph *g, int i, uint64_t step, char **name, 
         }
         int which = i - k;
         static const char *const mlm[3] = {"u0", "u1", "random"};
-        const char *what = n->op == LMG_OP_MLM_CORRUPT ? mlm[which]
+        const char *what = n->op == LMG_OP_MLM_CORRUPT || n->op == LMG_OP_SPAN_MASK ? mlm[which]
                            : n->op == LMG_OP_RANDOM_INT ? "value"
                                                         : "u";
         *s = g->values[n->in[0]].shape;

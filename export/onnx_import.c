@@ -455,7 +455,7 @@ static const char *const mapped_ops[] = {
     "Reciprocal", "Sigmoid", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization",
     "Gather", "Reshape", "Transpose", "Slice", "Concat", "Squeeze", "Unsqueeze", "Flatten",
     "Identity", "Dropout", "ReduceSum", "ReduceMean", "Where", "Cast", "Expand", "ArgMax",
-    "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", "Gelu", NULL};
+    "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", "Gelu", "GatherElements", NULL};
 
 static int known(const char *op)
 {
@@ -478,7 +478,7 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
     if (x < 0) return m->g->status ? m->g->status : lmg_error(LMG_ERR_NOMEM, "out of memory");
     static const struct { const char *op; int n; } arity[] = {
         {"MatMul", 2}, {"Gemm", 2}, {"Gather", 2}, {"Where", 3}, {"Expand", 2}, {"Reshape", 2},
-        {"Slice", 3}, {"Pow", 2}};
+        {"Slice", 3}, {"Pow", 2}, {"GatherElements", 2}};
     for (size_t i = 0; i < sizeof arity / sizeof *arity; i++)
         if (strcmp(op, arity[i].op) == 0)
             for (int k = 0; k < arity[i].n; k++)
@@ -562,6 +562,30 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
             return snprintf(why, nw, "gathers axis %lld of a rank-%d tensor (rows of a matrix map)",
                             (long long)attr_i(n, "axis", 0), xs->rank), LMG_ERR_UNSUPPORTED;
         r = mk(m, LMG_OP_EMBEDDING, out, (int[]){x, data_of(m, b)}, 2, NULL, 0);
+    } else if (strcmp(op, "GatherElements") == 0) {
+        int idx = data_of(m, b);
+        if (idx < 0) return m->g->status ? m->g->status : lmg_error(LMG_ERR_NOMEM, "out of memory");
+        const lmg_shape *is = &m->g->values[idx].shape;
+        int64_t ax = attr_i(n, "axis", 0);
+        if (ax < 0) ax += xs->rank;
+        if (ax != xs->rank - 1 || is->rank != xs->rank)
+            return snprintf(why, nw, "axis %lld of rank %d data (the last axis maps)",
+                            (long long)attr_i(n, "axis", 0), xs->rank), LMG_ERR_UNSUPPORTED;
+        for (int i = 0; i < xs->rank - 1; i++)
+            if (is->dims[i] != xs->dims[i])
+                return snprintf(why, nw, "indices' dim %d is %lld, the data's %lld (TakeAlong "
+                                "wants them equal)", i, (long long)is->dims[i],
+                                (long long)xs->dims[i]), LMG_ERR_UNSUPPORTED;
+        /* ONNX counts a negative index from the end where TakeAlong gives 0: i + N where
+         * Relu(-i) is not 0, in f32 (exact below 2^24). */
+        lmg_attr tf = lmg_attr_int("to", LMG_DTYPE_F32), ti = lmg_attr_int("to", LMG_DTYPE_I32);
+        int f = mk(m, LMG_OP_CAST, NULL, &idx, 1, &tf, 1);
+        int neg = lmg_unary(m->g, LMG_OP_RELU, lmg_neg(m->g, f));
+        int wrapped = mk(m, LMG_OP_WHERE, NULL,
+                         (int[]){neg, lmg_scale(m->g, f, 1.0, (double)xs->dims[xs->rank - 1]), f},
+                         3, NULL, 0);
+        int i32 = mk(m, LMG_OP_CAST, NULL, &wrapped, 1, &ti, 1);
+        r = mk(m, LMG_OP_TAKE_ALONG, out, (int[]){x, i32}, 2, NULL, 0);
     } else if (strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 ||
                strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Flatten") == 0) {
         lmg_shape s = *xs;

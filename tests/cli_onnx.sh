@@ -2,7 +2,8 @@
 # cli_onnx.sh — lmg export / lmg import and lmg run's NumPy edges: help, usage errors, the
 # one-line error of an op without an ONNX form, .npy inputs and .npz/.safetensors outputs;
 # then the Python checks of tests/onnx/ (onnx.checker, onnxruntime parity of forward graphs,
-# a training step, a trained run, import) in build/pyenv, made by tests/onnx/pyenv.sh.
+# the ops of user objectives, a training step, a trained run, classifier runs, import) in
+# build/pyenv, made by tests/onnx/pyenv.sh.
 # Without that environment the Python checks fail under CI=true and are skipped otherwise.
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -85,7 +86,7 @@ if ! py=$("$root/tests/onnx/pyenv.sh" 2>"$tmp/pyerr"); then
 fi
 cd "$root/tests/onnx" || exit 1
 export PYTHONDONTWRITEBYTECODE=1
-for c in check_forward check_training check_import; do
+for c in check_forward check_objectives check_training check_import check_classifier; do
     "$py" "$c.py" "$lmg" "$tmp/$c" || failed=$((failed + 1))
 done
 "$lmg" train --backend ref --corpus /usr/share/games/fortunes/art $small --vocab 300 --steps 4 \

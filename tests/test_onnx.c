@@ -1,6 +1,7 @@
 /* test_onnx.c — the C side of ONNX export and the NumPy formats: every op of ops.def has an
- * ONNX mapping entry, random ops refuse without draws, draws equal the reference backend's,
- * symbolic axes give way where a graph fixes them, .npy and .npz round trips. */
+ * ONNX mapping entry, random ops refuse without draws, draws (SpanMask's too) give the
+ * reference backend's results, symbolic axes give way where a graph fixes them, .npy and .npz
+ * round trips. */
 #include "test.h"
 #include "../backends/backend.h"
 #include "../export/npy.h"
@@ -114,9 +115,79 @@ static void test_draws_match_ref(void)
     test_end();
 }
 
+/* SpanMask's rule of ops.def, read from its two draws: starts u0 < p, lengths from v = 1 - u1
+ * against r^l, each span cut at the row's end. Written apart from both backends. */
+static void span_from_draws(const float *u0, const float *u1, int rows, int T, float p,
+                            double len_p, int max_len, float *y)
+{
+    float q[64], r = (float)(1.0 - len_p), acc = 1.0f;
+    for (int l = 1; l < max_len; l++) q[l] = acc = acc * r;
+    for (int i = 0; i < rows * T; i++) y[i] = 0.0f;
+    for (int row = 0; row < rows; row++)
+        for (int s = 0; s < T; s++) {
+            int i = row * T + s;
+            if (!(u0[i] < p)) continue;
+            float v = 1.0f - u1[i];
+            int L = 1;
+            while (L < max_len && v <= q[L]) L++;
+            for (int t = s; t < s + L && t < T; t++) y[row * T + t] = 1.0f;
+        }
+}
+
+static void test_span_draws_match_ref(void)
+{
+    test_begin("SpanMask's draws (u0, u1 of each position) give the reference backend's spans");
+    enum { R = 3, T = 40 };
+    lmg_graph *g = lmg_graph_new("span");
+    int x = lmg_graph_input(g, "x", LMG_DTYPE_I32, lmg_shape_make(2, (int64_t[]){R, T}));
+    lmg_attr a[5] = {lmg_attr_float("p", 0.2), lmg_attr_float("len_p", 0.3),
+                     lmg_attr_int("max_len", 6), lmg_attr_int("seed", 4), lmg_attr_int("key", 21)};
+    int y = lmg_graph_node(g, LMG_OP_SPAN_MASK, "spans", &x, 1, a, 5, NULL, NULL);
+    lmg_graph_add_output(g, y);
+    CHECK(lmg_graph_verify(g) == LMG_OK, "verify: %s", lmg_last_error());
+    const uint64_t step = 5;
+    lmg_exec *e = NULL;
+    int32_t ids[R * T] = {0};
+    float ref[R * T], mine[R * T];
+    CHECK(lmg_backend_ref.init(g, &(lmg_exec_opts){0}, &e) == LMG_OK, "init");
+    lmg_backend_ref.write(e, x, ids, sizeof ids);
+    lmg_backend_ref.run(e, step);
+    lmg_backend_ref.read(e, y, ref, sizeof ref);
+    lmg_backend_ref.free(e);
+    void *d[2] = {NULL, NULL};
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        char *name;
+        lmg_dtype t;
+        lmg_shape s;
+        void *data;
+        if (lmg_onnx_draw(g, i, step, &name, &t, &s, &data) != LMG_OK) break;
+        CHECK(i < 2 && strcmp(name, i ? "draw/spans/u1" : "draw/spans/u0") == 0 &&
+                  t == LMG_DTYPE_F32 && lmg_shape_numel(&s) == R * T,
+              "draw %d: %s", i, name);
+        if (i < 2) d[i] = data;
+        else free(data);
+        free(name);
+        n++;
+    }
+    CHECK(n == 2, "%d draws, expected u0 and u1", n);
+    if (n == 2) {
+        span_from_draws(d[0], d[1], R, T, 0.2f, 0.3, 6, mine);
+        int bad = 0, on = 0;
+        for (int i = 0; i < R * T; i++) bad += mine[i] != ref[i], on += ref[i] != 0.0f;
+        CHECK(bad == 0, "%d positions differ from the reference backend", bad);
+        CHECK(on > 0 && on < R * T, "%d of %d positions in spans", on, R * T);
+    }
+    free(d[0]);
+    free(d[1]);
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_symbolic_fallback(void)
 {
-    test_begin("symbolic axes: a GPT keeps batch and seq; slicing part of seq fixes it, named");
+    test_begin("symbolic axes: a GPT keeps batch and seq, so do slices of seq's tail, of a fixed "
+               "range and of its last entries; a slice that depends on seq's size fixes it, named");
     lmg_model_config c;
     lmg_model_config_default(&c, "gpt");
     c.layers = 1, c.d_model = 16, c.heads = 2, c.d_ff = 32, c.vocab = 32, c.seq = 6, c.batch = 3;
@@ -130,17 +201,28 @@ static void test_symbolic_fallback(void)
     CHECK(info.fixed[0] == 0, "nothing fixed, got '%s'", info.fixed);
     lmg_graph_free(g);
 
-    g = lmg_graph_new("part");
-    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(3, (int64_t[]){2, 5, 4}));
-    lmg_attr a[3] = {lmg_attr_int("axis", 1), lmg_attr_int("start", 1), lmg_attr_int("end", 5)};
-    int y = lmg_graph_node(g, LMG_OP_SLICE, "shift", &x, 1, a, 3, NULL, NULL);
-    lmg_graph_add_output(g, y);
-    lmg_graph_verify(g);
-    CHECK(lmg_onnx_export(g, &o, tmp_path("part.onnx"), &info) == LMG_OK, "export: %s",
-          lmg_last_error());
-    CHECK(strstr(info.fixed, "seq") && strstr(info.fixed, "'shift'") && !strstr(info.fixed, "batch"),
-          "seq fixed by node 'shift', batch kept: '%s'", info.fixed);
-    lmg_graph_free(g);
+    /* The tail of seq from 1 and [0, -1) stay symbolic (seq-1), as do a fixed range and the
+     * last k; [-3, 4) depends on the built size and fixes seq. */
+    static const int64_t ranges[5][2] = {{1, 5}, {0, -1}, {0, 2}, {-2, 5}, {-3, 4}};
+    for (int c4 = 0; c4 < 5; c4++) {
+        g = lmg_graph_new("part");
+        int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(3, (int64_t[]){2, 5, 4}));
+        lmg_attr a[3] = {lmg_attr_int("axis", 1), lmg_attr_int("start", ranges[c4][0]),
+                         lmg_attr_int("end", ranges[c4][1])};
+        int y = lmg_graph_node(g, LMG_OP_SLICE, "shift", &x, 1, a, 3, NULL, NULL);
+        lmg_graph_add_output(g, y);
+        lmg_graph_verify(g);
+        CHECK(lmg_onnx_export(g, &o, tmp_path("part.onnx"), &info) == LMG_OK, "export: %s",
+              lmg_last_error());
+        if (c4 < 4)
+            CHECK(info.fixed[0] == 0, "slice [%lld, %lld): nothing fixed, got '%s'",
+                  (long long)ranges[c4][0], (long long)ranges[c4][1], info.fixed);
+        else
+            CHECK(strstr(info.fixed, "seq") && strstr(info.fixed, "'shift'") &&
+                      !strstr(info.fixed, "batch"),
+                  "seq fixed by node 'shift', batch kept: '%s'", info.fixed);
+        lmg_graph_free(g);
+    }
     test_end();
 }
 
@@ -269,6 +351,7 @@ int main(void)
     test_every_op_mapped();
     test_random_refused();
     test_draws_match_ref();
+    test_span_draws_match_ref();
     test_symbolic_fallback();
     test_npy();
     test_npz();

@@ -4,6 +4,8 @@
 #include "../export/npy.h"
 #include "../export/onnx.h"
 #include "../graph/safetensors.h"
+#include "../text/labels.h"
+#include "../train/classify.h"
 #include "../train/train.h"
 
 #include <stdio.h>
@@ -25,6 +27,9 @@ static void help(FILE *f)
             "Write an ONNX model (standard ops, opset %d) that onnxruntime and other tools run.\n"
             "RUN is a run directory of lmg train: its model without the objective (outputs\n"
             "logits and hidden) with the weights of best.safetensors (or --checkpoint).\n"
+            "A classifier run (lmg finetune) outputs class_probs (the softmax of the class\n"
+            "logits, as lmg classify reports them) and class_logits [batch, classes]; its\n"
+            "class names, in class order, go to metadata_props 'lmgraph.labels' (a JSON list).\n"
             "GRAPH is a .pb or .lmgt file (lmg build, lmg autodiff, ...), exported as it is,\n"
             "with its loss when it has one. Batch and sequence length become the symbolic\n"
             "axes 'batch' and 'seq' where the graph allows; the model's config, the tokenizer\n"
@@ -113,6 +118,53 @@ static lmg_status load_weights(lmg_graph *g, const char *path, int state, const 
     return s;
 }
 
+/* names as a JSON list of strings (quotes, backslashes and control bytes escaped), malloc'd. */
+static char *json_list(char *const *names, int n)
+{
+    size_t cap = 3;
+    for (int k = 0; k < n; k++) cap += 6 * strlen(names[k]) + 4;
+    char *buf = malloc(cap), *o = buf;
+    if (!buf) return NULL;
+    *o++ = '[';
+    for (int k = 0; k < n; k++) {
+        if (k) *o++ = ',', *o++ = ' ';
+        *o++ = '"';
+        for (const unsigned char *p = (const unsigned char *)names[k]; *p; p++) {
+            if (*p == '"' || *p == '\\') *o++ = '\\', *o++ = (char)*p;
+            else if (*p < 0x20) o += sprintf(o, "\\u%04x", *p);
+            else *o++ = (char)*p;
+        }
+        *o++ = '"';
+    }
+    *o++ = ']';
+    *o = 0;
+    return buf;
+}
+
+/* A classifier's outputs: class_probs (the softmax lmg classify reports) and class_logits,
+ * nothing else (the language-model head of a fine-tuned body is pruned); *labels gets the
+ * class names of DATA_DIR/labels.tsv as a JSON list. */
+static lmg_status classifier_outputs(lmg_graph *g, const char *data_dir, char **labels)
+{
+    int cl = lmg_graph_find(g, "class_logits");
+    if (cl < 0) return lmg_error(LMG_ERR_INVALID, "the classifier model has no 'class_logits'");
+    int pr = lmg_graph_node(g, LMG_OP_SOFTMAX, "class_probs", &cl, 1, NULL, 0, NULL, NULL);
+    if (pr < 0) return g->status;
+    g->n_outputs = 0;
+    LMG_TRY(lmg_graph_add_output(g, pr));
+    LMG_TRY(lmg_graph_add_output(g, cl));
+    LMG_TRY(lmg_graph_prune(g));
+    char *path = data_dir ? path_join(data_dir, "labels.tsv") : NULL, **names = NULL;
+    if (!path) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    int n = 0;
+    lmg_status s = lmg_label_map_load(path, &names, &n, NULL);
+    free(path);
+    LMG_TRY(s);
+    *labels = json_list(names, n);
+    lmg_label_map_free(names, n);
+    return *labels ? LMG_OK : lmg_error(LMG_ERR_NOMEM, "out of memory");
+}
+
 static int write_draws(const lmg_graph *g, uint64_t step, const char *path, int quiet)
 {
     lmg_npz *z = lmg_npz_new();
@@ -199,7 +251,7 @@ int lmg_cmd_export(int argc, char **argv)
     lmg_graph *g = NULL, *run = NULL;
     lmg_st_file *weights = NULL;
     lmg_model_config mc;
-    char *data_dir = NULL, *ck = NULL, *tok = NULL;
+    char *data_dir = NULL, *ck = NULL, *tok = NULL, *labels = NULL;
     const char *step_meta = NULL;
     lmg_status s = LMG_OK;
     int rc = 0;
@@ -229,6 +281,12 @@ int lmg_cmd_export(int argc, char **argv)
             c.objective = "none";
             s = lmg_model_build(&c, &g);
             if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot build the model of run '%s'", src);
+            /* A body frozen by lmg finetune --freeze is in train.pb, not in the checkpoint. */
+            if (rc == 0 && (s = lmg_graph_adopt_frozen(g, run)) != LMG_OK)
+                rc = cli_fail(CMD, s, "%s", src);
+            if (rc == 0 && mc.n_classes > 0 &&
+                (s = classifier_outputs(g, data_dir, &labels)) != LMG_OK)
+                rc = cli_fail(CMD, s, "%s", src);
         }
         if (rc == 0 && (s = load_weights(g, ck, training, &step_meta, &weights)) != LMG_OK)
             rc = cli_fail_file(CMD, ck);
@@ -252,12 +310,14 @@ int lmg_cmd_export(int argc, char **argv)
 
     lmg_onnx_export_info info;
     if (rc == 0) {
-        const char *keys[4] = {"lmgraph.source", "lmgraph.checkpoint", "tokenizer", "lmgraph.kind"};
-        const char *vals[4] = {src, ck ? ck : "", tok ? tok : "",
-                               training ? "training step" : "forward"};
+        const char *keys[5] = {"lmgraph.source", "lmgraph.checkpoint", "tokenizer", "lmgraph.kind",
+                               "lmgraph.labels"};
+        const char *vals[5] = {src, ck ? ck : "", tok ? tok : "",
+                               training ? "training step" : labels ? "classifier" : "forward",
+                               labels ? labels : ""};
         int nm = 0;
-        const char *k2[4], *v2[4];
-        for (int i = 0; i < 4; i++)
+        const char *k2[5], *v2[5];
+        for (int i = 0; i < 5; i++)
             if (vals[i][0]) k2[nm] = keys[i], v2[nm++] = vals[i];
         lmg_onnx_export_opts o = {0};
         o.symbolic = !is_static && !training;
@@ -289,5 +349,6 @@ int lmg_cmd_export(int argc, char **argv)
     free(data_dir);
     free(ck);
     free(tok);
+    free(labels);
     return rc;
 }

@@ -1,7 +1,8 @@
 """check_import.py — `lmg import onnx`: the shipped tests/onnx/small.onnx (made by
 make_small.py) imports, runs like onnxruntime and NumPy, and differentiates like central
 differences of the NumPy model; export -> import -> export reaches a fixed point (the small
-model and a GPT); ops that do not map are listed all at once with their nodes.
+model and a GPT); GatherElements on the last axis imports as TakeAlong, negative indices
+counted from the end as in ONNX; ops that do not map are listed all at once with their nodes.
 
 usage: python check_import.py LMG WORKDIR
 """
@@ -116,6 +117,37 @@ def main():
     tap.check(f"the imported GPT re-exported gives the same logits ({max_rel(b, a):.1e})",
               max_rel(b, a) <= 1e-6)
 
+    # GatherElements -> TakeAlong: f32 and int32 data, int64 and int32 indices from -N to N-1
+    g = helper.make_graph(
+        [helper.make_node("GatherElements", ["x", "i"], ["y"], name="pick", axis=-1),
+         helper.make_node("GatherElements", ["xi", "j"], ["yi"], name="pick_i", axis=2)],
+        "gather", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5]),
+                   helper.make_tensor_value_info("i", TensorProto.INT64, [2, 3, 7]),
+                   helper.make_tensor_value_info("xi", TensorProto.INT32, [2, 3, 5]),
+                   helper.make_tensor_value_info("j", TensorProto.INT32, [2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 7]),
+         helper.make_tensor_value_info("yi", TensorProto.INT32, [2, 3, 4])])
+    gm = os.path.join(work, "gather.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), gm)
+    gpb = os.path.join(work, "gather.pb")
+    lmg(exe, "import", "onnx", gm, "-o", gpb, "-q")
+    feeds = {"x": rng.standard_normal((2, 3, 5)).astype(np.float32),
+             "i": rng.integers(-5, 5, (2, 3, 7)).astype(np.int64),
+             "xi": rng.integers(-99, 99, (2, 3, 5)).astype(np.int32),
+             "j": rng.integers(-5, 5, (2, 3, 4)).astype(np.int32)}
+    for k, v in feeds.items():
+        np.save(os.path.join(work, f"g_{k}.npy"), v)
+    res = os.path.join(work, "gather_out.npz")
+    lmg(exe, "run", gpb, "--backend", "ref", "--save", res,
+        "--inputs", ",".join(f"{k}={work}/g_{k}.npy" for k in feeds))
+    with np.load(res) as z:
+        mine = {k: z[k] for k in z.files}
+    theirs = dict(zip(("y", "yi"), ort_session(gm).run(None, feeds)))
+    text = lmg(exe, "print", gpb)
+    tap.check("GatherElements on the last axis imports as TakeAlong: equal to onnxruntime with "
+              "negative indices", "TakeAlong" in text and np.array_equal(mine["y"], theirs["y"])
+              and np.array_equal(mine["yi"], theirs["yi"]), f"{mine}\n{theirs}")
+
     # ops that do not map: every one is listed, with its node, in one line
     g = helper.make_graph(
         [helper.make_node("Erf", ["x"], ["e"], name="gelu_erf"),
@@ -131,6 +163,19 @@ def main():
     tap.check("unmapped ops: exit 1, one line listing Erf (node 'gelu_erf') and Sin (node 'wave')",
               r.returncode == 1 and len(err.splitlines()) == 1 and "Erf (node 'gelu_erf')" in err
               and "Sin (node 'wave')" in err and "fine" not in err, err)
+    g = helper.make_graph(
+        [helper.make_node("GatherElements", ["x", "k"], ["z"], name="rows", axis=0)], "rows",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("k", TensorProto.INT64, [2, 3])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3])])
+    bad = os.path.join(work, "rows.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), bad)
+    r = subprocess.run([exe, "import", "onnx", bad, "-o", os.path.join(work, "rows.pb")],
+                       capture_output=True, text=True)
+    err = r.stderr.strip()
+    tap.check("GatherElements on axis 0: exit 1, one line naming node 'rows' and the last axis",
+              r.returncode == 1 and len(err.splitlines()) == 1 and "'rows'" in err
+              and "last axis" in err, err)
     return tap.done()
 
 

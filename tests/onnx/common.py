@@ -35,7 +35,7 @@ class Tap:
 
 def lmg(exe, *args, expect=0):
     """Run `lmg ARGS`; its stdout, or an exception naming the command and its stderr."""
-    r = subprocess.run([exe, *args], capture_output=True, text=True)
+    r = subprocess.run([exe, *args], capture_output=True, text=True, errors="replace")
     if r.returncode != expect:
         raise RuntimeError(f"lmg {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
     return r.stdout + r.stderr
