@@ -1,13 +1,14 @@
 #!/bin/sh
 # setup.sh — installs what lmgraph needs on Debian 12 (when missing), builds it, and runs
 # the main job. `./setup.sh` trains a small model; `./setup.sh test` runs every test;
-# `./setup.sh asan` runs them under AddressSanitizer/UBSan; `./setup.sh build` only builds.
+# `./setup.sh asan` runs them under AddressSanitizer/UBSan; `./setup.sh build` only builds;
+# `./setup.sh fuzz [SECONDS]` runs each libFuzzer harness for SECONDS (default 60).
 set -e
 cd "$(dirname "$0")"
 
 packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
 opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes pkg-config
-python3-venv protobuf-compiler graphviz"
+python3-venv protobuf-compiler graphviz libonnx-dev clang-15"
 
 missing=""
 for p in $packages; do
@@ -26,8 +27,10 @@ mode=${1:-train}
 [ $# -gt 0 ] && shift
 case "$mode" in
 build) exec ninja ;;
-test) ninja && exec ninja test ;;
+test) # build/pyenv: onnx, onnxruntime, numpy for tests/cli_onnx.sh (which fails without it in CI)
+    ninja && { tests/onnx/pyenv.sh >/dev/null || true; } && exec ninja test ;;
 asan) ninja build/asan/all && exec ninja asan ;;
 train) ninja && exec build/lmg train "$@" ;;
-*) echo "usage: ./setup.sh [train|test|asan|build]" >&2; exit 2 ;;
+fuzz) ninja build/fuzz/fuzzers && exec tests/fuzz/run.sh "${1:-60}" ;;
+*) echo "usage: ./setup.sh [train|test|asan|build|fuzz [SECONDS]]" >&2; exit 2 ;;
 esac

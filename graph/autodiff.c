@@ -282,7 +282,8 @@ static void mark_paths(ad *a, int loss)
     for (int i = 0; i < a->nn; i++) {
         const lmg_node *n = &g->nodes[i];
         /* Random draws take only the shape of their input: their derivative is zero. */
-        if (n->op == LMG_OP_BERNOULLI || n->op == LMG_OP_RANDOM_INT) continue;
+        if (n->op == LMG_OP_BERNOULLI || n->op == LMG_OP_RANDOM_INT || n->op == LMG_OP_SPAN_MASK)
+            continue;
         int any = 0;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0 && a->active[n->in[k]]) any = 1;
@@ -503,6 +504,7 @@ lmg_status lmg_autodiff(lmg_graph *g, const char *loss)
     if (g->status != LMG_OK)
         return lmg_error(LMG_ERR_ARG, "autodiff: the graph has a pending builder error (%s)",
                          lmg_status_name(g->status));
+    LMG_TRY(lmg_graph_check_bound(g, "autodiff"));
     int l = lmg_graph_find(g, loss);
     if (l < 0) return lmg_error(LMG_ERR_NOT_FOUND, "autodiff: no value named '%s'", loss);
     const lmg_value *lv = &g->values[l];

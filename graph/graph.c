@@ -351,7 +351,9 @@ static int attr_copy(lmg_attr *d, const lmg_attr *s)
 {
     *d = *s;
     d->name = dup_str(s->name);
-    d->s = s->type == LMG_ATTR_STRING ? dup_str(s->s ? s->s : "") : NULL;
+    /* An int attribute may carry a dimension name in s until the graph is bound (dims.c). */
+    d->s = s->type == LMG_ATTR_STRING ? dup_str(s->s ? s->s : "")
+           : s->type == LMG_ATTR_INT && s->s ? dup_str(s->s) : NULL;
     d->ints = NULL;
     d->floats = NULL;
     if (s->type == LMG_ATTR_INTS && s->n > 0) {
@@ -362,7 +364,7 @@ static int attr_copy(lmg_attr *d, const lmg_attr *s)
         d->floats = malloc((size_t)s->n * sizeof *d->floats);
         if (d->floats) memcpy(d->floats, s->floats, (size_t)s->n * sizeof *d->floats);
     }
-    int bad = !d->name || (s->type == LMG_ATTR_STRING && !d->s) ||
+    int bad = !d->name || (s->type == LMG_ATTR_STRING && !d->s) || (s->s && !d->s) ||
               (s->type == LMG_ATTR_INTS && s->n > 0 && !d->ints) ||
               (s->type == LMG_ATTR_FLOATS && s->n > 0 && !d->floats);
     if (bad) {

@@ -19,36 +19,10 @@ _Static_assert(LMG__DATA_TYPE__F32 == (int)LMG_DTYPE_F32 && LMG__DATA_TYPE__I32 
 
 /* ---- small file helpers ------------------------------------------------------------ */
 
+/* Protobuf refuses messages of 2 GiB or more, so a larger file is not a graph. */
 static lmg_status read_whole(const char *path, unsigned char **data, size_t *n)
 {
-    return lmg_read_file(path, (char **)data, n);
-}
-
-/* Write bytes to path atomically: a temporary file beside it, fsync, rename. */
-static lmg_status write_atomic(const char *path, const void *data, size_t n)
-{
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    int ok = fwrite(data, 1, n, f) == n;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return LMG_OK;
+    return lmg_read_file_max(path, ((uint64_t)2 << 30) - 1, (char **)data, n);
 }
 
 /* Directory part of a path ("." when none), malloc'd. */
@@ -62,9 +36,15 @@ static char *dir_of(const char *path)
 
 /* ---- loading ----------------------------------------------------------------------- */
 
+typedef struct st_cache {
+    char *path;
+    lmg_st_file *f;
+} st_cache;
+
 typedef struct {
     const char *label;    /* file name for messages */
     const char *base_dir; /* where external locations are resolved */
+    st_cache *cache;      /* the last safetensors header read */
 } load_ctx;
 
 static lmg_status bad(const load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -76,6 +56,14 @@ static lmg_status bad(const load_ctx *c, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return lmg_error(LMG_ERR_PARSE, "%s: %s", c->label, msg);
+}
+
+/* A graph builder call failed and left its message: prefix the file's name. Running out of
+ * memory stays LMG_ERR_NOMEM; anything else the builder refuses is the file's fault. */
+static lmg_status builder_failed(const load_ctx *c, const lmg_graph *g)
+{
+    return lmg_error_prefix(g->status == LMG_ERR_NOMEM ? LMG_ERR_NOMEM : LMG_ERR_PARSE, "%s",
+                            c->label);
 }
 
 static lmg_status read_type(const load_ctx *c, const char *what, const char *name, int dtype,
@@ -119,38 +107,103 @@ static lmg_status external_path(const load_ctx *c, const char *tensor, const cha
 
 /* Reads into a buffer allocated only once the file is known to hold the bytes, so a
  * declared size far beyond the file never reaches malloc. */
+static int ends_with_st(const char *loc)
+{
+    size_t n = strlen(loc);
+    return n >= 12 && strcmp(loc + n - 12, ".safetensors") == 0;
+}
+
+/* The header of a safetensors file is read once per load (a graph's tensors share one). */
+static lmg_status check_st_header(const load_ctx *c, const char *path, const char *tensor,
+                                  lmg_dtype t, const lmg_shape *sh, const Lmg__ExternalData *x)
+{
+    st_cache *k = c->cache;
+    if (!k->path || strcmp(k->path, path) != 0) {
+        lmg_st_close(k->f);
+        free(k->path);
+        k->f = NULL;
+        k->path = strdup(path);
+        if (!k->path) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        lmg_status s = lmg_st_open_header(path, &k->f);
+        if (s != LMG_OK) {
+            free(k->path);
+            k->path = NULL;
+            return lmg_error_prefix(s, "%s: initializer '%s'", c->label, tensor);
+        }
+    }
+    lmg_status s = lmg_st_check_tensor(k->f, path, tensor, t, sh, x->offset, x->length);
+    if (s != LMG_OK) return lmg_error_prefix(s, "%s", c->label);
+    return LMG_OK;
+}
+
 static lmg_status read_external(const load_ctx *c, const char *tensor, const Lmg__ExternalData *x,
-                                void **dst, size_t nbytes)
+                                lmg_dtype t, const lmg_shape *sh, void **dst, size_t nbytes)
 {
     if (x->length != nbytes)
         return bad(c, "initializer '%s': external length %llu, but its type needs %zu bytes",
                    tensor, (unsigned long long)x->length, nbytes);
     char *path = NULL;
     LMG_TRY(external_path(c, tensor, x->location, &path));
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot open external file '%s': %s",
-                                 c->label, tensor, path, strerror(errno));
+    int fd;
+    uint64_t size;
+    lmg_status s = lmg_open_regular(path, &fd, &size);
+    if (s != LMG_OK) {
+        s = lmg_error_prefix(s, "%s: initializer '%s': external file", c->label, tensor);
         free(path);
         return s;
     }
-    struct stat st;
-    lmg_status s = LMG_OK;
-    if (fstat(fileno(f), &st) != 0) {
-        s = lmg_error(LMG_ERR_IO, "%s: cannot stat '%s'", c->label, path);
-    } else if (x->offset > (uint64_t)st.st_size || x->length > (uint64_t)st.st_size - x->offset) {
-        s = bad(c, "initializer '%s': external bytes [%llu, %llu) lie outside '%s' (%lld bytes)",
+    if (x->offset > size || x->length > size - x->offset) {
+        s = bad(c, "initializer '%s': external bytes [%llu, %llu) lie outside '%s' (%llu bytes)",
                 tensor, (unsigned long long)x->offset,
                 (unsigned long long)x->offset + (unsigned long long)x->length, x->location,
-                (long long)st.st_size);
+                (unsigned long long)size);
     } else if (!(*dst = malloc(nbytes ? nbytes : 1))) {
         s = lmg_error(LMG_ERR_NOMEM, "%s: out of memory for '%s'", c->label, tensor);
-    } else if (fseeko(f, (off_t)x->offset, SEEK_SET) != 0 || fread(*dst, 1, nbytes, f) != nbytes) {
-        s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot read '%s'", c->label, tensor, path);
+    } else {
+        size_t got = 0;
+        while (got < nbytes) {
+            ssize_t r = pread(fd, (char *)*dst + got, nbytes - got, (off_t)(x->offset + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        if (got != nbytes)
+            s = lmg_error(LMG_ERR_IO, "%s: initializer '%s': cannot read '%s'", c->label, tensor, path);
     }
-    fclose(f);
+    close(fd);
+    /* The graph's byte range is what is read, so the graph is authoritative; a safetensors
+     * file must agree with it, or tools reading the file by its header would see other
+     * tensors than lmgraph does. */
+    if (s == LMG_OK && ends_with_st(x->location)) s = check_st_header(c, path, tensor, t, sh, x);
     free(path);
     return s;
+}
+
+/* Named dimensions of value v (ValueInfo / Tensor field dim_names): none, or one per dim. */
+static lmg_status load_dim_names(const load_ctx *c, lmg_graph *g, int v, size_t n,
+                                 char *const *names)
+{
+    lmg_value *val = &g->values[v];
+    if (n == 0) return LMG_OK;
+    if (n != (size_t)val->shape.rank)
+        return bad(c, "'%s': %zu dim_names for rank %d", val->name, n, val->shape.rank);
+    for (size_t i = 0; i < n; i++) {
+        const char *dn = names[i] ? names[i] : "";
+        if (!dn[0]) continue;
+        if (val->shape.dims[i] != 0)
+            return bad(c, "'%s': dimension %zu is named '%s' but has size %lld", val->name, i, dn,
+                       (long long)val->shape.dims[i]);
+        if (strcmp(dn, "?") == 0) {
+            if (val->kind != LMG_VALUE_NODE)
+                return bad(c, "'%s': only node outputs may have a '?' dimension", val->name);
+            val->dim_sym[i] = -1;
+            continue;
+        }
+        int k = lmg_graph_dim_symbol(g, dn);
+        if (k < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s: '%s'", c->label, val->name);
+        val->dim_sym[i] = (int8_t)k;
+    }
+    return LMG_OK;
 }
 
 static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__Tensor *x)
@@ -170,15 +223,18 @@ static lmg_status load_initializer(const load_ctx *c, lmg_graph *g, const Lmg__T
                    x->raw_data.len, lmg_dtype_name(t), lmg_shape_str(&s, (char[160]){0}, 160),
                    nbytes);
     int v = lmg_graph_add_value(g, x->name, LMG_VALUE_INIT, t, s);
-    if (v < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+    if (v < 0) return builder_failed(c, g);
     lmg_value *val = &g->values[v];
     val->trainable = x->trainable != 0;
     if (x->zeros) {
         val->fill = LMG_INIT_ZEROS;
-        return LMG_OK;
+        return load_dim_names(c, g, v, x->n_dim_names, x->dim_names);
     }
+    for (size_t i = 0; i < x->n_dim_names; i++)
+        if (x->dim_names[i] && x->dim_names[i][0])
+            return bad(c, "initializer '%s' has a named dimension but is not zeros", x->name);
     val->fill = LMG_INIT_DATA;
-    if (x->external) return read_external(c, x->name, x->external, &val->data, nbytes);
+    if (x->external) return read_external(c, x->name, x->external, t, &s, &val->data, nbytes);
     val->data = malloc(nbytes ? nbytes : 1);
     if (!val->data) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory for '%s'", c->label, x->name);
     if (nbytes) memcpy(val->data, x->raw_data.data, nbytes);
@@ -195,8 +251,8 @@ static int value_ref(lmg_graph *g, const char *name)
                                lmg_shape_make(0, NULL));
 }
 
-static lmg_status load_attr(const load_ctx *c, const Lmg__Node *n, const Lmg__Attribute *a,
-                            lmg_attr *out)
+static lmg_status load_attr(const load_ctx *c, lmg_graph *g, const Lmg__Node *n,
+                            const Lmg__Attribute *a, lmg_attr *out)
 {
     memset(out, 0, sizeof *out);
     out->name = a->name;
@@ -205,6 +261,13 @@ static lmg_status load_attr(const load_ctx *c, const Lmg__Node *n, const Lmg__At
     case LMG__ATTRIBUTE__VALUE_I: out->type = LMG_ATTR_INT; out->i = a->i; break;
     case LMG__ATTRIBUTE__VALUE_F: out->type = LMG_ATTR_FLOAT; out->f = a->f; break;
     case LMG__ATTRIBUTE__VALUE_S: out->type = LMG_ATTR_STRING; out->s = a->s; break;
+    case LMG__ATTRIBUTE__VALUE_DIM:
+        if (lmg_graph_dim_symbol(g, a->dim) < 0)
+            return lmg_error_prefix(LMG_ERR_PARSE, "%s: node '%s': attribute '%s'", c->label,
+                                    n->name, a->name);
+        out->type = LMG_ATTR_INT;
+        out->s = a->dim;
+        break;
     case LMG__ATTRIBUTE__VALUE_INTS:
         if (a->ints->n_values > (1u << 24))
             return bad(c, "node '%s': attribute '%s' is too long", n->name, a->name);
@@ -254,7 +317,7 @@ static lmg_status load_node(const load_ctx *c, lmg_graph *g, const Lmg__Node *n)
         outs[k] = lmg_graph_find(g, n->outputs[k]);
     }
     for (size_t k = 0; k < n->n_attributes && s == LMG_OK; k++)
-        s = load_attr(c, n, n->attributes[k], &attrs[k]);
+        s = load_attr(c, g, n, n->attributes[k], &attrs[k]);
     if (s == LMG_OK)
         s = lmg_graph_append_node(g, n->name, (lmg_op)op, ins, (int)n->n_inputs, outs,
                                   (int)n->n_outputs, attrs, (int)n->n_attributes);
@@ -276,7 +339,7 @@ static lmg_status create_node_outputs(const load_ctx *c, lmg_graph *g, const Lmg
             if (!name[0] || lmg_graph_find(g, name) >= 0) continue; /* reported later */
             if (lmg_graph_add_value(g, name, LMG_VALUE_NODE, LMG_DTYPE_UNDEFINED,
                                     lmg_shape_make(0, NULL)) < 0)
-                return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+                return builder_failed(c, g);
         }
     }
     return LMG_OK;
@@ -294,7 +357,7 @@ static lmg_status apply_info(const load_ctx *c, lmg_graph *g, const Lmg__ValueIn
     if (val->kind == LMG_VALUE_NODE && val->dtype == LMG_DTYPE_UNDEFINED) {
         val->dtype = t;
         val->shape = s;
-        return LMG_OK;
+        return load_dim_names(c, g, v, vi->n_dim_names, vi->dim_names);
     }
     if (val->dtype != t || !lmg_shape_equal(&val->shape, &s)) {
         char a[160], b[160];
@@ -347,7 +410,7 @@ static lmg_status load_outputs(const load_ctx *c, const Lmg__Graph *pg, lmg_grap
         const char *name = pg->outputs[i]->name;
         if (!name[0]) s = bad(c, "graph output %zu has an empty name", i);
         else if ((outs[i] = value_ref(g, name)) < 0)
-            s = lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+            s = builder_failed(c, g);
     }
     unsigned char *listed = s == LMG_OK ? calloc((size_t)g->n_values + 1, 1) : NULL;
     if (s == LMG_OK && !listed) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
@@ -383,8 +446,9 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
         lmg_shape s;
         LMG_TRY(read_type(c, "input", vi->name, (int)vi->dtype, vi->n_dims, vi->dims, &t, &s));
         int v = lmg_graph_add_value(g, vi->name, LMG_VALUE_INPUT, t, s);
-        if (v < 0) return lmg_error_prefix(LMG_ERR_PARSE, "%s", c->label);
+        if (v < 0) return builder_failed(c, g);
         g->inputs[g->n_inputs++] = v;
+        LMG_TRY(load_dim_names(c, g, v, vi->n_dim_names, vi->dim_names));
     }
     for (size_t i = 0; i < pg->n_initializers; i++)
         LMG_TRY(load_initializer(c, g, pg->initializers[i]));
@@ -402,10 +466,75 @@ static lmg_status build_graph(const load_ctx *c, const Lmg__Model *m, lmg_graph 
     return load_outputs(c, pg, g);
 }
 
+/* protobuf-c does not check that strings are UTF-8; readers in other languages do. */
+static lmg_status utf8_field(const load_ctx *c, const char *field, const char *s)
+{
+    size_t n = strlen(s), ok = lmg_utf8_valid_prefix(s, n);
+    if (ok == n) return LMG_OK;
+    return bad(c, "%s '%.*s...' is not UTF-8 (byte 0x%02x at offset %zu); protobuf strings must be",
+               field, (int)(ok < 64 ? ok : 64), s, (unsigned char)s[ok], ok);
+}
+
+static lmg_status check_utf8(const load_ctx *c, const Lmg__Model *m)
+{
+    LMG_TRY(utf8_field(c, "producer", m->producer));
+    for (size_t i = 0; i < m->n_metadata; i++) {
+        LMG_TRY(utf8_field(c, "metadata key", m->metadata[i]->key));
+        LMG_TRY(utf8_field(c, "metadata value", m->metadata[i]->value));
+    }
+    const Lmg__Graph *g = m->graph;
+    if (!g) return LMG_OK;
+    LMG_TRY(utf8_field(c, "graph name", g->name));
+    const Lmg__ValueInfo *const *vis[3] = {(const Lmg__ValueInfo *const *)g->inputs,
+                                          (const Lmg__ValueInfo *const *)g->outputs,
+                                          (const Lmg__ValueInfo *const *)g->value_info};
+    size_t nvis[3] = {g->n_inputs, g->n_outputs, g->n_value_info};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < nvis[k]; i++) LMG_TRY(utf8_field(c, "value name", vis[k][i]->name));
+    for (size_t i = 0; i < g->n_initializers; i++) {
+        LMG_TRY(utf8_field(c, "initializer name", g->initializers[i]->name));
+        if (g->initializers[i]->external)
+            LMG_TRY(utf8_field(c, "external location", g->initializers[i]->external->location));
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lmg__Node *nd = g->nodes[i];
+        LMG_TRY(utf8_field(c, "node name", nd->name));
+        LMG_TRY(utf8_field(c, "op", nd->op));
+        for (size_t k = 0; k < nd->n_inputs; k++) LMG_TRY(utf8_field(c, "node input", nd->inputs[k]));
+        for (size_t k = 0; k < nd->n_outputs; k++) LMG_TRY(utf8_field(c, "node output", nd->outputs[k]));
+        for (size_t k = 0; k < nd->n_attributes; k++) {
+            LMG_TRY(utf8_field(c, "attribute name", nd->attributes[k]->name));
+            if (nd->attributes[k]->value_case == LMG__ATTRIBUTE__VALUE_S)
+                LMG_TRY(utf8_field(c, "string attribute", nd->attributes[k]->s));
+        }
+    }
+    return LMG_OK;
+}
+
+/* protobuf-c's decoder allocates through this, from this library's malloc (so tests that
+ * fail allocations reach it too), and notes a failure: unpack returns NULL for both an
+ * exhausted heap and a malformed file. */
+static void *pb_alloc(void *failed, size_t n)
+{
+    void *p = malloc(n);
+    if (!p) *(int *)failed = 1;
+    return p;
+}
+
+static void pb_free(void *failed, void *p)
+{
+    (void)failed;
+    free(p);
+}
+
 static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_graph **out)
 {
     *out = NULL;
-    Lmg__Model *m = lmg__model__unpack(NULL, n, buf);
+    int pb_failed = 0;
+    ProtobufCAllocator pb = {pb_alloc, pb_free, &pb_failed};
+    Lmg__Model *m = lmg__model__unpack(&pb, n, buf);
+    if (!m && pb_failed)
+        return lmg_error(LMG_ERR_NOMEM, "%s: out of memory decoding %zu bytes", c->label, n);
     if (!m) return bad(c, "not an lmgraph model (malformed or truncated protobuf, %zu bytes)", n);
     lmg_status s = LMG_OK;
     lmg_graph *g = NULL;
@@ -422,6 +551,8 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
                       "upgrade lmgraph", c->label, (long long)m->opset_version, LMG_OPSET_VERSION);
     } else if (!m->graph) {
         s = bad(c, "the model has no graph");
+    } else {
+        s = check_utf8(c, m);
     }
     if (s == LMG_OK) {
         g = lmg_graph_new(m->graph->name);
@@ -440,7 +571,7 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
         s = lmg_graph_verify(g);
         if (s != LMG_OK) lmg_error_prefix(s, "%s", c->label);
     }
-    lmg__model__free_unpacked(m, NULL);
+    lmg__model__free_unpacked(m, &pb);
     if (s != LMG_OK) {
         lmg_graph_free(g);
         return s;
@@ -452,8 +583,12 @@ static lmg_status load_impl(const void *buf, size_t n, const load_ctx *c, lmg_gr
 lmg_status lmg_graph_load_bytes(const void *buf, size_t n, const char *base_dir, lmg_graph **out)
 {
     if (!out || (!buf && n)) return lmg_error(LMG_ERR_ARG, "load_bytes: bad arguments");
-    load_ctx c = {"<graph bytes>", base_dir};
-    return load_impl(buf ? buf : "", n, &c, out);
+    st_cache k = {0};
+    load_ctx c = {"<graph bytes>", base_dir, &k};
+    lmg_status s = load_impl(buf ? buf : "", n, &c, out);
+    lmg_st_close(k.f);
+    free(k.path);
+    return s;
 }
 
 lmg_status lmg_graph_load(const char *path, lmg_graph **out)
@@ -468,8 +603,11 @@ lmg_status lmg_graph_load(const char *path, lmg_graph **out)
         free(buf);
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
-    load_ctx c = {path, dir};
+    st_cache k = {0};
+    load_ctx c = {path, dir, &k};
     lmg_status s = load_impl(buf, n, &c, out);
+    lmg_st_close(k.f);
+    free(k.path);
     free(dir);
     free(buf);
     return s;
@@ -491,10 +629,12 @@ typedef struct {
     char **names;                    /* node input/output name lists */
     Lmg__Tensor *tensors, **tensors_p;
     Lmg__ExternalData *ext;
+    char **dim_names;                /* LMG_MAX_DIMS per ValueInfo and Tensor, when named */
 } packed;
 
 static void packed_free(packed *p)
 {
+    free(p->dim_names);
     free(p->meta);
     free(p->meta_p);
     free(p->vi);
@@ -522,6 +662,40 @@ static void fill_vi(Lmg__ValueInfo *vi, const lmg_value *v)
 
 
 static char empty_name[] = "";
+static char unknown_dim[] = "?";
+
+/* Point dims_names at the graph's dimension names for every stored value that has one. */
+static lmg_status pack_dim_names(const lmg_graph *g, packed *p)
+{
+    if (!lmg_graph_is_symbolic(g)) return LMG_OK;
+    size_t n_vi = p->graph.n_inputs + p->graph.n_outputs + p->graph.n_value_info;
+    size_t n_t = p->graph.n_initializers;
+    p->dim_names = calloc((n_vi + n_t) * LMG_MAX_DIMS + 1, sizeof *p->dim_names);
+    if (!p->dim_names) return lmg_error(LMG_ERR_NOMEM, "out of memory saving graph '%s'", g->name);
+    char **slot = p->dim_names;
+    for (size_t i = 0; i < n_vi + n_t; i++, slot += LMG_MAX_DIMS) {
+        const char *name = i < n_vi ? p->vi[i].name : p->tensors[i - n_vi].name;
+        int v = lmg_graph_find(g, name);
+        if (v < 0) continue;
+        const lmg_value *val = &g->values[v];
+        int named = 0;
+        for (int d = 0; d < val->shape.rank; d++) {
+            int k = val->dim_sym[d];
+            slot[d] = k > 0 && k <= g->n_dim_names ? (char *)g->dim_names[k - 1]
+                      : k ? unknown_dim : empty_name;
+            named |= k != 0;
+        }
+        if (!named) continue;
+        if (i < n_vi) {
+            p->vi[i].n_dim_names = (size_t)val->shape.rank;
+            p->vi[i].dim_names = slot;
+        } else {
+            p->tensors[i - n_vi].n_dim_names = (size_t)val->shape.rank;
+            p->tensors[i - n_vi].dim_names = slot;
+        }
+    }
+    return LMG_OK;
+}
 
 /* Lay the graph out as protobuf-c messages. `ext_of` (may be NULL) gives, per value id, the
  * external data of an initializer stored outside, or NULL. */
@@ -629,7 +803,15 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
             lmg__attribute__init(pa);
             pa->name = at->name;
             switch (at->type) {
-            case LMG_ATTR_INT: pa->value_case = LMG__ATTRIBUTE__VALUE_I; pa->i = at->i; break;
+            case LMG_ATTR_INT:
+                if (at->s) {
+                    pa->value_case = LMG__ATTRIBUTE__VALUE_DIM;
+                    pa->dim = at->s;
+                } else {
+                    pa->value_case = LMG__ATTRIBUTE__VALUE_I;
+                    pa->i = at->i;
+                }
+                break;
             case LMG_ATTR_FLOAT: pa->value_case = LMG__ATTRIBUTE__VALUE_F; pa->f = at->f; break;
             case LMG_ATTR_STRING:
                 pa->value_case = LMG__ATTRIBUTE__VALUE_S;
@@ -684,13 +866,19 @@ static lmg_status pack_graph(const lmg_graph *g, packed *p, Lmg__ExternalData **
     }
     p->graph.initializers = p->tensors_p;
     p->graph.n_initializers = t;
-    return LMG_OK;
+    return pack_dim_names(g, p);
 }
 
 static lmg_status pack_bytes(const lmg_graph *g, Lmg__ExternalData **ext_of, void **buf, size_t *n)
 {
     packed p;
     LMG_TRY(pack_graph(g, &p, ext_of));
+    /* A string that is not UTF-8 would make the file unreadable to other protobuf readers. */
+    load_ctx c = {"saving the graph", NULL, NULL};
+    if (check_utf8(&c, &p.model) != LMG_OK) {
+        packed_free(&p);
+        return lmg_error_prefix(LMG_ERR_INVALID, "graph");
+    }
     size_t size = lmg__model__get_packed_size(&p.model);
     uint8_t *out = malloc(size ? size : 1);
     if (!out) {
@@ -767,7 +955,7 @@ lmg_status lmg_graph_save(const lmg_graph *g, const char *path, size_t external_
         if (s != LMG_OK) goto done;
     }
     s = pack_bytes(g, ext_of, &buf, &n);
-    if (s == LMG_OK) s = write_atomic(path, buf, n);
+    if (s == LMG_OK) s = lmg_write_file_atomic(path, buf, n);
 done:
     free(buf);
     free(ext_of);

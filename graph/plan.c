@@ -274,6 +274,7 @@ lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_pla
 {
     *out = NULL;
     if (!g) return lmg_error(LMG_ERR_ARG, "memory plan: no graph");
+    LMG_TRY(lmg_graph_check_bound(g, "a memory plan"));
     size_t align = opts && opts->alignment ? opts->alignment : 64;
     if (align & (align - 1))
         return lmg_error(LMG_ERR_ARG, "memory plan: alignment %zu is not a power of two", align);

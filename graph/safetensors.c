@@ -175,20 +175,6 @@ static void build_header(const lmg_st_writer *w, lmg_sbuf *b)
     while ((8 + b->n) % 8) lmg_sbuf_put(b, " ", 1);
 }
 
-static int write_all(int fd, const void *p, uint64_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        size_t chunk = n > ((uint64_t)1 << 30) ? (size_t)1 << 30 : (size_t)n;
-        ssize_t got = write(fd, c, chunk);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return -1;
-        c += got;
-        n -= (uint64_t)got;
-    }
-    return 0;
-}
-
 lmg_status lmg_st_writer_commit(lmg_st_writer *w, const char *path)
 {
     if (!w || !path) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
@@ -198,50 +184,23 @@ lmg_status lmg_st_writer_commit(lmg_st_writer *w, const char *path)
         free(h.s);
         return lmg_error(LMG_ERR_NOMEM, "%s: out of memory building the header", path);
     }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) {
-        free(h.s);
-        return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    }
-    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
+    lmg_file_writer fw;
+    lmg_status s = lmg_file_writer_open(&fw, path);
+    if (s != LMG_OK) {
         free(h.s);
         return s;
     }
     unsigned char len8[8];
     uint64_t hl = h.n;
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
-    int ok = write_all(fd, len8, 8) == 0 && write_all(fd, h.s, h.n) == 0;
-    for (int i = 0; ok && i < w->n; i++)
-        ok = write_all(fd, w->t[i].data, w->t[i].end - w->t[i].begin) == 0;
-    int err = errno;
-    ok = ok && fsync(fd) == 0;
-    if (ok) err = errno;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        if (ok) err = errno;
-        unlink(tmp);
-        free(tmp);
+    lmg_file_writer_put(&fw, len8, 8);
+    lmg_file_writer_put(&fw, h.s, h.n);
+    for (int i = 0; i < w->n; i++) lmg_file_writer_put(&fw, w->t[i].data, w->t[i].end - w->t[i].begin);
+    s = lmg_file_writer_commit(&fw);
+    if (s != LMG_OK) {
         free(h.s);
-        return lmg_error(LMG_ERR_IO, "%s: cannot write: %s", path, strerror(err));
+        return s;
     }
-    /* Make the rename itself durable. */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    free(tmp);
     w->data_start = 8 + h.n;
     w->committed = 1;
     free(h.s);
@@ -280,6 +239,7 @@ typedef struct {
     const char *p, *end, *start;
     const char *file;
     char err[200];
+    int oom; /* the error is an allocation that failed, not the file */
 } jparser;
 
 static void jfree(jval *v)
@@ -390,6 +350,7 @@ static int jstring(jparser *p, char **out)
     p->p++;
     if (b.oom) {
         free(b.s);
+        p->oom = 1;
         return jfail(p, "out of memory");
     }
     *out = b.s;
@@ -455,7 +416,10 @@ static int jcontainer(jparser *p, jval *v, int depth, int obj)
             if (ni) v->items = ni;
             char **nk = obj ? realloc(v->keys, (size_t)cap * sizeof *nk) : NULL;
             if (nk) v->keys = nk;
-            if (!ni || (obj && !nk)) return jfail(p, "out of memory");
+            if (!ni || (obj && !nk)) {
+                p->oom = 1;
+                return jfail(p, "out of memory");
+            }
         }
         jval *item = &v->items[v->n];
         memset(item, 0, sizeof *item);
@@ -687,21 +651,22 @@ static lmg_status parse_header(const char *file, lmg_st_file *f, const jval *roo
     return s;
 }
 
-lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st_file **out)
+/* b holds the first n bytes of a file of `total` bytes (n == total unless header_only, when
+ * it holds at least the length and the header). */
+static lmg_status open_impl(const unsigned char *b, size_t n, uint64_t total, const char *file,
+                            int header_only, lmg_st_file **out)
 {
-    if (!out || (!buf && n)) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
-    *out = NULL;
-    const char *file = name ? name : "<safetensors bytes>";
-    const unsigned char *b = buf;
-    if (n < 8) return st_bad(file, "%zu bytes, shorter than the 8-byte header length", n);
+    if (total < 8) return st_bad(file, "%llu bytes, shorter than the 8-byte header length",
+                                 (unsigned long long)total);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
     if (hl > MAX_HEADER) return st_bad(file, "header length %llu is too large", (unsigned long long)hl);
-    if (hl > n - 8)
-        return st_bad(file, "header length %llu runs past the end of the file (%zu bytes)",
-                      (unsigned long long)hl, n);
+    if (hl > total - 8)
+        return st_bad(file, "header length %llu runs past the end of the file (%llu bytes)",
+                      (unsigned long long)hl, (unsigned long long)total);
+    if (hl > n - 8) return st_bad(file, "the header could not be read whole");
     if (hl < 2 || b[8] != '{') return st_bad(file, "the header does not start with '{'");
-    jparser p = {(const char *)b + 8, (const char *)b + 8 + hl, (const char *)b + 8, file, ""};
+    jparser p = {(const char *)b + 8, (const char *)b + 8 + hl, (const char *)b + 8, file, "", 0};
     jval root;
     memset(&root, 0, sizeof root);
     int rc = jvalue(&p, &root, 0);
@@ -711,6 +676,7 @@ lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st
     }
     if (rc != 0) {
         jfree(&root);
+        if (p.oom) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory reading the header", file);
         return st_bad(file, "bad JSON header: %s", p.err);
     }
     lmg_st_file *f = calloc(1, sizeof *f);
@@ -719,10 +685,10 @@ lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
     f->data_start = 8 + hl;
-    f->data_len = n - f->data_start;
+    f->data_len = total - f->data_start;
     lmg_status s = parse_header(file, f, &root, f->data_len);
     jfree(&root);
-    if (s == LMG_OK) {
+    if (s == LMG_OK && !header_only) {
         f->data = malloc(f->data_len ? (size_t)f->data_len : 1);
         if (!f->data) s = lmg_error(LMG_ERR_NOMEM, "%s: out of memory", file);
         else if (f->data_len) memcpy(f->data, b + f->data_start, (size_t)f->data_len);
@@ -735,6 +701,13 @@ lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st
     return LMG_OK;
 }
 
+lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st_file **out)
+{
+    if (!out || (!buf && n)) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
+    *out = NULL;
+    return open_impl(buf, n, n, name ? name : "<safetensors bytes>", 0, out);
+}
+
 lmg_status lmg_st_open(const char *path, lmg_st_file **out)
 {
     if (!path || !out) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
@@ -745,6 +718,71 @@ lmg_status lmg_st_open(const char *path, lmg_st_file **out)
     lmg_status s = lmg_st_open_bytes(buf, len, path, out);
     free(buf);
     return s;
+}
+
+/* Reads n bytes at the start of fd (short only at the end of the file). */
+static size_t read_at_start(int fd, unsigned char *b, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, b + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+lmg_status lmg_st_open_header(const char *path, lmg_st_file **out)
+{
+    if (!path || !out) return lmg_error(LMG_ERR_ARG, "safetensors: bad arguments");
+    *out = NULL;
+    int fd;
+    uint64_t size;
+    LMG_TRY(lmg_open_regular(path, &fd, &size));
+    unsigned char len8[8] = {0};
+    size_t got = read_at_start(fd, len8, 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | len8[i];
+    lmg_status s;
+    if (got < 8 || hl > MAX_HEADER || hl > size - 8) {
+        s = open_impl(len8, got, got < 8 ? got : size, path, 1, out);
+    } else {
+        unsigned char *b = malloc((size_t)hl + 8);
+        if (!b) {
+            close(fd);
+            return lmg_error(LMG_ERR_NOMEM, "%s: out of memory", path);
+        }
+        got = read_at_start(fd, b, (size_t)hl + 8);
+        s = open_impl(b, got, size, path, 1, out);
+        free(b);
+    }
+    close(fd);
+    return s;
+}
+
+lmg_status lmg_st_check_tensor(const lmg_st_file *f, const char *file, const char *name,
+                               lmg_dtype t, const lmg_shape *s, uint64_t offset, uint64_t length)
+{
+    lmg_dtype ht;
+    lmg_shape hs;
+    uint64_t ho, hlen;
+    if (lmg_st_find(f, name, &ht, &hs, NULL, NULL) != LMG_OK || lmg_st_range(f, name, &ho, &hlen) != LMG_OK)
+        return lmg_error(LMG_ERR_PARSE, "%s: its header has no tensor '%s', which the graph reads "
+                         "from bytes [%llu, %llu)", file, name, (unsigned long long)offset,
+                         (unsigned long long)(offset + length));
+    if (ht != t || !lmg_shape_equal(&hs, s)) {
+        char a[160], b[160];
+        return lmg_error(LMG_ERR_PARSE, "%s: its header says '%s' is %s%s, the graph says %s%s",
+                         file, name, lmg_dtype_name(ht), lmg_shape_str(&hs, a, sizeof a),
+                         lmg_dtype_name(t), lmg_shape_str(s, b, sizeof b));
+    }
+    if (ho != offset || hlen != length)
+        return lmg_error(LMG_ERR_PARSE, "%s: its header puts '%s' at bytes [%llu, %llu), the graph "
+                         "at [%llu, %llu)", file, name, (unsigned long long)ho,
+                         (unsigned long long)(ho + hlen), (unsigned long long)offset,
+                         (unsigned long long)(offset + length));
+    return LMG_OK;
 }
 
 int lmg_st_count(const lmg_st_file *f) { return f ? f->n : 0; }
@@ -768,7 +806,7 @@ lmg_status lmg_st_find(const lmg_st_file *f, const char *name, lmg_dtype *t, lmg
     if (!x) return lmg_error(LMG_ERR_NOT_FOUND, "safetensors: no tensor '%s'", name ? name : "");
     if (t) *t = x->t;
     if (s) *s = x->s;
-    if (data) *data = f->data + x->begin;
+    if (data) *data = f->data ? f->data + x->begin : NULL;
     if (nbytes) *nbytes = (size_t)(x->end - x->begin);
     return LMG_OK;
 }

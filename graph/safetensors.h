@@ -35,6 +35,13 @@ lmg_status lmg_st_open(const char *path, lmg_st_file **out);
 /* The same from bytes already in memory (copied); `name` is used in error messages. */
 lmg_status lmg_st_open_bytes(const void *buf, size_t n, const char *name, lmg_st_file **out);
 void lmg_st_close(lmg_st_file *f); /* free(NULL) is a no-op */
+/* Only the header, checked against the file's size; the data is not read (lmg_st_find
+ * gives data NULL). For a large file beside a graph. */
+lmg_status lmg_st_open_header(const char *path, lmg_st_file **out);
+/* LMG_ERR_PARSE naming `file` and the tensor unless f's header has tensor `name` with
+ * dtype t, shape s and absolute byte range [offset, offset + length). */
+lmg_status lmg_st_check_tensor(const lmg_st_file *f, const char *file, const char *name,
+                               lmg_dtype t, const lmg_shape *s, uint64_t offset, uint64_t length);
 
 int lmg_st_count(const lmg_st_file *f);                 /* number of tensors */
 const char *lmg_st_name(const lmg_st_file *f, int i);   /* in file order; NULL out of range */

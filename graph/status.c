@@ -11,12 +11,82 @@ const char *lmg_last_error(void) { return last_msg; }
 
 void lmg_error_clear(void) { last_msg[0] = 0; }
 
+size_t lmg_utf8_valid_prefix(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (len == 0 || i + len > n) return i;
+        /* The second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c == 0xe0) lo = 0xa0;
+        else if (c == 0xed) hi = 0x9f;
+        else if (c == 0xf0) lo = 0x90;
+        else if (c == 0xf4) hi = 0x8f;
+        if (s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+        i += len;
+    }
+    return n;
+}
+
+/* Rewrites `msg` in place so that it cannot span lines or drive a terminal: control
+ * characters (C0, DEL, and C1 as UTF-8) and bytes that are not UTF-8 become \xNN. Names
+ * and paths come from files and users, so this is done once here for every message. */
+static void escape_msg(char *msg, size_t cap, int keep_newlines)
+{
+    char out[sizeof last_msg];
+    size_t o = 0, n = strlen(msg);
+    for (size_t i = 0; i < n && o + 5 < sizeof out;) {
+        unsigned char c = (unsigned char)msg[i];
+        size_t ok = c >= 0x80 ? lmg_utf8_valid_prefix(msg + i, n - i) : 1;
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        int control = c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < n && (unsigned char)msg[i + 1] < 0xa0);
+        if (keep_newlines && (c == '\n' || c == '\t')) control = 0;
+        if (c >= 0x80 && ok < len) control = 1, len = 1; /* not UTF-8 */
+        if (control) {
+            for (size_t k = 0; k < len && o + 5 < sizeof out; k++)
+                o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", (unsigned char)msg[i + k]);
+        } else {
+            if (o + len >= sizeof out) break;
+            memcpy(out + o, msg + i, len);
+            o += len;
+        }
+        i += len;
+    }
+    out[o] = 0;
+    snprintf(msg, cap, "%s", out);
+}
+
+void lmg_escape_line(char *buf, size_t cap)
+{
+    if (cap) escape_msg(buf, cap, 0);
+}
+
 lmg_status lmg_error(lmg_status code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_msg, sizeof last_msg, fmt, ap);
     va_end(ap);
+    escape_msg(last_msg, sizeof last_msg, 0);
+    return code;
+}
+
+lmg_status lmg_error_log(lmg_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    va_end(ap);
+    escape_msg(last_msg, sizeof last_msg, 1);
     return code;
 }
 
@@ -27,6 +97,7 @@ lmg_status lmg_error_prefix(lmg_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
+    escape_msg(prefix, sizeof prefix, 0);
     memcpy(old, last_msg, sizeof old);
     snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
     return code;

@@ -20,9 +20,11 @@
  * types are optional when parsing (inferred) and always printed. `""` is an omitted input.
  * Attributes: 3 (int), 3.0 / 1e-05 / inf / nan (float), "s", [1, 2] (ints), [1.5, 2.0]
  * (floats), ints[] / floats[] for empty lists. f32 data may hold nan, inf, -inf and 0x7fc00001
- * (raw bits, for NaNs with a payload). */
+ * (raw bits, for NaNs with a payload). A dimension may be a name (`f32[B,T]`, see dims.c) and a
+ * node output's may be `?`. The whole grammar is in docs/text-format.md. */
 #include "sbuf.h"
 #include "graph.h"
+#include "safetensors.h"
 
 #include <errno.h>
 #include <math.h>
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- a growable string ------------------------------------------------------------- */
 
@@ -78,13 +81,10 @@ static void print_name(lmg_sbuf *b, const char *s)
     else print_quoted(b, s);
 }
 
-static void print_type(lmg_sbuf *b, const lmg_value *v)
+static void print_type(lmg_sbuf *b, const lmg_graph *g, const lmg_value *v)
 {
-    lmg_sbuf_str(b, lmg_dtype_name(v->dtype));
-    lmg_sbuf_put(b, "[", 1);
-    for (int i = 0; i < v->shape.rank; i++)
-        lmg_sbuf_printf(b, "%s%lld", i ? "," : "", (long long)v->shape.dims[i]);
-    lmg_sbuf_put(b, "]", 1);
+    char buf[LMG_MAX_DIMS * (LMG_DIM_NAME_MAX + 1) + 16];
+    lmg_sbuf_str(b, lmg_value_type_str(g, (int)(v - g->values), buf, sizeof buf));
 }
 
 static uint32_t f32_bits(float f)
@@ -160,7 +160,10 @@ static void print_attr(lmg_sbuf *b, const lmg_attr *a)
     print_name(b, a->name);
     lmg_sbuf_str(b, " = ");
     switch (a->type) {
-    case LMG_ATTR_INT: lmg_sbuf_printf(b, "%lld", (long long)a->i); break;
+    case LMG_ATTR_INT:
+        if (a->s) lmg_sbuf_str(b, a->s); /* a dimension name, not bound yet */
+        else lmg_sbuf_printf(b, "%lld", (long long)a->i);
+        break;
     case LMG_ATTR_FLOAT: print_f64(b, a->f); break;
     case LMG_ATTR_STRING: print_quoted(b, a->s ? a->s : ""); break;
     case LMG_ATTR_INTS:
@@ -206,7 +209,7 @@ static void print_node(lmg_sbuf *b, const lmg_graph *g, const lmg_node *n)
         print_name(b, v->name);
         if (v->dtype != LMG_DTYPE_UNDEFINED) {
             lmg_sbuf_str(b, ": ");
-            print_type(b, v);
+            print_type(b, g, v);
         }
     }
     lmg_sbuf_str(b, " = ");
@@ -277,7 +280,7 @@ static lmg_status print_graph(const lmg_graph *g, int summary, char **text)
         lmg_sbuf_str(&b, "  input ");
         print_name(&b, v->name);
         lmg_sbuf_str(&b, " : ");
-        print_type(&b, v);
+        print_type(&b, g, v);
         lmg_sbuf_put(&b, "\n", 1);
     }
     for (int i = 0; i < g->n_values; i++) {
@@ -288,7 +291,7 @@ static lmg_status print_graph(const lmg_graph *g, int summary, char **text)
         lmg_sbuf_str(&b, v->trainable ? "  param " : zeros ? "  state " : "  const ");
         print_name(&b, v->name);
         lmg_sbuf_str(&b, " : ");
-        print_type(&b, v);
+        print_type(&b, g, v);
         lmg_sbuf_str(&b, " = ");
         if (zeros) lmg_sbuf_str(&b, "zeros");
         else if (!v->data) lmg_sbuf_str(&b, "[]");
@@ -504,6 +507,14 @@ static lmg_status read_quoted(parser *P, char **out)
         free(b.s);
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
+    /* The binary form's strings are protobuf strings, which must be UTF-8. */
+    size_t ok = b.s ? lmg_utf8_valid_prefix(b.s, b.n) : 0;
+    if (b.s && ok != b.n) {
+        lmg_status s = perr(P, "the string is not UTF-8 (byte 0x%02x at offset %zu); protobuf "
+                               "strings must be", (unsigned char)b.s[ok], ok);
+        free(b.s);
+        return s;
+    }
     *out = b.s;
     return LMG_OK;
 }
@@ -625,7 +636,11 @@ static int token_f32(const char *t, float *out)
     return 0;
 }
 
-static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s)
+static lmg_status graph_fail(parser *P);
+
+/* A type: dtype and dims, each a size, a dimension name (`B`) or, where `unknown` allows,
+ * '?' (a node output dim that inference fills in). Names go to sym[] as in lmg_value. */
+static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s, int8_t *sym, int unknown)
 {
     skip_ws(P);
     size_t n = 0;
@@ -641,10 +656,31 @@ static lmg_status read_type(parser *P, lmg_dtype *t, lmg_shape *s)
     LMG_TRY(expect(P, '[', "'[' after the dtype (use f32[] for a scalar)"));
     s->rank = 0;
     memset(s->dims, 0, sizeof s->dims);
+    memset(sym, 0, LMG_MAX_DIMS * sizeof *sym);
     if (accept(P, ']')) return LMG_OK;
     for (;;) {
         if (s->rank == LMG_MAX_DIMS) return perr(P, "more than %d dimensions", LMG_MAX_DIMS);
-        LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank], "a dimension"));
+        skip_ws(P);
+        char c = *P->p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_') {
+            size_t len = 0;
+            while (ident_char(P->p[len])) len++;
+            char name[LMG_DIM_NAME_MAX + 1];
+            if (len >= LMG_DIM_NAME_MAX)
+                return perr(P, "dimension name '%.*s' is longer than %d bytes", (int)len, P->p,
+                            LMG_DIM_NAME_MAX - 1);
+            memcpy(name, P->p, len);
+            name[len] = 0;
+            int k = lmg_graph_dim_symbol(P->g, name);
+            if (k < 0) return graph_fail(P);
+            sym[s->rank] = (int8_t)k;
+            P->p += len;
+        } else if (c == '?' && unknown) {
+            sym[s->rank] = -1;
+            P->p++;
+        } else {
+            LMG_TRY(read_int(P, 0, (int64_t)1 << 40, &s->dims[s->rank], "a dimension"));
+        }
         s->rank++;
         if (accept(P, ']')) return LMG_OK;
         LMG_TRY(expect(P, ',', "',' or ']' in the shape"));
@@ -675,9 +711,12 @@ static int placeholder(const lmg_graph *g, int v)
     return v >= 0 && g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0;
 }
 
+/* A graph builder call failed: its message at the parser's position. Running out of memory
+ * stays LMG_ERR_NOMEM; anything else the builder refuses is the text's fault. */
 static lmg_status graph_fail(parser *P)
 {
-    return perr(P, "%s", lmg_last_error());
+    lmg_status s = perr(P, "%s", lmg_last_error());
+    return P->g->status == LMG_ERR_NOMEM ? LMG_ERR_NOMEM : s;
 }
 
 static int ref_value(parser *P, const char *name)
@@ -742,31 +781,51 @@ static lmg_status read_external(parser *P, lmg_value *v, size_t nbytes)
     if (s == LMG_OK && (loc[0] == '/' || strstr(loc, "..")))
         s = perr(P, "external location '%s' leaves the graph's directory", loc);
     char *path = NULL;
-    FILE *f = NULL;
+    int fd = -1;
+    uint64_t size = 0;
     if (s == LMG_OK) {
         size_t n = strlen(P->dir) + strlen(loc) + 2;
         path = malloc(n);
         if (!path) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         else snprintf(path, n, "%s/%s", P->dir, loc);
     }
-    if (s == LMG_OK && !(f = fopen(path, "rb")))
-        s = perr(P, "cannot open external file '%s': %s", path, strerror(errno));
+    if (s == LMG_OK && lmg_open_regular(path, &fd, &size) != LMG_OK)
+        s = perr(P, "cannot open external file: %s", lmg_last_error());
     /* The range is checked against the file before allocating, so a declared size far
      * beyond the file never reaches malloc. */
-    struct stat st;
-    if (s == LMG_OK && (fstat(fileno(f), &st) != 0 || off > (int64_t)st.st_size ||
-                        len > (int64_t)st.st_size - off))
+    if (s == LMG_OK && ((uint64_t)off > size || (uint64_t)len > size - (uint64_t)off))
         s = perr(P, "external bytes [%lld, %lld) lie outside '%s'", (long long)off,
                  (long long)off + (long long)(len < INT64_MAX - off ? len : INT64_MAX - off), loc);
     if (s == LMG_OK) {
         v->data = malloc(nbytes ? nbytes : 1);
         v->fill = LMG_INIT_DATA;
         if (!v->data) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
-        else if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(v->data, 1, nbytes, f) != nbytes)
-            s = perr(P, "cannot read external bytes [%lld, %lld) of '%s'", (long long)off,
-                     (long long)(off + len), loc);
+        else {
+            size_t got = 0;
+            while (got < nbytes) {
+                ssize_t r = pread(fd, (char *)v->data + got, nbytes - got, (off_t)((size_t)off + got));
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) break;
+                got += (size_t)r;
+            }
+            if (got != nbytes)
+                s = perr(P, "cannot read external bytes [%lld, %lld) of '%s'", (long long)off,
+                         (long long)(off + len), loc);
+        }
     }
-    if (f) fclose(f);
+    if (fd >= 0) close(fd);
+    /* The graph's byte range is what is read (authoritative); a safetensors file's header
+     * must agree, as in the binary loader. */
+    size_t ll = s == LMG_OK ? strlen(loc) : 0;
+    if (s == LMG_OK && ll >= 12 && strcmp(loc + ll - 12, ".safetensors") == 0) {
+        lmg_st_file *sf = NULL;
+        s = lmg_st_open_header(path, &sf);
+        if (s == LMG_OK)
+            s = lmg_st_check_tensor(sf, path, v->name, v->dtype, &v->shape, (uint64_t)off,
+                                    (uint64_t)len);
+        lmg_st_close(sf);
+        if (s != LMG_OK) s = perr(P, "%s", lmg_last_error());
+    }
     free(path);
     free(loc);
     return s;
@@ -827,6 +886,40 @@ check:
     return LMG_OK;
 }
 
+/* `ones` and `normal(std)` for hand-written models: the data is made here, normal draws from
+ * a generator seeded by the value's name (splitmix64, Box-Muller in double), so a file gives
+ * the same weights every time it is read; the graph then holds them as ordinary data. */
+static uint64_t init_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static lmg_status fill_init(parser *P, lmg_value *v, double std, int ones)
+{
+    if (v->dtype != LMG_DTYPE_F32) return perr(P, "'%s': ones and normal() fill f32 values", v->name);
+    int64_t n = lmg_shape_numel(&v->shape);
+    if (n > ((int64_t)1 << 28)) return perr(P, "'%s' is too large to fill in a text file", v->name);
+    float *d = malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
+    if (!d) return lmg_error(LMG_ERR_NOMEM, "out of memory for '%s'", v->name);
+    uint64_t seed = 1469598103934665603ull;
+    for (const char *c = v->name; *c; c++) seed = (seed ^ (uint8_t)*c) * 1099511628211ull;
+    for (int64_t i = 0; i < n; i++) {
+        if (ones) {
+            d[i] = 1.0f;
+            continue;
+        }
+        double u1 = ((double)(init_next(&seed) >> 11) + 1.0) * 0x1.0p-53;
+        double u2 = (double)(init_next(&seed) >> 11) * 0x1.0p-53;
+        d[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+    v->fill = LMG_INIT_DATA;
+    v->data = d;
+    return LMG_OK;
+}
+
 static lmg_status stmt_init(parser *P, int trainable)
 {
     skip_ws(P);
@@ -835,8 +928,9 @@ static lmg_status stmt_init(parser *P, int trainable)
     LMG_TRY(read_name(P, &name, "a value name"));
     lmg_dtype t = LMG_DTYPE_UNDEFINED;
     lmg_shape s;
+    int8_t sym[LMG_MAX_DIMS];
     lmg_status st = expect(P, ':', "':' and a type after the name");
-    if (st == LMG_OK) st = read_type(P, &t, &s);
+    if (st == LMG_OK) st = read_type(P, &t, &s, sym, 0);
     if (st == LMG_OK) st = expect(P, '=', "'=' and the contents (zeros, [...] or external(...))");
     int v = -1;
     if (st == LMG_OK) st = declare(P, name, LMG_VALUE_INIT, t, s, &v, at);
@@ -844,14 +938,33 @@ static lmg_status stmt_init(parser *P, int trainable)
     LMG_TRY(st);
     lmg_value *val = &P->g->values[v];
     val->trainable = trainable;
+    memcpy(val->dim_sym, sym, sizeof sym);
     if (accept_word(P, "zeros")) {
         val->fill = LMG_INIT_ZEROS;
         return LMG_OK;
     }
+    for (int i = 0; i < s.rank; i++)
+        if (sym[i]) return perr(P, "'%s' has a named dimension: only zeros can fill it", val->name);
     if (accept_word(P, "external"))
         return read_external(P, val, (size_t)lmg_shape_numel(&s) * lmg_dtype_size(t));
+    if (accept_word(P, "ones")) return fill_init(P, val, 0.0, 1);
+    if (accept_word(P, "normal")) {
+        double std = 0;
+        LMG_TRY(expect(P, '(', "'(' and a standard deviation after normal"));
+        skip_ws(P);
+        size_t len = number_len(P->p);
+        char tmp[64];
+        if (len == 0 || len >= sizeof tmp) return expected(P, "a standard deviation");
+        memcpy(tmp, P->p, len);
+        tmp[len] = 0;
+        if (token_f64(tmp, &std) != 0 || !(std >= 0) || std > 1e6)
+            return perr(P, "'%s' is not a standard deviation", tmp);
+        P->p += len;
+        LMG_TRY(expect(P, ')', "')' after the standard deviation"));
+        return fill_init(P, val, std, 0);
+    }
     if (accept(P, '[')) return read_data(P, val);
-    return expected(P, "zeros, [values] or external(\"file\", offset, length)");
+    return expected(P, "zeros, ones, normal(std), [values] or external(\"file\", offset, length)");
 }
 
 static void free_attrs(lmg_attr *a, int n)
@@ -943,6 +1056,16 @@ static lmg_status read_attr_value(parser *P, lmg_attr *a)
         return expected(P, "an attribute value (number, \"string\" or [list])");
     memcpy(tmp, P->p, len);
     tmp[len] = 0;
+    if (((tmp[0] >= 'A' && tmp[0] <= 'Z') || (tmp[0] >= 'a' && tmp[0] <= 'z') || tmp[0] == '_') &&
+        strcmp(tmp, "inf") != 0 && strcmp(tmp, "nan") != 0) {
+        /* An int given by a dimension name: bound with the graph's sizes. */
+        if (lmg_graph_dim_symbol(P->g, tmp) < 0) return graph_fail(P);
+        a->type = LMG_ATTR_INT;
+        a->s = strdup(tmp);
+        if (!a->s) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        P->p += len;
+        return LMG_OK;
+    }
     if (is_float_token(tmp)) {
         a->type = LMG_ATTR_FLOAT;
         if (token_f64(tmp, &a->f) != 0) return perr(P, "'%s' is not a number", tmp);
@@ -1025,6 +1148,18 @@ static lmg_status names_push(name_list *l, char *s)
     return LMG_OK;
 }
 
+/* The op name closest to a mistyped one, when it is close enough to be the likely intent. */
+static const char *nearest_op(const char *name)
+{
+    const char *best = NULL;
+    int bd = 1 << 30;
+    for (int op = 0; op < LMG_OP_COUNT; op++) {
+        int d = lmg_name_distance(name, lmg_op_name((lmg_op)op), 1);
+        if (d < bd) bd = d, best = lmg_op_name((lmg_op)op);
+    }
+    return lmg_name_close(name, bd) ? best : NULL;
+}
+
 static lmg_status stmt_node(parser *P)
 {
     lmg_graph *g = P->g;
@@ -1033,6 +1168,7 @@ static lmg_status stmt_node(parser *P)
     name_list outs = {0}, ins = {0};
     lmg_dtype otype[64];
     lmg_shape oshape[64];
+    int8_t osym[64][LMG_MAX_DIMS];
     mark opos[64];
     lmg_attr *attrs = NULL;
     int n_attr = 0, *in_ids = NULL, *out_ids = NULL;
@@ -1052,8 +1188,11 @@ static lmg_status stmt_node(parser *P)
         if ((s = read_name(P, &o, "an output name")) != LMG_OK) break;
         otype[outs.n] = LMG_DTYPE_UNDEFINED;
         oshape[outs.n] = lmg_shape_make(0, NULL);
+        memset(osym[outs.n], 0, sizeof osym[outs.n]);
         if ((s = names_push(&outs, o)) != LMG_OK) break;
-        if (accept(P, ':') && (s = read_type(P, &otype[outs.n - 1], &oshape[outs.n - 1])) != LMG_OK)
+        if (accept(P, ':') &&
+            (s = read_type(P, &otype[outs.n - 1], &oshape[outs.n - 1], osym[outs.n - 1], 1)) !=
+                LMG_OK)
             break;
         if (accept(P, '=')) break;
         s = expect(P, ',', "',' or '=' after an output");
@@ -1068,9 +1207,10 @@ static lmg_status stmt_node(parser *P)
             char opname[64];
             snprintf(opname, sizeof opname, "%.*s", (int)(n < 63 ? n : 63), P->p);
             op = lmg_op_from_name(opname);
+            const char *near = op < 0 ? nearest_op(opname) : NULL;
             if (op < 0)
-                s = perr(P, "node '%s': unknown op '%s'", node_name ? node_name : outs.names[0],
-                         opname);
+                s = perr(P, "node '%s': unknown op '%s'%s%s%s", node_name ? node_name : outs.names[0],
+                         opname, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
             else P->p += n;
         }
     }
@@ -1131,6 +1271,7 @@ static lmg_status stmt_node(parser *P)
             g->values[v].dtype = otype[k];
             g->values[v].shape = oshape[k];
         }
+        memcpy(g->values[v].dim_sym, osym[k], sizeof osym[k]);
         out_ids[k] = v;
         s = note_decl(P, v);
     }
@@ -1289,13 +1430,15 @@ static lmg_status parse_body(parser *P)
             char *vn = NULL;
             lmg_dtype t = LMG_DTYPE_UNDEFINED;
             lmg_shape s;
+            int8_t sym[LMG_MAX_DIMS];
             int v;
             LMG_TRY(read_name(P, &vn, "an input name"));
             lmg_status st = expect(P, ':', "':' and a type after the input name");
-            if (st == LMG_OK) st = read_type(P, &t, &s);
+            if (st == LMG_OK) st = read_type(P, &t, &s, sym, 0);
             if (st == LMG_OK) st = declare(P, vn, LMG_VALUE_INPUT, t, s, &v, at);
             free(vn);
             LMG_TRY(st);
+            memcpy(g->values[v].dim_sym, sym, sizeof sym);
         } else if (accept_word(P, "param")) {
             LMG_TRY(stmt_init(P, 1));
         } else if (accept_word(P, "const")) {

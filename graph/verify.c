@@ -430,11 +430,14 @@ static lmg_status check_uses(const lmg_graph *g)
         const lmg_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
             int v = n->in[k];
-            if (v >= 0 && g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0)
+            if (v >= 0 && g->values[v].kind == LMG_VALUE_NODE && g->values[v].producer < 0) {
+                const char *near = lmg_graph_nearest_value(g, g->values[v].name);
                 return lmg_error(LMG_ERR_INVALID,
                                  "node '%s' (%s): input '%s' is missing: no node produces it and "
-                                 "it is not a graph input or initializer",
-                                 n->name, lmg_op_name(n->op), g->values[v].name);
+                                 "it is not a graph input or initializer%s%s%s",
+                                 n->name, lmg_op_name(n->op), g->values[v].name,
+                                 near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            }
         }
     }
     /* Marks, not a scan of the earlier outputs: a graph of many outputs stays linear. */
@@ -526,6 +529,8 @@ lmg_status lmg_graph_verify(lmg_graph *g)
     if (g->status != LMG_OK)
         return lmg_error(g->status, "graph '%s': a builder call failed earlier (%s)",
                          g->name ? g->name : "", lmg_status_name(g->status));
+    /* Sizes given by name are checked under trial sizes (graph/dims.c). */
+    if (lmg_graph_is_symbolic(g)) return lmg_graph_verify_symbolic(g);
     LMG_TRY(check_values(g));
     LMG_TRY(check_node_names(g));
     LMG_TRY(check_refs(g));

@@ -1,5 +1,6 @@
 /* lmgraph.h — the public C API of lmgraph: status and errors, dtypes and shapes, the graph
- * IR and its builder, load/save/print/verify, autodiff, models, the training step, backends.
+ * IR and its builder, load/save/print/verify, autodiff, models, the training step, the
+ * trainer and evaluation, classifier runs, ONNX export and import, backends.
  *
  * Link with `pkg-config --cflags --libs lmgraph` (add --static for the archive). Every call
  * that can fail returns an lmg_status; lmg_last_error() then holds one line naming the file,
@@ -95,6 +96,9 @@ LMG_API int lmg_op_from_name(const char *name);   /* the op, or -1 when unknown 
 #define LMG_IR_VERSION 1
 #define LMG_OPSET_VERSION 1
 
+#define LMG_MAX_DIM_NAMES 16 /* named dimensions per graph */
+#define LMG_DIM_NAME_MAX 32  /* bytes of a dimension name, NUL included */
+
 typedef enum {
     LMG_VALUE_NODE = 0,   /* produced by a node */
     LMG_VALUE_INPUT = 1,  /* fed by the caller at run time */
@@ -116,6 +120,10 @@ typedef struct lmg_value {
     int trainable;         /* a parameter: autodiff makes grad/<name> for it */
     lmg_init_fill fill;
     void *data;            /* numel * dtype_size bytes, owned by the graph; NULL for zeros */
+    /* Named dimensions: 0 = dims[i] is a size; k > 0 = dims[i] is the dimension
+     * g->dim_names[k-1] (dims[i] holds 0 until the graph is bound); -1 = a node output
+     * dimension that depends on named ones in a way no name states (printed '?'). */
+    int8_t dim_sym[LMG_MAX_DIMS];
 } lmg_value;
 
 typedef enum {
@@ -131,7 +139,7 @@ typedef struct lmg_attr {
     lmg_attr_type type;
     int64_t i;
     double f;
-    char *s;
+    char *s;        /* STRING's value; for INT, a dimension name until bound (else NULL) */
     int n;          /* length of ints / floats */
     int64_t *ints;
     double *floats;
@@ -169,6 +177,9 @@ typedef struct lmg_graph {
      * call returns -1, so a model builder checks once at the end (like ferror). */
     lmg_status status;
     int name_counter;          /* for generated value names */
+    /* Named dimensions used by the values' dim_sym; a bound graph has none. */
+    char dim_names[LMG_MAX_DIM_NAMES][LMG_DIM_NAME_MAX];
+    int n_dim_names;
 } lmg_graph;
 
 /* ---- life cycle and lookup --------------------------------------------------------- */
@@ -345,6 +356,9 @@ typedef struct lmg_model_config {
     int mask_id;           /* MLM mask token */
     int special_below;     /* ids below this are special: never masked or drawn as random */
     int micro_batches;     /* >= 1: ids is [micro_batches*batch, seq] (see lmg_model_build) */
+    int n_classes;         /* > 0: a classification head of this many classes */
+    const char *pool;      /* the head's pooling: "cls", "last", "mean"; NULL = the arch's
+                              (bert: cls, gpt: last) */
 } lmg_model_config;
 
 /* The default small model of `arch` ("gpt" or "bert"; NULL = gpt): 4 layers, 4 heads,
@@ -359,7 +373,10 @@ LMG_API lmg_status lmg_model_config_check(const lmg_model_config *c);
 /* Build the forward graph: model + objective. Inputs "ids" i32[B,T] and, for clm, "targets"
  * i32[B,T] (the next token; -100 = ignore). Outputs "loss" f32[] (absent for objective
  * "none"), "logits" f32[B,T,V], "hidden" f32[B,T,C]. Parameters are named "wte", "wpe",
- * "h<i>.attn.wqkv", ... The config is recorded in the graph's metadata ("model.*"). */
+ * "h<i>.attn.wqkv", ... The config is recorded in the graph's metadata ("model.*").
+ * With n_classes K > 0 the pass over "ids" also feeds a classification head: output
+ * "class_logits" f32[B,K]; the objective term "sup" is the cross-entropy of the class logits
+ * with the input "labels" i32[B] (-100 = ignore), and needs the head. */
 LMG_API lmg_status lmg_model_build(const lmg_model_config *c, lmg_graph **out);
 /* lmg_model_build, then link the objective graph `obj` (NULL: none) by value names (its
  * inputs name model values such as "logits", "hidden", "ids") and add weight * its "loss"
@@ -416,6 +433,12 @@ typedef struct lmg_train_event {
     int64_t best_step;
     int improved, bad_evals;
     int early_stop;         /* DONE: 1 when patience ran out */
+    double val_accuracy, val_f1; /* EVAL of a classifier: accuracy and macro-F1, else NaN */
+    /* STEP, EVAL: the graph's logged loss terms (outputs named "loss/..."), this step's or
+     * the evaluation's mean */
+    int n_terms;
+    const char *const *term_names;
+    const double *term_values;
 } lmg_train_event;
 
 typedef void (*lmg_train_progress_fn)(const lmg_train_event *e, void *user);
@@ -425,6 +448,11 @@ typedef struct lmg_train_config {
     lmg_optim_config optim;   /* optim.steps is the run's number of steps */
     const lmg_graph *objective_graph; /* NULL: the model's built-in objective */
     double objective_weight;  /* its weight in "loss" (1 when 0) */
+    const char *init_from;    /* fine-tuning: initial parameters, by name, from this checkpoint;
+                                 parameters it lacks keep their init */
+    int freeze;               /* with init_from: the loaded parameters stay fixed */
+    int stop_on_f1;           /* classifiers: the best checkpoint and early stopping follow
+                                 the validation macro-F1 instead of the validation loss */
     const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare) */
     const char *out_dir;      /* the run directory (created) */
     const char *resume_dir;   /* continue this run (model, optim, data come from it) */
@@ -435,8 +463,14 @@ typedef struct lmg_train_config {
     int patience;             /* stop after this many evaluations without improvement; 0 = never */
     uint64_t data_seed;       /* the batch order: batch of step s = f(data_seed, s) */
     int64_t stop_at;          /* end after this step as if interrupted (checkpoint kept); 0 = no */
+    int64_t extend_to;        /* resume: train on to this step when it lies beyond the run's
+                                 own end (the schedule stays at min_lr after its end, and a
+                                 run stopped early gets its patience back); 0 = no */
     lmg_train_progress_fn progress;
     void *user;
+    /* A user's forward graph as the model, NULL: the built-in model.arch. Saved as model.pb
+     * in the run directory, so resume and eval use it. */
+    const lmg_graph *model_graph;
 } lmg_train_config;
 
 /* Defaults: the default GPT, lmg_optim_config_default, eval_every 100, eval_batches 20,
@@ -446,10 +480,12 @@ LMG_API void lmg_train_config_default(lmg_train_config *c);
 typedef struct lmg_train_result {
     int64_t step;             /* last step done */
     int64_t best_step;
-    double best_val_loss;     /* INFINITY when never evaluated */
+    double best_val_loss;     /* INFINITY when never evaluated; with stop_on_f1, minus the
+                                 best validation macro-F1 */
     double last_loss, last_val_loss;
     double elapsed_s, ms_per_step, tokens_per_s; /* this process's steps */
     int early_stopped;
+    int interrupted;          /* ended by lmg_train_request_stop (checkpoint written) */
 } lmg_train_result;
 
 /* Train into a run directory (train.pb, checkpoint.safetensors, best.safetensors,
@@ -457,20 +493,103 @@ typedef struct lmg_train_result {
  * resume_dir the run continues from its checkpoint. */
 LMG_API lmg_status lmg_train_run(const lmg_train_config *c, lmg_train_result *r);
 
+/* Ask a running lmg_train_run to stop: it finishes the step under way (and its evaluation
+ * when one is due), writes checkpoint.safetensors, and returns LMG_OK with
+ * r->interrupted set; asked before the first step, it writes the checkpoint of where it
+ * is. Async-signal-safe (it only stores `sig`), for SIGINT/SIGTERM handlers; the request
+ * stays until lmg_train_clear_stop. lmg_train_stop_requested gives the signal (0: none). */
+LMG_API void lmg_train_request_stop(int sig);
+LMG_API int lmg_train_stop_requested(void);
+LMG_API void lmg_train_clear_stop(void);
+
 typedef struct lmg_eval_result {
     double loss;              /* mean loss per counted token (CE for clm/mlm) */
     double perplexity;        /* exp(loss) */
     double mlm_accuracy;      /* masked positions predicted exactly (mlm models), else -1 */
+    double next_token_accuracy; /* clm models: positions whose most likely token is the
+                                   next one, else -1 */
     int64_t tokens;           /* positions counted */
     int64_t batches;
 } lmg_eval_result;
 
-/* Evaluate the parameters of `checkpoint` (NULL = best.safetensors, or
- * checkpoint.safetensors when absent) of run `run_dir` on `split` ("train", "val", "test");
- * max_batches 0 = the whole split. */
+/* Evaluate the parameters of `checkpoint` (a .safetensors with every parameter of the run;
+ * NULL = best.safetensors, or checkpoint.safetensors when absent) of run `run_dir` on
+ * `split` ("train", "val", "test"); max_batches 0 = the whole split. */
 LMG_API lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char *split,
                                 const char *backend, const char *device, int max_batches,
                                 lmg_eval_result *r);
+
+/* ---- classifiers ------------------------------------------------------------------ */
+/* A trained classifier run (lmg_train_run with model.n_classes > 0, or `lmg finetune`),
+ * ready to label texts. Opaque. */
+typedef struct lmg_classifier lmg_classifier;
+/* Load run_dir's classifier (checkpoint NULL: best.safetensors, else checkpoint.safetensors)
+ * as a forward graph of `batch` rows (0 = the run's batch). A run without a classification
+ * head is LMG_ERR_ARG saying so. */
+LMG_API lmg_status lmg_classifier_open(const char *run_dir, const char *checkpoint,
+                                       const char *backend, const char *device, int batch,
+                                       lmg_classifier **out);
+LMG_API void lmg_classifier_free(lmg_classifier *c); /* free(NULL) is a no-op */
+LMG_API int lmg_classifier_n_classes(const lmg_classifier *c);
+LMG_API const char *lmg_classifier_class(const lmg_classifier *c, int k); /* the k-th name */
+/* Class probabilities (n, K) of n texts (tokenized with the run's tokenizer into rows). */
+LMG_API lmg_status lmg_classifier_texts(lmg_classifier *c, const char *const *texts, int n,
+                                        float *probs);
+
+/* ---- ONNX -------------------------------------------------------------------------- */
+/* The ONNX versions written: IR 8 (the schema Debian's libonnx-dev ships) and the default
+ * domain at opset 17 (LayerNormalization's first), which every current onnxruntime runs. */
+#define LMG_ONNX_IR_VERSION 8
+#define LMG_ONNX_OPSET 17
+
+typedef struct lmg_onnx_export_opts {
+    /* Batch and sequence length become the symbolic axes "batch" and "seq" where the graph
+     * allows it (see lmg_onnx_export_info.fixed for those that stay static). */
+    int symbolic;
+    /* The Philox draws of random ops (Dropout, Bernoulli, RandomInt, MlmCorrupt, SpanMask)
+     * become graph inputs "draw/<node>/<what>"; without it a random op is an error naming it. */
+    int draws_as_inputs;
+    /* Training step: parameters and optimizer state are graph inputs (their values the
+     * defaults), AdamW's results outputs "new/<state name>". */
+    int training;
+    /* Initializers of at least this many bytes go to external data (0 = never), in the file
+     * `external_name` beside the model (relative; NULL: "<model file name>.data"). */
+    size_t external_min_bytes;
+    const char *external_name;
+    /* Extra metadata_props pairs, after the graph's own metadata. */
+    int n_meta;
+    const char *const *meta_keys, *const *meta_values;
+    const char *producer_version; /* NULL: "" */
+} lmg_onnx_export_opts;
+
+typedef struct lmg_onnx_export_info {
+    int n_nodes, n_initializers, n_inputs, n_outputs, n_external;
+    /* Axes that were asked to be symbolic but stay static, with why ("" when none). */
+    char fixed[512];
+} lmg_onnx_export_info;
+
+/* Write g (verified) as an ONNX model to `path` (atomically; external data beside it).
+ * An op without an ONNX form is LMG_ERR_UNSUPPORTED naming the op and node. info may be NULL. */
+LMG_API lmg_status lmg_onnx_export(const lmg_graph *g, const lmg_onnx_export_opts *o,
+                                   const char *path, lmg_onnx_export_info *info);
+
+typedef struct lmg_onnx_import_opts {
+    /* Values for symbolic dims of the model's inputs, by dim_param name ("batch=8"). */
+    int n_dims;
+    const char *const *dim_names;
+    const int64_t *dim_values;
+    /* Initializers become trainable parameters (1) or constants (0). */
+    int trainable;
+} lmg_onnx_import_opts;
+
+/* Read an ONNX model into an lmgraph graph. Ops that do not map are listed all at once in the
+ * error, each with its node name (LMG_ERR_UNSUPPORTED). */
+LMG_API lmg_status lmg_onnx_import(const char *path, const lmg_onnx_import_opts *o,
+                                   lmg_graph **out);
+/* The same from bytes in memory; `path` names the model in messages and locates external
+ * data (its folder). */
+LMG_API lmg_status lmg_onnx_import_bytes(const void *bytes, size_t n, const char *path,
+                                         const lmg_onnx_import_opts *o, lmg_graph **out);
 
 #ifdef __cplusplus
 }

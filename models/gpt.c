@@ -26,6 +26,8 @@ void lmg_model_config_default(lmg_model_config *c, const char *arch)
     c->mask_id = 1;       /* text.h: <mask> */
     c->special_below = 5; /* text.h: the five specials */
     c->micro_batches = 1;
+    c->n_classes = 0;
+    c->pool = NULL;
 }
 
 void lmg_model_config_small(lmg_model_config *c, const char *arch)
@@ -70,6 +72,15 @@ lmg_status lmg_model_config_check(const lmg_model_config *c)
     if (c->mask_id < 0 || c->mask_id >= c->vocab)
         return lmg_error(LMG_ERR_ARG, "model: mask_id %d is outside 0..%d", c->mask_id,
                          c->vocab - 1);
+    if (c->n_classes < 0 || c->n_classes > (1 << 20))
+        return lmg_error(LMG_ERR_ARG, "model: n_classes %d is outside 0..%d", c->n_classes, 1 << 20);
+    if (c->n_classes == 1)
+        return lmg_error(LMG_ERR_ARG, "model: a classifier needs at least 2 classes, not 1");
+    if (c->pool && strcmp(c->pool, "cls") != 0 && strcmp(c->pool, "last") != 0 &&
+        strcmp(c->pool, "mean") != 0)
+        return lmg_error(LMG_ERR_ARG, "model: pooling '%s' is not cls, last or mean", c->pool);
+    if (c->n_classes > 0 && c->pad_id < 0)
+        return lmg_error(LMG_ERR_ARG, "model: a classifier needs a padding id (pad_id)");
     if (c->pad_id >= c->vocab)
         return lmg_error(LMG_ERR_ARG, "model: pad_id %d is outside the vocabulary (%d)",
                          c->pad_id, c->vocab);
@@ -100,6 +111,10 @@ lmg_status lmg_model_config_to_graph(lmg_graph *g, const lmg_model_config *c)
     LMG_TRY(lmg_graph_set_meta(g, "model.seed", buf));
     snprintf(buf, sizeof buf, "%.17g", c->dropout);
     LMG_TRY(lmg_graph_set_meta(g, "model.dropout", buf));
+    if (c->n_classes > 0) {
+        PUT_INT("n_classes", c->n_classes)
+        LMG_TRY(lmg_graph_set_meta(g, "model.pool", lmg_model_pool(c)));
+    }
 #undef PUT_INT
     const char *obj = c->objective ? c->objective : strcmp(c->arch, "bert") == 0 ? "mlm" : "clm";
     LMG_TRY(lmg_graph_set_meta(g, "model.objective", obj));
@@ -143,6 +158,8 @@ lmg_status lmg_model_config_from_graph(const lmg_graph *g, lmg_model_config *c)
     GET("special_below", special_below)
 #undef GET
     if (meta_ll(g, "model.micro_batches", &v) == LMG_OK) c->micro_batches = (int)v;
+    if (meta_ll(g, "model.n_classes", &v) == LMG_OK) c->n_classes = (int)v;
+    c->pool = lmg_graph_get_meta(g, "model.pool");
     lmg_error_clear();
     const char *s = lmg_graph_get_meta(g, "model.seed");
     if (s) c->seed = strtoull(s, NULL, 10);
@@ -352,6 +369,12 @@ int lmg_model_param(lmg_graph *g, const lmg_model_config *c, const char *name, i
 lmg_status lmg_model_apply(lmg_graph *g, const lmg_model_config *c, int ids, int causal,
                            const char *scope, int *logits, int *hidden)
 {
+    return lmg_model_apply_masked(g, c, ids, -1, causal, scope, logits, hidden);
+}
+
+lmg_status lmg_model_apply_masked(lmg_graph *g, const lmg_model_config *c, int ids, int key_mask,
+                                  int causal, const char *scope, int *logits, int *hidden)
+{
     LMG_TRY(lmg_model_config_check(c));
     if (g->status != LMG_OK) return g->status;
     if (ids < 0 || ids >= g->n_values)
@@ -367,7 +390,15 @@ lmg_status lmg_model_apply(lmg_graph *g, const lmg_model_config *c, int ids, int
 #define N(s) (snprintf(n1, sizeof n1, "%s%s", p.scope, s), n1)
     int wte = param(g, c, "wte", 2, V, C, INIT_NORMAL, 0.02);
     int wpe = param(g, c, "wpe", 2, T, C, INIT_NORMAL, 0.02);
-    if (c->pad_id >= 0 && is_bert) {
+    if (key_mask >= 0) {
+        const lmg_value *mv = &g->values[key_mask];
+        int64_t kd[2] = {B, T};
+        lmg_shape ks = lmg_shape_make(2, kd);
+        if (mv->dtype != LMG_DTYPE_F32 || !lmg_shape_equal(&mv->shape, &ks))
+            return lmg_error(LMG_ERR_INVALID, "model: key mask '%s' must be f32[%lld,%lld] like ids",
+                             mv->name, (long long)B, (long long)T);
+        p.key_mask = key_mask;
+    } else if (c->pad_id >= 0 && is_bert) {
         lmg_attr pa = lmg_attr_int("pad_id", c->pad_id);
         p.key_mask = node(&p, LMG_OP_PADDING_MASK, N("key_mask"), &ids, 1, &pa, 1);
     }

@@ -58,3 +58,24 @@ lmg_status lmg_infer_EMBEDDING_GRAD(const lmg_graph *g, const lmg_node *n, lmg_d
     s[0].dims[1] = want.dims[want.rank - 1];
     return LMG_OK;
 }
+
+lmg_status lmg_infer_TAKE_ALONG(const lmg_graph *g, const lmg_node *n, lmg_dtype *t,
+                                lmg_shape *s)
+{
+    LMG_TRY(lmg_op_check_attrs(n, ""));
+    LMG_TRY(lmg_op_check_input(g, n, 0, LMG_DTYPE_BIT(LMG_DTYPE_F32) | LMG_DTYPE_BIT(LMG_DTYPE_I32)));
+    LMG_TRY(want_dtype(g, n, 1, LMG_DTYPE_I32, "idx"));
+    LMG_TRY(want_rank_min(g, n, 0, 1, "x"));
+    const lmg_value *x = in_val(g, n, 0), *idx = in_val(g, n, 1);
+    int ok = x->shape.rank == idx->shape.rank;
+    for (int i = 0; ok && i + 1 < x->shape.rank; i++) ok = x->shape.dims[i] == idx->shape.dims[i];
+    if (!ok) {
+        char a[200], b[200];
+        return lmg_op_error(n, "idx %s must have the rank and leading dims of x %s (it picks "
+                            "along the last axis only)", lmg_op_value_str(g, n->in[1], b, sizeof b),
+                            lmg_op_value_str(g, n->in[0], a, sizeof a));
+    }
+    t[0] = x->dtype;
+    s[0] = idx->shape;
+    return LMG_OK;
+}

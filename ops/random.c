@@ -117,3 +117,24 @@ lmg_status lmg_infer_MLM_CORRUPT(const lmg_graph *g, const lmg_node *n, lmg_dtyp
     s[0] = s[1] = in_val(g, n, 0)->shape;
     return LMG_OK;
 }
+
+lmg_status lmg_infer_SPAN_MASK(const lmg_graph *g, const lmg_node *n, lmg_dtype *t, lmg_shape *s)
+{
+    double p, len_p;
+    int64_t max_len;
+    LMG_TRY(lmg_op_check_attrs(n, "p:f len_p:f max_len:i seed:i key:i"));
+    LMG_TRY(check_seed_key(n));
+    LMG_TRY(check_p(n, 1, 0.0, 1, &p));
+    LMG_TRY(attr_get_float(n, "len_p", 1, 0.0, &len_p));
+    if (!(len_p > 0.0 && len_p <= 1.0))
+        return lmg_op_error(n, "len_p = %g is outside (0, 1]", len_p);
+    LMG_TRY(attr_get_int(n, "max_len", 1, 0, &max_len));
+    if (max_len < 1 || max_len > 64)
+        return lmg_op_error(n, "max_len %lld is outside 1..64", (long long)max_len);
+    if (in_val(g, n, 0)->shape.rank < 1)
+        return lmg_op_error(n, "x '%s' is a scalar; spans run along the last axis",
+                            in_val(g, n, 0)->name);
+    t[0] = LMG_DTYPE_F32;
+    s[0] = in_val(g, n, 0)->shape;
+    return LMG_OK;
+}

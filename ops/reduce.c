@@ -97,3 +97,22 @@ static lmg_status grad_reduce(lmg_grad_ctx *c, int mean)
 
 lmg_status lmg_grad_REDUCE_SUM(lmg_grad_ctx *c) { return grad_reduce(c, 0); }
 lmg_status lmg_grad_REDUCE_MEAN(lmg_grad_ctx *c) { return grad_reduce(c, 1); }
+
+/* ---- ArgSort ----------------------------------------------------------------------- */
+
+lmg_status lmg_infer_ARGSORT(const lmg_graph *g, const lmg_node *n, lmg_dtype *t, lmg_shape *s)
+{
+    LMG_TRY(lmg_op_check_attrs(n, ""));
+    LMG_TRY(lmg_op_check_input(g, n, 0, F32));
+    const lmg_value *x = &g->values[n->in[0]];
+    if (x->shape.rank < 1) {
+        char sx[200];
+        return lmg_op_error(n, "x %s is a scalar; ArgSort orders the last axis",
+                            lmg_op_value_str(g, n->in[0], sx, sizeof sx));
+    }
+    if (x->shape.dims[x->shape.rank - 1] > INT32_MAX)
+        return lmg_op_error(n, "the last axis of '%s' is longer than an i32 index", x->name);
+    s[0] = x->shape;
+    t[0] = LMG_DTYPE_I32;
+    return LMG_OK;
+}

@@ -1,5 +1,6 @@
 /* cases_core.c — test cases for the core op families (elementwise, matmul, shape, reduce)
  * driving the gradient check and the backend parity test. */
+#include <math.h>
 #include "cases.h"
 
 
@@ -51,6 +52,14 @@ static void init_ties(int k, lmg_tensor *t, uint64_t seed)
 {
     int64_t n = lmg_numel(t);
     for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = (float)(mix(&seed) % 3);
+}
+
+/* ArgSort: ties, -0 beside 0, and NaNs, which sort last in their order. */
+static void init_sort_keys(int k, lmg_tensor *t, uint64_t seed)
+{
+    static const float v[6] = {0.0f, -0.0f, 1.5f, -2.0f, 1.5f, NAN};
+    int64_t n = lmg_numel(t);
+    for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = v[mix(&seed) % 6];
 }
 
 #define B2(op_, nm, sa, sb) {.name = nm, .op = op_, .n_in = 2, .shape = {sa, sb}}
@@ -278,5 +287,13 @@ const lmg_case lmg_cases_core[] = {
     {.name = "ArgMax/ties", .op = LMG_OP_ARGMAX, .n_in = 1, .shape = {"2,3,7"}, .init = init_ties,
      .nograd = 1},
     {.name = "ArgMax/one", .op = LMG_OP_ARGMAX, .n_in = 1, .shape = {"5,1"}, .nograd = 1},
+    {.name = "ArgSort/2d", .op = LMG_OP_ARGSORT, .n_in = 1, .shape = {"3,9"}, .nograd = 1},
+    {.name = "ArgSort/ties-nan", .op = LMG_OP_ARGSORT, .n_in = 1, .shape = {"2,3,17"},
+     .init = init_sort_keys, .nograd = 1},
+    {.name = "ArgSort/one", .op = LMG_OP_ARGSORT, .n_in = 1, .shape = {"4,1"}, .nograd = 1},
+    {.name = "TakeAlong/f32", .op = LMG_OP_TAKE_ALONG, .n_in = 2, .dtype = {0, I32},
+     .shape = {"3,7", "3,5"}, .lo = {-1, -2}, .hi = {1, 9}, .nograd = 1},
+    {.name = "TakeAlong/i32-rank3", .op = LMG_OP_TAKE_ALONG, .n_in = 2, .dtype = {I32, I32},
+     .shape = {"2,3,4", "2,3,6"}, .lo = {-50, 0}, .hi = {50, 4}, .nograd = 1},
 };
 const int lmg_n_cases_core = (int)(sizeof lmg_cases_core / sizeof lmg_cases_core[0]);

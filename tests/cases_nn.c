@@ -219,6 +219,16 @@ const lmg_case lmg_cases_nn[] = {
      .attrs = {AF("p", 0.5), AI("mask_id", 0), AI("vocab", 50), AI("key", 42)},
      .init = init_mlm, .nograd = 1},
 
+    {.name = "SpanMask/4x40", .op = LMG_OP_SPAN_MASK, .n_in = 1, .dtype = {I32},
+     .shape = {"4,40"}, .n_attr = 4,
+     .attrs = {AF("p", 0.1), AF("len_p", 0.3), AI("max_len", 6), AI("key", 51)}, .nograd = 1},
+    {.name = "SpanMask/rank3-seed", .op = LMG_OP_SPAN_MASK, .n_in = 1, .shape = {"2,3,16"},
+     .n_attr = 5,
+     .attrs = {AF("p", 0.3), AF("len_p", 0.2), AI("max_len", 10), AI("seed", 7), AI("key", 52)},
+     .nograd = 1},
+    {.name = "SpanMask/len1", .op = LMG_OP_SPAN_MASK, .n_in = 1, .shape = {"9"}, .n_attr = 4,
+     .attrs = {AF("p", 0.5), AF("len_p", 1.0), AI("max_len", 1), AI("key", 53)}, .nograd = 1},
+
     /* ---- AdamW (param, grad, m, v, lr, step, gscale) ---------------------------------- */
     {.name = "AdamW/13", .op = LMG_OP_ADAMW, .n_in = 7, .dtype = {F32, F32, F32, F32, F32, I32, F32},
      .shape = {"13", "13", "13", "13", "", "", ""}, .n_attr = 1, .attrs = {AF("weight_decay", 0.01)},

@@ -58,7 +58,7 @@ check "dot writes a digraph with a legend" sh -c "'$lmg' dot '$tmp/a.pb' -o '$tm
 if command -v dot >/dev/null 2>&1; then
     check "dot -Tsvg accepts the output" sh -c "dot -Tsvg '$tmp/a.dot' -o '$tmp/a.svg' && grep -q '<svg' '$tmp/a.svg'"
 else
-    ok "dot -Tsvg accepts the output # skipped: graphviz not installed"
+    ok "dot -Tsvg accepts the output # SKIP graphviz (dot) is not installed"
 fi
 
 # run on the reference backend: x = 1..6, ids = [3, 0].

@@ -36,6 +36,34 @@ fi
 ok "pip install ./python into build/pyvenv"
 export LMG_LIBRARY="$root/$dir/liblmg.so.0"
 
+# The ctypes mirrors of lmgraph.h's structs must keep the C layout: a field added in C only
+# shifts every element of g.values after the first.
+cat >"$tmp/layout.c" <<'EOF'
+#include <stdio.h>
+#include "lmgraph.h"
+int main(void)
+{
+    printf("Shape %zu\nAttr %zu\nValue %zu\nGraph %zu\nDotOpts %zu\n", sizeof(lmg_shape),
+           sizeof(lmg_attr), sizeof(lmg_value), sizeof(lmg_graph), sizeof(lmg_dot_opts));
+    return 0;
+}
+EOF
+if ${CC:-gcc} -std=c11 -I "$root/include" "$tmp/layout.c" -o "$tmp/layout" 2>"$tmp/log" &&
+    "$tmp/layout" >"$tmp/sizes"; then
+    bad=$("$py" -c '
+import ctypes, sys
+from lmgraph import _clib
+for line in open(sys.argv[1]):
+    name, size = line.split()
+    if ctypes.sizeof(getattr(_clib, name)) != int(size):
+        print(f"{name}: C {size}, ctypes {ctypes.sizeof(getattr(_clib, name))}")
+' "$tmp/sizes" | tr '\n' ' ')
+    if [ -z "$bad" ]; then ok "the ctypes structs have the sizes of lmgraph.h's"
+    else notok "ctypes structs differ from lmgraph.h: $bad"; fi
+else
+    notok "the layout probe does not build: $(head -n 1 "$tmp/log")"
+fi
+
 cd "$tmp" || exit 1
 "$py" - "$root/ops/ops.def" <<'PYEOF'
 import re, sys

@@ -1,5 +1,6 @@
 /* test.h — the tiny harness every C test uses: named cases, CHECKs that report file and
- * line, one "ok - name" / "not ok - name" line per case, and a non-zero exit on failure. */
+ * line, one "ok - name" / "not ok - name" line per case ("ok - name # SKIP why" for a case
+ * that cannot run here), and a non-zero exit on failure. */
 #ifndef LMG_TEST_H
 #define LMG_TEST_H
 
@@ -7,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int test_passed_, test_failed_, test_case_failed_;
+static int test_passed_, test_failed_, test_skipped_, test_case_failed_;
 static const char *test_name_;
 
 static inline void test_begin(const char *name)
@@ -38,10 +39,24 @@ static inline void test_end(void)
     fflush(stdout);
 }
 
-/* Returns the process exit code: 0 only when every case passed. */
+/* A case that cannot run on this machine (no device, no tool): reported as skipped, TAP's
+ * "ok - name # SKIP why", which tests/run.sh counts apart from the passes. */
+static inline void test_skip(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    printf("ok - %s # SKIP ", name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    test_skipped_++;
+}
+
+/* Returns the process exit code: 0 only when every case passed or was skipped. */
 static inline int test_summary(void)
 {
-    printf("# %d passed, %d failed\n", test_passed_, test_failed_);
+    printf("# %d passed, %d failed, %d skipped\n", test_passed_, test_failed_, test_skipped_);
     return test_failed_ ? 1 : 0;
 }
 

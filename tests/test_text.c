@@ -575,8 +575,8 @@ static void test_default_corpus(void)
     test_begin("default corpus: fortunes files, no .dat, no .u8 links");
     int have = access(LMG_CORPUS_DEFAULT_DIR "/fortunes", R_OK) == 0;
     if (!have) {
-        printf("# %s missing: install Debian package 'fortunes'\n", LMG_CORPUS_DEFAULT_DIR);
-        CHECK(full->n_docs > 0, "synthetic corpus stands in");
+        test_skip(test_name_, "%s is missing (Debian package 'fortunes')", LMG_CORPUS_DEFAULT_DIR);
+        return;
     } else {
         int bad = 0;
         for (size_t i = 0; i < full->n_files; i++) {

@@ -831,16 +831,11 @@ static void write_escaped(FILE *f, const uint8_t *p, size_t n)
 
 lmg_status lmg_bpe_save(const lmg_bpe *t, const char *path)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n + 16, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
+    /* Formatted in memory, then written by the atomic writer (fsync and rename). */
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    if (!f) return lmg_error(LMG_ERR_NOMEM, "%s: out of memory", path);
     fprintf(f, "%s %d\nvocab %d\nmerges %d\n", BPE_MAGIC, BPE_VERSION, lmg_bpe_vocab_size(t), t->n_merges);
     for (int k = 0; k < t->n_merges; k++) {
         int32_t id = LMG_TOK_FIRST_MERGE + k;
@@ -851,14 +846,10 @@ lmg_status lmg_bpe_save(const lmg_bpe *t, const char *path)
     fprintf(f, "fingerprint %016" PRIx64 "\nend\n", t->fingerprint);
     int bad = ferror(f);
     bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return LMG_OK;
+    lmg_status s = bad ? lmg_error(LMG_ERR_NOMEM, "%s: out of memory", path)
+                       : lmg_write_file_atomic(path, text, n);
+    free(text);
+    return s;
 }
 
 /* The next line of buf (without '\n') or NULL at the end; lines must end with '\n'. */

@@ -431,19 +431,11 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
     put_u64(h + 24, n_docs);
     put_u64(h + 32, n);
     put_u64(h + 40, lmg_bpe_fingerprint(t));
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, plen + 8, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    int bad = fwrite(h, 1, sizeof h, f) != sizeof h;
+    lmg_file_writer f;
+    LMG_TRY(lmg_file_writer_open(&f, path));
+    lmg_file_writer_put(&f, h, sizeof h);
     uint8_t buf[1 << 14];
-    for (size_t i = 0; i < n && !bad;) {
+    for (size_t i = 0; i < n && !f.err;) {
         size_t k = 0;
         for (; i < n && k + width <= sizeof buf; i++, k += width) {
             if (width == 2) {
@@ -453,18 +445,9 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
                 put_u32(buf + k, (uint32_t)ids[i]);
             }
         }
-        bad = fwrite(buf, 1, k, f) != k;
+        lmg_file_writer_put(&f, buf, k);
     }
-    bad |= ferror(f);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "cannot write shard '%s': %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return LMG_OK;
+    return lmg_file_writer_commit(&f);
 }
 
 static lmg_status make_dir(const char *dir)

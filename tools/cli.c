@@ -9,13 +9,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Paths and names in a command's own words are escaped as the library's messages are: an
+ * error stays one line and cannot drive the terminal. */
 int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lmg %s: ", cmd);
+    char line[1024];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    lmg_escape_line(line, sizeof line);
+    fprintf(stderr, "lmg %s: %s", cmd, line);
     const char *msg = lmg_last_error();
     if (s != LMG_OK && msg[0]) fprintf(stderr, ": %s", msg);
     else if (s != LMG_OK) fprintf(stderr, ": %s", lmg_status_name(s));
@@ -26,11 +30,12 @@ int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lmg %s: ", cmd);
+    char line[1024];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\ntry 'lmg %s --help'\n", cmd);
+    lmg_escape_line(line, sizeof line);
+    fprintf(stderr, "lmg %s: %s\ntry 'lmg %s --help'\n", cmd, line, cmd);
     return 2;
 }
 
@@ -81,32 +86,18 @@ lmg_status cli_read_file(const char *path, char **data, size_t *n)
 int cli_fail_file(const char *cmd, const char *path)
 {
     const char *msg = lmg_last_error();
-    size_t n = strlen(path);
-    if (strncmp(msg, path, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
-    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, path, msg[0] ? msg : "failed");
+    char esc[1024];
+    snprintf(esc, sizeof esc, "%s", path);
+    lmg_escape_line(esc, sizeof esc);
+    size_t n = strlen(esc);
+    if (strncmp(msg, esc, n) == 0 && msg[n] == ':') fprintf(stderr, "lmg %s: %s\n", cmd, msg);
+    else fprintf(stderr, "lmg %s: %s: %s\n", cmd, esc, msg[0] ? msg : "failed");
     return 1;
 }
 
 lmg_status cli_write_file(const char *path, const void *data, size_t n)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    lmg_status s = LMG_OK;
-    if (!f) {
-        s = lmg_error(LMG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    } else {
-        int ok = fwrite(data, 1, n, f) == n;
-        ok = fclose(f) == 0 && ok;
-        if (!ok) s = lmg_error(LMG_ERR_IO, "%s: write error", path);
-        else if (rename(tmp, path) != 0)
-            s = lmg_error(LMG_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));
-        if (s != LMG_OK) remove(tmp);
-    }
-    free(tmp);
-    return s;
+    return lmg_write_file_atomic(path, data, n);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -150,4 +141,88 @@ lmg_status cli_load_graph(const char *path, lmg_graph **out)
 const lmg_backend *cli_backend(const char *name)
 {
     return lmg_backend_find(name ? name : "opencl");
+}
+
+/* ---- pointing at the line of an objective that breaks the contract ------------------ */
+
+/* Column (1-based) where `name` is declared on `line` (input/param/const/state NAME :, or
+ * an output of node ... =), else 0. */
+static int declared_at(const char *line, size_t len, const char *name)
+{
+    size_t nl = strlen(name), i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    static const char *const kw[] = {"input", "param", "const", "state", "node"};
+    size_t k = 0, kl = 0;
+    for (; k < 5; k++) {
+        kl = strlen(kw[k]);
+        if (i + kl < len && strncmp(line + i, kw[k], kl) == 0 &&
+            (line[i + kl] == ' ' || line[i + kl] == '\t'))
+            break;
+    }
+    if (k == 5) return 0;
+    size_t end = len;
+    const char *eq = memchr(line, k == 4 ? '=' : ':', len);
+    if (eq) end = (size_t)(eq - line);
+    for (size_t p = i + kl; p + nl <= end; p++) {
+        int before = p == 0 || strchr(" \t,[]", line[p - 1]) != NULL;
+        char after = p + nl < len ? line[p + nl] : ' ';
+        if (before && strncmp(line + p, name, nl) == 0 && strchr(" \t,:=", after))
+            return (int)p + 1;
+    }
+    return 0;
+}
+
+/* "path:line:col" of the first value named in quotes in msg (after " but " first, where a
+ * second binding conflicts) that the text-form file declares; 0 when none. */
+static int locate(const char *path, const char *msg, char *out, size_t n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (cli_read_file(path, &text, &len) != LMG_OK) {
+        lmg_error_clear();
+        return 0;
+    }
+    int found = 0;
+    const char *but = strstr(msg, " but ");
+    for (int pass = 0; pass < 2 && !found; pass++) {
+        const char *q = pass == 0 && but ? but : msg;
+        if (pass == 1 && !but) break;
+        while (!found && (q = strchr(q, '\'')) != NULL) {
+            const char *e = strchr(q + 1, '\'');
+            if (!e) break;
+            char name[256];
+            size_t nl = (size_t)(e - q - 1);
+            q = e + 1;
+            if (nl == 0 || nl >= sizeof name) continue;
+            memcpy(name, e - nl, nl);
+            name[nl] = 0;
+            const char *line = text;
+            for (int ln = 1; line < text + len && !found; ln++) {
+                const char *eol = memchr(line, '\n', (size_t)(text + len - line));
+                size_t ll = eol ? (size_t)(eol - line) : (size_t)(text + len - line);
+                const char *hash = memchr(line, '#', ll);
+                int col = declared_at(line, hash ? (size_t)(hash - line) : ll, name);
+                if (col) {
+                    snprintf(out, n, "%s:%d:%d", path, ln, col);
+                    found = 1;
+                }
+                line += ll + 1;
+            }
+        }
+        if (!but) break;
+    }
+    free(text);
+    return found;
+}
+
+int cli_fail_objective(const char *cmd, const char *path, const char *what)
+{
+    const char *msg = lmg_last_error();
+    char where[4200];
+    if (locate(path, msg, where, sizeof where))
+        fprintf(stderr, "lmg %s: %s%s%s: %s\n", cmd, what ? what : "", what ? ": " : "", where, msg);
+    else
+        fprintf(stderr, "lmg %s: %s%s%s: %s\n", cmd, what ? what : "", what ? ": " : "", path,
+                msg[0] ? msg : "failed");
+    return 1;
 }

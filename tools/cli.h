@@ -36,6 +36,10 @@ lmg_status cli_read_file(const char *path, char **data, size_t *n);
 /* Write n bytes to path through a temporary file beside it and a rename, so a failure
  * never leaves half a file; errors name path. */
 lmg_status cli_write_file(const char *path, const void *data, size_t n);
+/* For an objective (or model) graph at path that breaks the contract: print "lmg <cmd>:
+ * [<what>: ]<path>:<line>:<col>: <last error>", the line and column where the text form
+ * declares the value the message names (just the path for a .pb or when none); return 1. */
+int cli_fail_objective(const char *cmd, const char *path, const char *what);
 /* Pick the backend for --backend NAME (NULL = default: opencl when built, else ref). */
 const lmg_backend *cli_backend(const char *name);
 

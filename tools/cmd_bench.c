@@ -1,6 +1,7 @@
 /* cmd_bench.c — `lmg bench`: time training steps of the BENCH.md models (GPT-S, BERT-S) on a
  * backend, next to OpenBLAS's sgemm on the same host; `lmg tune`: search CLBlast parameters. */
 #include "cli.h"
+#include "profile.h"
 #include "../graph/plan.h"
 #include "../models/models.h"
 #include "../train/train.h"
@@ -79,6 +80,51 @@ static double openblas_gflops(int threads)
     }
     free(a), free(b), free(c);
     return 2.0 * n * n * n / best * 1e-9;
+}
+
+/* The ceiling with the kernels OpenBLAS should have picked: OPENBLAS_CORETYPE is read when
+ * the library loads, so a child `lmg bench --ceiling` measures it. 0 when that fails. */
+static double better_core_gflops(const char *core)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return 0;
+    exe[n] = 0;
+    const char *old = getenv("OPENBLAS_CORETYPE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "'%s' bench --ceiling 2>/dev/null", exe);
+    fflush(stdout);
+    FILE *f = popen(cmd, "r");
+    if (saved) setenv("OPENBLAS_CORETYPE", saved, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+    free(saved);
+    if (!f) return 0;
+    char line[512], got[64] = "";
+    double gf = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "ceiling %63s %lf", got, &gf) != 2) gf = 0;
+    pclose(f);
+    /* The child names the kernels it ran: a different name means the variable was ignored. */
+    return strcasecmp(got, core) == 0 ? gf : 0;
+}
+
+/* Print which OpenBLAS kernels run and the GEMM ceiling; when OpenBLAS fell back to kernels
+ * below the CPU's, also the ceiling with the right ones. Returns the honest ceiling. */
+static double print_ceiling(int threads)
+{
+    double own = openblas_gflops(threads);
+    const char *core = lmg_opencl_blas_core(), *better = lmg_opencl_blas_core_better();
+    printf("OpenBLAS: %s; kernels: %s\n", openblas_get_config(), core);
+    printf("OpenBLAS cblas_sgemm 1024^3, %d threads: %.1f GFLOP/s\n", threads, own);
+    if (!better) return own;
+    double gf = better_core_gflops(better);
+    printf("this CPU runs %s kernels, newer than the %s kernels OpenBLAS chose by itself: "
+           "with OPENBLAS_CORETYPE=%s ", better, core, better);
+    if (gf > 0) printf("(measured in a child process) %.1f GFLOP/s, the ceiling used below\n", gf);
+    else printf("the measurement failed; the ceiling below is OpenBLAS's own choice\n");
+    return gf > own ? gf : own;
 }
 
 /* FLOPs of one run of g: 2*M*N*K per MatMul (batch included), and the products inside the
@@ -169,7 +215,7 @@ static lmg_status make_training_graph(const char *arch, lmg_model_config *c, lmg
 }
 
 static int bench_model(const char *arch, const lmg_backend *be, const char *device, int warmup,
-                       int steps, double blas_gflops, bench_row *row)
+                       int steps, double blas_gflops, const char *trace, bench_row *row)
 {
     const char *label = strcmp(arch, "gpt") == 0 ? "GPT-S" : "BERT-S";
     memset(row, 0, sizeof *row);
@@ -218,6 +264,7 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         return cli_fail("bench", s, "preparing %s on the %s backend", label, be->name);
     }
     row->init_s = now_s() - t0;
+    if (be == &lmg_backend_opencl) printf("  matrix products: %s\n", lmg_opencl_gemm_route(e));
     int n_steps = warmup + steps;
     double *ms = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *ms);
     double *cpu = calloc((size_t)(n_steps > 0 ? n_steps : 1), sizeof *cpu);
@@ -231,6 +278,7 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         if (s == LMG_OK && loss_id >= 0) s = be->read(e, loss_id, &loss, sizeof loss);
         ms[i] = (now_s() - ts) * 1e3;
         cpu[i] = (cpu_s() - tc) * 1e3 / cores;
+        if (trace && i == warmup - 1) lmg_opencl_profile_reset(); /* timed steps only */
         if (i == 0) {
             row->first_s = now_s() - t0;
             row->loss0 = loss;
@@ -274,6 +322,11 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
         printf("\n  CPU time of this process / %.0f cores: median %.0f ms/step (what an idle machine "
                "would show on a CPU device; %.1f GFLOP/s)\n",
                cores, row->cpu_ms, row->step_gflop / (row->cpu_ms * 1e-3));
+    }
+    if (trace && steps > 0 && cli_profile_report("bench", steps, row->median_ms, trace, 25)) {
+        free(ms);
+        free(cpu);
+        return 1;
     }
     printf("  loss: step 1 %.4f, step %d %.4f\n", row->loss0, n_steps, row->loss1);
     printf("  memory: planned %.1f MB; freeing the prepared graph returned %.1f MB (its buffers: "
@@ -322,7 +375,7 @@ static int bench_products(const char *device, int reps)
     all[0] = (lmg_cl_tune_shape){0, 0, 1024, 1024, 1024, 0};
     memcpy(all + 1, sh, (size_t)n * sizeof *sh);
     n++;
-    double gf[2][32], gc[2][32], tot[2] = {0, 0}, totc[2] = {0, 0}, flops = 0;
+    double gf[3][32], gc[3][32], tot[3] = {0, 0, 0}, totc[3] = {0, 0, 0}, flops = 0;
     const char *state = "";
     for (int pass = 0; pass < 2; pass++) {
         lmg_status s;
@@ -344,6 +397,17 @@ static int bench_products(const char *device, int reps)
             tot[pass] += f / (gf[pass][i] * 1e9);
             totc[pass] += f / (gc[pass][i] * 1e9);
             if (pass == 0) flops += f;
+            if (pass == 1) {
+                /* Host BLAS in a native kernel, right after tuned CLBlast at the same shape. */
+                s = lmg_opencl_host_gemm_measure(dev, all[i].ta, all[i].tb, all[i].m, all[i].n,
+                                                 all[i].k, reps, &gf[2][i], &gc[2][i], &err);
+                if (s != LMG_OK) return cli_fail("bench", s, "timing host BLAS");
+                if (!(err <= 1e-4))
+                    return cli_fail("bench", LMG_ERR_DEVICE, "host BLAS %zux%zux%zu is wrong "
+                                    "(relative error %.3g)", all[i].m, all[i].n, all[i].k, err);
+                tot[2] += f / (gf[2][i] * 1e9);
+                totc[2] += f / (gc[2][i] * 1e9);
+            }
         }
         printf("# pass %d (%s) took %.1f s including program builds\n", pass,
                pass ? state : "CLBlast defaults", now_s() - t0);
@@ -351,20 +415,24 @@ static int bench_products(const char *device, int reps)
     printf("CLBlast Sgemm (row-major, offsets as in the arena) on '%s'\n", name);
     printf("tuned = %s\n", state);
     printf("GFLOP/s by the wall clock, and [by CPU time over the compute units]\n");
-    printf("%-4s %-16s %5s %16s %16s %8s\n", "op", "M x N x K", "count", "default", "tuned",
-           "speedup");
+    printf("%-4s %-16s %5s %16s %16s %8s %18s\n", "op", "M x N x K", "count", "default", "tuned",
+           "speedup", "host BLAS");
     for (int i = 0; i < n; i++) {
-        char shape[48], d[32], t[32];
+        char shape[48], d[32], t[32], hb[32];
         snprintf(shape, sizeof shape, "%zux%zux%zu", all[i].m, all[i].n, all[i].k);
         snprintf(d, sizeof d, "%.1f [%.1f]", gf[0][i], gc[0][i]);
         snprintf(t, sizeof t, "%.1f [%.1f]", gf[1][i], gc[1][i]);
-        printf("%s%s  %-16s %5d %16s %16s %7.2fx\n", all[i].ta ? "T" : "N", all[i].tb ? "T" : "N",
-               shape, all[i].count, d, t, gf[1][i] / gf[0][i]);
+        snprintf(hb, sizeof hb, "%.1f [%.1f]", gf[2][i], gc[2][i]);
+        printf("%s%s  %-16s %5d %16s %16s %7.2fx %18s\n", all[i].ta ? "T" : "N",
+               all[i].tb ? "T" : "N", shape, all[i].count, d, t, gf[1][i] / gf[0][i], hb);
     }
     printf("GPT-S step's products (count x shape): defaults %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f], "
            "tuned %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f]\n",
            tot[0] * 1e3, flops / tot[0] * 1e-9, totc[0] * 1e3, flops / totc[0] * 1e-9,
            tot[1] * 1e3, flops / tot[1] * 1e-9, totc[1] * 1e3, flops / totc[1] * 1e-9);
+    printf("host BLAS (OpenBLAS %s kernels) in native kernels: %.0f ms = %.1f GFLOP/s "
+           "[%.0f ms, %.1f]\n", lmg_opencl_blas_core(), tot[2] * 1e3, flops / tot[2] * 1e-9,
+           totc[2] * 1e3, flops / totc[2] * 1e-9);
     double blas = openblas_gflops(2);
     printf("OpenBLAS sgemm 1024^3, 2 threads: %.1f GFLOP/s (tuned CLBlast 1024^3 = %.2f x)\n", blas,
            gf[1][0] / blas);
@@ -376,6 +444,7 @@ static void bench_help(FILE *f)
     fprintf(f,
             "usage: lmg bench [--model gpt|bert|both] [--steps N] [--warmup N]\n"
             "                 [--backend NAME] [--device P:D] [--cold] [--products]\n"
+            "                 [--profile [--trace FILE]]\n"
             "\n"
             "Time training steps (forward, loss, backward, AdamW) of the BENCH.md models with\n"
             "random initial weights and random tokens: GPT-S and BERT-S (4 layers, 4 heads,\n"
@@ -384,7 +453,10 @@ static void bench_help(FILE *f)
             "max ms per step after the warm-up, tokens/s, achieved GFLOP/s (FLOPs counted from the\n"
             "graph: 2*M*N*K per MatMul plus attention's products), the planned memory and the\n"
             "host memory growth; and OpenBLAS cblas_sgemm 1024^3 GFLOP/s on 2 threads in the same\n"
-            "run, with the ratio of the step's GFLOP/s to it.\n"
+            "run (naming the kernels OpenBLAS runs, and measuring the right ones in a child\n"
+            "process when OpenBLAS fell back to older ones), with the ratio of the step's GFLOP/s\n"
+            "to it. Matrix products on a CPU OpenCL device run through host BLAS when it passes\n"
+            "its check (LMG_CL_GEMM=clblast forces CLBlast); the route is printed.\n"
             "\n"
             "options:\n"
             "  --model M       gpt (default), bert or both\n"
@@ -396,8 +468,17 @@ static void bench_help(FILE *f)
             "  --cold          use an empty PoCL kernel cache (POCL_CACHE_DIR), removed afterwards,\n"
             "                  to time the first step as on a fresh machine\n"
             "  --products      instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
-            "                  CLBlast's default parameters and with lmgraph's (see lmg tune)\n"
+            "                  CLBlast's default parameters and with lmgraph's (see lmg tune),\n"
+            "                  and host BLAS in native kernels (the CPU-device route)\n"
             "  --no-blas       skip the OpenBLAS measurement\n"
+            "  --ceiling-only  only the OpenBLAS kernels in use and the GEMM ceiling (and, when\n"
+            "                  OpenBLAS fell back to older kernels than the CPU runs, the\n"
+            "                  ceiling with OPENBLAS_CORETYPE set, measured in a child process)\n"
+            "  --profile       time every node by OpenCL event profiling over the timed steps:\n"
+            "                  tables by op type and by node (ms, %%, GFLOP/s, GB/s), and a\n"
+            "                  Chrome-trace JSON of the last step (chrome://tracing, Perfetto)\n"
+            "  --trace FILE    where --profile writes the trace (default lmg-trace-MODEL.json;\n"
+            "                  with --model both, MODEL is put before the extension)\n"
             "  -h, --help      show this help\n"
             "\n"
             "exit status: 0 measured, 1 failure, 2 usage error\n");
@@ -407,7 +488,8 @@ int lmg_cmd_bench(int argc, char **argv)
 {
     const char *model = "gpt", *backend = NULL, *device = NULL;
     long long steps = 10, warmup = 2;
-    int cold = 0, products = 0, blas = 1;
+    int cold = 0, products = 0, blas = 1, profile = 0;
+    const char *trace = NULL;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -428,10 +510,22 @@ int lmg_cmd_bench(int argc, char **argv)
             backend = v;
         } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
             device = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--trace", &missing))) {
+            trace = v;
+            profile = 1;
         } else if (missing) {
             return cli_usage_error("bench", "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            profile = 1;
         } else if (strcmp(argv[i], "--cold") == 0) {
             cold = 1;
+        } else if (strcmp(argv[i], "--ceiling") == 0) {
+            /* Only the ceiling, one line (what print_ceiling's child reports). */
+            printf("ceiling %s %.2f\n", lmg_opencl_blas_core(), openblas_gflops(2));
+            return 0;
+        } else if (strcmp(argv[i], "--ceiling-only") == 0) {
+            print_ceiling(2);
+            return 0;
         } else if (strcmp(argv[i], "--products") == 0) {
             products = 1;
         } else if (strcmp(argv[i], "--no-blas") == 0) {
@@ -455,25 +549,43 @@ int lmg_cmd_bench(int argc, char **argv)
         rc = bench_products(device, 5);
     } else {
         double bg = 0;
-        if (blas) {
-            bg = openblas_gflops(2);
-            printf("OpenBLAS cblas_sgemm 1024^3, 2 threads: %.1f GFLOP/s\n", bg);
-        }
+        if (blas) bg = print_ceiling(2);
         printf("backend %s%s%s\n\n", be->name, device ? ", device " : "", device ? device : "");
         fflush(stdout);
         bench_row rows[2];
         int n = 0;
+        char tr[2][1024];
+        for (int m = 0; m < 2; m++) {
+            const char *name = m ? "bert" : "gpt";
+            if (!trace) {
+                snprintf(tr[m], sizeof tr[m], "lmg-trace-%s.json", name);
+            } else if (strcmp(model, "both") != 0) {
+                snprintf(tr[m], sizeof tr[m], "%s", trace);
+            } else {
+                const char *dot = strrchr(trace, '.'), *slash = strrchr(trace, '/');
+                int stem = dot && (!slash || dot > slash) ? (int)(dot - trace) : (int)strlen(trace);
+                snprintf(tr[m], sizeof tr[m], "%.*s-%s%s", stem, trace, name, trace + stem);
+            }
+        }
+        if (profile) {
+            if (be != &lmg_backend_opencl)
+                return cli_usage_error("bench", "--profile needs the opencl backend");
+            lmg_opencl_profile_enable(1);
+        }
         if (strcmp(model, "bert") != 0 && rc == 0)
-            rc = bench_model("gpt", be, device, (int)warmup, (int)steps, bg, &rows[n++]);
+            rc = bench_model("gpt", be, device, (int)warmup, (int)steps, bg,
+                             profile ? tr[0] : NULL, &rows[n++]);
         if (strcmp(model, "gpt") != 0 && rc == 0)
-            rc = bench_model("bert", be, device, (int)warmup, (int)steps, bg, &rows[n++]);
+            rc = bench_model("bert", be, device, (int)warmup, (int)steps, bg,
+                             profile ? tr[1] : NULL, &rows[n++]);
         if (be == &lmg_backend_opencl) {
             cl_device_id dev = opencl_device(device);
             if (dev) printf("CLBlast parameters: %s\n", lmg_cl_tune_state(dev));
         }
         if (blas) {
             double bg2 = openblas_gflops(2);
-            printf("OpenBLAS again after the steps: %.1f GFLOP/s\n", bg2);
+            printf("OpenBLAS (%s kernels) again after the steps: %.1f GFLOP/s\n",
+                   lmg_opencl_blas_core(), bg2);
         }
         printf("\n%-7s %9s %13s %8s %9s %8s %6s %9s %9s %9s\n", "model", "ms/step", "min-max",
                "cpu-ms", "tokens/s", "GFLOP/s", "xBLAS", "first(s)", "plan(MB)", "dev(MB)");

@@ -25,6 +25,9 @@ static void help(FILE *f)
             "\n" MODEL_FLAGS_HELP
             "\n"
             "other options:\n"
+            "  --model-graph FILE       your own forward graph instead of gpt or bert (as in\n"
+            "                           lmg train --model-graph): bound to --batch/--seq,\n"
+            "                           with its loss, next-token loss or --objective-graph\n"
             "  -o, --output PATH        where to write the graph (required)\n"
             "  -q, --quiet              print nothing on success\n"
             "  -h, --help               show this help\n"
@@ -41,7 +44,7 @@ static int ends_with(const char *s, const char *suffix)
 int lmg_cmd_build(int argc, char **argv)
 {
     model_flags m;
-    const char *out = NULL;
+    const char *out = NULL, *model_graph = NULL;
     int quiet = 0, rc;
     for (int i = 1; i < argc; i++)
         if (cli_is_help(argv[i])) {
@@ -57,6 +60,8 @@ int lmg_cmd_build(int argc, char **argv)
         } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
                    (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
             out = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))) {
+            model_graph = v;
         } else if (missing) {
             return cli_usage_error(CMD, "%s needs a value", argv[i]);
         } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
@@ -68,10 +73,26 @@ int lmg_cmd_build(int argc, char **argv)
         }
     }
     if (!out) return cli_usage_error(CMD, "no output given (-o FORWARD.pb)");
-    lmg_graph *obj = NULL, *g = NULL;
-    if ((rc = model_flags_finish(&m, CMD, &obj))) return rc;
-    lmg_status s = lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &g);
+    lmg_graph *obj = NULL, *g = NULL, *mg = NULL;
+    if (model_graph && m.c.objective)
+        return cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "
+                                    "loss, next-token prediction on its logits, or --objective-graph");
+    if (model_graph) {
+        lmg_status ls = cli_load_graph(model_graph, &mg);
+        if (ls != LMG_OK) return cli_fail(CMD, ls, "cannot load the model graph '%s'", model_graph);
+        lmg_model_graph_config(mg, &m.c);
+    }
+    if ((rc = model_flags_finish(&m, CMD, &obj))) {
+        lmg_graph_free(mg);
+        return rc;
+    }
+    lmg_status s = mg ? lmg_model_graph_build(mg, &m.c, obj, m.objective_weight, &g)
+                      : lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &g);
     lmg_graph_free(obj);
+    lmg_graph_free(mg);
+    if (s != LMG_OK && m.objective_graph && strstr(lmg_last_error(), "objective"))
+        return cli_fail_objective(CMD, m.objective_graph, "cannot build the model");
+    if (s != LMG_OK && model_graph) return cli_fail_objective(CMD, model_graph, "cannot build the model");
     if (s != LMG_OK) return cli_fail(CMD, s, "cannot build the model");
     s = lmg_graph_verify(g);
     if (s != LMG_OK) {
@@ -82,9 +103,7 @@ int lmg_cmd_build(int argc, char **argv)
         char *text = NULL;
         s = lmg_graph_print(g, &text);
         if (s == LMG_OK) {
-            FILE *f = fopen(out, "w");
-            if (!f || fputs(text, f) < 0) s = lmg_error(LMG_ERR_IO, "cannot write '%s'", out);
-            if (f && fclose(f) != 0 && s == LMG_OK) s = lmg_error(LMG_ERR_IO, "cannot write '%s'", out);
+            s = cli_write_file(out, text, strlen(text));
         }
         free(text);
     } else {
@@ -94,7 +113,12 @@ int lmg_cmd_build(int argc, char **argv)
         lmg_graph_free(g);
         return cli_fail(CMD, s, "cannot write '%s'", out);
     }
-    if (!quiet) {
+    if (!quiet && model_graph) {
+        printf("%s: model graph %s, vocab %d, seq %d, batch %d; %lld parameters, %d nodes%s%s\n",
+               out, model_graph, m.c.vocab, m.c.seq, m.c.batch,
+               (long long)lmg_model_param_count(g), g->n_nodes,
+               m.objective_graph ? "; objective graph " : "", m.objective_graph ? m.objective_graph : "");
+    } else if (!quiet) {
         const char *obj_name = lmg_graph_get_meta(g, "model.objective");
         printf("%s: %s, %d layers, %d heads, d_model %d, d_ff %d, vocab %d, seq %d, batch %d%s%s; "
                "%lld parameters, %d nodes; objective %s%s%s\n",

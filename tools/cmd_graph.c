@@ -1,6 +1,7 @@
 /* cmd_graph.c — `lmg print`, `lmg parse`, `lmg dot`, `lmg verify`: the commands that read
  * a graph and turn it into text, a binary file, a picture or a verdict. */
 #include "cli.h"
+#include "../models/models.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ typedef struct {
     const char *in, *out;
     long long external; /* parse only */
     int quiet;          /* verify only */
+    int objective;      /* verify: check the objective contract too */
+    const char *arch;   /* verify --objective: the model to link to */
     const char **files; /* verify: every file */
     int n_files;
 } graph_args;
@@ -73,6 +76,12 @@ static int parse_args(int argc, char **argv, const char *usage, int allow_out, i
                 return cli_usage_error(cmd, "--external wants a byte count, not '%s'", v);
         } else if (many && (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)) {
             a->quiet = 1;
+        } else if (many && strcmp(argv[i], "--objective") == 0) {
+            a->objective = 1;
+        } else if (many && (v = cli_flag(argc, argv, &i, "--model", &missing))) {
+            if (strcmp(v, "gpt") != 0 && strcmp(v, "bert") != 0)
+                return cli_usage_error(cmd, "--model wants gpt or bert, not '%s'", v);
+            a->arch = v;
         } else if (missing) {
             return cli_usage_error(cmd, "%s needs a value", argv[i]);
         } else {
@@ -253,14 +262,20 @@ int lmg_cmd_dot(int argc, char **argv)
 }
 
 static const char verify_usage[] =
-    "usage: lmg verify [-q] GRAPH...\n"
+    "usage: lmg verify [-q] [--objective [--model gpt|bert]] GRAPH...\n"
     "\n"
     "Load each graph (.pb or .lmgt) and check it: versions, op names and arity, every\n"
     "value defined once and before use, no cycles, attributes, and every dtype and shape\n"
-    "against shape inference. Prints one line per graph; exits 1 when any is broken.\n"
+    "against shape inference (a graph with named dimensions such as f32[B,T] under two\n"
+    "trial sizes for each name). Prints one line per graph; exits 1 when any is broken.\n"
     "\n"
-    "  -q, --quiet   print nothing for graphs that pass\n"
-    "  -h, --help    show this help\n";
+    "  --objective       also check each graph as an objective: a scalar f32 output\n"
+    "                    'loss', loss/... outputs scalar, views' ids i32[rows,T], and\n"
+    "                    linking it to the default model of --model (inputs it names,\n"
+    "                    sizes it binds, no cycle through the model)\n"
+    "  --model gpt|bert  the model --objective links to (default gpt)\n"
+    "  -q, --quiet       print nothing for graphs that pass\n"
+    "  -h, --help        show this help\n";
 
 int lmg_cmd_verify(int argc, char **argv)
 {
@@ -273,6 +288,19 @@ int lmg_cmd_verify(int argc, char **argv)
         if (cli_load_graph(path, &g) != LMG_OK) {
             rc = cli_fail_file(argv[0], path);
             continue;
+        }
+        if (a.objective) {
+            lmg_model_config c;
+            lmg_model_config_default(&c, a.arch ? a.arch : "gpt");
+            lmg_graph *m = NULL;
+            lmg_status s = lmg_objective_check(g);
+            if (s == LMG_OK) s = lmg_model_build_with_objective(&c, g, 1.0, &m);
+            lmg_graph_free(m);
+            if (s != LMG_OK) {
+                lmg_graph_free(g);
+                rc = cli_fail_objective(argv[0], path, NULL);
+                continue;
+            }
         }
         if (!a.quiet) {
             int n_init = 0, n_param = 0;

@@ -1,6 +1,8 @@
 /* cmd_run.c — `lmg run`: load a graph, feed raw input files, run one step on a backend,
  * print or save the named outputs. */
 #include "cli.h"
+#include "../export/npy.h"
+#include "../graph/safetensors.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,19 +15,22 @@
 int lmg_cmd_run(int argc, char **argv);
 
 static const char run_usage[] =
-    "usage: lmg run GRAPH --inputs NAME=FILE.bin[,NAME=FILE.bin...] [options]\n"
+    "usage: lmg run GRAPH --inputs NAME=FILE[,NAME=FILE...] [options]\n"
     "\n"
-    "Load a graph (.pb or .lmgt), write raw little-endian input files into its inputs (or\n"
-    "initializers), run it once and print each output: dtype, shape, first values, sum.\n"
-    "A raw file must hold exactly the value's bytes (numel * dtype size). Inputs not given are zeros.\n"
+    "Load a graph (.pb or .lmgt), write input files into its inputs (or initializers), run\n"
+    "it once and print each output: dtype, shape, first values, sum. A FILE.npy is a NumPy\n"
+    "array of the value's shape (float32/int32; float64 and int64 are narrowed); any other\n"
+    "file is raw little-endian and must hold exactly the value's bytes (numel * dtype size).\n"
+    "Inputs not given are zeros.\n"
     "\n"
     "  --inputs LIST      NAME=FILE pairs, comma separated; may be repeated\n"
     "  --output NAME      a value to print or save (repeatable; default: every graph output;\n"
     "                     intermediates can be named too)\n"
     "  --backend NAME     ref or opencl (default: opencl when available)\n"
     "  --device P:D       OpenCL platform:device (default: LMG_DEVICE or the first GPU)\n"
-    "  --save DIR         write each output as DIR/NAME.bin instead of printing it\n"
-    "                     ('/' in a name becomes '_')\n"
+    "  --save PATH        save the outputs instead of printing them: PATH.npz (NumPy,\n"
+    "                     one array per output name), PATH.safetensors, or a directory\n"
+    "                     of raw NAME.bin files ('/' in a name becomes '_')\n"
     "  --step N           the step number random ops are keyed by (default 0)\n"
     "  -h, --help         show this help\n";
 
@@ -113,6 +118,12 @@ static void print_value(const lmg_value *v, const void *data)
         }
     }
     printf("%s] sum %.9g\n", n > shown ? ", ..." : "", sum);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
 static char *save_path(const char *dir, const char *name)
@@ -223,11 +234,29 @@ int lmg_cmd_run(int argc, char **argv)
         }
         char *data = NULL;
         size_t n = 0;
-        if (cli_read_file(feeds[i].file, &data, &n) != LMG_OK) {
+        char sh[160], sh2[160];
+        if (ends_with(feeds[i].file, ".npy")) {
+            lmg_dtype t;
+            lmg_shape shape;
+            void *arr;
+            if (lmg_npy_load(feeds[i].file, &t, &shape, &arr) != LMG_OK) {
+                rc = cli_fail_file("run", feeds[i].file);
+                break;
+            }
+            if (t != val->dtype || !lmg_shape_equal(&shape, &val->shape)) {
+                rc = fail_msg(feeds[i].file, "%s%s, but %s '%s' is %s%s", lmg_dtype_name(t),
+                              lmg_shape_str(&shape, sh2, sizeof sh2),
+                              val->kind == LMG_VALUE_INPUT ? "input" : "initializer", val->name,
+                              lmg_dtype_name(val->dtype), lmg_shape_str(&val->shape, sh, sizeof sh));
+                free(arr);
+                break;
+            }
+            data = arr;
+            n = value_bytes(val);
+        } else if (cli_read_file(feeds[i].file, &data, &n) != LMG_OK) {
             rc = cli_fail_file("run", feeds[i].file);
             break;
         }
-        char sh[160];
         if (n != value_bytes(val))
             rc = fail_msg(feeds[i].file, "%zu bytes, but %s '%s' (%s%s) needs exactly %zu", n,
                           val->kind == LMG_VALUE_INPUT ? "input" : "initializer", val->name,
@@ -238,7 +267,18 @@ int lmg_cmd_run(int argc, char **argv)
         free(data);
     }
     if (rc == 0 && be->run(e, (uint64_t)step) != LMG_OK) rc = cli_fail_file("run", graph_path);
-    if (rc == 0 && save && mkdir(save, 0777) != 0 && errno != EEXIST)
+    /* One archive of every output: npz or safetensors (the writer borrows the buffers). */
+    lmg_npz *npz = NULL;
+    lmg_st_writer *stw = NULL;
+    void **keep = NULL;
+    int archive = save && (ends_with(save, ".npz") || ends_with(save, ".safetensors"));
+    if (rc == 0 && archive) {
+        if (ends_with(save, ".npz")) npz = lmg_npz_new();
+        else stw = lmg_st_writer_new();
+        keep = calloc((size_t)n_outs + 1, sizeof *keep);
+        if ((!npz && !stw) || !keep) rc = fail_msg(save, "out of memory");
+    }
+    if (rc == 0 && save && !archive && mkdir(save, 0777) != 0 && errno != EEXIST)
         rc = fail_msg(save, "cannot create the directory: %s", strerror(errno));
     for (int i = 0; rc == 0 && i < n_outs; i++) {
         const lmg_value *val = &g->values[out_ids[i]];
@@ -257,18 +297,33 @@ int lmg_cmd_run(int argc, char **argv)
             print_value(val, buf);
             continue;
         }
+        if (archive) {
+            lmg_status st = npz ? lmg_npz_add(npz, val->name, val->dtype, &val->shape, buf)
+                                : lmg_st_writer_add(stw, val->name, val->dtype, &val->shape, buf);
+            if (st != LMG_OK) rc = cli_fail_file("run", save);
+            keep[i] = buf; /* the safetensors writer borrows it until commit */
+            buf = NULL;
+            continue;
+        }
         char *path = save_path(save, val->name);
-        FILE *f = path ? fopen(path, "wb") : NULL;
-        if (!f) {
-            rc = fail_msg(path ? path : save, "cannot create: %s", strerror(errno));
+        if (!path) {
+            rc = fail_msg(save, "out of memory");
+        } else if (cli_write_file(path, buf, n) != LMG_OK) {
+            rc = cli_fail_file("run", path);
         } else {
-            int ok = fwrite(buf, 1, n, f) == n;
-            ok = fclose(f) == 0 && ok;
-            if (!ok) rc = fail_msg(path, "write error");
-            else printf("%s -> %s (%zu bytes)\n", val->name, path, n);
+            printf("%s -> %s (%zu bytes)\n", val->name, path, n);
         }
         free(path);
     }
+    if (rc == 0 && archive) {
+        lmg_status st = npz ? lmg_npz_commit(npz, save) : lmg_st_writer_commit(stw, save);
+        if (st != LMG_OK) rc = cli_fail_file("run", save);
+        else printf("%d outputs -> %s\n", n_outs, save);
+    }
+    lmg_npz_free(npz);
+    lmg_st_writer_free(stw);
+    for (int i = 0; keep && i < n_outs; i++) free(keep[i]);
+    free(keep);
     if (e) be->free(e);
     lmg_graph_free(g);
     free(buf);

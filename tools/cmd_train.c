@@ -2,10 +2,15 @@
  * progress bar (plain lines when not a terminal), then print a few sampled lines. */
 #include "cli.h"
 #include "model_flags.h"
+#include "profile.h"
+#include "../backends/opencl/opencl.h"
 #include "../train/train.h"
 #include "../text/text.h"
+#include "../train/classify.h"
+#include "../text/labels.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +28,7 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: lmg train [options]\n"
-            "       lmg train --resume DIR [--stop-after N] [--backend B] [--device P:D]\n"
+            "       lmg train --resume DIR [--steps N] [--stop-after N] [--backend B] [--device P:D]\n"
             "\n"
             "Pretrain a model. With no options: train a byte-level BPE tokenizer on the fortunes\n"
             "corpus (%s), write train/val/test token shards, train\n"
@@ -32,6 +37,12 @@ static void help(FILE *f)
             "training graph), checkpoint.safetensors, best.safetensors, metrics.jsonl, loss.svg\n"
             "and data/ (tokenizer and shards).\n"
             "\n" MODEL_FLAGS_HELP
+            "  --model-graph FILE       train your own forward graph (.lmgt or .pb) instead of\n"
+            "                           gpt or bert: it reads ids i32[B,T] and outputs logits\n"
+            "                           f32[B,T,V] and/or hidden, and optionally a scalar loss\n"
+            "                           (else next-token cross-entropy on its logits, or\n"
+            "                           --objective-graph); sizes it fixes by number set\n"
+            "                           --batch, --seq and --vocab (samples/models/)\n"
             "\n"
             "training options:\n"
             "  --steps N                training steps (default %d)\n"
@@ -51,18 +62,30 @@ static void help(FILE *f)
             "                           the fortunes corpus); a tokenizer of --vocab ids is\n"
             "                           trained and the shards written to DIR/data\n"
             "  --data DIR               use prepared data instead: DIR/tok.bpe and\n"
-            "                           DIR/{train,val,test}.tok (lmg tokenizer, lmg data)\n"
+            "                           DIR/{train,val,test}.tok (lmg tokenizer, lmg data); or\n"
+            "                           labelled data (lmg data prepare --labels, rows of --seq\n"
+            "                           ids): the model gets a classification head and the\n"
+            "                           objective may hold 'sup', e.g. mlm:1.0,sup:0.5\n"
             "  --out DIR                the run directory (default runs/<date>-<time>)\n"
             "  --resume DIR             continue the run in DIR from its checkpoint; the model,\n"
-            "                           data and schedule come from the run\n"
+            "                           data and schedule come from the run; with --steps N\n"
+            "                           beyond the run's own end, train on to step N (at the\n"
+            "                           schedule's final learning rate)\n"
             "  --stop-after N           end after step N as if interrupted (resume continues)\n"
             "  --backend NAME           opencl (default) or ref\n"
             "  --device P:D             OpenCL platform and device (see lmg devices)\n"
             "  --samples N              sampled lines to print at the end, gpt only (default 3)\n"
+            "  --profile N              after step 1 + N, print device time per op type and per\n"
+            "                           node over those N steps (OpenCL event profiling) and\n"
+            "                           write DIR/trace.json, a Chrome trace of the last one\n"
             "  -q, --quiet              no progress output\n"
             "  -h, --help               show this help\n"
             "\n"
-            "exit status: 0 trained, 1 failure, 2 usage error\n",
+            "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
+            "and the command says how to resume; a second one ends it at once.\n"
+            "\n"
+            "exit status: 0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
+            "143 interrupted (SIGTERM)\n",
             LMG_CORPUS_DEFAULT_DIR, DEFAULT_STEPS, DEFAULT_STEPS);
 }
 
@@ -72,6 +95,10 @@ typedef struct progress {
     int tty, quiet;
     int64_t every;      /* plain mode: a line every this many steps */
     int bar_shown;
+    long long profile;  /* --profile N: report N steps after the first */
+    int64_t prof_from;  /* the step whose end starts the profile (0: not yet) */
+    double prof_t0;
+    const char *trace;
 } progress;
 
 static void fmt_time(char *buf, size_t n, double s)
@@ -83,11 +110,40 @@ static void fmt_time(char *buf, size_t n, double s)
     else snprintf(buf, n, "%lds", t);
 }
 
+/* --profile: the first step (program builds, first touches) is left out. */
+static void profile_step(progress *p, const lmg_train_event *e)
+{
+    if (!p->prof_from) {
+        p->prof_from = e->step;
+        p->prof_t0 = e->elapsed_s;
+        lmg_opencl_profile_reset();
+    } else if (e->step - p->prof_from == p->profile) {
+        if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
+        fflush(stderr);
+        cli_profile_report(CMD, p->profile, (e->elapsed_s - p->prof_t0) * 1e3 / (double)p->profile,
+                           p->trace, 25);
+        fflush(stdout);
+    }
+}
+
+/* "  loss/mlm 2.1234  loss/nce 0.5" for the logged terms, into buf. */
+static const char *terms_str(const lmg_train_event *e, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < e->n_terms && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "  %s %.4f", e->term_names[i],
+                                e->term_values[i]);
+    return buf;
+}
+
 static void on_event(const lmg_train_event *e, void *user)
 {
     progress *p = user;
+    if (p->profile && e->kind == LMG_TRAIN_STEP) profile_step(p, e);
     if (p->quiet) return;
-    char eta[32], el[32];
+    char eta[32], el[32], terms[512];
+    terms_str(e, terms, sizeof terms);
     fmt_time(eta, sizeof eta, e->eta_s);
     fmt_time(el, sizeof el, e->elapsed_s);
     switch (e->kind) {
@@ -101,20 +157,25 @@ static void on_event(const lmg_train_event *e, void *user)
             char bar[32];
             for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
             bar[width] = 0;
-            fprintf(stderr, "\r\033[Kstep %lld/%lld [%s] loss %.4f  lr %.2e  %.0f tok/s  ETA %s",
-                    (long long)e->step, (long long)e->steps, bar, e->loss, e->lr, e->tokens_per_s,
-                    eta);
+            fprintf(stderr, "\r\033[Kstep %lld/%lld [%s] loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s",
+                    (long long)e->step, (long long)e->steps, bar, e->loss, terms, e->lr,
+                    e->tokens_per_s, eta);
             p->bar_shown = 1;
         } else if (e->step % p->every == 0 || e->step == 1 || e->step == e->steps) {
-            fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s\n",
-                    (long long)e->step, (long long)e->steps, e->loss, e->lr, e->tokens_per_s, el,
-                    eta);
+            fprintf(stderr, "step %lld/%lld  loss %.4f%s  lr %.2e  %.0f tok/s  elapsed %s  ETA %s\n",
+                    (long long)e->step, (long long)e->steps, e->loss, terms, e->lr,
+                    e->tokens_per_s, el, eta);
         }
         break;
     case LMG_TRAIN_EVAL:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
-        fprintf(stderr, "step %lld  val loss %.4f  %s\n", (long long)e->step, e->val_loss,
-                e->improved ? "(best so far, saved)" : "");
+        if (isfinite(e->val_f1))
+            fprintf(stderr, "step %lld  val loss %.4f  accuracy %.4f  macro-F1 %.4f  %s\n",
+                    (long long)e->step, e->val_loss, e->val_accuracy, e->val_f1,
+                    e->improved ? "(best so far, saved)" : "");
+        else
+            fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss,
+                    terms, e->improved ? "(best so far, saved)" : "");
         break;
     case LMG_TRAIN_DONE:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
@@ -161,6 +222,40 @@ static int print_samples(const char *run_dir, const char *backend, const char *d
     return st == LMG_OK ? 0 : cli_fail(CMD, st, "sampling failed");
 }
 
+/* ---- Ctrl-C and SIGTERM ------------------------------------------------------------ */
+
+/* The first signal asks the trainer to stop after its step; a second one ends the
+ * process the default way (the last checkpoint stays). */
+static void on_signal(int sig)
+{
+    if (lmg_train_stop_requested()) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    lmg_train_request_stop(sig);
+    static const char msg[] = "\nlmg train: stopping after this step and writing a checkpoint "
+                              "(press Ctrl-C again to quit at once)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int interrupted_exit(void)
+{
+    return 128 + lmg_train_stop_requested();
+}
+
 /* ---- the command ------------------------------------------------------------------- */
 
 static int parse_pos_double(const char *flag, const char *v, double lo, double *out)
@@ -185,11 +280,12 @@ int lmg_cmd_train(int argc, char **argv)
     c.optim.lr = 3e-3;
     double min_lr = -1, lr = -1;
     long long steps = DEFAULT_STEPS, warmup = -1, eval_every = 100, eval_batches = 20,
-              patience = 5, data_seed = 1, stop_after = 0, samples = 3;
+              patience = 5, data_seed = 1, stop_after = 0, samples = 3, profile = 0;
     const char *out = NULL, *resume = NULL, *backend = NULL, *device = NULL, *data = NULL;
+    const char *model_graph = NULL;
     const char **corpus = calloc((size_t)argc + 1, sizeof *corpus);
     size_t n_corpus = 0;
-    int quiet = 0, training_flags = 0;
+    int quiet = 0, training_flags = 0, steps_given = 0;
     if (!corpus) return cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
     struct {
         const char *name;
@@ -199,6 +295,7 @@ int lmg_cmd_train(int argc, char **argv)
         {"--eval-every", &eval_every, 0, 1000000000}, {"--eval-batches", &eval_batches, 0, 1000000000},
         {"--patience", &patience, 0, 1000000},        {"--data-seed", &data_seed, 0, INT64_MAX},
         {"--stop-after", &stop_after, 0, 1000000000}, {"--samples", &samples, 0, 1000},
+        {"--profile", &profile, 1, 1000000},
     };
     for (int i = 1; i < argc && !rc; i++) {
         int missing = 0, done = 0;
@@ -210,7 +307,10 @@ int lmg_cmd_train(int argc, char **argv)
                 if (cli_parse_int(v, ints[k].lo, ints[k].hi, ints[k].var) != 0)
                     rc = cli_usage_error(CMD, "%s wants an integer in %lld..%lld, not '%s'",
                                          ints[k].name, ints[k].lo, ints[k].hi, v);
-                if (strcmp(ints[k].name, "--stop-after") != 0 && strcmp(ints[k].name, "--samples") != 0)
+                if (strcmp(ints[k].name, "--steps") == 0) steps_given = 1;
+                else if (strcmp(ints[k].name, "--stop-after") != 0 &&
+                         strcmp(ints[k].name, "--samples") != 0 &&
+                         strcmp(ints[k].name, "--profile") != 0)
                     training_flags++;
             }
         if (done) continue;
@@ -236,6 +336,9 @@ int lmg_cmd_train(int argc, char **argv)
             device = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--data", &missing))) {
             data = v;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))) {
+            model_graph = v;
+            m.any = 1;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--corpus", &missing))) {
             corpus[n_corpus++] = v;
         } else if (missing) {
@@ -250,16 +353,57 @@ int lmg_cmd_train(int argc, char **argv)
     }
     if (!rc && resume && (m.any || training_flags > 0 ||
                           data || n_corpus || out))
-        rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --stop-after, "
-                                  "--samples, --backend and --device go with it");
+        rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --steps, "
+                                  "--stop-after, --samples, --backend and --device go with it");
     if (!rc && data && n_corpus) rc = cli_usage_error(CMD, "--data and --corpus exclude each other");
-    lmg_graph *obj = NULL;
+    if (!rc && model_graph && m.c.objective)
+        rc = cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "
+                                  "loss, next-token prediction on its logits, or --objective-graph");
+    lmg_graph *obj = NULL, *mg = NULL;
+    if (!rc && model_graph) {
+        lmg_status s = cli_load_graph(model_graph, &mg);
+        if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot load the model graph '%s'", model_graph);
+        /* Sizes the graph fixes by number are the run's (the tokenizer is trained for them). */
+        else lmg_model_graph_config(mg, &m.c);
+    }
     if (!rc && !resume) rc = model_flags_finish(&m, CMD, &obj);
     if (rc) {
         free(corpus);
+        lmg_graph_free(mg);
         return rc;
     }
+    c.model_graph = mg;
+    /* An objective or model graph that breaks the contract is reported before any data is
+     * prepared: build the forward graph once (cheap next to the first training step). */
+    if (!resume && (obj || mg)) {
+        lmg_graph *fwd = NULL;
+        lmg_status s = mg ? lmg_model_graph_build(mg, &m.c, obj, m.objective_weight, &fwd)
+                          : lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &fwd);
+        lmg_graph_free(fwd);
+        if (s != LMG_OK) {
+            int bad_obj = obj && strstr(lmg_last_error(), "objective");
+            rc = bad_obj ? cli_fail_objective(CMD, m.objective_graph, "cannot build the model")
+                 : mg    ? cli_fail_objective(CMD, model_graph, "cannot build the model")
+                         : cli_fail(CMD, s, "cannot build the model");
+            free(corpus);
+            lmg_graph_free(obj);
+            lmg_graph_free(mg);
+            return rc;
+        }
+    }
 
+    /* A 'sup' term trains on labelled data only. */
+    lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
+    int n_terms = 0, sup = 0;
+    if (!resume && m.c.objective && lmg_objective_parse(m.c.objective, terms, &n_terms) == LMG_OK)
+        for (int k = 0; k < n_terms; k++) sup |= strcmp(terms[k].name, "sup") == 0;
+    if (sup && !data) {
+        free(corpus);
+        lmg_graph_free(obj);
+        lmg_graph_free(mg);
+        return cli_usage_error(CMD, "the objective '%s' has a 'sup' term: it needs labelled data "
+                                    "(--data DIR from lmg data prepare --labels)", m.c.objective);
+    }
     c.model = m.c;
     c.objective_graph = obj;
     c.objective_weight = m.objective_weight;
@@ -275,7 +419,8 @@ int lmg_cmd_train(int argc, char **argv)
     c.stop_at = stop_after;
     c.backend = backend;
     c.device = device;
-    progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0};
+    progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0, profile, 0, 0, NULL};
+    if (profile) lmg_opencl_profile_enable(1);
     c.progress = on_event;
     c.user = &p;
 
@@ -283,6 +428,7 @@ int lmg_cmd_train(int argc, char **argv)
     if (resume) {
         snprintf(run_dir, sizeof run_dir, "%s", resume);
         c.resume_dir = run_dir;
+        if (steps_given) c.extend_to = steps;
     } else {
         if (out) snprintf(run_dir, sizeof run_dir, "%s", out);
         else {
@@ -308,11 +454,37 @@ int lmg_cmd_train(int argc, char **argv)
             if (s != LMG_OK) {
                 free(corpus);
                 lmg_graph_free(obj);
+                lmg_graph_free(mg);
                 return cli_fail(CMD, s, "cannot prepare the data");
             }
         }
         c.data_dir = data_dir;
-        if (!quiet)
+        /* Labelled data: the model gets a head over its classes and padding masks. */
+        if (lmg_labelled_data_dir(data_dir)) {
+            char lp[4300];
+            char **names = NULL;
+            int K = 0;
+            snprintf(lp, sizeof lp, "%s/labels.tsv", data_dir);
+            lmg_status s = lmg_label_map_load(lp, &names, &K, NULL);
+            lmg_label_map_free(names, K);
+            if (s != LMG_OK) {
+                lmg_graph_free(obj);
+                lmg_graph_free(mg);
+                return cli_fail(CMD, s, "cannot read the label map of '%s'", data_dir);
+            }
+            c.model.n_classes = K;
+            c.model.pad_id = LMG_TOK_PAD;
+        } else if (sup) {
+            lmg_graph_free(obj);
+            lmg_graph_free(mg);
+            return cli_fail(CMD, LMG_OK, "the objective '%s' has a 'sup' term but '%s' holds no "
+                            "labelled data (lmg data prepare --labels)", c.model.objective, data_dir);
+        }
+        if (!quiet && mg)
+            fprintf(stderr, "run %s: model graph %s, vocab %d, seq %d, batch %d, %lld steps on %s\n",
+                    run_dir, model_graph, c.model.vocab, c.model.seq, c.model.batch, steps,
+                    backend ? backend : "opencl");
+        else if (!quiet)
             fprintf(stderr, "run %s: %s, %d layers, d_model %d, vocab %d, seq %d, batch %d, %lld "
                             "steps on %s\n",
                     run_dir, c.model.arch, c.model.layers, c.model.d_model, c.model.vocab,
@@ -320,18 +492,46 @@ int lmg_cmd_train(int argc, char **argv)
                     steps, backend ? backend : "opencl");
     }
     free(corpus);
+    char trace[4200];
+    snprintf(trace, sizeof trace, "%s/trace.json", run_dir);
+    p.trace = trace;
+    /* Until here a signal ends the process at once: data preparation writes each file
+     * atomically, so nothing is half-written. */
+    install_signal_handlers();
     lmg_train_result r;
     lmg_status s = lmg_train_run(&c, &r);
     lmg_graph_free(obj);
+    lmg_graph_free(mg);
     if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
-    printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
-           "%.1f ms/step, %.0f tokens/s\n",
-           run_dir, (long long)r.step, r.best_val_loss, exp(r.best_val_loss), (long long)r.best_step,
-           r.ms_per_step, r.tokens_per_s);
+    if (r.interrupted) {
+        int sig = lmg_train_stop_requested();
+        fprintf(stderr,
+                "lmg train: interrupted by %s at step %lld; checkpoint written to "
+                "%s/checkpoint.safetensors\nresume with: lmg train --resume %s\n",
+                sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", (long long)r.step,
+                run_dir, run_dir);
+        return interrupted_exit();
+    }
+    /* A weighted sum of objectives, a user objective or a classifier has no perplexity. */
     lmg_model_config mc;
     lmg_graph *tg = NULL;
-    if (samples > 0 && lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK &&
-        strcmp(mc.arch, "gpt") == 0 && r.step > 0) {
+    int plain = 0;
+    if (lmg_run_open(run_dir, &tg, &mc, NULL, NULL) == LMG_OK)
+        plain = mc.objective && !strchr(mc.objective, ',') && !strchr(mc.objective, ':') &&
+                strcmp(mc.objective, "sup") != 0 && !lmg_graph_get_meta(tg, "model.objective_graph");
+    lmg_error_clear();
+    if (plain)
+        printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
+               "%.1f ms/step, %.0f tokens/s\n",
+               run_dir, (long long)r.step, r.best_val_loss, exp(r.best_val_loss),
+               (long long)r.best_step, r.ms_per_step, r.tokens_per_s);
+    else
+        printf("run %s: step %lld, best validation score %.4f at step %lld; %.1f ms/step, "
+               "%.0f tokens/s\n",
+               run_dir, (long long)r.step, r.best_val_loss, (long long)r.best_step, r.ms_per_step,
+               r.tokens_per_s);
+    if (samples > 0 && tg && mc.n_classes == 0 &&
+        (strcmp(mc.arch, "gpt") == 0 || lmg_graph_get_meta(tg, "model.graph")) && r.step > 0) {
         lmg_graph_free(tg);
         fflush(stdout);
         return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);

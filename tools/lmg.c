@@ -1,8 +1,11 @@
 /* lmg.c — the `lmg` command: dispatches `lmg <subcommand> ...` to tools/cmd_*.c. */
 #include "cli.h"
+#include "../backends/opencl/opencl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LMG_COMMANDS(X)                                                                  \
     X(print, "print a graph (.pb or .lmgt) in the text form")                            \
@@ -21,7 +24,13 @@
     X(build, "build a GPT or BERT forward graph with its objective")                     \
     X(train, "pretrain a model (default: a small GPT on the fortunes corpus)")           \
     X(generate, "sample text from a trained GPT run")                                    \
-    X(eval, "evaluate a trained run on a data split")
+    X(eval, "evaluate a trained run on a data split")                                    \
+    X(finetune, "fine-tune a pretrained run on a classification task")                   \
+    X(classify, "label texts with a classifier run")                                     \
+    X(compare, "two classifier runs' reports side by side")                              \
+    X(export, "write a run or graph as an ONNX model: lmg export onnx RUN -o m.onnx")    \
+    X(import, "read an ONNX model into a graph: lmg import onnx m.onnx -o g.pb")         \
+    X(ops, "list the ops: arity, gradient and exact semantics (from ops/ops.def)")
 
 #define DECLARE(name, help) int lmg_cmd_##name(int argc, char **argv);
 LMG_COMMANDS(DECLARE)
@@ -45,8 +54,22 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
+/* OpenBLAS reads OPENBLAS_CORETYPE only as it loads, and Debian's 0.3.21 falls back to
+ * generic kernels on CPUs newer than it knows (3-5x slower products): start again with the
+ * CPU's kernels named. A value the user set is kept, so the restart happens at most once. */
+static void blas_core_restart(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE")) return;
+    const char *better = lmg_opencl_blas_core_better();
+    if (!better) return;
+    setenv("OPENBLAS_CORETYPE", better, 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE"); /* no restart: carry on with the kernels loaded */
+}
+
 int main(int argc, char **argv)
 {
+    blas_core_restart(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -28,7 +28,10 @@
     "                           scalar output 'loss'; added to --objective when both are\n" \
     "                           given (see samples/objectives/README.md)\n"                  \
     "  --objective-weight W     weight of the objective graph's loss (default 1)\n"         \
-    "  --seed S                 parameter initialisation and random ops (default 1337)\n"
+    "  --seed S                 parameter initialisation and random ops (default 1337)\n"  \
+    "  --num-classes K          add a classification head of K classes (objective term\n" \
+    "                           sup; lmg train sets it from labelled data)\n"              \
+    "  --pool cls|last|mean     the head's pooling (default: bert cls, gpt last)\n"
 
 typedef struct model_flags {
     lmg_model_config c;
@@ -94,6 +97,19 @@ static inline int model_flag(model_flags *m, const char *cmd, int argc, char **a
             *rc = model_int(cmd, ints[k].flag, v, ints[k].lo, ints[k].hi, ints[k].dst);
             return 1;
         }
+    if (!missing && (v = cli_flag(argc, argv, i, "--num-classes", &missing))) {
+        m->any = 1;
+        *rc = model_int(cmd, "--num-classes", v, 2, 1 << 20, &m->c.n_classes);
+        m->c.pad_id = 0; /* text.h: <pad>; labelled rows are padded */
+        return 1;
+    }
+    if (!missing && (v = cli_flag(argc, argv, i, "--pool", &missing))) {
+        m->any = 1;
+        if (strcmp(v, "cls") != 0 && strcmp(v, "last") != 0 && strcmp(v, "mean") != 0)
+            *rc = cli_usage_error(cmd, "--pool wants cls, last or mean, not '%s'", v);
+        m->c.pool = v;
+        return 1;
+    }
     if (!missing && (v = cli_flag(argc, argv, i, "--dropout", &missing))) {
         m->any = 1;
         if (cli_parse_double(v, &m->c.dropout) != 0 || m->c.dropout < 0 || m->c.dropout >= 1)

@@ -10,58 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n)
-{
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
-    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            lmg_status s = lmg_error(LMG_ERR_IO, "writing '%s': %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return s;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "writing '%s': %s", tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return s;
-    }
-    if (rename(tmp, path) != 0) {
-        lmg_status s = lmg_error(LMG_ERR_IO, "renaming '%s' to '%s': %s", tmp, path,
-                                 strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return s;
-    }
-    /* The rename itself must reach the disk too. */
-    char *slash = strrchr(tmp, '/');
-    if (slash) *slash = 0;
-    int dfd = open(slash ? (slash == tmp ? "/" : tmp) : ".", O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    return LMG_OK;
-}
-
 /* JSON has no NaN or Infinity: such a field is left out. */
 static int put_num(char *buf, size_t n, const char *key, double v)
 {
@@ -69,9 +17,17 @@ static int put_num(char *buf, size_t n, const char *key, double v)
     return snprintf(buf, n, ",\"%s\":%.9g", key, v);
 }
 
+static int json_plain(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x20 || s[n] == '"' || s[n] == '\\') return 0;
+    return n > 0 && n < 100;
+}
+
 lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
 {
-    char line[512];
+    char line[4096];
     int len = snprintf(line, sizeof line, "{\"step\":%lld,\"split\":\"%s\"", (long long)m->step,
                        m->split);
     len += put_num(line + len, sizeof line - (size_t)len, "loss", m->loss);
@@ -79,6 +35,16 @@ lmg_status lmg_metrics_append(const char *path, const lmg_metric *m)
     len += put_num(line + len, sizeof line - (size_t)len, "grad_norm", m->grad_norm);
     len += put_num(line + len, sizeof line - (size_t)len, "tokens_per_s", m->tokens_per_s);
     len += put_num(line + len, sizeof line - (size_t)len, "elapsed_s", m->elapsed_s);
+    if (m->has_cls) {
+        len += put_num(line + len, sizeof line - (size_t)len, "accuracy", m->accuracy);
+        len += put_num(line + len, sizeof line - (size_t)len, "macro_f1", m->macro_f1);
+    }
+    /* Term names come from graph outputs ("loss/mlm"): quotes and backslashes cannot be
+     * written raw into JSON, so such a term is left out. */
+    for (int i = 0; i < m->n_terms && len < (int)sizeof line - 200; i++)
+        if (json_plain(m->term_names[i]))
+            len += put_num(line + len, sizeof line - (size_t)len, m->term_names[i],
+                           m->term_values[i]);
     len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
     FILE *f = fopen(path, "a");
     if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -110,26 +76,7 @@ static int json_split_is(const char *line, const char *split)
 
 static lmg_status read_all(const char *path, char **text, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) break;
-        if (len + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory reading '%s'", path);
-    buf[len] = 0;
-    *text = buf;
-    *n = len;
-    return LMG_OK;
+    return lmg_read_file(path, text, n);
 }
 
 lmg_status lmg_metrics_truncate(const char *path, int64_t max_step)
@@ -164,6 +111,32 @@ lmg_status lmg_metrics_truncate(const char *path, int64_t max_step)
 lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
                             double **losses, size_t *n)
 {
+    return lmg_metrics_read_key(path, split, "loss", steps, losses, n);
+}
+
+lmg_status lmg_metrics_terms(const char *path, char names[][64], int max, int *n)
+{
+    *n = 0;
+    char *text;
+    size_t len;
+    LMG_TRY(read_all(path, &text, &len));
+    /* The terms of the first training line: a run logs the same ones every step. */
+    const char *line = strstr(text, "\"split\":\"train\"");
+    const char *eol = line ? strchr(line, '\n') : NULL;
+    for (const char *p = line; p && *n < max && (p = strstr(p, "\"loss/")) && (!eol || p < eol);) {
+        const char *e = strchr(p + 1, '"');
+        if (!e || (size_t)(e - p - 1) >= 64) break;
+        memcpy(names[*n], p + 1, (size_t)(e - p - 1));
+        names[(*n)++][e - p - 1] = 0;
+        p = e + 1;
+    }
+    free(text);
+    return LMG_OK;
+}
+
+lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
+                                int64_t **steps, double **losses, size_t *n)
+{
     *steps = NULL;
     *losses = NULL;
     *n = 0;
@@ -176,7 +149,7 @@ lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps
         if (nl) *nl = 0;
         double st, lo;
         if (json_split_is(line, split) && json_num(line, "step", &st) &&
-            json_num(line, "loss", &lo)) {
+            json_num(line, key, &lo)) {
             if (*n == cap) {
                 cap = cap ? 2 * cap : 256;
                 int64_t *ns = realloc(*steps, cap * sizeof *ns);

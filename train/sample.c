@@ -55,7 +55,8 @@ lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const c
     lmg_sampler *s = calloc(1, sizeof *s);
     if (!s) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status st = lmg_run_open(run_dir, &s->run, &s->mc, &s->data_dir, NULL);
-    if (st == LMG_OK && strcmp(s->mc.arch, "gpt") != 0)
+    const char *graph_name = st == LMG_OK ? lmg_graph_get_meta(s->run, "model.graph") : NULL;
+    if (st == LMG_OK && !graph_name && strcmp(s->mc.arch, "gpt") != 0)
         st = lmg_error(LMG_ERR_ARG, "run '%s' is a %s model: only gpt runs generate text",
                        run_dir, s->mc.arch);
     if (st == LMG_OK) {
@@ -64,7 +65,21 @@ lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const c
         c.micro_batches = 1;
         c.dropout = 0.0;
         c.objective = "none";
-        st = lmg_model_build(&c, &s->g);
+        if (graph_name) {
+            /* A model graph (model.pb) with logits: bound to one sequence. Its own causality
+             * is the user's; a graph that sees the future samples nonsense. */
+            lmg_graph *mg = NULL;
+            char *mp = join(run_dir, "model.pb");
+            st = mp ? lmg_graph_load(mp, &mg) : lmg_error(LMG_ERR_NOMEM, "out of memory");
+            free(mp);
+            if (st == LMG_OK && lmg_graph_find(mg, "logits") < 0)
+                st = lmg_error(LMG_ERR_ARG, "run '%s': the model graph '%s' has no logits to "
+                               "sample from", run_dir, graph_name);
+            if (st == LMG_OK) st = lmg_model_graph_build(mg, &c, NULL, 1.0, &s->g);
+            lmg_graph_free(mg);
+        } else {
+            st = lmg_model_build(&c, &s->g);
+        }
     }
     if (st == LMG_OK) st = lmg_graph_verify(s->g);
     if (st == LMG_OK) {

@@ -69,6 +69,19 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
         free(ts), free(tl);
         return s;
     }
+    /* Logged terms (loss/...) of the training steps, drawn thin beside the loss. */
+    enum { MAX_SERIES = 6 };
+    char tn[MAX_SERIES][64];
+    int n_terms = 0;
+    int64_t *xs_t[MAX_SERIES] = {0};
+    double *ys_t[MAX_SERIES] = {0};
+    size_t ns_t[MAX_SERIES] = {0};
+    if (lmg_metrics_terms(metrics_path, tn, MAX_SERIES, &n_terms) != LMG_OK) n_terms = 0;
+    for (int k = 0; k < n_terms; k++)
+        if (lmg_metrics_read_key(metrics_path, "train", tn[k], &xs_t[k], &ys_t[k], &ns_t[k]) !=
+            LMG_OK)
+            ns_t[k] = 0;
+    lmg_error_clear();
     const double W = 720, H = 440, L = 70, R = 20, T = 40, B = 55;
     double pw = W - L - R, ph = H - T - B;
     double x0 = 0, x1 = 1, y0 = INFINITY, y1 = -INFINITY;
@@ -80,6 +93,9 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
         x1 = fmax(x1, (double)vs[i]);
         if (isfinite(vl[i])) y0 = fmin(y0, vl[i]), y1 = fmax(y1, vl[i]);
     }
+    for (int k = 0; k < n_terms; k++)
+        for (size_t i = 0; i < ns_t[k]; i++)
+            if (isfinite(ys_t[k][i])) y0 = fmin(y0, ys_t[k][i]), y1 = fmax(y1, ys_t[k][i]);
     if (!(y0 <= y1)) y0 = 0, y1 = 1;
     if (y1 - y0 < 1e-6) y0 -= 0.5, y1 += 0.5;
     double xs = nice_step(x1 - x0, 8), ys = nice_step(y1 - y0, 6);
@@ -147,11 +163,34 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
                 put(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n",
                     PX((double)vs[i]), PY(vl[i]));
     }
+    static const char *const term_color[MAX_SERIES] = {"#2ca02c", "#9467bd", "#ff7f0e",
+                                                       "#8c564b", "#e377c2", "#17becf"};
+    for (int k = 0; k < n_terms; k++) {
+        if (!ns_t[k]) continue;
+        put(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
+                "stroke-dasharray=\"4 2\" points=\"", term_color[k]);
+        for (size_t i = 0; i < ns_t[k]; i++)
+            if (isfinite(ys_t[k][i])) put(&b, "%.1f,%.1f ", PX((double)xs_t[k][i]), PY(ys_t[k][i]));
+        put(&b, "\"/>\n");
+    }
     /* legend */
-    double lx = L + pw - 130, ly = T + 10;
-    put(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"46\" fill=\"white\" "
+    double lx = L + pw - 170, ly = T + 10;
+    put(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"160\" height=\"%d\" fill=\"white\" "
             "stroke=\"#999\"/>\n",
-        lx, ly);
+        lx, ly, 46 + 19 * n_terms);
+    for (int k = 0; k < n_terms; k++) {
+        put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\" stroke-dasharray=\"4 2\"/><text x=\"%.1f\" y=\"%.1f\">",
+            lx + 10, ly + 53 + 19 * k, lx + 40, ly + 53 + 19 * k, term_color[k], lx + 48,
+            ly + 57 + 19 * k);
+        for (const char *c = tn[k]; *c; c++) {
+            if (*c == '<') put(&b, "&lt;");
+            else if (*c == '&') put(&b, "&amp;");
+            else if (*c == '>') put(&b, "&gt;");
+            else put(&b, "%c", *c);
+        }
+        put(&b, " (train)</text>\n");
+    }
     put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
             "stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">train</text>\n",
         lx + 10, ly + 15, lx + 40, ly + 15, lx + 48, ly + 19);
@@ -162,6 +201,7 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
 #undef PX
 #undef PY
     free(ts), free(tl), free(vs), free(vl);
+    for (int k = 0; k < n_terms; k++) free(xs_t[k]), free(ys_t[k]);
     if (b.oom) {
         free(b.p);
         return lmg_error(LMG_ERR_NOMEM, "out of memory drawing '%s'", path);

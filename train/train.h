@@ -34,6 +34,27 @@ lmg_status lmg_checkpoint_save(const char *path, const lmg_graph *g,
 lmg_status lmg_checkpoint_load(const char *path, const lmg_graph *g,
                                const struct lmg_backend *b, struct lmg_exec *e, int state);
 
+/* The "format" metadata of every checkpoint; a reader refuses any other. */
+#define LMG_CHECKPOINT_FORMAT "lmgraph-checkpoint-1"
+
+/* The trainer's metadata of checkpoint.safetensors, each field validated: format as above;
+ * step an integer in 0..max_step (the run's steps); rng.data_seed and rng.model_seed
+ * unsigned 64-bit integers; best_val_loss a finite number or "inf" (no evaluation yet, then
+ * best_step 0); best_step in 0..step; bad_evals in 0..step; elapsed_s (optional) finite
+ * and >= 0. Anything else is LMG_ERR_PARSE naming the file and the field. */
+typedef struct lmg_checkpoint_meta {
+    int64_t step;
+    uint64_t data_seed, model_seed;
+    double best_val_loss;     /* INFINITY: none yet */
+    int64_t best_step;
+    int bad_evals;
+    double elapsed_s;
+    int64_t steps_total;      /* the run's length when it was extended; 0: not written */
+} lmg_checkpoint_meta;
+lmg_status lmg_checkpoint_read_meta(const char *path, int64_t max_step, lmg_checkpoint_meta *m);
+/* The step best.safetensors was written at (1..max_step), its format checked. */
+lmg_status lmg_checkpoint_best_step(const char *path, int64_t max_step, int64_t *step);
+
 /* ---- sampling from a trained GPT (train/sample.c) ----------------------------------- */
 /* A batch-1 forward graph of a GPT run (objective none) with the run's trained weights. */
 typedef struct lmg_sampler lmg_sampler;
@@ -56,6 +77,11 @@ typedef struct lmg_metric {
     int64_t step;
     const char *split;        /* "train", "val", "test" */
     double loss, lr, grad_norm, tokens_per_s, elapsed_s; /* NaN = not written */
+    int has_cls;              /* a classifier's validation: accuracy and macro_f1 written */
+    double accuracy, macro_f1;
+    int n_terms;              /* extra fields "<name>": value (the "loss/..." terms) */
+    const char *const *term_names;
+    const double *term_values;
 } lmg_metric;
 
 /* Append one JSON object line to path (created when missing). */
@@ -63,15 +89,22 @@ lmg_status lmg_metrics_append(const char *path, const lmg_metric *m);
 /* Keep only the lines with step <= max_step (a resumed run drops what came after its
  * checkpoint); rewritten atomically. A missing file is fine. */
 lmg_status lmg_metrics_truncate(const char *path, int64_t max_step);
-/* Read the (step, loss) pairs of one split from metrics.jsonl; arrays malloc'd. */
+/* Read the (step, loss) pairs of one split from metrics.jsonl; arrays malloc'd. The key
+ * lmg_metrics_read_key reads instead of "loss" may be any numeric field ("loss/sup"). */
+lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
+                                int64_t **steps, double **values, size_t *n);
 lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
                             double **losses, size_t *n);
+
+/* lmg_metrics_read of another number of the lines, e.g. "loss/mlm". */
+lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
+                                int64_t **steps, double **values, size_t *n);
+/* The logged terms ("loss/...") of a run's training lines, at most max names. */
+lmg_status lmg_metrics_terms(const char *path, char names[][64], int max, int *n);
 
 /* Draw train and val loss against step as an SVG (axes, ticks, legend) into `path`,
  * from the metrics file; written atomically. */
 lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *title);
 
-/* Write `n` bytes to `path` atomically (temporary file in the same folder, fsync, rename). */
-lmg_status lmg_write_file_atomic(const char *path, const void *data, size_t n);
 
 #endif

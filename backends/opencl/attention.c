@@ -55,6 +55,7 @@ static void sizes(lmg_exec *e, const char *kernel, int64_t items, int64_t D, int
 
 lmg_status lmg_cl_op_ATTENTION(lmg_exec *e, const lmg_node *n)
 {
+    if (e->attention_host) return lmg_cl_host_attention(e, n);
     att a;
     LMG_TRY(att_of(e, n, n->in[0], n->in[1], 3, &a));
     if (a.B * a.H * a.T == 0) return LMG_OK;
@@ -76,6 +77,7 @@ lmg_status lmg_cl_op_ATTENTION(lmg_exec *e, const lmg_node *n)
 lmg_status lmg_cl_op_ATTENTION_GRAD(lmg_exec *e, const lmg_node *n)
 {
     /* (dout, q, k, v, out, lse, key_mask?) -> dq, dk, dv */
+    if (e->attention_host) return lmg_cl_host_attention_grad(e, n);
     att a;
     LMG_TRY(att_of(e, n, n->in[1], n->in[2], 6, &a));
     lmg_cl_loc dq = lmg_cl_at(e, n->out[0]), dk = lmg_cl_at(e, n->out[1]), dv = lmg_cl_at(e, n->out[2]);

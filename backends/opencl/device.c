@@ -311,7 +311,7 @@ static lmg_status build_program(lmg_cl_dev *d)
         clGetProgramBuildInfo(d->prog, d->id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
         log[n] = 0;
     }
-    lmg_status s = lmg_error(err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE,
+    lmg_status s = lmg_error_log(err <= -1 && err >= -999 ? err : LMG_ERR_DEVICE,
                              "clBuildProgram(...) failed at %s:%d: %s; building the OpenCL "
                              "kernels for %s (options \"%s\") failed, build log:\n%s",
                              __FILE__, __LINE__, lmg_cl_error_name(err), d->name, opts,
@@ -363,12 +363,19 @@ static lmg_status open_device(int p, int di, lmg_cl_dev **out)
     d->ctx = clCreateContext(props, 1, &id, NULL, NULL, &err);
     TRY_CL(err);
 #undef TRY_CL
-    /* tune.c applies CLBlast parameters on a thread of its own, overlapping CLBlast's check
-     * with the build of our program. */
-    int tuning = lmg_cl_tune_start(id) == LMG_OK;
+    /* Host BLAS needs no program build; where it takes the products CLBlast is never called,
+     * so its tuning (a CLBlast program build of its own) is skipped too. tune.c applies
+     * CLBlast parameters on a thread of its own, overlapping CLBlast's check with the build
+     * of our program. */
+    s = lmg_cl_hostgemm_choose(d);
+    if (s != LMG_OK) goto fail;
+    int use_clblast = !d->gemm_host;
+    int tuning = use_clblast && lmg_cl_tune_start(id) == LMG_OK;
     s = build_program(d);
     /* finish waits for the tuning thread even when our build failed. */
-    lmg_status ts = tuning ? lmg_cl_tune_finish(id) : lmg_cl_tune_apply(id);
+    lmg_status ts = !use_clblast ? LMG_OK
+                    : tuning     ? lmg_cl_tune_finish(id)
+                                 : lmg_cl_tune_apply(id);
     if (s != LMG_OK) goto fail;
     if (ts != LMG_OK) {
         s = lmg_error_prefix(ts, "opencl: applying the CLBlast tuning for %s", d->name);

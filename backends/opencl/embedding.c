@@ -42,3 +42,16 @@ lmg_status lmg_cl_op_EMBEDDING_GRAD(lmg_exec *e, const lmg_node *n)
     return lmg_cl_kernel(e, "embedding_grad_runs", (size_t)(N * D), 0, "bbbiii", out,
                          lmg_cl_at(e, n->in[0]), keys, (int)N, (int)D, (int)V);
 }
+
+lmg_status lmg_cl_op_TAKE_ALONG(lmg_exec *e, const lmg_node *n)
+{
+    const lmg_shape *sx = &lmg_cl_value(e, n->in[0])->shape, *si = &lmg_cl_value(e, n->in[1])->shape;
+    int64_t N = sx->dims[sx->rank - 1], M = si->dims[si->rank - 1], total = lmg_cl_numel(e, n->out[0]);
+    if (total == 0) return LMG_OK;
+    if (total >= ((int64_t)1 << 31) || N > INT32_MAX)
+        return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: TakeAlong over %lld elements",
+                         (long long)total);
+    return lmg_cl_kernel(e, "take_along", (size_t)total, 0, "bbbiii", lmg_cl_at(e, n->out[0]),
+                         lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]), (int)N, (int)M,
+                         (int)total);
+}

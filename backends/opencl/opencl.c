@@ -269,6 +269,7 @@ lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
     /* CLBlast would otherwise allocate (and free) its padding buffer on every call; one
      * buffer of the largest size serves the whole step. */
     size_t bytes = 0;
+    if (e->gemm_host) return LMG_OK;
     if (gm->batch <= 1 &&
         CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor,
                                    gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -278,6 +279,27 @@ lmg_status lmg_cl_record_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
         c->gemm.temp = bytes;
         if (bytes > e->gemm_temp_bytes) e->gemm_temp_bytes = bytes;
     }
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *),
+                                const void *args, size_t size)
+{
+    if (!e->gemm_host)
+        return lmg_error(LMG_ERR_INVALID, "opencl: a host function recorded without host BLAS");
+    void *copy = malloc(size);
+    if (!copy) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    memcpy(copy, args, size);
+    lmg_cl_cmd *c = new_cmd(e);
+    if (!c) {
+        free(copy);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    c->kind = LMG_CL_CMD_NATIVE;
+    snprintf(c->kname, sizeof c->kname, "%s", name);
+    c->native = fn;
+    c->nargs = copy;
+    c->nargs_size = size;
     return LMG_OK;
 }
 
@@ -442,6 +464,39 @@ static int adamw_run(const lmg_exec *e, int i, uint64_t *count)
 
 /* ---- buffers ----------------------------------------------------------------------- */
 
+/* Host BLAS: one buffer holding every region at 4 KiB-aligned starts (sub-buffer origins
+ * must be aligned to CL_DEVICE_MEM_BASE_ADDR_ALIGN). When it would exceed the device's
+ * largest allocation, the products go to CLBlast instead. */
+static lmg_status alloc_whole(lmg_exec *e)
+{
+    cl_uint align_bits = 0;
+    clGetDeviceInfo(e->dev->id, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
+    size_t align = 4096;
+    while (align < align_bits / 8) align *= 2;
+    size_t at = 0;
+    for (int r = 0; r < LMG_CL_NREGIONS; r++) {
+        e->region_base[r] = at / 4;
+        size_t bytes = (e->region_elems[r] ? e->region_elems[r] : 16) * 4;
+        at += (bytes + align - 1) / align * align;
+    }
+    if (at > e->dev->max_alloc) {
+        for (int i = 0; i < e->n_cmds; i++)
+            if (e->cmds[i].kind == LMG_CL_CMD_NATIVE)
+                return lmg_error(LMG_ERR_DEVICE, "opencl: the step (%.1f MiB) does not fit the "
+                                 "one buffer of at most %.1f MiB that host attention needs on "
+                                 "%s; set LMG_CL_ATTENTION=kernels", at / 1048576.0,
+                                 e->dev->max_alloc / 1048576.0, e->dev->name);
+        e->gemm_host = 0;
+        return LMG_OK;
+    }
+    cl_int err = CL_SUCCESS;
+    e->whole = clCreateBuffer(e->dev->ctx, CL_MEM_READ_WRITE, at, NULL, &err);
+    if (err == CL_SUCCESS) return LMG_OK;
+    lmg_cl_fail(err, "clCreateBuffer", __FILE__, __LINE__);
+    return lmg_error_prefix(err, "opencl: allocating the step's %.1f MiB on %s", at / 1048576.0,
+                            e->dev->name);
+}
+
 static lmg_status alloc_region(lmg_exec *e, int r, size_t elems)
 {
     size_t bytes = (elems ? elems : 16) * 4;
@@ -454,7 +509,13 @@ static lmg_status alloc_region(lmg_exec *e, int r, size_t elems)
                          region_names[r], bytes / 1048576.0, d->name, d->max_alloc / 1048576.0,
                          d->global_mem / 1048576.0);
     cl_int err = CL_SUCCESS;
-    e->buf[r] = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (e->whole) {
+        cl_buffer_region reg = {e->region_base[r] * 4, bytes};
+        e->buf[r] = clCreateSubBuffer(e->whole, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                                      &reg, &err);
+    } else {
+        e->buf[r] = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    }
     if (err == CL_SUCCESS) {
         /* Touch the buffer now so a lazy allocation fails here, with this message. */
         cl_uint pattern = e->canary ? CANARY_BITS : 0;
@@ -538,10 +599,13 @@ static void cl_free(lmg_exec *e)
     for (int i = 0; i < e->n_cmds; i++) {
         if (e->cmds[i].k) clReleaseKernel(e->cmds[i].k);
         free(e->cmds[i].args);
+        free(e->cmds[i].nargs);
     }
     free(e->cmds);
+    lmg_cl_prof_free(e);
     for (int r = 0; r < LMG_CL_NREGIONS; r++)
         if (e->buf[r]) clReleaseMemObject(e->buf[r]);
+    if (e->whole) clReleaseMemObject(e->whole);
     if (e->gemm_temp) clReleaseMemObject(e->gemm_temp);
     if (e->queue) clReleaseCommandQueue(e->queue);
     free(e->loc);
@@ -618,8 +682,13 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
 {
     const lmg_graph *g = e->g;
     LMG_TRY(lmg_cl_dev_open(opts ? opts->device : NULL, &e->dev));
+    e->gemm_host = e->dev->gemm_host;
+    const char *att = getenv("LMG_CL_ATTENTION");
+    e->attention_host = e->gemm_host && !(att && strcmp(att, "kernels") == 0);
     cl_int err = CL_SUCCESS;
-    e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id, 0, &err);
+    int prof = lmg_opencl_profile_enabled();
+    e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id,
+                                    prof ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
     LMG_CL_CHECK(err);
     for (int v = 0; v < g->n_values; v++) {
         const lmg_value *val = &g->values[v];
@@ -634,6 +703,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     if (e->canary) LMG_TRY(simple_layout(e));
     else LMG_TRY(plan_layout(e, opts ? opts->keep_all : 0));
     LMG_TRY(record(e));
+    if (prof) LMG_TRY(lmg_cl_prof_init(e));
     e->region_elems[LMG_CL_SCRATCH] = e->scratch_max;
     e->region_elems[LMG_CL_AUX] = e->n_aux;
 
@@ -649,6 +719,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
                          "(%s MiB) but %s has %.1f MiB global memory", total / 1048576.0, parts,
                          e->dev->name, e->dev->global_mem / 1048576.0);
     }
+    if (e->gemm_host) LMG_TRY(alloc_whole(e));
     for (int r = 0; r < LMG_CL_NREGIONS; r++) LMG_TRY(alloc_region(e, r, e->region_elems[r]));
     if (e->gemm_temp_bytes) {
         err = CL_SUCCESS;
@@ -759,8 +830,15 @@ static lmg_status cl_read(lmg_exec *e, int value, void *data, size_t nbytes)
     return LMG_OK;
 }
 
-static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
+static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm, cl_event *ev)
 {
+    if (e->gemm_host) {
+        lmg_cl_gemm w = *gm;
+        w.a.off += e->region_base[gm->a.region];
+        w.b.off += e->region_base[gm->b.region];
+        w.c.off += e->region_base[gm->c.region];
+        return lmg_cl_hostgemm_enqueue(e->queue, e->whole, &w, ev);
+    }
     CLBlastTranspose ta = gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = gm->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode st;
@@ -769,18 +847,18 @@ static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm)
                                         gm->alpha, e->buf[gm->a.region], gm->a.off, gm->lda, gm->sa,
                                         e->buf[gm->b.region], gm->b.off, gm->ldb, gm->sb, gm->beta,
                                         e->buf[gm->c.region], gm->c.off, gm->ldc, gm->sc,
-                                        gm->batch, &e->queue, NULL);
+                                        gm->batch, &e->queue, ev);
     else if (gm->temp && e->gemm_temp)
         st = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k,
                                         gm->alpha, e->buf[gm->a.region], gm->a.off, gm->lda,
                                         e->buf[gm->b.region], gm->b.off, gm->ldb, gm->beta,
-                                        e->buf[gm->c.region], gm->c.off, gm->ldc, &e->queue, NULL,
+                                        e->buf[gm->c.region], gm->c.off, gm->ldc, &e->queue, ev,
                                         e->gemm_temp);
     else
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, gm->m, gm->n, gm->k, gm->alpha,
                           e->buf[gm->a.region], gm->a.off, gm->lda, e->buf[gm->b.region],
                           gm->b.off, gm->ldb, gm->beta, e->buf[gm->c.region], gm->c.off, gm->ldc,
-                          &e->queue, NULL);
+                          &e->queue, ev);
     if (st == CLBlastSuccess) return LMG_OK;
     const char *what = gm->batch > 1 ? "CLBlastSgemmStridedBatched" : "CLBlastSgemm";
     if (st <= -1 && st >= -999)
@@ -825,15 +903,24 @@ static lmg_status check_canaries(lmg_exec *e)
 }
 
 /* Enqueue one recorded command; nothing waits for it. */
-static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step)
+static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *ev)
 {
-    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm);
+    if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, ev);
+    if (c->kind == LMG_CL_CMD_NATIVE) {
+        lmg_cl_native_hdr *h = c->nargs;
+        h->mem = e->whole;
+        for (int r = 0; r < LMG_CL_NREGIONS; r++) h->base[r] = e->region_base[r];
+        const void *loc = &h->mem;
+        LMG_CL_CHECK(clEnqueueNativeKernel(e->queue, c->native, c->nargs, c->nargs_size, 1,
+                                           &e->whole, &loc, 0, NULL, ev));
+        return LMG_OK;
+    }
     if (c->step_arg >= 0) {
         cl_ulong st = step;
         LMG_CL_CHECK(clSetKernelArg(c->k, (cl_uint)c->step_arg, sizeof st, &st));
     }
     LMG_CL_CHECK(clEnqueueNDRangeKernel(e->queue, c->k, c->dim, NULL, c->gws,
-                                        c->lws[0] ? c->lws : NULL, 0, NULL, NULL));
+                                        c->lws[0] ? c->lws : NULL, 0, NULL, ev));
     return LMG_OK;
 }
 
@@ -841,15 +928,26 @@ static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step)
 static lmg_status cl_run(lmg_exec *e, uint64_t step)
 {
     for (int i = 0; i < e->n_cmds; i++) {
-        lmg_status s = enqueue(e, &e->cmds[i], step);
+        if (e->prof_ev && e->cmds[i].kind == LMG_CL_CMD_GEMM && !e->gemm_host)
+            LMG_CL_CHECK(clEnqueueMarkerWithWaitList(e->queue, 0, NULL, &e->prof_pre[i]));
+        lmg_status s = enqueue(e, &e->cmds[i], step, e->prof_ev ? &e->prof_ev[i] : NULL);
         if (s != LMG_OK) {
             clFinish(e->queue);
             return node_error(e->g, e->cmds[i].node, s);
         }
     }
     LMG_CL_CHECK(clFinish(e->queue));
+    if (e->prof_ev) LMG_TRY(lmg_cl_prof_collect(e));
     if (e->canary) LMG_TRY(check_canaries(e));
     return LMG_OK;
+}
+
+const char *lmg_opencl_gemm_route(const lmg_exec *e)
+{
+    if (!e || !e->dev) return "";
+    if (e->dev->gemm_host && !e->gemm_host)
+        return "CLBlast (the step does not fit one buffer, which host BLAS needs)";
+    return e->dev->gemm_route;
 }
 
 const lmg_backend lmg_backend_opencl = {"opencl", cl_init, cl_write, cl_run, cl_read, cl_free};

@@ -47,6 +47,10 @@ typedef struct lmg_cl_dev {
     /* CL_KERNEL_WORK_GROUP_SIZE per kernel name, asked once (see lmg_cl_group_limit). */
     struct lmg_cl_wg { char name[48]; size_t size; } *wg;
     int n_wg;
+    /* Matrix products by the host's BLAS through native kernels (hostgemm.c) instead of
+     * CLBlast, and why that route was or was not taken. */
+    int gemm_host;
+    char gemm_route[256];
 } lmg_cl_dev;
 
 /* Open the device `spec` chooses (see lmg_opencl_pick_device), build the program if this is
@@ -94,7 +98,15 @@ typedef struct lmg_cl_arg {
     lmg_cl_desc desc;
 } lmg_cl_arg;
 
-enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM };
+enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE };
+
+/* The start of every native command's argument block (hostgemm.c): the one buffer that holds
+ * every region (a cl_mem recorded, the runtime's host pointer when the function runs) and the
+ * regions' starts in it, filled at each enqueue. */
+typedef struct lmg_cl_native_hdr {
+    void *mem;
+    size_t base[8];
+} lmg_cl_native_hdr;
 
 typedef struct lmg_cl_gemm {
     int ta, tb;
@@ -117,6 +129,9 @@ typedef struct lmg_cl_cmd {
     cl_uint dim;          /* 1 or 2 */
     size_t gws[2], lws[2]; /* lws[0] 0 = the runtime chooses */
     lmg_cl_gemm gemm;
+    void (*native)(void *); /* LMG_CL_CMD_NATIVE: runs on the host with `nargs` (malloc'd, */
+    void *nargs;            /* starting with an lmg_cl_native_hdr) */
+    size_t nargs_size;
 } lmg_cl_cmd;
 
 struct lmg_exec {
@@ -124,6 +139,21 @@ struct lmg_exec {
     lmg_cl_dev *dev;
     cl_command_queue queue;
     cl_mem buf[LMG_CL_NREGIONS];
+    /* With host BLAS: every region is a sub-buffer of `whole`, starting at element
+     * region_base[r], so a native kernel needs one buffer (see hostgemm.c). */
+    int gemm_host;
+    cl_mem whole;
+    /* Profiling (profile.c): one event per command of the current run, the table entry of
+     * each command's node, this exec's id in the table and its runs so far. */
+    cl_event *prof_ev;
+    cl_event *prof_pre;    /* a marker before each CLBlast call: its event covers only its
+                            * last kernel, the marker's end is where the call began */
+    int *prof_entry;
+    int prof_id;
+    int prof_runs;
+    size_t region_base[LMG_CL_NREGIONS];
+    /* Attention by host BLAS too (with gemm_host; LMG_CL_ATTENTION=kernels turns it off). */
+    int attention_host;
     cl_mem gemm_temp;      /* CLBlast's scratch, shared by every product of the step */
     size_t gemm_temp_bytes;
     size_t region_elems[LMG_CL_NREGIONS];
@@ -197,5 +227,37 @@ void lmg_cl_desc_make(lmg_cl_desc *d, const lmg_shape *dims, int nops,
  * an AUX table (operand k's at [k * rows + r]), so kernels need no index division. */
 lmg_status lmg_cl_desc_rows(lmg_exec *e, const lmg_cl_desc *d, int nops, int64_t *inner,
                             int *inner_st, int64_t *rows, lmg_cl_loc *table);
+
+/* ---- host BLAS on CPU devices (hostgemm.c) ---------------------------------------- */
+
+/* Decide d->gemm_host: 1 only on a CPU device that runs native kernels and whose products by
+ * the host's BLAS, on its buffers, match a double-precision reference (LMG_CL_GEMM=clblast
+ * forbids, =host demands it). Fills d->gemm_route either way. */
+lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d);
+/* Enqueue C = alpha op(A) op(B) + beta C as a native kernel calling cblas_sgemm; A, B and C
+ * all lie in `whole` (g's offsets and strides in elements of it). `ev` may be NULL. */
+lmg_status lmg_cl_hostgemm_enqueue(cl_command_queue q, cl_mem whole, const lmg_cl_gemm *g,
+                                   cl_event *ev);
+
+/* Record a host function run as a native kernel over the step's one buffer (only where
+ * e->gemm_host): `args` (copied) starts with an lmg_cl_native_hdr; the function finds values
+ * with lmg_cl_native_at. `name` shows in profiles. */
+lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *),
+                                const void *args, size_t size);
+static inline float *lmg_cl_native_at(const lmg_cl_native_hdr *h, lmg_cl_loc l)
+{
+    return (float *)h->mem + h->base[l.region] + l.off;
+}
+/* Fused attention forward and backward by host BLAS per head (hostgemm.c). */
+lmg_status lmg_cl_host_attention(lmg_exec *e, const lmg_node *n);
+lmg_status lmg_cl_host_attention_grad(lmg_exec *e, const lmg_node *n);
+
+/* ---- profiling (profile.c) --------------------------------------------------------- */
+
+/* With lmg_opencl_profile_enabled(): add the recorded commands' nodes to the process table
+ * (after record), and add each run's event times to it (after the run's clFinish). */
+lmg_status lmg_cl_prof_init(lmg_exec *e);
+lmg_status lmg_cl_prof_collect(lmg_exec *e);
+void lmg_cl_prof_free(lmg_exec *e);
 
 #endif

@@ -51,3 +51,16 @@ lmg_status lmg_cl_op_MLM_CORRUPT(lmg_exec *e, const lmg_node *n)
                          lmg_cl_at(e, n->out[1]), lmg_cl_at(e, n->in[0]), k.k[0], k.k[1],
                          (double)p, (int)mask_id, vocab, special, ignore, (int)N);
 }
+
+lmg_status lmg_cl_op_SPAN_MASK(lmg_exec *e, const lmg_node *n)
+{
+    lmg_philox_key2 k = node_key(n);
+    float p = (float)lmg_node_attr_float(n, "p", 0.0);
+    float r = (float)(1.0 - lmg_node_attr_float(n, "len_p", 1.0));
+    int max_len = (int)lmg_node_attr_int(n, "max_len", 1);
+    const lmg_shape *s = &lmg_cl_value(e, n->out[0])->shape;
+    int64_t T = s->dims[s->rank - 1], N = lmg_cl_numel(e, n->out[0]);
+    if (N == 0) return LMG_OK;
+    return lmg_cl_kernel(e, "span_mask", (size_t)N, 0, "buuSffiii", lmg_cl_at(e, n->out[0]),
+                         k.k[0], k.k[1], (double)p, (double)r, max_len, (int)T, (int)N);
+}

@@ -97,3 +97,15 @@ lmg_status lmg_cl_op_ARGMAX(lmg_exec *e, const lmg_node *n)
     return lmg_cl_kernel(e, "argmax_rows", (size_t)rows * L, L, "bbiLL", lmg_cl_at(e, n->out[0]),
                          lmg_cl_at(e, n->in[0]), (int)C, L * sizeof(float), L * sizeof(int));
 }
+
+lmg_status lmg_cl_op_ARGSORT(lmg_exec *e, const lmg_node *n)
+{
+    const lmg_shape *sx = &lmg_cl_value(e, n->in[0])->shape;
+    int64_t N = sx->dims[sx->rank - 1], total = lmg_cl_numel(e, n->out[0]);
+    if (total == 0) return LMG_OK;
+    if (total >= ((int64_t)1 << 31))
+        return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: ArgSort over %lld elements",
+                         (long long)total);
+    return lmg_cl_kernel(e, "argsort_rank", (size_t)total, 0, "bbii", lmg_cl_at(e, n->out[0]),
+                         lmg_cl_at(e, n->in[0]), (int)N, (int)total);
+}

@@ -214,15 +214,9 @@ lmg_status lmg_cl_tune_cache_path(cl_device_id dev, char *buf, size_t n)
 static lmg_status read_text(const char *path, char **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lmg_error(LMG_ERR_NOT_FOUND, "cannot open '%s': %s", path, strerror(errno));
-    char *buf = malloc(65537);
-    size_t len = buf ? fread(buf, 1, 65536, f) : 0;
-    fclose(f);
-    if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    buf[len] = 0;
-    *out = buf;
-    return LMG_OK;
+    if (access(path, F_OK) != 0)
+        return lmg_error(LMG_ERR_NOT_FOUND, "cannot open '%s': %s", path, strerror(errno));
+    return lmg_read_file_max(path, 1 << 20, out, NULL);
 }
 
 static lmg_status mkdirs(const char *path)
@@ -239,22 +233,10 @@ static lmg_status mkdirs(const char *path)
     return LMG_OK;
 }
 
-/* Written to a temporary name and renamed, so a reader never sees half a file. */
 static lmg_status write_text(const char *path, const char *text)
 {
     LMG_TRY(mkdirs(path));
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return lmg_error(LMG_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, f) != n;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return lmg_error(LMG_ERR_IO, "cannot write '%s'", path);
-    }
-    return LMG_OK;
+    return lmg_write_file_atomic(path, text, strlen(text));
 }
 
 /* ---- running products on the device ------------------------------------------------- */

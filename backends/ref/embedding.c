@@ -60,3 +60,21 @@ lmg_status lmg_ref_EMBEDDING_GRAD(const lmg_ref_ctx *c, const lmg_node *n,
     free(acc);
     return LMG_OK;
 }
+
+lmg_status lmg_ref_TAKE_ALONG(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                              lmg_tensor *const *out)
+{
+    const lmg_shape *sx = &in[0]->shape, *si = &in[1]->shape;
+    int64_t N = sx->dims[sx->rank - 1], M = si->dims[si->rank - 1];
+    int64_t rows = M ? lmg_numel(in[1]) / M : 0;
+    const int32_t *idx = lmg_i32(in[1]); // (rows, M)
+    /* f32 and i32 are both 4 bytes: the gather moves words. */
+    const uint32_t *x = (const uint32_t *)in[0]->data; // (rows, N)
+    uint32_t *y = (uint32_t *)out[0]->data;            // (rows, M)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < M; j++) {
+            int32_t k = idx[r * M + j];
+            y[r * M + j] = k >= 0 && k < N ? x[r * N + k] : 0u;
+        }
+    return LMG_OK;
+}

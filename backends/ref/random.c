@@ -85,3 +85,37 @@ lmg_status lmg_ref_MLM_CORRUPT(const lmg_ref_ctx *c, const lmg_node *n, const lm
     }
     return LMG_OK;
 }
+
+/* r^l for l = 1..max_len-1 by repeated f32 products, the thresholds of SpanMask's lengths. */
+static void span_thresholds(double len_p, int max_len, float *q)
+{
+    float r = (float)(1.0 - len_p), acc = 1.0f;
+    for (int l = 1; l < max_len; l++) {
+        acc = acc * r;
+        q[l] = acc;
+    }
+}
+
+lmg_status lmg_ref_SPAN_MASK(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
+                             lmg_tensor *const *out)
+{
+    float *y = lmg_f32(out[0]); // (rows, T)
+    const lmg_shape *s = &out[0]->shape;
+    int64_t T = s->dims[s->rank - 1], rows = T ? lmg_numel(out[0]) / T : 0;
+    lmg_philox_key2 key = node_key(n);
+    float p = (float)lmg_node_attr_float(n, "p", 0.0);
+    int max_len = (int)lmg_node_attr_int(n, "max_len", 1);
+    float q[64];
+    span_thresholds(lmg_node_attr_float(n, "len_p", 1.0), max_len, q);
+    for (int64_t i = 0; i < rows * T; i++) y[i] = 0.0f;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t st = 0; st < T; st++) {
+            lmg_philox4 w = lmg_philox_draw(key, (uint64_t)(r * T + st), c->step);
+            if (!(lmg_philox_uniform(w.w[0]) < p)) continue;
+            float v = 1.0f - lmg_philox_uniform(w.w[1]);
+            int len = 1;
+            while (len < max_len && v <= q[len]) len++;
+            for (int64_t t = st; t < st + len && t < T; t++) y[r * T + t] = 1.0f;
+        }
+    return LMG_OK;
+}

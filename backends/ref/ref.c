@@ -38,6 +38,7 @@ static lmg_status ref_init(const lmg_graph *g, const lmg_exec_opts *opts, lmg_ex
 {
     (void)opts;
     *out = NULL;
+    LMG_TRY(lmg_graph_check_bound(g, "running"));
     lmg_exec *e = calloc(1, sizeof *e);
     if (!e) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     e->g = g;

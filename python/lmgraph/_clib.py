@@ -8,6 +8,8 @@ import ctypes.util
 import os
 
 LMG_MAX_DIMS = 8
+LMG_MAX_DIM_NAMES = 16
+LMG_DIM_NAME_MAX = 32
 
 
 class Shape(ctypes.Structure):
@@ -24,7 +26,8 @@ class Attr(ctypes.Structure):
 class Value(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("shape", Shape),
                 ("kind", ctypes.c_int), ("producer", ctypes.c_int),
-                ("trainable", ctypes.c_int), ("fill", ctypes.c_int), ("data", ctypes.c_void_p)]
+                ("trainable", ctypes.c_int), ("fill", ctypes.c_int), ("data", ctypes.c_void_p),
+                ("dim_sym", ctypes.c_int8 * LMG_MAX_DIMS)]
 
 
 class Graph(ctypes.Structure):
@@ -37,7 +40,9 @@ class Graph(ctypes.Structure):
                 ("outputs", ctypes.POINTER(ctypes.c_int)), ("n_outputs", ctypes.c_int),
                 ("meta", ctypes.c_void_p), ("n_meta", ctypes.c_int),
                 ("index", ctypes.POINTER(ctypes.c_int)), ("index_cap", ctypes.c_int),
-                ("status", ctypes.c_int), ("name_counter", ctypes.c_int)]
+                ("status", ctypes.c_int), ("name_counter", ctypes.c_int),
+                ("dim_names", (ctypes.c_char * LMG_DIM_NAME_MAX) * LMG_MAX_DIM_NAMES),
+                ("n_dim_names", ctypes.c_int)]
 
 
 GraphP = ctypes.POINTER(Graph)

@@ -97,3 +97,15 @@ __kernel void embedding_grad_runs(__global float *dt, ulong dt_off, __global con
     }
     dt[dt_off + (ulong)id * (ulong)D + d] = s;
 }
+
+/* TakeAlong: y[r,j] = x[r, idx[r,j]] along the last axis (0 outside [0,N)); f32 and i32 are
+ * moved as 4-byte words. */
+__kernel void take_along(__global uint *y, ulong y_off, __global const uint *x, ulong x_off,
+                         __global const int *idx, ulong idx_off, int N, int M, int n)
+{
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int row = i / M;
+    int k = idx[idx_off + i];
+    y[y_off + i] = k >= 0 && k < N ? x[x_off + (ulong)row * (ulong)N + k] : 0u;
+}

@@ -59,3 +59,30 @@ __kernel void mlm_corrupt(__global int *corrupt, ulong corrupt_off, __global int
     corrupt[corrupt_off + i] = c;
     targets[targets_off + i] = t;
 }
+
+/* SpanMask: element t of a row is inside a span when some start s in [t-max_len+1, t] drew
+ * u0 < p and a length past t. The length thresholds r^l are the same repeated f32 products
+ * as the reference's; r = (float)(1 - len_p) comes from the host. */
+__kernel void span_mask(__global float *y, ulong y_off, uint k0, uint k1, ulong step, float p,
+                        float r, int max_len, int T, int n)
+{
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int row = i / T, t = i % T;
+    float out = 0.0f;
+    int first = t - max_len + 1 > 0 ? t - max_len + 1 : 0;
+    for (int s = first; s <= t && out == 0.0f; s++) {
+        lmg_philox4 w = draw(k0, k1, (ulong)row * (ulong)T + (ulong)s, step);
+        if (!(lmg_philox_uniform(w.w[0]) < p)) continue;
+        float v = 1.0f - lmg_philox_uniform(w.w[1]);
+        int len = 1;
+        float q = 1.0f;
+        while (len < max_len) {
+            q = q * r;
+            if (!(v <= q)) break;
+            len++;
+        }
+        if (s + len > t) out = 1.0f;
+    }
+    y[y_off + i] = out;
+}

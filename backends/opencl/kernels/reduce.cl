@@ -115,3 +115,29 @@ __kernel void argmax_rows(__global int *y, ulong y_off, __global const float *x,
     }
     if (l == 0) y[y_off + row] = ti[0] < 0 ? 0 : ti[0];
 }
+
+/* ArgSort: each work-item places one element at its rank in the stable ascending order of
+ * its row (numbers first, -0 equal to 0, NaN last): the elements before it are the smaller
+ * ones and the equal ones to its left. O(N) per element, no scratch, no atomics. */
+inline int argsort_less(float a, float b)
+{
+    if (isnan(a)) return 0;
+    if (isnan(b)) return 1;
+    return a < b;
+}
+
+__kernel void argsort_rank(__global int *y, ulong y_off, __global const float *x, ulong x_off,
+                           int N, int n)
+{
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int row = i / N, k = i % N;
+    __global const float *xr = x + x_off + (ulong)row * (ulong)N;
+    float v = xr[k];
+    int rank = 0;
+    for (int j = 0; j < N; j++) {
+        float w = xr[j];
+        if (argsort_less(w, v) || (j < k && !argsort_less(v, w))) rank++;
+    }
+    y[y_off + (ulong)row * (ulong)N + rank] = k;
+}

@@ -1,0 +1,76 @@
+#!/bin/sh
+# cli_perf.sh — the performance tooling's claims: lmg bench --profile's tables and trace,
+# the GEMM ceiling's report, the choice of matrix-product route, and both routes' results.
+lmg=${LMG_BUILD:-build}/lmg
+tests=${LMG_BUILD:-build}/tests
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+if [ ! -x "$lmg" ]; then
+    echo "not ok - $lmg is not built"
+    exit 1
+fi
+ok() { echo "ok - $1"; }
+notok() { echo "not ok - $1"; fails=$((fails + 1)); }
+check() { # name, then a command that must succeed
+    name=$1
+    shift
+    if "$@"; then ok "$name"; else notok "$name"; fi
+}
+if ! "$lmg" devices >/dev/null 2>&1; then
+    echo "ok - skipped: no OpenCL device"
+    exit 0
+fi
+
+# --profile: the op-type table accounts for the whole step, MatMul carries FLOPs, and the
+# trace is JSON with one event per node, in order, of positive length.
+"$lmg" bench --model gpt --steps 2 --warmup 1 --no-blas --profile --trace "$tmp/t.json" \
+    >"$tmp/out" 2>"$tmp/err"
+check "bench --profile exits 0" test $? -eq 0
+check "the profile names the matrix-product route" grep -q "matrix products: " "$tmp/out"
+awk '/^op type/ {on = 1; next} on && NF == 0 {exit} on {s += $5; if ($1 == "MatMul" && $6 > 0) mm = 1}
+     END {exit !(s > 99 && s < 101 && mm)}' "$tmp/out"
+check "op-type shares add up to 100% and MatMul has a GFLOP/s" test $? -eq 0
+python3 - "$tmp/t.json" <<'PY'
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = [e["name"] for e in ev]
+assert len(ev) > 100 and len(set(names)) == len(names), "one event per node"
+assert all(e["ph"] == "X" and e["dur"] >= 0 for e in ev)
+assert all(a["ts"] <= b["ts"] for a, b in zip(ev, ev[1:])), "in queue order"
+assert any(e["cat"] == "MatMul" and e["args"]["gflop"] > 0 for e in ev)
+PY
+check "the Chrome trace is JSON with one ordered event per node" test $? -eq 0
+
+# The ceiling names OpenBLAS's kernels; a forced old core is reported with the right one.
+"$lmg" bench --ceiling-only >"$tmp/out" 2>&1
+check "bench --ceiling-only names OpenBLAS's kernels" grep -q "kernels: " "$tmp/out"
+if grep -q ' avx2 ' /proc/cpuinfo; then
+    OPENBLAS_CORETYPE=Prescott "$lmg" bench --ceiling-only >"$tmp/out" 2>&1
+    check "OpenBLAS on Prescott kernels is called out, with the CPU's own measured" \
+        grep -q "newer than the Prescott kernels.*measured in a child process" "$tmp/out"
+fi
+
+# The route: a bad LMG_CL_GEMM is refused by name; CLBlast and host BLAS train alike.
+LMG_CL_GEMM=fast "$lmg" bench --steps 1 --warmup 0 --no-blas >"$tmp/out" 2>"$tmp/err"
+check "LMG_CL_GEMM=fast fails (exit 1)" test $? -eq 1
+check "and names the variable and its values" grep -q "LMG_CL_GEMM.*auto, host or clblast" "$tmp/err"
+"$lmg" bench --steps 2 --warmup 0 --no-blas >"$tmp/a" 2>&1
+LMG_CL_GEMM=clblast LMG_CL_ATTENTION=kernels "$lmg" bench --steps 2 --warmup 0 --no-blas \
+    >"$tmp/b" 2>&1
+la=$(sed -n 's/.*loss: step 1 [0-9.]*, step 2 \([0-9.]*\)/\1/p' "$tmp/a")
+lb=$(sed -n 's/.*loss: step 1 [0-9.]*, step 2 \([0-9.]*\)/\1/p' "$tmp/b")
+check "CLBlast was used when forced" grep -q "matrix products: CLBlast (LMG_CL_GEMM=clblast)" "$tmp/b"
+awk -v a="$la" -v b="$lb" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 1e-3)}'
+check "GPT-S loss after two steps agrees between the routes ($la, $lb)" test $? -eq 0
+
+# The OpenCL parity cases of products and attention keep their bounds on the CLBlast route and
+# the OpenCL attention kernels too (the default run of test_opencl takes the host route).
+if [ -x "$tests/test_opencl" ]; then
+    LMG_CL_GEMM=clblast LMG_CL_ATTENTION=kernels "$tests/test_opencl" MatMul Attention x/Attention \
+        models >"$tmp/out" 2>&1
+    rc=$?
+    check "test_opencl's products and attention on CLBlast and the kernels pass" \
+        sh -c "test $rc -eq 0 && ! grep -q '^not ok' '$tmp/out' && grep -q '^ok - opencl forward MatMul' '$tmp/out'"
+fi
+test $fails -eq 0

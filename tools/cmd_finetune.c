@@ -1,0 +1,335 @@
+/* cmd_finetune.c — `lmg finetune`: labelled data tokenized with a pretrained run's tokenizer,
+ * the run's model with a classification head, trained from its parameters (or from scratch,
+ * the baseline) by the trainer: validation macro-F1, early stopping, checkpoints, resume. */
+#include "cli.h"
+#include "cli_labels.h"
+#include "../train/classify.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int lmg_cmd_finetune(int argc, char **argv);
+
+static const char *const CMD = "finetune";
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: lmg finetune PRETRAINED_RUN (--task topics|DIR|FILE | --data DIR) --out DIR [options]\n"
+            "       lmg finetune --resume DIR [--steps N] [--stop-after N]\n"
+            "\n"
+            "Fine-tune a pretrained run (lmg train) on a classification task: the labelled data is\n"
+            "tokenized with the run's tokenizer into rows of the run's sequence length, the run's\n"
+            "model gets a classification head (bert: the <cls> position; gpt: the last token),\n"
+            "its parameters are loaded by name, and the objective 'sup' (cross-entropy over the\n"
+            "classes) is trained with validation, early stopping on the validation macro-F1,\n"
+            "checkpoints, metrics.jsonl and loss.svg in DIR. Then: lmg eval DIR, lmg classify DIR.\n"
+            "\n"
+            "data:\n"
+            "  --task T                 topics (the fortunes files, one class per file), a folder\n"
+            "                           of class files, FILE.tsv (label<TAB>text) or FILE.jsonl\n"
+            "                           ({\"text\": ..., \"label\": ...}); prepared into DIR/data\n"
+            "  --data DIR               labelled data made by lmg data prepare --labels with the\n"
+            "                           run's tokenizer\n"
+            "  --classes A,B,...        keep these classes only\n"
+            "  --min-docs N             leave out classes with fewer documents (default %d)\n"
+            "  --val F, --test F        split fractions, stratified by class (default 0.1 each)\n"
+            "  --split-seed S           the split's seed (default 1)\n"
+            "\n"
+            "model and training:\n"
+            "  --from-scratch           the same model from random weights (the baseline)\n"
+            "  --freeze                 train the head alone (a linear probe)\n"
+            "  --pool cls|last|mean     pooling of the head (default: bert cls, gpt last)\n"
+            "  --objective SPEC         sup (default) or a mix such as mlm:1.0,sup:0.5\n"
+            "  --batch N                rows per step (default: the run's batch)\n"
+            "  --dropout P              dropout (default: the run's)\n"
+            "  --steps N                training steps (default 300)\n"
+            "  --lr LR                  peak learning rate (default 1e-3), cosine to lr/10\n"
+            "  --warmup N               warm-up steps (default 5%% of the steps)\n"
+            "  --weight-decay W         AdamW decay of matrices (default 0.01)\n"
+            "  --eval-every N           validate every N steps (default 50)\n"
+            "  --patience N             stop after N evaluations without improvement (default 5)\n"
+            "  --stop-on f1|loss        what validation picks the best weights by (default f1)\n"
+            "  --seed S                 initialisation of new parameters and dropout (default:\n"
+            "                           the run's)\n"
+            "  --data-seed S            order of the training batches (default 1)\n"
+            "  --stop-after N           end after step N as if interrupted\n"
+            "  --resume DIR             continue a fine-tune from its checkpoint\n"
+            "  --backend NAME, --device P:D, -q/--quiet, -h/--help\n"
+            "\n"
+            "DIR must not exist or be empty: nothing in it is overwritten.\n"
+            "exit status: 0 trained, 1 failure, 2 usage error\n",
+            LMG_LABELS_DEFAULT_MIN_DOCS);
+}
+
+typedef struct progress {
+    int quiet;
+    int64_t every;
+} progress;
+
+static void on_event(const lmg_train_event *e, void *user)
+{
+    const progress *p = user;
+    if (p->quiet) return;
+    switch (e->kind) {
+    case LMG_TRAIN_INFO: fprintf(stderr, "%s\n", e->message); break;
+    case LMG_TRAIN_STEP:
+        if (e->step % p->every == 0 || e->step == 1 || e->step == e->steps)
+            fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.2e  elapsed %.0fs  ETA %.0fs\n",
+                    (long long)e->step, (long long)e->steps, e->loss, e->lr, e->elapsed_s, e->eta_s);
+        break;
+    case LMG_TRAIN_EVAL:
+        fprintf(stderr, "step %lld  val loss %.4f  accuracy %.4f  macro-F1 %.4f  %s\n",
+                (long long)e->step, e->val_loss, e->val_accuracy, e->val_f1,
+                e->improved ? "(best so far, saved)" : "");
+        break;
+    case LMG_TRAIN_DONE:
+        fprintf(stderr, "%s after step %lld in %.1f s\n", e->message, (long long)e->step,
+                e->elapsed_s);
+        break;
+    }
+    fflush(stderr);
+}
+
+/* 1 when path exists and holds anything. */
+static int nonempty_dir(const char *path, int *is_file)
+{
+    struct stat st;
+    *is_file = 0;
+    if (stat(path, &st) != 0) return 0;
+    if (!S_ISDIR(st.st_mode)) {
+        *is_file = 1;
+        return 1;
+    }
+    DIR *d = opendir(path);
+    if (!d) return 1;
+    struct dirent *e;
+    int any = 0;
+    while (!any && (e = readdir(d))) any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return any;
+}
+
+static int file_exists(const char *p) { return access(p, F_OK) == 0; }
+
+int lmg_cmd_finetune(int argc, char **argv)
+{
+    const char *pre = NULL, *task = NULL, *data = NULL, *out = NULL, *resume = NULL,
+               *classes = NULL, *pool = NULL, *objective = "sup", *backend = NULL, *device = NULL,
+               *stop_on = "f1";
+    long long steps = 300, warmup = -1, eval_every = 50, patience = 5, data_seed = 1,
+              stop_after = 0, batch = 0, min_docs = LMG_LABELS_DEFAULT_MIN_DOCS, split_seed = 1,
+              seed = -1;
+    double lr = 1e-3, wd = 0.01, dropout = -1, val = 0.1, test = 0.1;
+    int scratch = 0, freeze = 0, quiet = 0, steps_given = 0, setup_flags = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        struct {
+            const char *name;
+            long long *var, lo, hi;
+        } ints[] = {
+            {"--steps", &steps, 1, 1000000000},        {"--warmup", &warmup, 0, 1000000000},
+            {"--eval-every", &eval_every, 0, 1000000000}, {"--patience", &patience, 0, 1000000},
+            {"--data-seed", &data_seed, 0, INT64_MAX},  {"--stop-after", &stop_after, 0, 1000000000},
+            {"--batch", &batch, 1, 1 << 20},            {"--min-docs", &min_docs, 0, 1000000000},
+            {"--split-seed", &split_seed, 0, INT64_MAX}, {"--seed", &seed, 0, INT64_MAX},
+        };
+        struct {
+            const char *name;
+            double *var, lo, hi;
+        } dbls[] = {
+            {"--lr", &lr, 1e-12, 10}, {"--weight-decay", &wd, 0, 10}, {"--dropout", &dropout, 0, 0.999},
+            {"--val", &val, 0, 1},    {"--test", &test, 0, 1},
+        };
+        struct {
+            const char *name;
+            const char **var;
+        } strs[] = {
+            {"--task", &task},     {"--data", &data},         {"--out", &out},
+            {"--resume", &resume}, {"--classes", &classes},   {"--pool", &pool},
+            {"--objective", &objective}, {"--backend", &backend}, {"--device", &device},
+            {"--stop-on", &stop_on},
+        };
+        int done = 0;
+        if (cli_is_help(argv[i])) {
+            help(stdout);
+            return 0;
+        }
+        for (size_t k = 0; k < sizeof ints / sizeof *ints && !done && !missing; k++)
+            if ((v = cli_flag(argc, argv, &i, ints[k].name, &missing))) {
+                done = 1;
+                if (cli_parse_int(v, ints[k].lo, ints[k].hi, ints[k].var) != 0)
+                    return cli_usage_error(CMD, "%s wants an integer in %lld..%lld, not '%s'",
+                                           ints[k].name, ints[k].lo, ints[k].hi, v);
+                if (ints[k].var == &steps) steps_given = 1;
+                else if (ints[k].var != &stop_after) setup_flags++;
+            }
+        for (size_t k = 0; k < sizeof dbls / sizeof *dbls && !done && !missing; k++)
+            if ((v = cli_flag(argc, argv, &i, dbls[k].name, &missing))) {
+                done = 1;
+                if (cli_parse_double(v, dbls[k].var) != 0 || *dbls[k].var < dbls[k].lo ||
+                    *dbls[k].var > dbls[k].hi)
+                    return cli_usage_error(CMD, "%s wants a number in [%g, %g], not '%s'",
+                                           dbls[k].name, dbls[k].lo, dbls[k].hi, v);
+                setup_flags++;
+            }
+        for (size_t k = 0; k < sizeof strs / sizeof *strs && !done && !missing; k++)
+            if ((v = cli_flag(argc, argv, &i, strs[k].name, &missing))) {
+                done = 1;
+                *strs[k].var = v;
+                if (strs[k].var != &resume && strs[k].var != &backend && strs[k].var != &device)
+                    setup_flags++;
+            }
+        if (done) continue;
+        if (missing) return cli_usage_error(CMD, "%s needs a value", argv[i]);
+        if (strcmp(argv[i], "--from-scratch") == 0) scratch = 1, setup_flags++;
+        else if (strcmp(argv[i], "--freeze") == 0) freeze = 1, setup_flags++;
+        else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) quiet = 1;
+        else if (argv[i][0] == '-') return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        else if (!pre) pre = argv[i];
+        else return cli_usage_error(CMD, "one pretrained run expected, got '%s' and '%s'", pre, argv[i]);
+    }
+    progress prog = {quiet, steps >= 100 ? steps / 20 : 1};
+    lmg_train_config c;
+    lmg_train_config_default(&c);
+    c.backend = backend;
+    c.device = device;
+    c.progress = on_event;
+    c.user = &prog;
+    c.stop_at = stop_after;
+    if (resume) {
+        if (pre || setup_flags)
+            return cli_usage_error(CMD, "--resume continues a fine-tune as it was set up: only "
+                                        "--steps, --stop-after, --backend and --device go with it");
+        c.resume_dir = resume;
+        if (steps_given) c.extend_to = steps;
+        lmg_train_result r;
+        lmg_status s = lmg_train_run(&c, &r);
+        if (s != LMG_OK) return cli_fail(CMD, s, "fine-tuning '%s' failed", resume);
+        printf("run %s: step %lld, best at step %lld\n", resume, (long long)r.step,
+               (long long)r.best_step);
+        return 0;
+    }
+    if (!pre) return cli_usage_error(CMD, "no pretrained run given");
+    if (!out) return cli_usage_error(CMD, "--out DIR is required");
+    if (!task == !data) return cli_usage_error(CMD, "give one of --task and --data");
+    if (data && classes) return cli_usage_error(CMD, "--classes goes with --task");
+    if (pool && strcmp(pool, "cls") && strcmp(pool, "last") && strcmp(pool, "mean"))
+        return cli_usage_error(CMD, "--pool wants cls, last or mean, not '%s'", pool);
+    if (strcmp(stop_on, "f1") && strcmp(stop_on, "loss"))
+        return cli_usage_error(CMD, "--stop-on wants f1 or loss, not '%s'", stop_on);
+    if (freeze && scratch)
+        return cli_usage_error(CMD, "--freeze keeps pretrained weights: not with --from-scratch");
+    lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
+    int n_terms;
+    if (lmg_objective_parse(objective, terms, &n_terms) != LMG_OK)
+        return cli_usage_error(CMD, "%s", lmg_last_error());
+    int has_sup = 0;
+    for (int k = 0; k < n_terms; k++) has_sup |= strcmp(terms[k].name, "sup") == 0;
+    if (!has_sup) return cli_usage_error(CMD, "--objective '%s' has no 'sup' term", objective);
+    int is_file;
+    if (nonempty_dir(out, &is_file))
+        return cli_fail(CMD, LMG_OK, "'%s' %s: nothing in it is overwritten; choose a new "
+                        "folder", out, is_file ? "is a file" : "is not empty");
+
+    /* The pretrained run: model, tokenizer, weights. */
+    lmg_graph *tg = NULL;
+    lmg_model_config mc;
+    char *pre_data = NULL;
+    lmg_status s = lmg_run_open(pre, &tg, &mc, &pre_data, NULL);
+    if (s != LMG_OK) return cli_fail(CMD, s, "'%s' is not a pretrained run", pre);
+    int rc = 0;
+    char ck[4200], tokp[4200], data_dir[4200];
+    snprintf(ck, sizeof ck, "%s/best.safetensors", pre);
+    if (!file_exists(ck)) snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", pre);
+    snprintf(tokp, sizeof tokp, "%s/tok.bpe", pre_data);
+    if (mc.n_classes > 0)
+        rc = cli_fail(CMD, LMG_OK, "'%s' is already a classifier (%d classes), not a "
+                      "pretrained model", pre, mc.n_classes);
+    else if (!file_exists(ck))
+        rc = cli_fail(CMD, LMG_OK, "'%s' has no best.safetensors or "
+                      "checkpoint.safetensors: not a trained model", pre);
+    lmg_bpe *tok = NULL;
+    if (!rc && (s = lmg_bpe_load(tokp, &tok)) != LMG_OK) rc = cli_fail(CMD, s, "cannot load the run's tokenizer");
+    if (!rc && lmg_bpe_vocab_size(tok) > mc.vocab)
+        rc = cli_fail(CMD, LMG_OK, "%s has %d ids but the model of '%s' only %d", tokp,
+                      lmg_bpe_vocab_size(tok), pre, mc.vocab);
+    if (!rc && task) {
+        snprintf(data_dir, sizeof data_dir, "%s/data", out);
+        cli_labels_opts o = {task, classes, (int)min_docs, mc.seq, (uint64_t)split_seed, val,
+                             test, quiet};
+        rc = cli_labels_prepare(CMD, &o, tok, data_dir);
+    } else if (!rc) {
+        /* Prepared data must come from the same tokenizer. */
+        snprintf(data_dir, sizeof data_dir, "%s", data);
+        char p[4300];
+        snprintf(p, sizeof p, "%s/tok.bpe", data);
+        lmg_bpe *dt = NULL;
+        s = lmg_bpe_load(p, &dt);
+        if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot load the data's tokenizer");
+        else if (lmg_bpe_fingerprint(dt) != lmg_bpe_fingerprint(tok))
+            rc = cli_fail(CMD, LMG_OK, "%s is not the tokenizer of '%s' (%s): prepare the "
+                          "data with --tokenizer %s", p, pre, tokp, tokp);
+        lmg_bpe_free(dt);
+    }
+    char **names = NULL;
+    int K = 0;
+    if (!rc) {
+        char p[4300];
+        snprintf(p, sizeof p, "%s/labels.tsv", data_dir);
+        if ((s = lmg_label_map_load(p, &names, &K, NULL)) != LMG_OK)
+            rc = cli_fail(CMD, s, "cannot read the label map");
+    }
+    if (!rc) {
+        c.model = mc;
+        c.model.n_classes = K;
+        c.model.pad_id = LMG_TOK_PAD;
+        c.model.pool = pool;
+        c.model.objective = objective;
+        c.model.micro_batches = 1;
+        if (batch > 0) c.model.batch = (int)batch;
+        if (dropout >= 0) c.model.dropout = dropout;
+        if (seed >= 0) c.model.seed = (uint64_t)seed;
+        c.init_from = scratch ? NULL : ck;
+        c.freeze = freeze;
+        c.stop_on_f1 = strcmp(stop_on, "f1") == 0;
+        c.optim.lr = lr;
+        c.optim.min_lr = lr / 10;
+        c.optim.steps = steps;
+        c.optim.warmup = warmup >= 0 ? warmup : steps / 20;
+        c.optim.weight_decay = wd;
+        c.eval_every = (int)eval_every;
+        c.eval_batches = 0;
+        c.patience = (int)patience;
+        c.data_seed = (uint64_t)data_seed;
+        c.data_dir = data_dir;
+        c.out_dir = out;
+        if (!quiet)
+            fprintf(stderr, "fine-tuning %s (%s, %d layers, d_model %d) on %d classes%s%s, %lld "
+                            "steps, batch %d\n", pre, mc.arch, mc.layers, mc.d_model, K,
+                    scratch ? ", from scratch" : "", freeze ? ", body frozen" : "", steps,
+                    c.model.batch);
+        lmg_train_result r;
+        s = lmg_train_run(&c, &r);
+        if (s != LMG_OK) rc = cli_fail(CMD, s, "fine-tuning failed");
+        else if (c.stop_on_f1)
+            printf("run %s: step %lld, best validation macro-F1 %.4f at step %lld; %.1f ms/step, "
+                   "%.1f s\n", out, (long long)r.step, -r.best_val_loss, (long long)r.best_step,
+                   r.ms_per_step, r.elapsed_s);
+        else
+            printf("run %s: step %lld, best validation loss %.4f at step %lld; %.1f ms/step, "
+                   "%.1f s\n", out, (long long)r.step, r.best_val_loss, (long long)r.best_step,
+                   r.ms_per_step, r.elapsed_s);
+    }
+    lmg_label_map_free(names, K);
+    lmg_bpe_free(tok);
+    free(pre_data);
+    lmg_graph_free(tg);
+    return rc;
+}
