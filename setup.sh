@@ -7,7 +7,8 @@ set -e
 cd "$(dirname "$0")"
 
 packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
-opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes libonnx-dev python3-venv clang-15"
+opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes libonnx-dev python3-venv clang-15
+openmpi-bin libopenmpi-dev"
 
 missing=""
 for p in $packages; do

@@ -12,7 +12,7 @@ typedef enum {
     LMG_OP_COUNT
 } lmg_op;
 
-#define LMG_OP_COUNT_EXPECTED 50
+#define LMG_OP_COUNT_EXPECTED 51
 _Static_assert(LMG_OP_COUNT == LMG_OP_COUNT_EXPECTED,
                "ops.def changed: update LMG_OP_COUNT_EXPECTED and every table indexed by op");
 

@@ -17,9 +17,12 @@ typedef struct lmg_optim_config {
     double beta1, beta2, eps;
     double weight_decay;  /* for rank >= 2 parameters; biases and LayerNorm get 0 */
     double clip;          /* global gradient norm limit; <= 0: no clipping */
+    int ranks;            /* data-parallel ranks (backends/dist.h); > 1 averages every
+                             gradient over them with an AllReduce node before clipping */
 } lmg_optim_config;
 
-/* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1. */
+/* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1,
+ * one rank. */
 void lmg_optim_config_default(lmg_optim_config *o);
 /* The learning rate of 1-based step `step`. */
 double lmg_lr_at(const lmg_optim_config *o, int64_t step);
@@ -33,7 +36,10 @@ double lmg_lr_at(const lmg_optim_config *o, int64_t step);
  * Gradient accumulation: build the forward graph with micro_batches M (models.h): the M
  * micro-batches' gradients add up inside one graph, and the nodes are then ordered
  * micro-batch by micro-batch (forward m, backward m, then m+1) so the memory planner can
- * reuse one micro-batch's activations for the next. */
+ * reuse one micro-batch's activations for the next.
+ * Data parallelism (o->ranks > 1): the rank's own gradient becomes "grad.local/<p>" and
+ * "grad/<p>" its mean over the ranks (node "allreduce/<p>"), which clipping and AdamW read,
+ * so every rank applies the same update; "optim.ranks" records the number. */
 lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim_config *o);
 
 /* ---- trainer (train/train.c) ------------------------------------------------------- */

@@ -315,6 +315,24 @@ lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *
     return LMG_OK;
 }
 
+lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, lmg_cl_loc src,
+                              lmg_cl_loc dst, size_t count, int arg)
+{
+    if (count == 0) return LMG_OK;
+    if (count > e->host_cap) {
+        float *b = realloc(e->host_buf, count * sizeof *b);
+        if (!b) return lmg_error(LMG_ERR_NOMEM, "out of memory (%zu floats for %s)", count, name);
+        e->host_buf = b;
+        e->host_cap = count;
+    }
+    lmg_cl_cmd *c = new_cmd(e);
+    if (!c) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    c->kind = LMG_CL_CMD_HOST;
+    snprintf(c->kname, sizeof c->kname, "%s", name);
+    c->host = (lmg_cl_host){fn, src, dst, count, arg};
+    return LMG_OK;
+}
+
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits)
 {
     return lmg_cl_kernel(e, "fill_u32", (size_t)count, 0, "bUu", dst, (uint64_t)count, bits);
@@ -624,6 +642,7 @@ static void cl_free(lmg_exec *e)
     free(e->alias);
     free(e->is_output);
     free(e->aux);
+    free(e->host_buf);
     lmg_plan_free(e->plan);
     free(e);
 }
@@ -916,6 +935,17 @@ static lmg_status check_canaries(lmg_exec *e)
 static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *ev)
 {
     if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, ev);
+    if (c->kind == LMG_CL_CMD_HOST) {
+        /* The queue is in order: the blocking read waits for every earlier command. */
+        const lmg_cl_host *h = &c->host;
+        size_t bytes = h->count * sizeof *e->host_buf;
+        LMG_CL_CHECK(clEnqueueReadBuffer(e->queue, e->buf[h->src.region], CL_TRUE,
+                                         (size_t)h->src.off * 4, bytes, e->host_buf, 0, NULL, NULL));
+        LMG_TRY(h->fn(e->host_buf, h->count, h->arg));
+        LMG_CL_CHECK(clEnqueueWriteBuffer(e->queue, e->buf[h->dst.region], CL_TRUE,
+                                          (size_t)h->dst.off * 4, bytes, e->host_buf, 0, NULL, ev));
+        return LMG_OK;
+    }
     if (c->kind == LMG_CL_CMD_NATIVE) {
         lmg_cl_native_hdr *h = c->nargs;
         h->mem = e->whole;
