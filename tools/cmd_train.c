@@ -11,7 +11,6 @@
 #include "../text/labels.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,40 +220,6 @@ static int print_samples(const char *run_dir, const char *backend, const char *d
     lmg_bpe_free(tok);
     lmg_sampler_free(s);
     return st == LMG_OK ? 0 : cli_fail(CMD, st, "sampling failed");
-}
-
-/* ---- Ctrl-C and SIGTERM ------------------------------------------------------------ */
-
-/* The first signal asks the trainer to stop after its step; a second one ends the
- * process the default way (the last checkpoint stays). */
-static void on_signal(int sig)
-{
-    if (lmg_train_stop_requested()) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    lmg_train_request_stop(sig);
-    static const char msg[] = "\nlmg train: stopping after this step and writing a checkpoint "
-                              "(press Ctrl-C again to quit at once)\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-}
-
-static void install_signal_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static int interrupted_exit(void)
-{
-    return 128 + lmg_train_stop_requested();
 }
 
 /* ---- the command ------------------------------------------------------------------- */
@@ -529,7 +494,7 @@ static int train(int argc, char **argv)
     p.trace = trace;
     /* Until here a signal ends the process at once: data preparation writes each file
      * atomically, so nothing is half-written. */
-    install_signal_handlers();
+    cli_trap_stop_signals(CMD);
     lmg_train_result r;
     lmg_status s = lmg_train_run(&c, &r);
     lmg_graph_free(obj);
@@ -542,15 +507,7 @@ static int train(int argc, char **argv)
         return rc;
     }
     if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
-    if (r.interrupted) {
-        int sig = lmg_train_stop_requested();
-        fprintf(stderr,
-                "lmg train: interrupted by %s at step %lld; checkpoint written to "
-                "%s/checkpoint.safetensors\nresume with: lmg train --resume %s\n",
-                sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", (long long)r.step,
-                run_dir, run_dir);
-        return interrupted_exit();
-    }
+    if (r.interrupted) return cli_report_interrupt(CMD, run_dir, (long long)r.step);
     if (rank > 0) return 0;
     /* A weighted sum of objectives, a user objective or a classifier has no perplexity. */
     lmg_model_config mc;
