@@ -82,7 +82,8 @@ typedef struct lmg_train_config {
     int freeze;               /* with init_from: the loaded parameters stay fixed */
     int stop_on_f1;           /* classifiers: the best checkpoint and early stopping follow
                                  the validation macro-F1 instead of the validation loss */
-    const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare) */
+    const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare), or
+                                 labelled: train.lab, val.lab, labels.tsv (a classifier) */
     const char *out_dir;      /* the run directory (created) */
     const char *resume_dir;   /* continue this run (model, optim, data come from it) */
     const char *backend;      /* "opencl", "ref"; NULL = opencl */
