@@ -13,8 +13,17 @@ ok() { echo "ok - $1"; }
 bad() { echo "not ok - $1"; failed=1; }
 check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
 
-if ! command -v mpirun >/dev/null 2>&1 || ! grep -q LMG_HAVE_MPI build/gen/mpi.cflags 2>/dev/null; then
-    echo "ok - data-parallel training # SKIP no mpirun, or lmg built without MPI"
+if ! grep -q LMG_HAVE_MPI build/gen/mpi.cflags 2>/dev/null; then
+    # Built without MPI: started as one of two ranks, lmg says why it cannot.
+    r=0
+    OMPI_COMM_WORLD_SIZE=2 "$lmg" train --backend ref --out "$T/x" >/dev/null 2>"$T/err"
+    [ $? = 1 ] && grep -q "built without MPI, so it cannot run as one of 2 ranks" "$T/err" || r=1
+    check "a build without MPI refuses to run as one of 2 ranks" $r
+    echo "ok - data-parallel training # SKIP lmg built without MPI"
+    exit $failed
+fi
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "ok - data-parallel training # SKIP no mpirun"
     exit 0
 fi
 # CI runs as root, which OpenMPI refuses unless told twice.
