@@ -42,7 +42,6 @@ static lmg_status check(const lmg_optim_config *o)
     if (!(o->eps > 0.0)) return lmg_error(LMG_ERR_ARG, "optimizer: eps %g must be > 0", o->eps);
     if (!(o->weight_decay >= 0.0))
         return lmg_error(LMG_ERR_ARG, "optimizer: weight_decay %g must be >= 0", o->weight_decay);
-    if (o->ranks < 1) return lmg_error(LMG_ERR_ARG, "optimizer: %d ranks", o->ranks);
     if (o->warmup < 0 || o->steps < 1)
         return lmg_error(LMG_ERR_ARG, "optimizer: warmup %lld and steps %lld", (long long)o->warmup,
                          (long long)o->steps);

@@ -18,7 +18,8 @@ typedef struct lmg_optim_config {
     double weight_decay;  /* for rank >= 2 parameters; biases and LayerNorm get 0 */
     double clip;          /* global gradient norm limit; <= 0: no clipping */
     int ranks;            /* data-parallel ranks (backends/dist.h); > 1 averages every
-                             gradient over them with an AllReduce node before clipping */
+                             gradient over them with an AllReduce node before clipping
+                             (0 and 1: one rank) */
 } lmg_optim_config;
 
 /* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1,

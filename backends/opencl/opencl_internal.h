@@ -100,13 +100,16 @@ typedef struct lmg_cl_arg {
 
 enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE, LMG_CL_CMD_HOST };
 
-/* LMG_CL_CMD_HOST: `count` floats read from `src` once every earlier command is done,
- * changed on the host by fn(data, count, arg), written to `dst` (collectives over MPI). */
+/* LMG_CL_CMD_HOST: segments of `count[k]` floats read from `src[k]` into one host buffer
+ * once every earlier command is done, changed there by fn(data, total, arg), and written
+ * back to `dst[k]`: one collective over MPI for a run of AllReduce nodes (a bucket). */
 typedef lmg_status (*lmg_cl_host_fn)(float *data, size_t count, int arg);
 typedef struct lmg_cl_host {
     lmg_cl_host_fn fn;
-    lmg_cl_loc src, dst;
-    size_t count;
+    int nseg;
+    lmg_cl_loc *src, *dst; /* malloc'd, nseg each */
+    size_t *count;
+    size_t total;
     int arg;
 } lmg_cl_host;
 
@@ -225,9 +228,11 @@ lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_
                               lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
                               const int64_t *starts, const double *wd);
 
-/* Record a host round trip (LMG_CL_CMD_HOST) through one host buffer of the executor. */
-lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, lmg_cl_loc src,
-                              lmg_cl_loc dst, size_t count, int arg);
+/* Record a host round trip (LMG_CL_CMD_HOST) of nseg segments through the executor's one
+ * host buffer; the arrays are copied. */
+lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, int nseg,
+                              const lmg_cl_loc *src, const lmg_cl_loc *dst, const size_t *count,
+                              int arg);
 
 /* Fill `count` 4-byte elements at `dst` with the bit pattern `bits`. */
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits);
