@@ -1,5 +1,5 @@
-/* hostgemm.c — matrix products on CPU OpenCL devices by the host's BLAS (OpenBLAS), run on the
- * device's own buffers through clEnqueueNativeKernel; chosen per device only after a check. */
+/* hostgemm.c — matrix products and fused attention on CPU OpenCL devices by the host's BLAS
+ * (OpenBLAS) on the device's own buffers through clEnqueueNativeKernel, after a check. */
 #include "opencl_internal.h"
 
 #include <cblas.h>
