@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 packages="gcc ninja-build protobuf-c-compiler libprotobuf-c-dev ocl-icd-opencl-dev
 opencl-headers libclblast-dev pocl-opencl-icd libopenblas-dev fortunes pkg-config
-python3-venv protobuf-compiler graphviz libonnx-dev clang-15"
+python3-venv protobuf-compiler graphviz libonnx-dev clang-15 openmpi-bin libopenmpi-dev"
 
 missing=""
 for p in $packages; do

@@ -740,6 +740,14 @@ static lmg_status e_unary(ox *x, const lmg_node *n)
     return LMG_OK;
 }
 
+/* AllReduce over one rank: an ONNX model runs in one process, where the collective is the
+ * identity (the exported forward or step is one rank's). */
+static lmg_status e_all_reduce(ox *x, const lmg_node *n)
+{
+    bind(x, OP(x, "Identity", IN(x, 0)), n->out[0]);
+    return LMG_OK;
+}
+
 static lmg_status e_scale(ox *x, const lmg_node *n)
 {
     double al = lmg_node_attr_float(n, "alpha", 1.0), be = lmg_node_attr_float(n, "beta", 0.0);
@@ -1369,6 +1377,7 @@ static const op_map op_table[] = {
     MAP(ATTENTION, e_attention, "MatMul, Mul, Trilu, Where, Softmax, ReduceLogSumExp"),
     MAP(ATTENTION_GRAD, e_attention_grad, "MatMul, Exp, Sub, Mul, ReduceSum"),
     MAP(ADAMW, e_adamw, "Mul, Add, Sqrt, Div, Pow (double), Cast"),
+    MAP(ALL_REDUCE, e_all_reduce, "Identity (one rank)"),
 };
 #undef MAP
 #undef DRAWS

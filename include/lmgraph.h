@@ -397,9 +397,12 @@ typedef struct lmg_optim_config {
     double beta1, beta2, eps;
     double weight_decay;  /* for rank >= 2 parameters; biases and LayerNorm get 0 */
     double clip;          /* global gradient norm limit; <= 0: no clipping */
+    int ranks;            /* data-parallel ranks (mpirun); > 1 averages every gradient over
+                             them with an AllReduce node before clipping (0 and 1: one rank) */
 } lmg_optim_config;
 
-/* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1. */
+/* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1,
+ * one rank. */
 LMG_API void lmg_optim_config_default(lmg_optim_config *o);
 /* The learning rate of 1-based step `step`. */
 LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
@@ -409,7 +412,10 @@ LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
  * gscale = clip / max(norm, clip), and one AdamW node per parameter p with state
  * "adam.m/<p>", "adam.v/<p>" (zero, non-trainable initializers). New inputs: "lr" f32[]
  * (fed per step from lmg_lr_at) and "step" i32[] (1-based). Hyper-parameters are recorded
- * in the metadata ("optim.*"). One backend run of the result is one training step. */
+ * in the metadata ("optim.*"). One backend run of the result is one training step.
+ * Data parallelism (o->ranks > 1): the rank's own gradient becomes "grad.local/<p>" and
+ * "grad/<p>" its mean over the ranks (node "allreduce/<p>"), which clipping and AdamW read,
+ * so every rank applies the same update; "optim.ranks" records the number. */
 LMG_API lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss,
                                          const lmg_optim_config *o);
 
@@ -453,7 +459,8 @@ typedef struct lmg_train_config {
     int freeze;               /* with init_from: the loaded parameters stay fixed */
     int stop_on_f1;           /* classifiers: the best checkpoint and early stopping follow
                                  the validation macro-F1 instead of the validation loss */
-    const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare) */
+    const char *data_dir;     /* tok.bpe + train.tok, val.tok, test.tok (lmg data prepare), or
+                                 labelled: train.lab, val.lab, labels.tsv (a classifier) */
     const char *out_dir;      /* the run directory (created) */
     const char *resume_dir;   /* continue this run (model, optim, data come from it) */
     const char *backend;      /* "opencl", "ref"; NULL = opencl */

@@ -238,5 +238,10 @@ const lmg_case lmg_cases_nn[] = {
      .shape = {"1", "1", "1", "1", "1", "1", "1"}, .n_attr = 3,
      .attrs = {AF("beta1", 0.8), AF("beta2", 0.95), AF("eps", 1e-6)},
      .lo = {-1, -1, -0.1, 0, 0.001, 1, 1}, .hi = {1, 1, 0.1, 0.01, 0.01, 3, 1}, .nograd = 1},
+
+    /* ---- AllReduce: one rank here (the identity); tests/cli_mpi.sh runs it over two ---- */
+    {.name = "AllReduce/2x3x5", .op = LMG_OP_ALL_REDUCE, .n_in = 1, .shape = {"2,3,5"}},
+    {.name = "AllReduce/sum-scalar", .op = LMG_OP_ALL_REDUCE, .n_in = 1, .shape = {""}, .n_attr = 1,
+     .attrs = {AI("mean", 0)}},
 };
 const int lmg_n_cases_nn = (int)(sizeof lmg_cases_nn / sizeof lmg_cases_nn[0]);

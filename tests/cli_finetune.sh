@@ -135,6 +135,34 @@ grep -q '"loss/mlm":.*"loss/sup":' "$T/mix/metrics.jsonl" || r=1
 grep -q "loss/sup" "$T/mix/loss.svg" || r=1
 check "finetune --objective mlm:1.0,sup:0.5: both terms logged and drawn; stop and resume" $r
 
+# Ctrl-C during a fine-tune: the step under way finishes, a checkpoint is written, exit 130,
+# and the printed command resumes it.
+r=0
+"$lmg" finetune "$T/pre" --task topics --classes $classes --out "$T/intr" --steps 100000 \
+    --eval-every 100000 --batch 8 --backend ref >/dev/null 2>"$T/err" &
+pid=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q '"split":"train"' "$T/intr/metrics.jsonl" 2>/dev/null; do
+    sleep 0.1
+    i=$((i + 1))
+done
+kill -INT "$pid"
+# A command that ignored the signal would run 100000 steps: end it after 60 s.
+( sleep 60; kill -9 "$pid" 2>/dev/null ) >/dev/null 2>&1 &
+dog=$!
+wait "$pid"
+rc=$?
+kill "$dog" 2>/dev/null
+[ "$rc" -eq 130 ] || { r=1; echo "# exit status $rc"; }
+grep -q "lmg finetune: interrupted by SIGINT at step [0-9]*; checkpoint written to $T/intr/checkpoint.safetensors" "$T/err" || r=1
+grep -q "resume with: lmg finetune --resume $T/intr" "$T/err" || r=1
+step=$(sed -n 's/.*interrupted by SIGINT at step \([0-9]*\).*/\1/p' "$T/err")
+[ -n "$step" ] && [ "$(grep -c '"split":"train"' "$T/intr/metrics.jsonl")" -eq "$step" ] || r=1
+"$lmg" finetune --resume "$T/intr" --stop-after $((step + 2)) --backend ref -q >/dev/null 2>&1 || r=1
+[ "$(grep -c '"split":"train"' "$T/intr/metrics.jsonl")" -eq $((step + 2)) ] || r=1
+check "Ctrl-C during finetune: exit 130, a checkpoint at the step reached, resumable as printed" $r
+[ $r -eq 0 ] || sed 's/^/#   /' "$T/err" | tail -5
+
 r=0
 "$lmg" train $tiny --steps 10 --eval-every 10 --eval-batches 2 --backend ref --corpus /usr/share/games/fortunes/zippy \
     --out "$T/gpt" -q --samples 0 >/dev/null 2>&1 || r=1

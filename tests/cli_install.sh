@@ -21,7 +21,10 @@ if [ -z "$so" ]; then
     exit 0
 fi
 version=${so##*/liblmg.so.}
-libs=$(sed -n 's/^libs = //p' "$root/build.ninja")
+# build.ninja's libs as ninja hands them to the shell: `$$(cat build/gen/mpi.libs)` adds
+# MPI's link flags when the build found mpicc.
+libs=$(sed -n 's/^libs = //p' "$root/build.ninja" | sed 's/\$\$/$/g')
+libs=$(cd "$root" && eval "echo $libs")
 cc=${CC:-cc}
 
 # Staged: everything under DESTDIR, the .pc file speaks of the final prefix.

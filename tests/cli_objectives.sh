@@ -73,6 +73,16 @@ sed 's/hidden/hiddn/g' "$T/clash.lmgt" | sed '/input ids/d' >"$T/typo.lmgt"
 [ ! -e "$T/typo_run" ] || { r=1; echo "# a run directory was made before the objective was checked"; }
 check "cycle, two bindings, a misspelt input: one line with file:line:col, before any data is prepared" $r
 
+# --- data binds named dimensions ---------------------------------------------------------
+r=0
+printf 'lmgraph ir 1 opset 1\ngraph "r" {\n  input x : f32[B,T]\n  node s = ReduceSum(x) {axes = [1]}\n  output s\n}\n' >"$T/r.lmgt"
+printf '\000\000\200\077\000\000\000\100\000\000\100\100\000\000\200\100\000\000\240\100\000\000\300\100' >"$T/x.bin"
+"$lmg" run "$T/r.lmgt" --backend ref --inputs x="$T/x.bin" --dims B=2,T=3 >"$T/out" 2>&1 || { r=1; cat "$T/out"; }
+grep -q "s f32\[2\]: \[6, 15\]" "$T/out" || { r=1; cat "$T/out"; }
+"$lmg" run "$T/r.lmgt" --backend ref --inputs x="$T/x.bin" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "dimension 'B' of 'x' f32\[B,T\] is not bound" "$T/err" && grep -q -- "--dims" "$T/err" || { r=1; cat "$T/err"; }
+check "lmg run --dims binds a graph's named dimensions to the data's sizes; without it, one clear line" $r
+
 # --- lmg ops ----------------------------------------------------------------------------
 r=0
 "$lmg" ops >"$T/ops" 2>&1 || r=1

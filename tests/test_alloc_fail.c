@@ -4,7 +4,9 @@
  * step (autodiff, clipping, AdamW) and running one step on the ref backend; and the other
  * files (text form, .pb with safetensors weights, checkpoint, tokenizer, shard). Each failure
  * must end in LMG_ERR_NOMEM with a message (or be worked around with the same result), with
- * no crash, no file left behind, and (in build/asan) no leak.
+ * no crash, no file left behind, and (in build/asan) no leak. LMG_ALLOC_FAIL_TRAINER_STRIDE=K
+ * adds a third: lmg_train_run end to end (two steps, evaluations, resume), failing every
+ * K-th allocation; it takes tens of minutes, so the suite leaves it out.
  *
  * The link line wraps malloc, calloc, realloc, strdup and strndup (-Wl,--wrap=...), so the
  * library's own objects call the __wrap_ functions below; the .pb decoder in libprotobuf-c
@@ -155,29 +157,87 @@ static lmg_status files(float *sum)
     return s;
 }
 
-/* The files the folder may hold: those made before the test and those `files` writes; a
- * temporary file left by a failed write is anything else. */
+static char p_data[64], p_run[64];
+static int vocab;
+
+/* Remove folder d and the files in it. */
+static void remove_flat(const char *d)
+{
+    DIR *dd = opendir(d);
+    if (!dd) return;
+    struct dirent *de;
+    while ((de = readdir(dd))) {
+        if (de->d_name[0] == '.') continue;
+        char p[200];
+        snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+        unlink(p);
+    }
+    closedir(dd);
+    rmdir(d);
+}
+
+/* The trainer end to end: two steps with an evaluation after each, then resumed. */
+static lmg_status trainer(float *loss)
+{
+    lmg_train_config c;
+    lmg_train_config_default(&c);
+    lmg_model_config_default(&c.model, "gpt");
+    c.model.layers = 1;
+    c.model.heads = 2;
+    c.model.d_model = 8;
+    c.model.d_ff = 16;
+    c.model.vocab = vocab;
+    c.model.seq = T;
+    c.model.batch = B;
+    c.optim.steps = 2;
+    c.optim.warmup = 1;
+    c.data_dir = p_data;
+    c.out_dir = p_run;
+    c.backend = "ref";
+    c.eval_every = 1;
+    c.eval_batches = 1;
+    lmg_train_result r;
+    armed = 0;
+    remove_flat(p_run);
+    armed = 1;
+    phase = "train";
+    lmg_status s = lmg_train_run(&c, &r);
+    double first = r.last_loss + r.best_val_loss;
+    if (s == LMG_OK) {
+        /* The run is complete: resuming it reads the checkpoint and stops at once. */
+        c.resume_dir = p_run;
+        phase = "resume";
+        s = lmg_train_run(&c, &r);
+    }
+    if (s == LMG_OK) *loss = (float)(first + (double)r.step);
+    return s;
+}
+
+/* The files the folder may hold: those made before the test and those the sequences
+ * write; anything else, or a temporary file in the run folder, was left by a failed write. */
 static int stray_files(void)
 {
     static const char *known[] = {"gpt.pb", "g.pb", "g.safetensors", "ck.safetensors",
-                                  "tok.bpe", "train.tok", "g.lmgt"};
-    DIR *d = opendir(dir);
-    if (!d) return -1;
+                                  "tok.bpe", "train.tok", "g.lmgt", "data", "run"};
     int stray = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        int ok = de->d_name[0] == '.';
-        for (size_t i = 0; !ok && i < sizeof known / sizeof *known; i++)
-            ok = strcmp(de->d_name, known[i]) == 0;
-        if (!ok) {
-            printf("#   stray file '%s'\n", de->d_name);
-            char p[128];
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-            stray++;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *d = pass ? p_run : dir;
+        DIR *dd = opendir(d);
+        struct dirent *de;
+        while (dd && (de = readdir(dd))) {
+            int ok = de->d_name[0] == '.' || (pass && !strstr(de->d_name, ".tmp"));
+            for (size_t i = 0; !ok && !pass && i < sizeof known / sizeof *known; i++)
+                ok = strcmp(de->d_name, known[i]) == 0;
+            if (!ok) {
+                printf("#   stray file '%s' in %s\n", de->d_name, d);
+                char p[200];
+                snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+                unlink(p);
+                stray++;
+            }
         }
+        if (dd) closedir(dd);
     }
-    closedir(d);
     return stray;
 }
 
@@ -194,7 +254,8 @@ static lmg_status run_failing(lmg_status (*seq)(float *), long n, float *result,
     return s;
 }
 
-static void fail_each(const char *what, lmg_status (*seq)(float *))
+/* Fail allocations 1, 1 + stride, 1 + 2 stride, ... of seq (stride 1: every one). */
+static void fail_each(const char *what, lmg_status (*seq)(float *), long stride)
 {
     char name[300];
     snprintf(name, sizeof name, "alloc fail: %s with no failure gives the same result each time", what);
@@ -214,7 +275,7 @@ static void fail_each(const char *what, lmg_status (*seq)(float *))
              "LMG_ERR_NOMEM with a message (or the same result) and no file left", what);
     test_begin(name);
     long n = 1, bad = 0, stray = 0, leaks = 0, absorbed = 0;
-    for (; total > 0; n++) {
+    for (; total > 0; n += stride) {
         long count;
         float result = NAN;
         lmg_status s = run_failing(seq, n, &result, &count);
@@ -237,24 +298,26 @@ static void fail_each(const char *what, lmg_status (*seq)(float *))
         if (stray_files() && stray++ < 10)
             CHECK(0, "allocation %ld (in %s) failed and left a file behind", n, phase);
 #if HAVE_LSAN
-        /* A leak stays unreachable, so checking every 128 failures (a check scans the whole
-         * heap) still finds it; the report's stack names the allocation. Once is enough. */
-        if (!leaks && n % 128 == 0 && __lsan_do_recoverable_leak_check()) {
+        /* A leak stays unreachable, so checking after every 128th failure (a check scans
+         * the whole heap) still finds it; the report's stack names the allocation. */
+        if (!leaks && (n / stride) % 128 == 0 && __lsan_do_recoverable_leak_check()) {
             leaks++;
-            printf("#   a failure of allocation %ld..%ld leaked (report above)\n", n - 127, n);
+            printf("#   a failure up to allocation %ld leaked (report above)\n", n);
         }
 #endif
     }
 #if HAVE_LSAN
     if (!leaks && __lsan_do_recoverable_leak_check()) {
         leaks++;
-        printf("#   a failure of allocation %ld..%ld leaked (report above)\n", n - n % 128, n);
+        printf("#   a failure up to allocation %ld leaked (report above)\n", n);
     }
 #endif
+    long tried = (n - 1) / stride;
     CHECK(n > total, "stopped at allocation %ld of %ld", n, total);
-    CHECK(bad == 0, "%ld of %ld failures did not end in LMG_ERR_NOMEM with a message", bad, n - 1);
-    CHECK(stray == 0, "%ld of %ld failures left a file behind", stray, n - 1);
-    printf("# %s: %ld allocations, each failed once (%ld worked around)\n", what, total, absorbed);
+    CHECK(bad == 0, "%ld of %ld failures did not end in LMG_ERR_NOMEM with a message", bad, tried);
+    CHECK(stray == 0, "%ld of %ld failures left a file behind", stray, tried);
+    printf("# %s: %ld allocations, %ld of them failed in turn (%ld worked around)\n", what, total,
+           tried, absorbed);
     test_end();
 
     snprintf(name, sizeof name, "alloc fail: %s: no failure leaks", what);
@@ -283,15 +346,22 @@ static lmg_status make_inputs(void)
     lmg_corpus *corpus = NULL;
     lmg_bpe *t = NULL;
     lmg_tokens tok = {0};
-    const char *texts[] = {corpus_text};
-    size_t lens[] = {sizeof corpus_text - 1};
+    /* Twelve documents, so that the validation split holds a few. */
+    const char *texts[12];
+    size_t lens[12];
+    for (int i = 0; i < 12; i++) texts[i] = corpus_text + i, lens[i] = sizeof corpus_text - 1 - i;
     lmg_status s = lmg_model_build(&c, &g);
     if (s == LMG_OK) s = lmg_graph_save(g, p_gpt, 0);
-    if (s == LMG_OK) s = lmg_corpus_from_texts(texts, lens, 1, &corpus);
+    if (s == LMG_OK) s = lmg_corpus_from_texts(texts, lens, 12, &corpus);
     if (s == LMG_OK) s = lmg_bpe_train(corpus, 280, &t);
     if (s == LMG_OK) s = lmg_bpe_save(t, p_tok);
     if (s == LMG_OK) s = lmg_bpe_encode(t, corpus_text, sizeof corpus_text - 1, &tok);
     if (s == LMG_OK) s = lmg_shard_write(p_shard, t, LMG_SPLIT_TRAIN, 1, tok.ids, tok.n);
+    if (s == LMG_OK) s = lmg_data_prepare(corpus, t, p_data, 1, 0.3, 0.0, NULL);
+    char p[80];
+    snprintf(p, sizeof p, "%s/tok.bpe", p_data);
+    if (s == LMG_OK) s = lmg_bpe_save(t, p);
+    vocab = t ? lmg_bpe_vocab_size(t) : 0;
     lmg_tokens_free(&tok);
     lmg_bpe_free(t);
     lmg_corpus_free(corpus);
@@ -301,6 +371,7 @@ static lmg_status make_inputs(void)
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* minutes of work: show each line as it comes */
     /* In memory where there is a tmpfs: the writers fsync every file, hundreds of times here. */
     struct stat st;
     snprintf(dir, sizeof dir, "%s/lmg_alloc_fail.XXXXXX",
@@ -312,6 +383,8 @@ int main(void)
     snprintf(p_ckpt, sizeof p_ckpt, "%s/ck.safetensors", dir);
     snprintf(p_tok, sizeof p_tok, "%s/tok.bpe", dir);
     snprintf(p_shard, sizeof p_shard, "%s/train.tok", dir);
+    snprintf(p_data, sizeof p_data, "%s/data", dir);
+    snprintf(p_run, sizeof p_run, "%s/run", dir);
     for (int i = 0; i < B * T; i++) {
         ids[i] = 5 + (7 * i) % (V - 5);
         targets[i] = 5 + (7 * i + 3) % (V - 5);
@@ -319,14 +392,15 @@ int main(void)
     test_begin("alloc fail: the inputs (a 1-layer GPT's .pb, a tokenizer, a shard) are made");
     CHECK(make_inputs() == LMG_OK, "%s", lmg_last_error());
     test_end();
-    fail_each("load, verify, autodiff and one training step of a GPT", train_step);
-    fail_each("text form, .pb and safetensors, checkpoint, tokenizer and shard", files);
-    const char *made[] = {p_gpt, p_pb, "g.safetensors", p_ckpt, p_tok, p_shard};
-    for (size_t i = 0; i < sizeof made / sizeof *made; i++) {
-        char p[128];
-        snprintf(p, sizeof p, "%s/%s", dir, strchr(made[i], '/') ? strrchr(made[i], '/') + 1 : made[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    fail_each("load, verify, autodiff and one training step of a GPT", train_step, 1);
+    fail_each("text form, .pb and safetensors, checkpoint, tokenizer and shard", files, 1);
+    /* The whole trainer makes some 8000 allocations, and each run is a second or more of
+     * training, evaluation and checkpoints: only on request, failing every STRIDE-th. */
+    const char *stride = getenv("LMG_ALLOC_FAIL_TRAINER_STRIDE");
+    if (stride && atol(stride) > 0)
+        fail_each("the trainer: two steps, two evaluations, resume", trainer, atol(stride));
+    remove_flat(p_run);
+    remove_flat(p_data);
+    remove_flat(dir);
     return test_summary();
 }

@@ -128,6 +128,42 @@ static void test_dims_pb(void)
     test_end();
 }
 
+/* Replace every stored dimension name "B" (field 4 of ValueInfo: 0x22 0x01 'B') by `c`. */
+static int patch_dim_name(unsigned char *b, size_t n, char c)
+{
+    int hits = 0;
+    for (size_t i = 0; i + 2 < n; i++)
+        if (b[i] == 0x22 && b[i + 1] == 1 && b[i + 2] == 'B') b[i + 2] = (unsigned char)c, hits++;
+    return hits;
+}
+
+static void test_dims_hostile(void)
+{
+    test_begin("named dims: a .pb with a '?' input dim or a bad dimension name is refused");
+    lmg_graph *g = parse("lmgraph ir 1 opset 1\ngraph \"h\" {\n input x : f32[B,3]\n"
+                         " output x\n}\n");
+    void *buf = NULL;
+    size_t n = 0;
+    CHECK(g && lmg_graph_save_bytes(g, &buf, &n) == LMG_OK, "save: %s", lmg_last_error());
+    lmg_graph *back = NULL;
+    if (buf) {
+        CHECK(patch_dim_name(buf, n, '?') > 0, "found the stored name");
+        CHECK(lmg_graph_load_bytes(buf, n, ".", &back) != LMG_OK && !back &&
+                  strstr(lmg_last_error(), "only node outputs may have a '?' dimension"),
+              "'?' on an input: %s", lmg_last_error());
+        for (size_t i = 0; i + 2 < n; i++)
+            if (((unsigned char *)buf)[i] == 0x22 && ((unsigned char *)buf)[i + 1] == 1 &&
+                ((unsigned char *)buf)[i + 2] == '?')
+                ((unsigned char *)buf)[i + 2] = '7';
+        CHECK(lmg_graph_load_bytes(buf, n, ".", &back) != LMG_OK && !back &&
+                  strstr(lmg_last_error(), "dimension name '7' is not"),
+              "bad name: %s", lmg_last_error());
+    }
+    free(buf);
+    lmg_graph_free(g);
+    test_end();
+}
+
 static void test_dims_errors(void)
 {
     test_begin("named dims: trial verification, data with names, unbound, running refused");
@@ -462,6 +498,7 @@ int main(void)
     test_dims_text();
     test_dims_pb();
     test_dims_errors();
+    test_dims_hostile();
     test_dims_link();
     test_did_you_mean();
     test_sort_take();

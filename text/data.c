@@ -392,26 +392,6 @@ lmg_status lmg_corpus_split(const lmg_corpus *c, uint64_t seed, double val_frac,
 
 static const char shard_magic[8] = {'L', 'M', 'G', 'S', 'H', 'A', 'R', 'D'};
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, size_t n_docs,
                            const int32_t *ids, size_t n)
@@ -424,13 +404,13 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
                              "vocabulary of %d", path, ids[i], i, vocab);
     uint8_t h[LMG_SHARD_HEADER_BYTES] = {0};
     memcpy(h, shard_magic, 8);
-    put_u32(h + 8, LMG_SHARD_VERSION);
-    put_u32(h + 12, width);
-    put_u32(h + 16, (uint32_t)vocab);
-    put_u32(h + 20, (uint32_t)split);
-    put_u64(h + 24, n_docs);
-    put_u64(h + 32, n);
-    put_u64(h + 40, lmg_bpe_fingerprint(t));
+    lmg_put_u32le(h + 8, LMG_SHARD_VERSION);
+    lmg_put_u32le(h + 12, width);
+    lmg_put_u32le(h + 16, (uint32_t)vocab);
+    lmg_put_u32le(h + 20, (uint32_t)split);
+    lmg_put_u64le(h + 24, n_docs);
+    lmg_put_u64le(h + 32, n);
+    lmg_put_u64le(h + 40, lmg_bpe_fingerprint(t));
     lmg_file_writer f;
     LMG_TRY(lmg_file_writer_open(&f, path));
     lmg_file_writer_put(&f, h, sizeof h);
@@ -442,7 +422,7 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
                 buf[k] = (uint8_t)ids[i];
                 buf[k + 1] = (uint8_t)(ids[i] >> 8);
             } else {
-                put_u32(buf + k, (uint32_t)ids[i]);
+                lmg_put_u32le(buf + k, (uint32_t)ids[i]);
             }
         }
         lmg_file_writer_put(&f, buf, k);
@@ -540,9 +520,9 @@ lmg_status lmg_shard_open(const char *path, const lmg_bpe *t, lmg_shard **out)
         s = lmg_error(LMG_ERR_PARSE, "'%s' is not a token shard (no LMGSHARD header)", path);
         goto done;
     }
-    uint32_t version = get_u32(h + 8), width = get_u32(h + 12), vocab = get_u32(h + 16),
-             split = get_u32(h + 20);
-    uint64_t n_docs = get_u64(h + 24), count = get_u64(h + 32), fp = get_u64(h + 40);
+    uint32_t version = lmg_get_u32le(h + 8), width = lmg_get_u32le(h + 12), vocab = lmg_get_u32le(h + 16),
+             split = lmg_get_u32le(h + 20);
+    uint64_t n_docs = lmg_get_u64le(h + 24), count = lmg_get_u64le(h + 32), fp = lmg_get_u64le(h + 40);
     if (version != LMG_SHARD_VERSION) {
         s = lmg_error(LMG_ERR_VERSION, "shard '%s' has format version %" PRIu32 "; this reader "
                       "knows version %d", path, version, LMG_SHARD_VERSION);
@@ -576,7 +556,7 @@ lmg_status lmg_shard_open(const char *path, const lmg_bpe *t, lmg_shard **out)
     }
     const uint8_t *p = h + LMG_SHARD_HEADER_BYTES;
     for (uint64_t i = 0; i < count; i++) {
-        uint32_t v = width == 2 ? (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8 : get_u32(p + 4 * i);
+        uint32_t v = width == 2 ? (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8 : lmg_get_u32le(p + 4 * i);
         if (v >= vocab) {
             s = lmg_error(LMG_ERR_PARSE, "shard '%s': id %" PRIu32 " at %" PRIu64 " is outside its "
                           "vocabulary of %" PRIu32, path, v, i, vocab);

@@ -640,26 +640,6 @@ lmg_status lmg_labelled_encode_row(lmg_bpe *t, const char *text, size_t len, int
     return LMG_OK;
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 static const char lab_magic[8] = {'L', 'M', 'G', 'L', 'A', 'B', 'E', 'L'};
 
@@ -679,28 +659,28 @@ static lmg_status write_labshard(const char *path, const lmg_bpe *t, lmg_split s
     uint32_t width = vocab <= 65536 ? 2 : 4;
     uint8_t h[64] = {0};
     memcpy(h, lab_magic, 8);
-    put_u32(h + 8, LMG_LABSHARD_VERSION);
-    put_u32(h + 12, width);
-    put_u32(h + 16, (uint32_t)vocab);
-    put_u32(h + 20, (uint32_t)split);
-    put_u64(h + 24, n_docs);
-    put_u32(h + 32, (uint32_t)T);
-    put_u32(h + 36, (uint32_t)n_classes);
-    put_u64(h + 40, lmg_bpe_fingerprint(t));
-    put_u64(h + 48, truncated);
+    lmg_put_u32le(h + 8, LMG_LABSHARD_VERSION);
+    lmg_put_u32le(h + 12, width);
+    lmg_put_u32le(h + 16, (uint32_t)vocab);
+    lmg_put_u32le(h + 20, (uint32_t)split);
+    lmg_put_u64le(h + 24, n_docs);
+    lmg_put_u32le(h + 32, (uint32_t)T);
+    lmg_put_u32le(h + 36, (uint32_t)n_classes);
+    lmg_put_u64le(h + 40, lmg_bpe_fingerprint(t));
+    lmg_put_u64le(h + 48, truncated);
     size_t body = n_docs * 4 + n_docs * (size_t)T * width;
     uint8_t *buf = malloc(64 + body);
     if (!buf) return lmg_error(LMG_ERR_NOMEM, "out of memory writing '%s'", path);
     memcpy(buf, h, 64);
     uint8_t *p = buf + 64;
-    for (size_t i = 0; i < n_docs; i++, p += 4) put_u32(p, (uint32_t)labels[i]);
+    for (size_t i = 0; i < n_docs; i++, p += 4) lmg_put_u32le(p, (uint32_t)labels[i]);
     for (size_t i = 0; i < n_docs * (size_t)T; i++) {
         if (width == 2) {
             p[0] = (uint8_t)ids[i];
             p[1] = (uint8_t)(ids[i] >> 8);
             p += 2;
         } else {
-            put_u32(p, (uint32_t)ids[i]);
+            lmg_put_u32le(p, (uint32_t)ids[i]);
             p += 4;
         }
     }
@@ -922,9 +902,9 @@ lmg_status lmg_labshard_open(const char *path, const lmg_bpe *t, lmg_labshard **
         s = lmg_error(LMG_ERR_PARSE, "%s: not a labelled shard (no LMGLABEL header)", path);
         goto done;
     }
-    uint32_t version = get_u32(h + 8), width = get_u32(h + 12), vocab = get_u32(h + 16),
-             split = get_u32(h + 20), T = get_u32(h + 32), K = get_u32(h + 36);
-    uint64_t docs = get_u64(h + 24), fp = get_u64(h + 40), trunc = get_u64(h + 48);
+    uint32_t version = lmg_get_u32le(h + 8), width = lmg_get_u32le(h + 12), vocab = lmg_get_u32le(h + 16),
+             split = lmg_get_u32le(h + 20), T = lmg_get_u32le(h + 32), K = lmg_get_u32le(h + 36);
+    uint64_t docs = lmg_get_u64le(h + 24), fp = lmg_get_u64le(h + 40), trunc = lmg_get_u64le(h + 48);
     if (version != LMG_LABSHARD_VERSION) {
         s = lmg_error(LMG_ERR_VERSION, "%s: labelled shard version %" PRIu32 "; this reader "
                       "knows %d", path, version, LMG_LABSHARD_VERSION);
@@ -958,7 +938,7 @@ lmg_status lmg_labshard_open(const char *path, const lmg_bpe *t, lmg_labshard **
     }
     const uint8_t *p = h + 64;
     for (uint64_t i = 0; i < docs; i++, p += 4) {
-        uint32_t c = get_u32(p);
+        uint32_t c = lmg_get_u32le(p);
         if (c >= K) {
             s = lmg_error(LMG_ERR_PARSE, "%s: document %" PRIu64 " has label %" PRIu32 " of %" PRIu32
                           " classes", path, i, c, K);
@@ -967,7 +947,7 @@ lmg_status lmg_labshard_open(const char *path, const lmg_bpe *t, lmg_labshard **
         sh->labels[i] = (int32_t)c;
     }
     for (uint64_t i = 0; i < docs * T; i++) {
-        uint32_t v = width == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : get_u32(p);
+        uint32_t v = width == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : lmg_get_u32le(p);
         p += width;
         if (v >= vocab) {
             s = lmg_error(LMG_ERR_PARSE, "%s: id %" PRIu32 " of document %" PRIu64 " is outside "

@@ -215,4 +215,26 @@ int64_t lmg_shard_n_windows(const lmg_shard *s, int T);
 lmg_status lmg_shard_batch_seq(const lmg_shard *s, int64_t first, int B, int T, int32_t *out,
                                int *n_rows);
 
+/* Little-endian fields of the shard and label-shard headers. */
+static inline void lmg_put_u32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void lmg_put_u64le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t lmg_get_u32le(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static inline uint64_t lmg_get_u64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 #endif

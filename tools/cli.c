@@ -1,8 +1,10 @@
 /* cli.c — shared helpers of the `lmg` subcommands: errors, flags, numbers, graph loading. */
 #include "cli.h"
+#include "../train/train.h"
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,4 +227,45 @@ int cli_fail_objective(const char *cmd, const char *path, const char *what)
         fprintf(stderr, "lmg %s: %s%s%s: %s\n", cmd, what ? what : "", what ? ": " : "", path,
                 msg[0] ? msg : "failed");
     return 1;
+}
+
+/* The handler may only call async-signal-safe functions: its line is made at install time. */
+static char stop_msg[160];
+static size_t stop_msg_len;
+
+static void on_stop_signal(int sig)
+{
+    if (lmg_train_stop_requested()) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    lmg_train_request_stop(sig);
+    ssize_t w = write(2, stop_msg, stop_msg_len);
+    (void)w;
+}
+
+void cli_trap_stop_signals(const char *cmd)
+{
+    int n = snprintf(stop_msg, sizeof stop_msg, "\nlmg %s: stopping after this step and writing "
+                     "a checkpoint (press Ctrl-C again to quit at once)\n", cmd);
+    stop_msg_len = n < 0 ? 0 : (size_t)n < sizeof stop_msg ? (size_t)n : sizeof stop_msg - 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_report_interrupt(const char *cmd, const char *run_dir, long long step)
+{
+    int sig = lmg_train_stop_requested();
+    fprintf(stderr,
+            "lmg %s: interrupted by %s at step %lld; checkpoint written to "
+            "%s/checkpoint.safetensors\nresume with: lmg %s --resume %s\n",
+            cmd, sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", step, run_dir,
+            cmd, run_dir);
+    return 128 + sig;
 }

@@ -40,6 +40,14 @@ lmg_status cli_write_file(const char *path, const void *data, size_t n);
  * [<what>: ]<path>:<line>:<col>: <last error>", the line and column where the text form
  * declares the value the message names (just the path for a .pb or when none); return 1. */
 int cli_fail_objective(const char *cmd, const char *path, const char *what);
+/* Ctrl-C and SIGTERM during training: the first asks the trainer to stop after its step and
+ * write a checkpoint (lmg_train_request_stop), saying so on stderr as "lmg <cmd>: ..."; a
+ * second ends the process at once. Install once the run's data is ready. */
+void cli_trap_stop_signals(const char *cmd);
+/* After lmg_train_run returned with r.interrupted: print which signal stopped run_dir at
+ * `step`, where the checkpoint is and the command that resumes it ("lmg <cmd> --resume
+ * DIR"); return the exit status 128 + signal (130 for SIGINT, 143 for SIGTERM). */
+int cli_report_interrupt(const char *cmd, const char *run_dir, long long step);
 /* Pick the backend for --backend NAME (NULL = default: opencl when built, else ref). */
 const lmg_backend *cli_backend(const char *name);
 

@@ -63,7 +63,11 @@ static void help(FILE *f)
             "  --backend NAME, --device P:D, -q/--quiet, -h/--help\n"
             "\n"
             "DIR must not exist or be empty: nothing in it is overwritten.\n"
-            "exit status: 0 trained, 1 failure, 2 usage error\n",
+            "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
+            "and the command says how to resume; a second one ends it at once.\n"
+            "\n"
+            "exit status: 0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
+            "143 interrupted (SIGTERM)\n",
             LMG_LABELS_DEFAULT_MIN_DOCS);
 }
 
@@ -210,8 +214,10 @@ int lmg_cmd_finetune(int argc, char **argv)
         c.resume_dir = resume;
         if (steps_given) c.extend_to = steps;
         lmg_train_result r;
+        cli_trap_stop_signals(CMD);
         lmg_status s = lmg_train_run(&c, &r);
         if (s != LMG_OK) return cli_fail(CMD, s, "fine-tuning '%s' failed", resume);
+        if (r.interrupted) return cli_report_interrupt(CMD, resume, (long long)r.step);
         printf("run %s: step %lld, best at step %lld\n", resume, (long long)r.step,
                (long long)r.best_step);
         return 0;
@@ -316,8 +322,10 @@ int lmg_cmd_finetune(int argc, char **argv)
                     scratch ? ", from scratch" : "", freeze ? ", body frozen" : "", steps,
                     c.model.batch);
         lmg_train_result r;
+        cli_trap_stop_signals(CMD);
         s = lmg_train_run(&c, &r);
         if (s != LMG_OK) rc = cli_fail(CMD, s, "fine-tuning failed");
+        else if (r.interrupted) rc = cli_report_interrupt(CMD, out, (long long)r.step);
         else if (c.stop_on_f1)
             printf("run %s: step %lld, best validation macro-F1 %.4f at step %lld; %.1f ms/step, "
                    "%.1f s\n", out, (long long)r.step, -r.best_val_loss, (long long)r.best_step,

@@ -32,6 +32,8 @@ static const char run_usage[] =
     "                     one array per output name), PATH.safetensors, or a directory\n"
     "                     of raw NAME.bin files ('/' in a name becomes '_')\n"
     "  --step N           the step number random ops are keyed by (default 0)\n"
+    "  --dims B=8,T=64    sizes of a graph's named dimensions (f32[B,T]); required when it\n"
+    "                     has any, since raw files carry no shape\n"
     "  -h, --help         show this help\n";
 
 typedef struct {
@@ -146,6 +148,8 @@ static char *save_path(const char *dir, const char *name)
 int lmg_cmd_run(int argc, char **argv)
 {
     const char *graph_path = NULL, *backend = NULL, *save = NULL, *device = NULL;
+    lmg_dim_binding dims;
+    memset(&dims, 0, sizeof dims);
     long long step = 0;
     feed *feeds = NULL;
     int n_feeds = 0;
@@ -170,6 +174,8 @@ int lmg_cmd_run(int argc, char **argv)
             device = v;
         } else if ((v = cli_flag(argc, argv, &i, "--save", &missing))) {
             save = v;
+        } else if ((v = cli_flag(argc, argv, &i, "--dims", &missing))) {
+            if (lmg_dim_parse(&dims, v) != LMG_OK) rc = cli_usage_error("run", "%s", lmg_last_error());
         } else if ((v = cli_flag(argc, argv, &i, "--step", &missing))) {
             if (cli_parse_int(v, 0, INT64_MAX, &step) != 0)
                 rc = cli_usage_error("run", "--step wants a non-negative integer, not '%s'", v);
@@ -196,6 +202,13 @@ int lmg_cmd_run(int argc, char **argv)
     int *out_ids = NULL;
     void *buf = NULL;
     if (rc == 0 && cli_load_graph(graph_path, &g) != LMG_OK) rc = cli_fail_file("run", graph_path);
+    /* Named dimensions take the sizes given (the data's), then the graph is checked again. */
+    if (rc == 0 && lmg_graph_is_symbolic(g) && lmg_graph_bind_dims(g, &dims) != LMG_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", lmg_last_error());
+        lmg_error(LMG_ERR_INVALID, "%s; give the sizes with --dims NAME=SIZE,...", msg);
+        rc = cli_fail_file("run", graph_path);
+    }
     if (rc == 0 && lmg_graph_verify(g) != LMG_OK) rc = cli_fail_file("run", graph_path);
     /* Which values to show, and whether an intermediate is among them. */
     int keep_all = 0;

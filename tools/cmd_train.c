@@ -5,12 +5,12 @@
 #include "profile.h"
 #include "../backends/opencl/opencl.h"
 #include "../train/train.h"
+#include "../train/parallel.h"
 #include "../text/text.h"
 #include "../train/classify.h"
 #include "../text/labels.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,40 +222,6 @@ static int print_samples(const char *run_dir, const char *backend, const char *d
     return st == LMG_OK ? 0 : cli_fail(CMD, st, "sampling failed");
 }
 
-/* ---- Ctrl-C and SIGTERM ------------------------------------------------------------ */
-
-/* The first signal asks the trainer to stop after its step; a second one ends the
- * process the default way (the last checkpoint stays). */
-static void on_signal(int sig)
-{
-    if (lmg_train_stop_requested()) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    lmg_train_request_stop(sig);
-    static const char msg[] = "\nlmg train: stopping after this step and writing a checkpoint "
-                              "(press Ctrl-C again to quit at once)\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-}
-
-static void install_signal_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static int interrupted_exit(void)
-{
-    return 128 + lmg_train_stop_requested();
-}
-
 /* ---- the command ------------------------------------------------------------------- */
 
 static int parse_pos_double(const char *flag, const char *v, double lo, double *out)
@@ -265,7 +231,7 @@ static int parse_pos_double(const char *flag, const char *v, double lo, double *
     return 0;
 }
 
-int lmg_cmd_train(int argc, char **argv)
+static int train(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (cli_is_help(argv[i])) {
@@ -419,6 +385,20 @@ int lmg_cmd_train(int argc, char **argv)
     c.stop_at = stop_after;
     c.backend = backend;
     c.device = device;
+    /* Several ranks (mpirun): one device each, one run directory, one voice. */
+    int ranks = lmg_dist_size(), rank = lmg_dist_rank();
+    char rank_device[32];
+    lmg_status ds = lmg_parallel_device(backend, device, rank_device, sizeof rank_device, &c.device);
+    if (ds == LMG_OK && ranks > 1 && !out && !resume)
+        ds = lmg_error(LMG_ERR_ARG, "with %d ranks give --out DIR (or --resume DIR): every rank "
+                       "must name the same run directory", ranks);
+    if (ds != LMG_OK) {
+        free(corpus);
+        lmg_graph_free(obj);
+        lmg_graph_free(mg);
+        return cli_fail(CMD, ds, "rank %d of %d", rank, ranks);
+    }
+    if (rank > 0) quiet = 1;
     progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0, profile, 0, 0, NULL};
     if (profile) lmg_opencl_profile_enable(1);
     c.progress = on_event;
@@ -445,17 +425,31 @@ int lmg_cmd_train(int argc, char **argv)
             snprintf(data_dir, sizeof data_dir, "%s", data);
         } else {
             snprintf(data_dir, sizeof data_dir, "%s/data", run_dir);
-            if (!quiet)
+            /* Rank 0 writes the shards; the others wait for it (a failure aborts them). */
+            if (rank > 0) {
+                int ready = 0;
+                lmg_status s = lmg_parallel_agree(&ready);
+                if (s != LMG_OK) return cli_fail(CMD, s, "rank %d of %d", rank, ranks);
+            }
+            if (rank == 0 && !quiet)
                 fprintf(stderr, "training a %d-id tokenizer on %s and writing shards to %s\n",
                         c.model.vocab, n_corpus ? "the given corpus" : LMG_CORPUS_DEFAULT_DIR,
                         data_dir);
-            lmg_status s = lmg_train_prepare_data(corpus, n_corpus, c.model.vocab,
-                                                  (uint64_t)data_seed, data_dir);
+            lmg_status s = rank > 0 ? LMG_OK
+                                    : lmg_train_prepare_data(corpus, n_corpus, c.model.vocab,
+                                                             (uint64_t)data_seed, data_dir);
+            if (s == LMG_OK && rank == 0 && ranks > 1) {
+                int ready = 1;
+                s = lmg_parallel_agree(&ready);
+            }
             if (s != LMG_OK) {
                 free(corpus);
                 lmg_graph_free(obj);
                 lmg_graph_free(mg);
-                return cli_fail(CMD, s, "cannot prepare the data");
+                rc = cli_fail(CMD, s, "cannot prepare the data");
+                fflush(stderr);
+                lmg_dist_abort(rc); /* the other ranks wait for the shards */
+                return rc;
             }
         }
         c.data_dir = data_dir;
@@ -491,27 +485,30 @@ int lmg_cmd_train(int argc, char **argv)
                     c.model.seq, c.model.batch * (c.model.micro_batches > 1 ? c.model.micro_batches : 1),
                     steps, backend ? backend : "opencl");
     }
+    if (!quiet && ranks > 1)
+        fprintf(stderr, "data parallel: %d ranks of batch %d, global batch %d\n", ranks,
+                c.model.batch, c.model.batch * ranks);
     free(corpus);
     char trace[4200];
     snprintf(trace, sizeof trace, "%s/trace.json", run_dir);
     p.trace = trace;
     /* Until here a signal ends the process at once: data preparation writes each file
      * atomically, so nothing is half-written. */
-    install_signal_handlers();
+    cli_trap_stop_signals(CMD);
     lmg_train_result r;
     lmg_status s = lmg_train_run(&c, &r);
     lmg_graph_free(obj);
     lmg_graph_free(mg);
-    if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
-    if (r.interrupted) {
-        int sig = lmg_train_stop_requested();
-        fprintf(stderr,
-                "lmg train: interrupted by %s at step %lld; checkpoint written to "
-                "%s/checkpoint.safetensors\nresume with: lmg train --resume %s\n",
-                sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal", (long long)r.step,
-                run_dir, run_dir);
-        return interrupted_exit();
+    if (s != LMG_OK && ranks > 1) {
+        /* The others wait in a collective for this rank: end them all, saying who failed. */
+        rc = cli_fail(CMD, s, "rank %d of %d: training failed; stopping every rank", rank, ranks);
+        fflush(stderr);
+        lmg_dist_abort(rc);
+        return rc;
     }
+    if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
+    if (r.interrupted) return cli_report_interrupt(CMD, run_dir, (long long)r.step);
+    if (rank > 0) return 0;
     /* A weighted sum of objectives, a user objective or a classifier has no perplexity. */
     lmg_model_config mc;
     lmg_graph *tg = NULL;
@@ -538,4 +535,14 @@ int lmg_cmd_train(int argc, char **argv)
     }
     lmg_graph_free(tg);
     return 0;
+}
+
+/* Joins the ranks of an mpirun (one rank alone) around the command, leaving MPI after it. */
+int lmg_cmd_train(int argc, char **argv)
+{
+    lmg_status s = lmg_dist_init();
+    if (s != LMG_OK) return cli_fail(CMD, s, "cannot join the ranks of this run");
+    int rc = train(argc, argv);
+    lmg_dist_finalize();
+    return rc;
 }

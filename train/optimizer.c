@@ -18,6 +18,7 @@ void lmg_optim_config_default(lmg_optim_config *o)
     o->eps = 1e-8;
     o->weight_decay = 0.1;
     o->clip = 1.0;
+    o->ranks = 1;
 }
 
 double lmg_lr_at(const lmg_optim_config *o, int64_t step)
@@ -111,6 +112,27 @@ static lmg_status set_meta_d(lmg_graph *g, const char *k, double v)
     return lmg_graph_set_meta(g, k, b);
 }
 
+/* Data parallelism: the gradient named grad/<p> becomes the mean of every rank's own
+ * (renamed grad.local/<p>), so the planner still keeps the gradients that AdamW reads in
+ * one flat block mirroring the parameters, and the graph's outputs name the reduced ones. */
+static lmg_status average_over_ranks(lmg_graph *g, const char *param, int *grad)
+{
+    char local[512], red[512], node[512];
+    snprintf(local, sizeof local, "grad.local/%s", param);
+    snprintf(red, sizeof red, "grad/%s", param);
+    snprintf(node, sizeof node, "allreduce/%s", param);
+    int v = *grad;
+    LMG_TRY(lmg_graph_rename(g, v, local));
+    lmg_attr a = lmg_attr_int("mean", 1);
+    const char *out_names[1] = {red};
+    int r = lmg_graph_node(g, LMG_OP_ALL_REDUCE, node, &v, 1, &a, 1, out_names, NULL);
+    if (r < 0) return g->status;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) g->outputs[k] = r;
+    *grad = r;
+    return LMG_OK;
+}
+
 lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim_config *o)
 {
     LMG_TRY(check(o));
@@ -145,6 +167,8 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
         if (grads[i] < 0)
             s = lmg_error(LMG_ERR_INVALID, "autodiff made no gradient '%s'", buf);
     }
+    for (int i = 0; i < np && s == LMG_OK && o->ranks > 1; i++)
+        s = average_over_ranks(g, names[i], &grads[i]);
     /* Global norm: sqrt of the sum over every gradient of its sum of squares. */
     int total = -1;
     for (int i = 0; i < np && s == LMG_OK; i++) {
@@ -206,6 +230,7 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
     LMG_TRY(set_meta_d(g, "optim.eps", o->eps));
     LMG_TRY(set_meta_d(g, "optim.weight_decay", o->weight_decay));
     LMG_TRY(set_meta_d(g, "optim.clip", o->clip));
+    if (o->ranks > 1) LMG_TRY(set_meta_d(g, "optim.ranks", o->ranks));
     LMG_TRY(lmg_graph_set_meta(g, "optim.loss", loss));
     return order_micro_batches(g);
 }

@@ -1,6 +1,7 @@
 /* train.c — the trainer: data, the step loop on a backend, evaluation, early stopping,
  * checkpoints, metrics and the loss plot of a run directory; evaluation of a finished run. */
 #include "train.h"
+#include "parallel.h"
 #include "classify.h"
 #include "../backends/backend.h"
 #include "../graph/safetensors.h"
@@ -391,14 +392,18 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
     if (windows < 1)
         return lmg_error(LMG_ERR_DATA, "shard '%s' has fewer than %d tokens: nothing to evaluate",
                          lmg_shard_path(sh), ev->T + 1);
-    int64_t nb = (windows + ev->B - 1) / ev->B;
+    /* With R ranks an evaluation batch is R x B windows, rank r reading rows r*B.., so the
+     * windows scored, and the means, are those of one process with batch R x B. */
+    int R = lmg_dist_size(), me = lmg_dist_rank();
+    int64_t gB = (int64_t)ev->B * R;
+    int64_t nb = (windows + gB - 1) / gB;
     if (max_batches > 0 && nb > max_batches) nb = max_batches;
     size_t n = (size_t)ev->B * ev->T;
     double sum = 0, cnt = 0, term_sum[MAX_TERMS] = {0};
     int64_t hits = 0, masked = 0, next_hits = 0, next_n = 0;
     for (int64_t i = 0; i < nb; i++) {
         int rows;
-        LMG_TRY(lmg_shard_batch_seq(sh, i * ev->B, ev->B, ev->T, ev->buf, &rows));
+        LMG_TRY(lmg_shard_batch_seq(sh, i * gB + me * ev->B, ev->B, ev->T, ev->buf, &rows));
         split_windows(ev->buf, rows, ev->B, ev->T, ev->x, ev->y);
         LMG_TRY(ev->b->write(ev->e, ev->ids, ev->x, n * 4));
         if (ev->targets >= 0) LMG_TRY(ev->b->write(ev->e, ev->targets, ev->y, n * 4));
@@ -438,6 +443,16 @@ static lmg_status evaluate(evaluator *ev, const lmg_shard *sh, int max_batches,
                 else next_hits += best == want[k], next_n++;
             }
         }
+    }
+    if (R > 1) {
+        double acc[6 + MAX_TERMS] = {sum, cnt, (double)hits, (double)masked, (double)next_hits,
+                                     (double)next_n};
+        for (int k = 0; k < ev->terms.n; k++) acc[6 + k] = term_sum[k];
+        LMG_TRY(lmg_parallel_mean(acc, 6 + ev->terms.n));
+        sum = acc[0] * R, cnt = acc[1] * R;
+        hits = (int64_t)(acc[2] * R + 0.5), masked = (int64_t)(acc[3] * R + 0.5);
+        next_hits = (int64_t)(acc[4] * R + 0.5), next_n = (int64_t)(acc[5] * R + 0.5);
+        for (int k = 0; k < ev->terms.n; k++) term_sum[k] = acc[6 + k];
     }
     for (int k = 0; k < ev->terms.n; k++) ev->terms.value[k] = term_sum[k] / (double)nb;
     r->loss = cnt > 0 ? sum / cnt : NAN;
@@ -628,6 +643,7 @@ static lmg_status setup_fresh(trainer *t)
         LMG_TRY(lmg_params_init_from(t->tg, c->init_from, c->freeze, NULL));
         LMG_TRY(lmg_graph_set_meta(t->tg, "train.init_from", c->init_from));
     }
+    t->oc.ranks = lmg_dist_size();
     LMG_TRY(lmg_train_graph_build(t->tg, "loss", &t->oc));
     LMG_TRY(set_meta_num(t->tg, "train.stop_on_f1", t->stop_on_f1));
     /* Stored relative to the run, with the tokenizer's fingerprint (see check_run_data). */
@@ -647,6 +663,7 @@ static lmg_status setup_fresh(trainer *t)
     LMG_TRY(set_meta_num(t->tg, "train.patience", t->patience));
     LMG_TRY(set_meta_num(t->tg, "train.objective_weight", t->obj_weight));
     LMG_TRY(lmg_graph_verify(t->tg));
+    if (!lmg_parallel_writer()) return LMG_OK;
     char *p = path_join(c->out_dir, "train.pb");
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status s = lmg_graph_save(t->tg, p, 4096);
@@ -684,6 +701,7 @@ static lmg_status setup_resume(trainer *t)
     LMG_TRY(load_model_graph(c->resume_dir, &t->loaded_mg));
     t->mg = t->loaded_mg;
     LMG_TRY(read_optim_meta(t->tg, &t->oc));
+    LMG_TRY(lmg_parallel_check_ranks(t->tg, c->resume_dir));
     double v;
     LMG_TRY(meta_num(t->tg, "train.data_seed", &v));
     t->data_seed = (uint64_t)v;
@@ -735,6 +753,7 @@ static lmg_status open_data(trainer *t)
 
 static lmg_status save_checkpoint(trainer *t)
 {
+    if (!lmg_parallel_writer()) return LMG_OK;
     char k[8][32], v[8][64];
     const char *keys[8], *vals[8];
     int n = 0;
@@ -765,6 +784,8 @@ static lmg_status save_best(trainer *t)
     snprintf(v0, sizeof v0, "%lld", (long long)t->best_step);
     snprintf(v1, sizeof v1, "%.17g", t->best_val);
     const char *keys[2] = {k0, k1}, *vals[2] = {v0, v1};
+    t->best_pending = 0;
+    if (!lmg_parallel_writer()) return LMG_OK;
     LMG_TRY(lmg_checkpoint_save(t->p_best, t->tg, t->b, t->te, 0, 2, keys, vals));
     t->best_pending = 0;
     return LMG_OK;
@@ -787,7 +808,7 @@ static lmg_status load_checkpoint(trainer *t)
     t->elapsed_before = m.elapsed_s;
     /* An extended run keeps its new length when resumed again. */
     if (m.steps_total > t->total) t->total = m.steps_total;
-    if (m.best_step > 0) {
+    if (m.best_step > 0 && lmg_parallel_writer()) {
         int64_t have = 0;
         lmg_status s = file_exists(t->p_best) ? lmg_checkpoint_best_step(t->p_best, m.step, &have)
                                               : LMG_OK;
@@ -802,7 +823,7 @@ static lmg_status load_checkpoint(trainer *t)
             LMG_TRY(save_best(t));
         }
     }
-    return lmg_metrics_truncate(t->p_metrics, t->step_done);
+    return lmg_parallel_writer() ? lmg_metrics_truncate(t->p_metrics, t->step_done) : LMG_OK;
 }
 
 /* A classifier's validation: the loss, accuracy and macro-F1 over the labelled val split. */
@@ -845,8 +866,10 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
                                         : 0.0;
     lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el, t->lval != NULL,
                     acc, f1, t->lval ? 0 : t->ev.terms.n, t->ev.terms.name, t->ev.terms.value};
-    LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
-    LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
+    if (lmg_parallel_writer()) {
+        LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
+        LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
+    }
     lmg_train_event e;
     memset(&e, 0, sizeof e);
     e.kind = LMG_TRAIN_EVAL;
@@ -923,20 +946,25 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         return lmg_error(LMG_ERR_INVALID, "training graph lacks ids, lr, step, loss or grad_norm");
     int rows = (int)t->tg->values[t->ids].shape.dims[0], T = t->mc.seq;
     size_t n = (size_t)rows * T;
-    t->buf = malloc((size_t)rows * (T + 1) * 4);
-    t->x = malloc(n * 4);
+    /* Each step draws the global batch of R x rows rows; this rank trains on rows me*rows.. */
+    int R = lmg_dist_size(), me = lmg_dist_rank();
+    t->buf = malloc((size_t)R * rows * (T + 1) * 4);
+    t->x = malloc(n * R * 4);
     t->y = malloc(n * 4);
-    t->lb = malloc((size_t)rows * 4);
+    t->lb = malloc((size_t)R * rows * 4);
     if (!t->buf || !t->x || !t->y || !t->lb) return lmg_error(LMG_ERR_NOMEM, "out of memory");
 
     int64_t total = t->total;
-    int stop = 0, early = 0, interrupted = 0;
+    int stop = 0, early = 0, interrupted = 0, signalled = 0;
     /* A run that already ran out of patience stays stopped. */
     if (t->patience > 0 && t->bad_evals >= t->patience) stop = early = 1;
     double t_loop = now_s();
     float loss = NAN;
     while (t->step_done < total && !stop) {
-        if (stop_signal) {
+        int asked = stop_signal != 0;
+        LMG_TRY(lmg_parallel_agree(&asked));
+        signalled |= asked;
+        if (asked) {
             /* Asked before this step began (during setup): keep what there is. */
             interrupted = 1;
             LMG_TRY(save_checkpoint(t));
@@ -945,12 +973,15 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         int64_t step = t->step_done + 1;
         double t0 = now_s();
         if (t->ltrain) {
-            LMG_TRY(lmg_labshard_batch_random(t->ltrain, t->data_seed, (uint64_t)step, rows,
+            LMG_TRY(lmg_labshard_batch_random(t->ltrain, t->data_seed, (uint64_t)step, R * rows,
                                               t->x, t->lb));
+            memmove(t->x, t->x + (size_t)me * n, n * 4);
+            memmove(t->lb, t->lb + (size_t)me * rows, (size_t)rows * 4);
             lmg_rows_next_targets(t->x, rows, T, t->y);
         } else {
-            LMG_TRY(lmg_shard_batch_random(t->train, t->data_seed, (uint64_t)step, rows, T, t->buf));
-            split_windows(t->buf, rows, rows, T, t->x, t->y);
+            LMG_TRY(lmg_shard_batch_random(t->train, t->data_seed, (uint64_t)step, R * rows, T,
+                                           t->buf));
+            split_windows(t->buf + (size_t)me * rows * (T + 1), rows, rows, T, t->x, t->y);
         }
         float lr = (float)lmg_lr_at(&t->oc, step);
         int32_t st = (int32_t)step;
@@ -964,6 +995,19 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         LMG_TRY(t->b->read(t->te, t->loss, &loss, 4));
         LMG_TRY(t->b->read(t->te, t->gnorm, &gn, 4));
         LMG_TRY(read_terms(t->b, t->te, &t->terms));
+        /* The global batch's loss is the mean of the ranks' (equal shares of positions);
+         * a stop asked of any rank stops them all after this step. */
+        if (R > 1) {
+            double acc[2 + MAX_TERMS] = {loss, stop_signal != 0 ? (double)R : 0.0};
+            for (int k = 0; k < t->terms.n; k++) acc[2 + k] = t->terms.value[k];
+            LMG_TRY(lmg_parallel_mean(acc, 2 + t->terms.n));
+            loss = (float)acc[0];
+            asked = acc[1] > 0;
+            for (int k = 0; k < t->terms.n; k++) t->terms.value[k] = acc[2 + k];
+        } else {
+            asked = stop_signal != 0;
+        }
+        signalled |= asked;
         if (!isfinite(loss))
             return lmg_error(LMG_ERR_DATA, "step %lld: the loss is %g (diverged); try a lower "
                                            "learning rate",
@@ -973,10 +1017,10 @@ static lmg_status run(trainer *t, lmg_train_result *res)
         t->steps_this_process++;
         t->step_time_total += dt;
         double el = t->elapsed_before + (now_s() - t->t_start);
-        double tps = (double)t->steps_this_process * (double)n / t->step_time_total;
+        double tps = (double)t->steps_this_process * (double)n * R / t->step_time_total;
         lmg_metric m = {step, "train", loss, lr, gn, tps, el, 0, NAN, NAN,
                         t->terms.n, t->terms.name, t->terms.value};
-        LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
+        if (lmg_parallel_writer()) LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
         lmg_train_event e;
         memset(&e, 0, sizeof e);
         e.kind = LMG_TRAIN_STEP;
@@ -998,24 +1042,25 @@ static lmg_status run(trainer *t, lmg_train_result *res)
             LMG_TRY(evaluate_val(t, step, &stop));
             early = stop;
         }
-        if ((c->stop_at > 0 && step >= c->stop_at && step < total) || (stop_signal && step < total)) {
+        if ((c->stop_at > 0 && step >= c->stop_at && step < total) || (asked && step < total)) {
             stop = 1;
             interrupted = 1;
         }
         if (do_eval || stop || step == total) LMG_TRY(save_checkpoint(t));
         if (t->best_pending) LMG_TRY(save_best(t));
     }
-    if (file_exists(t->p_metrics)) LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
+    if (lmg_parallel_writer() && file_exists(t->p_metrics)) LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
     res->step = t->step_done;
     res->best_step = t->best_step;
     res->best_val_loss = t->best_val;
     res->last_loss = loss;
     res->elapsed_s = t->elapsed_before + (now_s() - t->t_start);
     res->ms_per_step = t->steps_this_process ? 1e3 * t->step_time_total / t->steps_this_process : 0;
-    res->tokens_per_s =
-        t->step_time_total > 0 ? (double)t->steps_this_process * (double)n / t->step_time_total : 0;
+    res->tokens_per_s = t->step_time_total > 0
+                            ? (double)t->steps_this_process * (double)n * R / t->step_time_total
+                            : 0;
     res->early_stopped = early;
-    res->interrupted = interrupted && stop_signal;
+    res->interrupted = interrupted && signalled;
     lmg_train_event e;
     memset(&e, 0, sizeof e);
     e.kind = LMG_TRAIN_DONE;

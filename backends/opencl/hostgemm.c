@@ -1,5 +1,5 @@
-/* hostgemm.c — matrix products on CPU OpenCL devices by the host's BLAS (OpenBLAS), run on the
- * device's own buffers through clEnqueueNativeKernel; chosen per device only after a check. */
+/* hostgemm.c — matrix products and fused attention on CPU OpenCL devices by the host's BLAS
+ * (OpenBLAS) on the device's own buffers through clEnqueueNativeKernel, after a check. */
 #include "opencl_internal.h"
 
 #include <cblas.h>
@@ -11,6 +11,64 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- threads over independent pieces ------------------------------------------------ */
+
+/* Up to PAR_WORKERS threads (the caller and helpers) take the next piece from a shared
+ * counter until none is left, so a thread the machine does not schedule holds up one piece,
+ * not a fixed share. BLAS runs on one thread per piece meanwhile; a helper that cannot start
+ * leaves its pieces to the others. */
+#define PAR_WORKERS 8
+
+typedef void (*par_fn)(void *ctx, int64_t piece, int worker);
+
+typedef struct par_job {
+    par_fn fn;
+    void *ctx;
+    int64_t pieces;
+    _Atomic int64_t next;
+} par_job;
+
+typedef struct par_worker {
+    par_job *job;
+    int id;
+} par_worker;
+
+static void *par_work(void *p)
+{
+    const par_worker *w = p;
+    par_job *j = w->job;
+    for (int64_t i; (i = j->next++) < j->pieces;) j->fn(j->ctx, i, w->id);
+    return NULL;
+}
+
+static void par_for(int workers, int64_t pieces, par_fn fn, void *ctx)
+{
+    if (workers > PAR_WORKERS) workers = PAR_WORKERS;
+    if (workers < 1) workers = 1;
+    int n = openblas_get_num_threads();
+    if (n > 1) openblas_set_num_threads(1);
+    par_job j = {fn, ctx, pieces, 0};
+    par_worker w[PAR_WORKERS];
+    pthread_t t[PAR_WORKERS];
+    int started[PAR_WORKERS] = {0};
+    for (int i = 0; i < workers; i++) {
+        w[i].job = &j;
+        w[i].id = i;
+        if (i > 0) started[i] = pthread_create(&t[i], NULL, par_work, &w[i]) == 0;
+    }
+    par_work(&w[0]);
+    for (int i = 1; i < workers; i++)
+        if (started[i]) pthread_join(t[i], NULL);
+    if (n > 1) openblas_set_num_threads(n);
+}
+
+/* One worker per core (a CPU device's compute units are the host's cores). */
+static int host_cores(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > PAR_WORKERS ? PAR_WORKERS : (int)c;
+}
+
 /* What a native kernel receives: one buffer (a cl_mem on entry, replaced by the runtime with
  * a host pointer to its start, as mem_list/args_mem_loc ask) and the product. One buffer,
  * because PoCL 3.1 sorts mem_list (by creation) but not args_mem_loc: with two or more
@@ -21,20 +79,76 @@ typedef struct hg_args {
     lmg_cl_gemm g;
 } hg_args;
 
+/* Products split into row (or column) blocks over par_for's threads instead of OpenBLAS's own
+ * threads, which divide the work in fixed shares: on a busy machine one descheduled thread
+ * then stalls the whole product (LMG_CL_GEMM_SPLIT=0 keeps OpenBLAS's threading). */
+static int gemm_split = 1;
+
+typedef struct hg_split {
+    const float *a, *b;
+    float *c;
+    const lmg_cl_gemm *g;
+    int along_n;    /* blocks of C's columns (else rows) */
+    size_t block, extent;
+} hg_split;
+
+static void hg_piece(void *ctx, int64_t piece, int worker)
+{
+    (void)worker;
+    const hg_split *x = ctx;
+    const lmg_cl_gemm *g = x->g;
+    enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
+    if (g->batch > 1) { /* one matrix of the batch per piece */
+        size_t i = (size_t)piece;
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k, g->alpha,
+                    x->a + i * g->sa, (blasint)g->lda, x->b + i * g->sb, (blasint)g->ldb, g->beta,
+                    x->c + i * g->sc, (blasint)g->ldc);
+        return;
+    }
+    size_t lo = (size_t)piece * x->block;
+    size_t len = x->extent - lo < x->block ? x->extent - lo : x->block;
+    if (x->along_n)
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)len, (blasint)g->k, g->alpha,
+                    x->a, (blasint)g->lda, x->b + (g->tb ? lo * g->ldb : lo), (blasint)g->ldb,
+                    g->beta, x->c + lo, (blasint)g->ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)len, (blasint)g->n, (blasint)g->k, g->alpha,
+                    x->a + (g->ta ? lo : lo * g->lda), (blasint)g->lda, x->b, (blasint)g->ldb,
+                    g->beta, x->c + lo * g->ldc, (blasint)g->ldc);
+}
+
 static void CL_CALLBACK hg_run(void *p)
 {
     const hg_args *x = p;
     const lmg_cl_gemm *g = &x->g;
     const float *base = x->mem;
-    const float *a = base + g->a.off, *b = base + g->b.off;
-    float *c = (float *)x->mem + g->c.off;
+    hg_split sp = {base + g->a.off, base + g->b.off, (float *)x->mem + g->c.off, g, 0, 0, 0};
     enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
     size_t batch = g->batch ? g->batch : 1;
+    int workers = gemm_split ? host_cores() : 1;
+    double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)batch;
+    if (workers > 1 && batch > 1) {
+        par_for(workers, (int64_t)batch, hg_piece, &sp);
+        return;
+    }
+    /* Blocks of at least 64 rows or columns, about three per worker (some balance, and B or A
+     * is packed once per block). Small products stay whole. */
+    sp.along_n = g->n > g->m;
+    sp.extent = sp.along_n ? g->n : g->m;
+    size_t pieces = (size_t)workers * 3;
+    sp.block = (sp.extent + pieces - 1) / pieces;
+    sp.block = (sp.block + 15) / 16 * 16;
+    if (sp.block < 64) sp.block = 64;
+    if (workers > 1 && flops >= 16e6 && sp.extent > sp.block) {
+        par_for(workers, (int64_t)((sp.extent + sp.block - 1) / sp.block), hg_piece, &sp);
+        return;
+    }
     for (size_t i = 0; i < batch; i++)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k, g->alpha,
-                    a + i * g->sa, (blasint)g->lda, b + i * g->sb, (blasint)g->ldb, g->beta,
-                    c + i * g->sc, (blasint)g->ldc);
+                    sp.a + i * g->sa, (blasint)g->lda, sp.b + i * g->sb, (blasint)g->ldb, g->beta,
+                    sp.c + i * g->sc, (blasint)g->ldc);
 }
 
 lmg_status lmg_cl_hostgemm_enqueue(cl_command_queue q, cl_mem whole, const lmg_cl_gemm *g,
@@ -253,6 +367,8 @@ static lmg_status time_route(cl_context ctx, cl_command_queue q, double *gflops)
 
 lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d)
 {
+    const char *split = getenv("LMG_CL_GEMM_SPLIT");
+    gemm_split = !(split && strcmp(split, "0") == 0);
     const char *env = getenv("LMG_CL_GEMM");
     int force_host = env && strcmp(env, "host") == 0;
     d->gemm_host = 0;
@@ -285,6 +401,8 @@ lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d)
     static const size_t shapes[][5] = {
         {0, 0, 37, 29, 41}, {0, 1, 33, 45, 19}, {1, 0, 21, 40, 67}, {1, 1, 17, 23, 130},
         {0, 0, 130, 70, 256}, {0, 1, 64, 64, 3},
+        /* large enough to be split in row blocks, and in column blocks (hg_run) */
+        {0, 0, 200, 150, 300}, {1, 0, 210, 90, 420}, {1, 1, 90, 260, 400}, {0, 1, 70, 333, 350},
     };
     int ok = 1;
     char why[160] = "";
@@ -354,55 +472,28 @@ static void att_scores(const att_args *a, const float *q, const float *k, float 
                 (blasint)a->S);
 }
 
-/* Heads run on up to ATT_WORKERS threads that take the next head from a shared counter, so a
- * thread the busy machine does not schedule holds up one head, not half the work. Each head's
- * products run on one BLAS thread: on more, every small product (T x S x D) would cost a
- * thread hand-off, which under load took longer than the product (a GPT-S step's attention
- * backward went from 50 ms to 4.6 s on a machine at load 14). */
-#define ATT_WORKERS 8
-
+/* Heads run in parallel (par_for), each head's products on one BLAS thread: on more, every
+ * small product (T x S x D) would cost a thread hand-off, which under load took longer than
+ * the product (a GPT-S step's attention backward went from 50 ms to 4.6 s on a machine at
+ * load 14). */
 typedef void (*att_head_fn)(const att_args *a, int64_t bh, float *scratch);
 
 typedef struct att_job {
     const att_args *a;
     att_head_fn fn;
-    int64_t heads;
-    size_t per;              /* scratch floats per worker */
-    _Atomic int64_t next;
+    size_t per; /* scratch floats per worker */
 } att_job;
 
-typedef struct att_worker {
-    att_job *job;
-    int id;
-} att_worker;
-
-static void *att_work(void *p)
+static void att_piece(void *ctx, int64_t bh, int worker)
 {
-    const att_worker *w = p;
-    att_job *j = w->job;
-    float *scratch = lmg_cl_native_at(&j->a->h, j->a->sc) + (size_t)w->id * j->per;
-    for (int64_t bh; (bh = j->next++) < j->heads;) j->fn(j->a, bh, scratch);
-    return NULL;
+    const att_job *j = ctx;
+    j->fn(j->a, bh, lmg_cl_native_at(&j->a->h, j->a->sc) + (size_t)worker * j->per);
 }
 
 static void att_run(const att_args *a, att_head_fn fn, size_t per)
 {
-    int n = openblas_get_num_threads();
-    if (n > 1) openblas_set_num_threads(1);
-    att_job j = {a, fn, a->B * a->H, per, 0};
-    att_worker w[ATT_WORKERS];
-    pthread_t t[ATT_WORKERS];
-    int started[ATT_WORKERS] = {0};
-    for (int i = 0; i < a->workers; i++) {
-        w[i].job = &j;
-        w[i].id = i;
-        /* A thread that cannot start leaves its heads to the others. */
-        if (i > 0) started[i] = pthread_create(&t[i], NULL, att_work, &w[i]) == 0;
-    }
-    att_work(&w[0]);
-    for (int i = 1; i < a->workers; i++)
-        if (started[i]) pthread_join(t[i], NULL);
-    if (n > 1) openblas_set_num_threads(n);
+    att_job j = {a, fn, per};
+    par_for(a->workers, a->B * a->H, att_piece, &j);
 }
 
 static void att_fwd_head(const att_args *a, int64_t bh, float *s)
@@ -508,12 +599,10 @@ static void CL_CALLBACK att_bwd(void *p)
     att_run(a, att_bwd_head, (size_t)(2 * a->T * (a->S ? a->S : 1)));
 }
 
-/* One worker per core (the device's compute units are the host's cores), at most one per
- * head. */
+/* One worker per core, at most one per head. */
 static int att_workers(const att_args *a)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t w = cores < 1 ? 1 : cores > ATT_WORKERS ? ATT_WORKERS : cores;
+    int64_t w = host_cores();
     if (w > a->B * a->H) w = a->B * a->H;
     return w < 1 ? 1 : (int)w;
 }

@@ -2,6 +2,7 @@
  * every node as kernel launches and CLBlast calls once, and replays them each step. */
 #include "opencl_internal.h"
 #include "../../graph/plan.h"
+#include "../dist.h"
 
 #include <clblast_c.h>
 #include <stdarg.h>
@@ -303,6 +304,36 @@ lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *
     return LMG_OK;
 }
 
+lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, int nseg,
+                              const lmg_cl_loc *src, const lmg_cl_loc *dst, const size_t *count,
+                              int arg)
+{
+    size_t total = 0;
+    for (int k = 0; k < nseg; k++) total += count[k];
+    if (total == 0) return LMG_OK;
+    if (total > e->host_cap) {
+        float *b = realloc(e->host_buf, total * sizeof *b);
+        if (!b) return lmg_error(LMG_ERR_NOMEM, "out of memory (%zu floats for %s)", total, name);
+        e->host_buf = b;
+        e->host_cap = total;
+    }
+    lmg_cl_host h = {fn, nseg, malloc((size_t)nseg * sizeof *src),
+                     malloc((size_t)nseg * sizeof *dst), malloc((size_t)nseg * sizeof *count),
+                     total, arg};
+    lmg_cl_cmd *c = h.src && h.dst && h.count ? new_cmd(e) : NULL;
+    if (!c) {
+        free(h.src), free(h.dst), free(h.count);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    }
+    memcpy(h.src, src, (size_t)nseg * sizeof *src);
+    memcpy(h.dst, dst, (size_t)nseg * sizeof *dst);
+    memcpy(h.count, count, (size_t)nseg * sizeof *count);
+    c->kind = LMG_CL_CMD_HOST;
+    snprintf(c->kname, sizeof c->kname, "%s", name);
+    c->host = h;
+    return LMG_OK;
+}
+
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits)
 {
     return lmg_cl_kernel(e, "fill_u32", (size_t)count, 0, "bUu", dst, (uint64_t)count, bits);
@@ -600,6 +631,9 @@ static void cl_free(lmg_exec *e)
         if (e->cmds[i].k) clReleaseKernel(e->cmds[i].k);
         free(e->cmds[i].args);
         free(e->cmds[i].nargs);
+        free(e->cmds[i].host.src);
+        free(e->cmds[i].host.dst);
+        free(e->cmds[i].host.count);
     }
     free(e->cmds);
     lmg_cl_prof_free(e);
@@ -612,6 +646,7 @@ static void cl_free(lmg_exec *e)
     free(e->alias);
     free(e->is_output);
     free(e->aux);
+    free(e->host_buf);
     lmg_plan_free(e->plan);
     free(e);
 }
@@ -621,6 +656,33 @@ static lmg_status node_error(const lmg_graph *g, int node, lmg_status s)
     if (node < 0) return s;
     return lmg_error_prefix(s, "node '%s' (%s)", g->nodes[node].name,
                             lmg_op_name(g->nodes[node].op));
+}
+
+/* Consecutive AllReduce nodes of one kind (the training step's one per gradient) become one
+ * bucket: one collective per step instead of one per parameter, so ranks meet once. *i
+ * ends on the bucket's last node. */
+static lmg_status record_all_reduce(lmg_exec *e, int *i)
+{
+    const lmg_graph *g = e->g;
+    int first = *i, mean = (int)lmg_node_attr_int(&g->nodes[first], "mean", 1), len = 0;
+    while (first + len < g->n_nodes && g->nodes[first + len].op == LMG_OP_ALL_REDUCE &&
+           lmg_node_attr_int(&g->nodes[first + len], "mean", 1) == mean)
+        len++;
+    lmg_cl_loc *src = malloc((size_t)len * sizeof *src), *dst = malloc((size_t)len * sizeof *dst);
+    size_t *count = malloc((size_t)len * sizeof *count);
+    lmg_status s = src && dst && count ? LMG_OK : lmg_error(LMG_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < len && s == LMG_OK; k++) {
+        const lmg_node *n = &g->nodes[first + k];
+        src[k] = e->loc[n->in[0]];
+        dst[k] = e->loc[n->out[0]];
+        count[k] = (size_t)lmg_shape_numel(&g->values[n->in[0]].shape);
+    }
+    if (s == LMG_OK)
+        s = lmg_cl_record_host(e, "allreduce (MPI)", lmg_dist_allreduce_f32, len, src, dst, count,
+                               mean);
+    free(src), free(dst), free(count);
+    *i = first + len - 1;
+    return s;
 }
 
 static lmg_status record(lmg_exec *e)
@@ -639,6 +701,11 @@ static lmg_status record(lmg_exec *e)
                 return lmg_error(LMG_ERR_UNSUPPORTED, "opencl: node '%s' (%s): value '%s' is %s; "
                                  "the OpenCL kernels take f32 and i32", n->name,
                                  lmg_op_name(n->op), v->name, lmg_dtype_name(v->dtype));
+        }
+        if (n->op == LMG_OP_ALL_REDUCE && lmg_dist_size() > 1) {
+            lmg_status s = record_all_reduce(e, &i);
+            if (s != LMG_OK) return node_error(g, i, s);
+            continue;
         }
         if (n->op == LMG_OP_ADAMW) {
             uint64_t count;
@@ -906,6 +973,27 @@ static lmg_status check_canaries(lmg_exec *e)
 static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *ev)
 {
     if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, ev);
+    if (c->kind == LMG_CL_CMD_HOST) {
+        /* The queue is in order: the reads follow every earlier command, the finish waits
+         * for them, and the last (blocking) write for every write before it. */
+        const lmg_cl_host *h = &c->host;
+        float *at = e->host_buf;
+        for (int k = 0; k < h->nseg; at += h->count[k], k++)
+            LMG_CL_CHECK(clEnqueueReadBuffer(e->queue, e->buf[h->src[k].region], CL_FALSE,
+                                             (size_t)h->src[k].off * 4, h->count[k] * 4, at, 0,
+                                             NULL, NULL));
+        LMG_CL_CHECK(clFinish(e->queue));
+        LMG_TRY(h->fn(e->host_buf, h->total, h->arg));
+        at = e->host_buf;
+        for (int k = 0; k < h->nseg; at += h->count[k], k++) {
+            int last = k == h->nseg - 1;
+            LMG_CL_CHECK(clEnqueueWriteBuffer(e->queue, e->buf[h->dst[k].region],
+                                              last ? CL_TRUE : CL_FALSE,
+                                              (size_t)h->dst[k].off * 4, h->count[k] * 4, at, 0,
+                                              NULL, last ? ev : NULL));
+        }
+        return LMG_OK;
+    }
     if (c->kind == LMG_CL_CMD_NATIVE) {
         lmg_cl_native_hdr *h = c->nargs;
         h->mem = e->whole;

@@ -1,5 +1,6 @@
 /* opencl.h — the OpenCL backend's extras beyond lmg_backend_opencl: which ops have a kernel,
- * the BLAS route, profiling; the device list and choice are public (include/lmgraph.h). */
+ * the matrix-product route, the BLAS kernels in use, and profiling; the device list and
+ * choice are public (include/lmgraph.h). */
 #ifndef LMG_OPENCL_H
 #define LMG_OPENCL_H
 
@@ -11,7 +12,10 @@
  * LMG_CL_BUILD_OPTIONS adds options to the kernels' clBuildProgram; LMG_CL_CANARY=1 (tests)
  * gives every value its own storage between guard words, checked after each run, and fills
  * computed values with NaN before the first, so out-of-bounds writes and unwritten elements
- * show up as errors. */
+ * show up as errors. On CPU devices: LMG_CL_GEMM (auto, host, clblast) picks the matrix-product
+ * route, LMG_CL_ATTENTION=kernels keeps the attention kernels off host BLAS,
+ * LMG_CL_GEMM_SPLIT=0 leaves host products to OpenBLAS's own threads; LMG_CL_PROFILE=1 turns
+ * profiling on (see below). */
 
 /* 1 when the OpenCL backend can run `op` (a kernel or a CLBlast call on the device). */
 int lmg_opencl_has_kernel(lmg_op op);

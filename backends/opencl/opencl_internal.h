@@ -98,7 +98,20 @@ typedef struct lmg_cl_arg {
     lmg_cl_desc desc;
 } lmg_cl_arg;
 
-enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE };
+enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE, LMG_CL_CMD_HOST };
+
+/* LMG_CL_CMD_HOST: segments of `count[k]` floats read from `src[k]` into one host buffer
+ * once every earlier command is done, changed there by fn(data, total, arg), and written
+ * back to `dst[k]`: one collective over MPI for a run of AllReduce nodes (a bucket). */
+typedef lmg_status (*lmg_cl_host_fn)(float *data, size_t count, int arg);
+typedef struct lmg_cl_host {
+    lmg_cl_host_fn fn;
+    int nseg;
+    lmg_cl_loc *src, *dst; /* malloc'd, nseg each */
+    size_t *count;
+    size_t total;
+    int arg;
+} lmg_cl_host;
 
 /* The start of every native command's argument block (hostgemm.c): the one buffer that holds
  * every region (a cl_mem recorded, the runtime's host pointer when the function runs) and the
@@ -132,6 +145,7 @@ typedef struct lmg_cl_cmd {
     void (*native)(void *); /* LMG_CL_CMD_NATIVE: runs on the host with `nargs` (malloc'd, */
     void *nargs;            /* starting with an lmg_cl_native_hdr) */
     size_t nargs_size;
+    lmg_cl_host host;       /* LMG_CL_CMD_HOST */
 } lmg_cl_cmd;
 
 struct lmg_exec {
@@ -169,6 +183,8 @@ struct lmg_exec {
     int keep_all;          /* every value readable after a run (no reuse) */
     unsigned char *is_output; /* per value */
     struct lmg_plan *plan; /* the memory planner's layout (NULL in canary mode) */
+    float *host_buf;       /* the host copy of LMG_CL_CMD_HOST commands (the largest one's size) */
+    size_t host_cap;       /* elements */
 };
 
 /* Recorder helpers for the op files. */
@@ -211,6 +227,12 @@ size_t lmg_cl_row_group(lmg_exec *e, const char *name, int64_t n);
 lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_cl_loc g,
                               lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
                               const int64_t *starts, const double *wd);
+
+/* Record a host round trip (LMG_CL_CMD_HOST) of nseg segments through the executor's one
+ * host buffer; the arrays are copied. */
+lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, int nseg,
+                              const lmg_cl_loc *src, const lmg_cl_loc *dst, const size_t *count,
+                              int arg);
 
 /* Fill `count` 4-byte elements at `dst` with the bit pattern `bits`. */
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits);

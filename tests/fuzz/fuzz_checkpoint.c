@@ -1,7 +1,10 @@
 /* fuzz_checkpoint.c — libFuzzer harness for checkpoint loading (lmg_checkpoint_load into a
  * ref-backend executor of a small graph with parameters and AdamW state): every input is
- * refused with a status or fills every parameter and moment. */
+ * refused with a status or fills every parameter and moment; the trainer's metadata reader
+ * (lmg_checkpoint_read_meta) refuses it or returns fields inside their documented ranges. */
 #include "fuzz.h"
+
+#include <math.h>
 #include "../../backends/backend.h"
 #include "../../graph/safetensors.h"
 #include "../../train/train.h"
@@ -38,8 +41,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* The metadata a resume trusts: refused with a message, or every field in range. */
+static void check_meta(const uint8_t *data, size_t size)
+{
+    enum { MAX_STEP = 1000 };
+    lmg_checkpoint_meta m;
+    lmg_status s = lmg_checkpoint_read_meta(fuzz_file(data, size), MAX_STEP, &m);
+    if (s != LMG_OK) {
+        FUZZ_ASSERT(lmg_last_error()[0], "a refused metadata has a message");
+        return;
+    }
+    int64_t max_step = m.steps_total > MAX_STEP ? m.steps_total : MAX_STEP;
+    FUZZ_ASSERT(m.step >= 0 && m.step <= max_step, "step %lld", (long long)m.step);
+    FUZZ_ASSERT(m.best_step >= 0 && m.best_step <= m.step, "best_step %lld", (long long)m.best_step);
+    FUZZ_ASSERT(m.bad_evals >= 0 && m.bad_evals <= m.step, "bad_evals %d", m.bad_evals);
+    FUZZ_ASSERT(!isnan(m.best_val_loss) && (isfinite(m.best_val_loss) || m.best_step == 0),
+                "best_val_loss %g at step %lld", m.best_val_loss, (long long)m.best_step);
+    FUZZ_ASSERT(isfinite(m.elapsed_s) && m.elapsed_s >= 0, "elapsed_s %g", m.elapsed_s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_meta(data, size);
     lmg_status s = lmg_checkpoint_load(fuzz_file(data, size), g, &lmg_backend_ref, e, 1);
     if (s != LMG_OK) {
         FUZZ_ASSERT(lmg_last_error()[0], "a refusal has a message");

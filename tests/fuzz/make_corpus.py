@@ -4,6 +4,7 @@ valid files made by lmg from tiny graphs, texts and tokenizers, and broken ones 
 patched from them. Run from the repository root after `ninja`:
     python3 tests/fuzz/make_corpus.py [build/lmg]
 Files found by fuzzing (crashes turned into regressions) live beside them as crash-*."""
+import json
 import os, re, shutil, struct, subprocess, sys, tempfile
 
 lmg = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/lmg")
@@ -179,5 +180,24 @@ parse(CHECKPOINT.replace("param b : f32[3] = [0.5, -0.5, 1]", "param b : f32[1,3
       "ck3", external=1)
 put("checkpoint", "shape.safetensors", read(os.path.join(tmp, "ck3.safetensors")))
 put("checkpoint", "truncated.safetensors", ck[: len(ck) // 2])
+
+
+def with_meta(st, meta):
+    """The safetensors file st with its __metadata__ replaced (data offsets unchanged)."""
+    n = struct.unpack("<Q", st[:8])[0]
+    head = json.loads(st[8 : 8 + n])
+    head["__metadata__"] = meta
+    text = json.dumps(head, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + st[8 + n :]
+
+
+# The trainer's metadata as a run writes it, so the fuzzer starts from fields it accepts.
+trainer = {"format": "lmgraph-checkpoint-1", "step": "40", "steps_total": "100",
+           "rng.data_seed": "1", "rng.model_seed": "1337", "best_val_loss": "3.25",
+           "best_step": "40", "bad_evals": "0", "elapsed_s": "12.5"}
+put("checkpoint", "trainer.safetensors", with_meta(ck, trainer))
+put("checkpoint", "trainer_none.safetensors",
+    with_meta(ck, dict(trainer, best_val_loss="inf", best_step="0")))
 
 shutil.rmtree(tmp)

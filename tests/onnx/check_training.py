@@ -1,7 +1,9 @@
 """check_training.py — `lmg export onnx --training`: one training step (forward, backward,
 clipping, AdamW) run by onnxruntime against the same step of lmgraph's reference backend, for
-a GPT with dropout and a BERT (MLM corruption): the random draws are fed to onnxruntime from
-`--write-draws`, and both start from the same non-zero AdamW moments at step 5.
+a GPT with dropout, a BERT (MLM corruption) and BERTs with the sample objectives span.lmgt
+(SpanMask) and denoise.lmgt (ArgSort, TakeAlong, RandomInt, Bernoulli): the random draws are
+fed to onnxruntime from `--write-draws`, and both start from the same non-zero AdamW moments
+at step 5.
 
 usage: python check_training.py LMG WORKDIR [gpt-s]   (gpt-s: BENCH.md's GPT-S, GPT only)
 """
@@ -26,7 +28,11 @@ def main():
     os.makedirs(work, exist_ok=True)
     tap = Tap()
     rng = np.random.default_rng(3)
-    kinds = (("gpt", ["--dropout", "0.1"]), ("bert", []))
+    objectives = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "samples",
+                              "objectives")
+    kinds = (("gpt", ["--model", "gpt", "--dropout", "0.1"]), ("bert", ["--model", "bert"]),
+             ("span", ["--model", "bert", "--objective-graph", f"{objectives}/span.lmgt"]),
+             ("denoise", ["--model", "bert", "--objective-graph", f"{objectives}/denoise.lmgt"]))
     if sys.argv[3:] == ["gpt-s"]:
         B, T = 8, 128
         MODEL = ["--layers", "4", "--heads", "4", "--d-model", "256", "--d-ff", "1024",
@@ -34,7 +40,7 @@ def main():
         kinds = kinds[:1]
     for kind, extra in kinds:
         fwd = os.path.join(work, f"{kind}_fwd.pb")
-        lmg(exe, "build", "--model", kind, *MODEL, *extra, "-o", fwd, "-q")
+        lmg(exe, "build", *MODEL, *extra, "-o", fwd, "-q")
         model = os.path.join(work, f"{kind}_train.onnx")
         step_pb = os.path.join(work, f"{kind}_train.pb")
         draws = os.path.join(work, f"{kind}_draws.npz")
