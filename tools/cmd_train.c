@@ -28,6 +28,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: lmg train [options]\n"
             "       lmg train --resume DIR [--steps N] [--stop-after N] [--backend B] [--device P:D]\n"
+            "       mpirun -np N lmg train --out DIR [options]   (data-parallel: N ranks, each\n"
+            "                           with --batch rows of a global batch of N x --batch)\n"
             "\n"
             "Pretrain a model. With no options: train a byte-level BPE tokenizer on the fortunes\n"
             "corpus (%s), write train/val/test token shards, train\n"
