@@ -30,6 +30,8 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Two ranks on a machine that may have fewer cores: no binding, and yield when idle.
 export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_hwloc_base_binding_policy=none
+# Containers often forbid the cross-process reads (CMA) of OpenMPI's shared-memory transport.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # Under ASan, the ranks check memory errors but not leaks: OpenMPI keeps allocations until
 # exit in components it has unloaded by then (the single processes here are leak-checked).
 mpienv="env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
