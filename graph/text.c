@@ -527,6 +527,7 @@ static lmg_status read_name(parser *P, char **out, const char *what)
         LMG_TRY(read_quoted(P, out));
         if (!**out) {
             free(*out);
+            *out = NULL; /* the caller frees what it was given on error (free_attrs) */
             return perr(P, "%s may not be empty", what);
         }
         return LMG_OK;

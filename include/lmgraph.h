@@ -475,8 +475,9 @@ typedef struct lmg_train_config {
                                  run stopped early gets its patience back); 0 = no */
     lmg_train_progress_fn progress;
     void *user;
-    /* A user's forward graph as the model, NULL: the built-in model.arch. Saved as model.pb
-     * in the run directory, so resume and eval use it. */
+    /* A user's forward graph as the model (it reads "ids" i32[B,T] and outputs "logits"
+     * and/or "hidden"; README: "Training your own model graph"), NULL: the built-in
+     * model.arch. Saved as model.pb in the run directory, so resume and eval use it. */
     const lmg_graph *model_graph;
 } lmg_train_config;
 

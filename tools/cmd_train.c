@@ -29,6 +29,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: lmg train [options]\n"
             "       lmg train --resume DIR [--steps N] [--stop-after N] [--backend B] [--device P:D]\n"
+            "       mpirun -np N lmg train --out DIR [options]   (data-parallel: N ranks, each\n"
+            "                           with --batch rows of a global batch of N x --batch)\n"
             "\n"
             "Pretrain a model. With no options: train a byte-level BPE tokenizer on the fortunes\n"
             "corpus (%s), write train/val/test token shards, train\n"
@@ -396,7 +398,10 @@ static int train(int argc, char **argv)
         free(corpus);
         lmg_graph_free(obj);
         lmg_graph_free(mg);
-        return cli_fail(CMD, ds, "rank %d of %d", rank, ranks);
+        rc = cli_fail(CMD, ds, "rank %d of %d", rank, ranks);
+        fflush(stderr);
+        lmg_dist_abort(rc); /* the others would wait for this rank at the first collective */
+        return rc;
     }
     if (rank > 0) quiet = 1;
     progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0, profile, 0, 0, NULL};
@@ -429,7 +434,11 @@ static int train(int argc, char **argv)
             if (rank > 0) {
                 int ready = 0;
                 lmg_status s = lmg_parallel_agree(&ready);
-                if (s != LMG_OK) return cli_fail(CMD, s, "rank %d of %d", rank, ranks);
+                if (s != LMG_OK) {
+                    rc = cli_fail(CMD, s, "rank %d of %d", rank, ranks);
+                    lmg_dist_abort(rc);
+                    return rc;
+                }
             }
             if (rank == 0 && !quiet)
                 fprintf(stderr, "training a %d-id tokenizer on %s and writing shards to %s\n",

@@ -784,8 +784,10 @@ static lmg_status save_best(trainer *t)
     snprintf(v0, sizeof v0, "%lld", (long long)t->best_step);
     snprintf(v1, sizeof v1, "%.17g", t->best_val);
     const char *keys[2] = {k0, k1}, *vals[2] = {v0, v1};
-    t->best_pending = 0;
-    if (!lmg_parallel_writer()) return LMG_OK;
+    if (!lmg_parallel_writer()) {
+        t->best_pending = 0;
+        return LMG_OK;
+    }
     LMG_TRY(lmg_checkpoint_save(t->p_best, t->tg, t->b, t->te, 0, 2, keys, vals));
     t->best_pending = 0;
     return LMG_OK;
