@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(LMG_LEAK_CHECK)
 #include <sanitizer/lsan_interface.h>
 #define HAVE_LSAN 1
 #else
@@ -326,7 +326,7 @@ static void fail_each(const char *what, lmg_status (*seq)(float *), long stride)
         CHECK(leaks == 0, "a failure leaked");
         test_end();
     } else {
-        printf("ok - %s # SKIP needs LeakSanitizer (build/asan)\n", name);
+        printf("ok - %s # SKIP needs LeakSanitizer (-fsanitize=leak or address)\n", name);
     }
 }
 
