@@ -176,8 +176,9 @@ r=0
 "$lmg" data prepare --tokenizer "$T/tok.bpe" --labels topics --classes definitions,songs-poems,zippy \
     --seq 32 --out "$T/lab" >/dev/null 2>&1 || r=1
 "$lmg" train --backend ref --data "$T/lab" --layers 1 --heads 2 --d-model 32 --d-ff 64 --vocab 300 \
-    --seq 32 --batch 8 --steps 80 --eval-every 40 --lr 3e-3 --samples 0 -q \
+    --seq 32 --batch 8 --steps 80 --eval-every 40 --lr 3e-3 --samples 0 \
     --objective-graph samples/objectives/clm_sup.lmgt --out "$T/clm_sup" >/dev/null 2>"$T/err" || { r=1; cat "$T/err"; }
+grep -q "step 80  val loss [0-9.]*  loss/clm [0-9.]*  loss/sup [0-9.]*  accuracy" "$T/err" || r=1
 for term in clm sup; do
     grep '"split":"train"' "$T/clm_sup/metrics.jsonl" | sed -n "s/.*\"loss\/$term\":\([0-9.]*\).*/\1/p" >"$T/$term"
     [ "$(wc -l <"$T/$term")" -eq 80 ] || r=1

@@ -171,8 +171,8 @@ static void on_event(const lmg_train_event *e, void *user)
     case LMG_TRAIN_EVAL:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
         if (isfinite(e->val_f1))
-            fprintf(stderr, "step %lld  val loss %.4f  accuracy %.4f  macro-F1 %.4f  %s\n",
-                    (long long)e->step, e->val_loss, e->val_accuracy, e->val_f1,
+            fprintf(stderr, "step %lld  val loss %.4f%s  accuracy %.4f  macro-F1 %.4f  %s\n",
+                    (long long)e->step, e->val_loss, terms, e->val_accuracy, e->val_f1,
                     e->improved ? "(best so far, saved)" : "");
         else
             fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss,
