@@ -541,12 +541,12 @@ static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix,
             if (mv < 0 && model->status != LMG_OK) s = model->status;
         }
         if (mv < 0 && is_labels_input(model, ov->name)) {
-            /* Labelled data: the trainer feeds each row's class to any graph with this input. */
+            /* Labelled data: the trainer feeds each row's class to any graph with this input;
+             * a declaration of another type is reported against it below. */
             int ids = lmg_graph_find(model, "ids");
-            if (ov->dtype == LMG_DTYPE_I32 && ov->shape.rank == 1 &&
-                ov->shape.dims[0] == model->values[ids].shape.dims[0])
-                mv = lmg_graph_input(model, "labels", LMG_DTYPE_I32, ov->shape);
-            if (mv < 0 && model->status != LMG_OK) s = model->status;
+            mv = lmg_graph_input(model, "labels", LMG_DTYPE_I32,
+                                 lmg_shape_make(1, model->values[ids].shape.dims));
+            if (mv < 0) s = model->status;
         }
         if (s != LMG_OK) break;
         if (mv < 0) {

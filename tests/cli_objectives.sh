@@ -190,7 +190,18 @@ grep -q "loss/sup (val)" "$T/clm_sup/loss.svg" && [ "$(grep -c '<polyline' "$T/c
 "$lmg" train --backend ref --corpus $corpus $tiny --steps 1 --samples 0 -q \
     --objective-graph samples/objectives/clm_sup.lmgt --out "$T/nolab" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "input 'class_logits' names no value of the model" "$T/err" && [ ! -e "$T/nolab/data" ] || { r=1; cat "$T/err"; }
-check "clm_sup: next-token + 0.5 x supervised on labelled data, both terms fall and are logged per split; refused without labels" $r
+cat >"$T/lab5.lmgt" <<'G'
+lmgraph ir 1 opset 1
+graph "lab5" {
+  input labels : i32[5]
+  node f = Cast(labels) {to = 1}
+  node loss = ReduceSum(f)
+  output loss
+}
+G
+"$lmg" verify --objective "$T/lab5.lmgt" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "lab5.lmgt:3:9: objective graph 'lab5': input 'labels' is declared i32\[5\] but the model's 'labels' is i32\[8\]" "$T/err" || { r=1; cat "$T/err"; }
+check "clm_sup: next-token + 0.5 x supervised on labelled data, both terms fall and are logged per split; refused without labels or with labels of another shape" $r
 
 r=0
 "$lmg" train --help | grep -q -- "--graph FILE, --model-graph FILE" || r=1
