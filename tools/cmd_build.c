@@ -61,8 +61,9 @@ int lmg_cmd_build(int argc, char **argv)
         } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
                    (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
             out = v;
-        } else if (!missing && ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
-                                (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
+        } else if (!missing &&
+                   ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
+                    (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
             model_graph = v;
         } else if (missing) {
             return cli_usage_error(CMD, "%s needs a value", argv[i]);

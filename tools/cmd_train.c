@@ -303,8 +303,9 @@ static int train(int argc, char **argv)
             device = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--data", &missing))) {
             data = v;
-        } else if (!missing && ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
-                                (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
+        } else if (!missing &&
+                   ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
+                    (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
             model_graph = v;
             m.any = 1;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--corpus", &missing))) {

@@ -234,8 +234,7 @@ lmg_status lmg_cls_predict(const lmg_backend *b, lmg_exec *e, const lmg_graph *g
     out->n = m;
     out->K = K;
     out->loss = lcnt > 0 ? lsum / lcnt : NAN;
-    int64_t seen = m;
-    for (int k = 0; k < out->n_terms; k++) out->term[k] = seen > 0 ? term_sum[k] / (double)seen : NAN;
+    for (int k = 0; k < out->n_terms; k++) out->term[k] = m > 0 ? term_sum[k] / (double)m : NAN;
     if (s != LMG_OK) lmg_cls_predictions_free(out);
     return s;
 }
