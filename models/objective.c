@@ -259,7 +259,8 @@ static void model_value_list(const lmg_graph *m, char *buf, size_t n)
 {
     size_t len = 0;
     buf[0] = 0;
-    const char *cand[] = {"ids", "targets", "logits", "hidden", "mlm/ids", "mlm/targets", "wte"};
+    const char *cand[] = {"ids",         "targets",     "logits", "hidden",      "mlm/ids",
+                          "mlm/targets", "wte",         "labels", "class_logits"};
     for (size_t i = 0; i < sizeof cand / sizeof *cand; i++) {
         int v = lmg_graph_find(m, cand[i]);
         if (v < 0) continue;
@@ -415,9 +416,18 @@ static lmg_status no_such_value(const lmg_graph *model, const char *oname, const
                      "V/hidden need an output V/ids", oname, name, hint, buf);
 }
 
+/* "labels" (i32[B], a class per row) is an input the objective may add when the model has a
+ * classification head, as the built-in 'sup' term does. */
+static int is_labels_input(const lmg_graph *model, const char *name)
+{
+    return strcmp(name, "labels") == 0 && lmg_graph_find(model, "class_logits") >= 0 &&
+           lmg_graph_find(model, "ids") >= 0;
+}
+
 /* Give the objective's named dimensions the sizes of the model values its inputs name, then
- * check it again with those sizes. "targets" takes the shape of "ids"; a view's logits and
- * hidden take the model's own, but for the rows, which follow from the view's ids. */
+ * check it again with those sizes. "targets" takes the shape of "ids", "labels" its rows; a
+ * view's logits and hidden take the model's own, but for the rows, which follow from the
+ * view's ids. */
 static lmg_status bind_to_model(const lmg_graph *model, lmg_graph *obj, const char *oname,
                                 const view *vs, int n_views)
 {
@@ -430,6 +440,11 @@ static lmg_status bind_to_model(const lmg_graph *model, lmg_graph *obj, const ch
         int mv = lmg_graph_find(model, name);
         int kind = mv < 0 ? view_input(vs, n_views, name, &which) : 0;
         if (mv < 0 && strcmp(name, "targets") == 0) mv = lmg_graph_find(model, "ids");
+        int rows_of_ids = 0;
+        if (mv < 0 && is_labels_input(model, name)) {
+            mv = lmg_graph_find(model, "ids");
+            rows_of_ids = 1;
+        }
         if (kind) mv = lmg_graph_find(model, kind == 1 ? "logits" : "hidden");
         if (mv < 0 && !kind) return no_such_value(model, oname, name);
         if (mv < 0) continue;
@@ -438,6 +453,7 @@ static lmg_status bind_to_model(const lmg_graph *model, lmg_graph *obj, const ch
         snprintf(origin, sizeof origin, "input '%s' (the model's '%s' is %s)", name,
                  model->values[mv].name, d);
         lmg_shape actual = model->values[mv].shape;
+        if (rows_of_ids) actual = lmg_shape_make(1, actual.dims);
         lmg_status s = LMG_OK;
         if (kind) {
             /* Rows come from the view's ids; only T and V (or C) are the model's. */
@@ -523,6 +539,14 @@ static lmg_status link(lmg_graph *model, lmg_graph *obj, const char *prefix,
                 lmg_shape_equal(&ov->shape, &model->values[ids].shape))
                 mv = lmg_graph_input(model, "targets", LMG_DTYPE_I32, ov->shape);
             if (mv < 0 && model->status != LMG_OK) s = model->status;
+        }
+        if (mv < 0 && is_labels_input(model, ov->name)) {
+            /* Labelled data: the trainer feeds each row's class to any graph with this input;
+             * a declaration of another type is reported against it below. */
+            int ids = lmg_graph_find(model, "ids");
+            mv = lmg_graph_input(model, "labels", LMG_DTYPE_I32,
+                                 lmg_shape_make(1, model->values[ids].shape.dims));
+            if (mv < 0) s = model->status;
         }
         if (s != LMG_OK) break;
         if (mv < 0) {

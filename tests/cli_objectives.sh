@@ -118,10 +118,11 @@ for f in span denoise simcse_mlm; do
     "$lmg" eval "$T/$f" --split val --batches 1 --backend ref >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
 done
 grep -q '"loss/mlm":[0-9.]*,"loss/infonce":[0-9.]*' "$T/simcse_mlm/metrics.jsonl" || r=1
-grep -q "loss/mlm (train)" "$T/simcse_mlm/loss.svg" && grep -q "loss/infonce (train)" "$T/simcse_mlm/loss.svg" &&
-    [ "$(grep -c '<polyline' "$T/simcse_mlm/loss.svg")" -eq 4 ] || r=1
+# train and val loss, and each term dashed for the training steps and dotted for validation
+grep -q "loss/mlm (train)" "$T/simcse_mlm/loss.svg" && grep -q "loss/infonce (val)" "$T/simcse_mlm/loss.svg" &&
+    [ "$(grep -c '<polyline' "$T/simcse_mlm/loss.svg")" -eq 6 ] || r=1
 grep -q '"loss/masked_fraction":0\.[0-9]*' "$T/span/metrics.jsonl" || r=1
-check "span, denoise and simcse_mlm train and evaluate; loss.svg draws the logged terms" $r
+check "span, denoise and simcse_mlm train and evaluate; loss.svg draws the logged terms per split" $r
 
 # A run of a view objective resumes exactly: objective.pb keeps the named dimensions.
 r=0
@@ -165,5 +166,48 @@ printf 'lmgraph ir 1 opset 1\ngraph "m" {\n  input ids : i32[B,T]\n  output ids\
     --out "$T/y" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "neither an output 'loss' nor 'logits'" "$T/err" || { r=1; cat "$T/err"; }
 check "a model graph with an objective graph (views apply it); --objective and a graph without logits refused" $r
+
+# --- next-token prediction plus a supervised term, on labelled data ----------------------
+# A GPT with a classification head: the objective graph reads class_logits and labels; each
+# logged term's mean over the last 10 steps is below its mean over the first 10, and both
+# are logged for validation too (dotted in loss.svg).
+r=0
+"$lmg" tokenizer train --vocab 300 -o "$T/tok.bpe" /usr/share/games/fortunes/zippy >/dev/null 2>&1 || r=1
+"$lmg" data prepare --tokenizer "$T/tok.bpe" --labels topics --classes definitions,songs-poems,zippy \
+    --seq 32 --out "$T/lab" >/dev/null 2>&1 || r=1
+"$lmg" train --backend ref --data "$T/lab" --layers 1 --heads 2 --d-model 32 --d-ff 64 --vocab 300 \
+    --seq 32 --batch 8 --steps 80 --eval-every 40 --lr 3e-3 --samples 0 \
+    --objective-graph samples/objectives/clm_sup.lmgt --out "$T/clm_sup" >/dev/null 2>"$T/err" || { r=1; cat "$T/err"; }
+grep -q "step 80  val loss [0-9.]*  loss/clm [0-9.]*  loss/sup [0-9.]*  accuracy" "$T/err" || r=1
+for term in clm sup; do
+    grep '"split":"train"' "$T/clm_sup/metrics.jsonl" | sed -n "s/.*\"loss\/$term\":\([0-9.]*\).*/\1/p" >"$T/$term"
+    [ "$(wc -l <"$T/$term")" -eq 80 ] || r=1
+    awk -v t=$term 'NR <= 10 { a += $1 } NR > 70 { b += $1 }
+        END { printf "# loss/%s: first 10 steps %.4f, last 10 steps %.4f\n", t, a / 10, b / 10; exit !(b < a) }' "$T/$term" || r=1
+done
+[ "$(grep -c '"split":"val".*"loss/clm":[0-9.]*,"loss/sup":[0-9.]*' "$T/clm_sup/metrics.jsonl")" -eq 2 ] || r=1
+grep -q "loss/sup (val)" "$T/clm_sup/loss.svg" && [ "$(grep -c '<polyline' "$T/clm_sup/loss.svg")" -eq 6 ] || r=1
+"$lmg" train --backend ref --corpus $corpus $tiny --steps 1 --samples 0 -q \
+    --objective-graph samples/objectives/clm_sup.lmgt --out "$T/nolab" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "input 'class_logits' names no value of the model" "$T/err" && [ ! -e "$T/nolab/data" ] || { r=1; cat "$T/err"; }
+cat >"$T/lab5.lmgt" <<'G'
+lmgraph ir 1 opset 1
+graph "lab5" {
+  input labels : i32[5]
+  node f = Cast(labels) {to = 1}
+  node loss = ReduceSum(f)
+  output loss
+}
+G
+"$lmg" verify --objective "$T/lab5.lmgt" >/dev/null 2>"$T/err"
+[ $? -eq 1 ] && grep -q "lab5.lmgt:3:9: objective graph 'lab5': input 'labels' is declared i32\[5\] but the model's 'labels' is i32\[8\]" "$T/err" || { r=1; cat "$T/err"; }
+check "clm_sup: next-token + 0.5 x supervised on labelled data, both terms fall and are logged per split; refused without labels or with labels of another shape" $r
+
+r=0
+"$lmg" train --help | grep -q -- "--graph FILE, --model-graph FILE" || r=1
+"$lmg" train --backend ref --graph samples/models/decoder.lmgt --data "$T/mg/data" --batch 2 --steps 2 \
+    --eval-every 2 --eval-batches 1 --samples 0 -q --out "$T/alias" >/dev/null 2>&1 || r=1
+grep -q '"step":2,"split":"val"' "$T/alias/metrics.jsonl" || r=1
+check "lmg train --graph is --model-graph" $r
 
 exit $failed

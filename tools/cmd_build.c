@@ -25,8 +25,9 @@ static void help(FILE *f)
             "\n" MODEL_FLAGS_HELP
             "\n"
             "other options:\n"
-            "  --model-graph FILE       your own forward graph instead of gpt or bert (as in\n"
-            "                           lmg train --model-graph): bound to --batch/--seq,\n"
+            "  --graph FILE, --model-graph FILE\n"
+            "                           your own forward graph instead of gpt or bert (as in\n"
+            "                           lmg train --graph): bound to --batch/--seq,\n"
             "                           with its loss, next-token loss or --objective-graph\n"
             "  -o, --output PATH        where to write the graph (required)\n"
             "  -q, --quiet              print nothing on success\n"
@@ -60,7 +61,9 @@ int lmg_cmd_build(int argc, char **argv)
         } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
                    (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
             out = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))) {
+        } else if (!missing &&
+                   ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
+                    (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
             model_graph = v;
         } else if (missing) {
             return cli_usage_error(CMD, "%s needs a value", argv[i]);

@@ -2,6 +2,7 @@
  * a graph and turn it into text, a binary file, a picture or a verdict. */
 #include "cli.h"
 #include "../models/models.h"
+#include "../text/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -272,7 +273,8 @@ static const char verify_usage[] =
     "  --objective       also check each graph as an objective: a scalar f32 output\n"
     "                    'loss', loss/... outputs scalar, views' ids i32[rows,T], and\n"
     "                    linking it to the default model of --model (inputs it names,\n"
-    "                    sizes it binds, no cycle through the model)\n"
+    "                    sizes it binds, no cycle through the model); one that reads\n"
+    "                    class_logits or labels links to the model with a head\n"
     "  --model gpt|bert  the model --objective links to (default gpt)\n"
     "  -q, --quiet       print nothing for graphs that pass\n"
     "  -h, --help        show this help\n";
@@ -292,6 +294,12 @@ int lmg_cmd_verify(int argc, char **argv)
         if (a.objective) {
             lmg_model_config c;
             lmg_model_config_default(&c, a.arch ? a.arch : "gpt");
+            /* An objective over a classification head is checked against a model with one
+             * (two classes; K stays a name in the file). */
+            if (lmg_graph_find(g, "class_logits") >= 0 || lmg_graph_find(g, "labels") >= 0) {
+                c.n_classes = 2;
+                c.pad_id = LMG_TOK_PAD;
+            }
             lmg_graph *m = NULL;
             lmg_status s = lmg_objective_check(g);
             if (s == LMG_OK) s = lmg_model_build_with_objective(&c, g, 1.0, &m);

@@ -39,7 +39,8 @@ static void help(FILE *f)
             "training graph), checkpoint.safetensors, best.safetensors, metrics.jsonl, loss.svg\n"
             "and data/ (tokenizer and shards).\n"
             "\n" MODEL_FLAGS_HELP
-            "  --model-graph FILE       train your own forward graph (.lmgt or .pb) instead of\n"
+            "  --graph FILE, --model-graph FILE\n"
+            "                           train your own forward graph (.lmgt or .pb) instead of\n"
             "                           gpt or bert: it reads ids i32[B,T] and outputs logits\n"
             "                           f32[B,T,V] and/or hidden, and optionally a scalar loss\n"
             "                           (else next-token cross-entropy on its logits, or\n"
@@ -172,8 +173,8 @@ static void on_event(const lmg_train_event *e, void *user)
     case LMG_TRAIN_EVAL:
         if (p->bar_shown) fputc('\n', stderr), p->bar_shown = 0;
         if (isfinite(e->val_f1))
-            fprintf(stderr, "step %lld  val loss %.4f  accuracy %.4f  macro-F1 %.4f  %s\n",
-                    (long long)e->step, e->val_loss, e->val_accuracy, e->val_f1,
+            fprintf(stderr, "step %lld  val loss %.4f%s  accuracy %.4f  macro-F1 %.4f  %s\n",
+                    (long long)e->step, e->val_loss, terms, e->val_accuracy, e->val_f1,
                     e->improved ? "(best so far, saved)" : "");
         else
             fprintf(stderr, "step %lld  val loss %.4f%s  %s\n", (long long)e->step, e->val_loss,
@@ -304,7 +305,9 @@ static int train(int argc, char **argv)
             device = v;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--data", &missing))) {
             data = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))) {
+        } else if (!missing &&
+                   ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
+                    (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
             model_graph = v;
             m.any = 1;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--corpus", &missing))) {
@@ -341,6 +344,20 @@ static int train(int argc, char **argv)
         return rc;
     }
     c.model_graph = mg;
+    /* Labelled data gives the model a head, which an objective graph may read (class_logits,
+     * labels): the check below builds the model as it will train. */
+    if (!resume && data && lmg_labelled_data_dir(data)) {
+        char lp[4300];
+        char **names = NULL;
+        int K = 0;
+        snprintf(lp, sizeof lp, "%s/labels.tsv", data);
+        if (lmg_label_map_load(lp, &names, &K, NULL) == LMG_OK) {
+            m.c.n_classes = K;
+            m.c.pad_id = LMG_TOK_PAD;
+        }
+        lmg_label_map_free(names, K);
+        lmg_error_clear();
+    }
     /* An objective or model graph that breaks the contract is reported before any data is
      * prepared: build the forward graph once (cheap next to the first training step). */
     if (!resume && (obj || mg)) {

@@ -37,14 +37,18 @@ void lmg_rows_next_targets(const int32_t *ids, int B, int T, int32_t *targets);
  * "labels" and "targets"; output "class_logits", and "loss" when present), B rows at a time
  * in order, the first max_batches batches (0 = all). Writes the true labels and the
  * predicted classes (arg max; ties to the lower class) of the n rows seen, and the mean
- * "loss" over batches weighted by their real rows (NaN without a loss). The run of batch i
- * is keyed by step i + 1, like the trainer's evaluation. */
+ * "loss" over batches weighted by their real rows (NaN without a loss), and so each scalar
+ * output named loss/... (in output order). The run of batch i is keyed by step i + 1, like
+ * the trainer's evaluation. */
+#define LMG_CLS_MAX_TERMS 16
 typedef struct lmg_cls_predictions {
     int64_t n;
     int K;
     int32_t *labels, *pred; /* (n) */
     float *probs;           /* (n, K) softmax of the class logits */
     double loss;
+    int n_terms;
+    double term[LMG_CLS_MAX_TERMS];
 } lmg_cls_predictions;
 void lmg_cls_predictions_free(lmg_cls_predictions *p);
 lmg_status lmg_cls_predict(const struct lmg_backend *b, struct lmg_exec *e, const lmg_graph *g,

@@ -182,6 +182,14 @@ lmg_status lmg_cls_predict(const lmg_backend *b, lmg_exec *e, const lmg_graph *g
     lmg_status s = x && y && lb && lg && out->labels && out->pred && out->probs
                        ? LMG_OK
                        : lmg_error(LMG_ERR_NOMEM, "out of memory for predictions");
+    int term_id[LMG_CLS_MAX_TERMS];
+    double term_sum[LMG_CLS_MAX_TERMS] = {0};
+    for (int i = 0; i < g->n_outputs && out->n_terms < LMG_CLS_MAX_TERMS; i++) {
+        const lmg_value *v = &g->values[g->outputs[i]];
+        if (strncmp(v->name, "loss/", 5) == 0 && v->dtype == LMG_DTYPE_F32 &&
+            lmg_shape_numel(&v->shape) == 1)
+            term_id[out->n_terms++] = g->outputs[i];
+    }
     double lsum = 0, lcnt = 0;
     int64_t m = 0;
     for (int64_t i = 0; i < nb && s == LMG_OK; i++) {
@@ -200,6 +208,11 @@ lmg_status lmg_cls_predict(const lmg_backend *b, lmg_exec *e, const lmg_graph *g
             s = b->read(e, loss, &l, 4);
             lsum += (double)l * real;
             lcnt += real;
+        }
+        for (int k = 0; k < out->n_terms && s == LMG_OK; k++) {
+            float l;
+            s = b->read(e, term_id[k], &l, 4);
+            term_sum[k] += (double)l * real;
         }
         for (int r = 0; r < real && s == LMG_OK; r++, m++) {
             const float *row = lg + (size_t)r * K;
@@ -221,6 +234,7 @@ lmg_status lmg_cls_predict(const lmg_backend *b, lmg_exec *e, const lmg_graph *g
     out->n = m;
     out->K = K;
     out->loss = lcnt > 0 ? lsum / lcnt : NAN;
+    for (int k = 0; k < out->n_terms; k++) out->term[k] = m > 0 ? term_sum[k] / (double)m : NAN;
     if (s != LMG_OK) lmg_cls_predictions_free(out);
     return s;
 }

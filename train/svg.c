@@ -1,5 +1,5 @@
-/* svg.c — the loss plot of a run: train and val loss against step as a standalone SVG with
- * axes, "nice" ticks, grid lines and a legend, drawn from metrics.jsonl. */
+/* svg.c — the loss plot of a run: train and val loss, and each logged loss/... term per split,
+ * against step as a standalone SVG with axes, "nice" ticks, grid lines and a legend. */
 #include "train.h"
 
 #include <math.h>
@@ -69,18 +69,25 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
         free(ts), free(tl);
         return s;
     }
-    /* Logged terms (loss/...) of the training steps, drawn thin beside the loss. */
+    /* Logged terms (loss/...), drawn thin beside the loss: dashed for the training steps,
+     * dotted through the validations, one colour per term. */
     enum { MAX_SERIES = 6 };
     char tn[MAX_SERIES][64];
     int n_terms = 0;
-    int64_t *xs_t[MAX_SERIES] = {0};
-    double *ys_t[MAX_SERIES] = {0};
-    size_t ns_t[MAX_SERIES] = {0};
+    int64_t *xs_t[MAX_SERIES] = {0}, *xs_v[MAX_SERIES] = {0};
+    double *ys_t[MAX_SERIES] = {0}, *ys_v[MAX_SERIES] = {0};
+    size_t ns_t[MAX_SERIES] = {0}, ns_v[MAX_SERIES] = {0};
     if (lmg_metrics_terms(metrics_path, tn, MAX_SERIES, &n_terms) != LMG_OK) n_terms = 0;
-    for (int k = 0; k < n_terms; k++)
+    int n_rows = 0; /* legend rows of terms */
+    for (int k = 0; k < n_terms; k++) {
         if (lmg_metrics_read_key(metrics_path, "train", tn[k], &xs_t[k], &ys_t[k], &ns_t[k]) !=
             LMG_OK)
             ns_t[k] = 0;
+        if (lmg_metrics_read_key(metrics_path, "val", tn[k], &xs_v[k], &ys_v[k], &ns_v[k]) !=
+            LMG_OK)
+            ns_v[k] = 0;
+        n_rows += 1 + (ns_v[k] > 0);
+    }
     lmg_error_clear();
     const double W = 720, H = 440, L = 70, R = 20, T = 40, B = 55;
     double pw = W - L - R, ph = H - T - B;
@@ -93,9 +100,12 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
         x1 = fmax(x1, (double)vs[i]);
         if (isfinite(vl[i])) y0 = fmin(y0, vl[i]), y1 = fmax(y1, vl[i]);
     }
-    for (int k = 0; k < n_terms; k++)
+    for (int k = 0; k < n_terms; k++) {
         for (size_t i = 0; i < ns_t[k]; i++)
             if (isfinite(ys_t[k][i])) y0 = fmin(y0, ys_t[k][i]), y1 = fmax(y1, ys_t[k][i]);
+        for (size_t i = 0; i < ns_v[k]; i++)
+            if (isfinite(ys_v[k][i])) y0 = fmin(y0, ys_v[k][i]), y1 = fmax(y1, ys_v[k][i]);
+    }
     if (!(y0 <= y1)) y0 = 0, y1 = 1;
     if (y1 - y0 < 1e-6) y0 -= 0.5, y1 += 0.5;
     double xs = nice_step(x1 - x0, 8), ys = nice_step(y1 - y0, 6);
@@ -165,32 +175,40 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
     }
     static const char *const term_color[MAX_SERIES] = {"#2ca02c", "#9467bd", "#ff7f0e",
                                                        "#8c564b", "#e377c2", "#17becf"};
-    for (int k = 0; k < n_terms; k++) {
-        if (!ns_t[k]) continue;
-        put(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
-                "stroke-dasharray=\"4 2\" points=\"", term_color[k]);
-        for (size_t i = 0; i < ns_t[k]; i++)
-            if (isfinite(ys_t[k][i])) put(&b, "%.1f,%.1f ", PX((double)xs_t[k][i]), PY(ys_t[k][i]));
-        put(&b, "\"/>\n");
-    }
+    static const char *const dash[2] = {"4 2", "1.5 2.5"}; /* train, val */
+    for (int k = 0; k < n_terms; k++)
+        for (int split = 0; split < 2; split++) {
+            size_t ns = split ? ns_v[k] : ns_t[k];
+            const int64_t *xs_k = split ? xs_v[k] : xs_t[k];
+            const double *ys_k = split ? ys_v[k] : ys_t[k];
+            if (!ns) continue;
+            put(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" "
+                    "stroke-dasharray=\"%s\" points=\"", term_color[k], split ? "1.6" : "1",
+                dash[split]);
+            for (size_t i = 0; i < ns; i++)
+                if (isfinite(ys_k[i])) put(&b, "%.1f,%.1f ", PX((double)xs_k[i]), PY(ys_k[i]));
+            put(&b, "\"/>\n");
+        }
     /* legend */
     double lx = L + pw - 170, ly = T + 10;
     put(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"160\" height=\"%d\" fill=\"white\" "
             "stroke=\"#999\"/>\n",
-        lx, ly, 46 + 19 * n_terms);
-    for (int k = 0; k < n_terms; k++) {
-        put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                "stroke-width=\"2\" stroke-dasharray=\"4 2\"/><text x=\"%.1f\" y=\"%.1f\">",
-            lx + 10, ly + 53 + 19 * k, lx + 40, ly + 53 + 19 * k, term_color[k], lx + 48,
-            ly + 57 + 19 * k);
-        for (const char *c = tn[k]; *c; c++) {
-            if (*c == '<') put(&b, "&lt;");
-            else if (*c == '&') put(&b, "&amp;");
-            else if (*c == '>') put(&b, "&gt;");
-            else put(&b, "%c", *c);
+        lx, ly, 46 + 19 * n_rows);
+    for (int k = 0, row = 0; k < n_terms; k++)
+        for (int split = 0; split < 2; split++) {
+            if (split && !ns_v[k]) continue;
+            double y = ly + 53 + 19 * row++;
+            put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                    "stroke-width=\"2\" stroke-dasharray=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
+                lx + 10, y, lx + 40, y, term_color[k], dash[split], lx + 48, y + 4);
+            for (const char *c = tn[k]; *c; c++) {
+                if (*c == '<') put(&b, "&lt;");
+                else if (*c == '&') put(&b, "&amp;");
+                else if (*c == '>') put(&b, "&gt;");
+                else put(&b, "%c", *c);
+            }
+            put(&b, split ? " (val)</text>\n" : " (train)</text>\n");
         }
-        put(&b, " (train)</text>\n");
-    }
     put(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
             "stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">train</text>\n",
         lx + 10, ly + 15, lx + 40, ly + 15, lx + 48, ly + 19);
@@ -201,7 +219,7 @@ lmg_status lmg_loss_svg(const char *metrics_path, const char *path, const char *
 #undef PX
 #undef PY
     free(ts), free(tl), free(vs), free(vl);
-    for (int k = 0; k < n_terms; k++) free(xs_t[k]), free(ys_t[k]);
+    for (int k = 0; k < n_terms; k++) free(xs_t[k]), free(ys_t[k]), free(xs_v[k]), free(ys_v[k]);
     if (b.oom) {
         free(b.p);
         return lmg_error(LMG_ERR_NOMEM, "out of memory drawing '%s'", path);

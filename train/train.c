@@ -836,6 +836,9 @@ static lmg_status evaluate_classes(trainer *t, double *loss, double *acc, double
     lmg_cls_report r;
     lmg_status s = lmg_cls_report_compute(p.labels, p.pred, p.n, p.K, 0, &r);
     if (s == LMG_OK) *loss = p.loss, *acc = r.accuracy, *f1 = r.macro_f1;
+    /* The logged terms, found in the same graph's outputs in the same order. */
+    for (int k = 0; s == LMG_OK && k < t->ev.terms.n; k++)
+        t->ev.terms.value[k] = k < p.n_terms ? p.term[k] : NAN;
     lmg_cls_report_free(&r);
     lmg_cls_predictions_free(&p);
     return s;
@@ -867,7 +870,7 @@ static lmg_status evaluate_val(trainer *t, int64_t step, int *stop)
                                               t->mc.seq / t->step_time_total
                                         : 0.0;
     lmg_metric m = {step, "val", r.loss, lmg_lr_at(&t->oc, step), NAN, tps, el, t->lval != NULL,
-                    acc, f1, t->lval ? 0 : t->ev.terms.n, t->ev.terms.name, t->ev.terms.value};
+                    acc, f1, t->ev.terms.n, t->ev.terms.name, t->ev.terms.value};
     if (lmg_parallel_writer()) {
         LMG_TRY(lmg_metrics_append(t->p_metrics, &m));
         LMG_TRY(lmg_loss_svg(t->p_metrics, t->p_svg, "lmgraph training loss"));
