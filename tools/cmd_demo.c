@@ -14,8 +14,9 @@ int lmg_cmd_demo(int argc, char **argv);
 
 static const char *const CMD = "demo";
 
-/* The model: GPT-2 shaped (pre-LN blocks, tied token embedding), tiny. */
-enum { B = 4, T = 16, C = 32, H = 4, D = C / H, V = 48, L = 2, F = 4 * C };
+/* The model: the GPT the trainer builds (lmg_model_build: pre-LN blocks, fused causal
+ * attention, tied token embedding), tiny. */
+enum { B = 4, T = 16, C = 32, H = 4, V = 48, L = 2, F = 4 * C };
 #define IGNORE (-100)
 #define SAMPLES 6          /* elements checked per parameter */
 #define ATOL 2e-4
@@ -29,103 +30,18 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
-
-static lmg_shape shape2(int64_t a, int64_t b) { return lmg_shape_make(2, (int64_t[]){a, b}); }
-static lmg_shape shape1(int64_t a) { return lmg_shape_make(1, &a); }
-
 /* ---- the model ----------------------------------------------------------------------- */
 
-static int param(lmg_graph *g, const char *name, lmg_shape s, double center, double scale,
-                 uint64_t *rng)
+/* ids, targets (inputs) -> L blocks -> tied head -> logits, loss: the same builder as
+ * `lmg train`, so the demo checks the gradients of the model that is trained. */
+static lmg_status build_model(lmg_graph **out)
 {
-    int64_t n = lmg_shape_numel(&s);
-    float *d = malloc((size_t)n * sizeof *d);
-    if (!d) {
-        if (g->status == LMG_OK) g->status = lmg_error(LMG_ERR_NOMEM, "out of memory");
-        return -1;
-    }
-    for (int64_t i = 0; i < n; i++) d[i] = (float)(center + scale * (2 * rng_uniform(rng) - 1));
-    int v = lmg_graph_param(g, name, LMG_DTYPE_F32, s, d);
-    free(d);
-    return v;
-}
-
-static int op(lmg_graph *g, lmg_op o, const int *ins, int n, const lmg_attr *a, int na, int *outs)
-{
-    return lmg_graph_node(g, o, NULL, ins, n, a, na, NULL, outs);
-}
-
-static int layer_norm(lmg_graph *g, int x, const char *prefix, uint64_t *rng)
-{
-    char n1[64], n2[64];
-    snprintf(n1, sizeof n1, "%s/g", prefix);
-    snprintf(n2, sizeof n2, "%s/b", prefix);
-    int gam = param(g, n1, shape1(C), 1.0, 0.1, rng), bet = param(g, n2, shape1(C), 0.0, 0.1, rng);
-    return op(g, LMG_OP_LAYER_NORM, (int[]){x, gam, bet}, 3, NULL, 0, NULL);
-}
-
-static int linear(lmg_graph *g, int x, int cin, int cout, const char *prefix, uint64_t *rng)
-{
-    char n1[64], n2[64];
-    snprintf(n1, sizeof n1, "%s/w", prefix);
-    snprintf(n2, sizeof n2, "%s/b", prefix);
-    int w = param(g, n1, shape2(cin, cout), 0.0, 1.0 / sqrt((double)cin), rng);
-    int b = param(g, n2, shape1(cout), 0.0, 0.02, rng);
-    return lmg_add(g, lmg_matmul(g, x, w, 0, 0), b);
-}
-
-static int heads(lmg_graph *g, int qkv, int part)
-{
-    lmg_attr a[3] = {lmg_attr_int("axis", 2), lmg_attr_int("start", part * C),
-                     lmg_attr_int("end", (part + 1) * C)};
-    int x = op(g, LMG_OP_SLICE, &qkv, 1, a, 3, NULL);
-    x = lmg_reshape(g, x, 4, (int64_t[]){B, T, H, D});
-    return lmg_transpose(g, x, 4, (int64_t[]){0, 2, 1, 3});
-}
-
-/* tokens, targets (inputs) -> L pre-LN blocks -> tied head -> logits, loss. */
-static lmg_graph *build_model(void)
-{
-    uint64_t rng = 2024;
-    lmg_graph *g = lmg_graph_new("demo-gpt");
-    if (!g) return NULL;
-    int tok = lmg_graph_input(g, "tokens", LMG_DTYPE_I32, shape2(B, T));
-    int tgt = lmg_graph_input(g, "targets", LMG_DTYPE_I32, shape2(B, T));
-    int wte = param(g, "wte", shape2(V, C), 0.0, 0.1, &rng);
-    int wpe = param(g, "wpe", shape2(T, C), 0.0, 0.1, &rng);
-    int x = lmg_add(g, op(g, LMG_OP_EMBEDDING, (int[]){wte, tok}, 2, NULL, 0, NULL), wpe);
-    for (int l = 0; l < L; l++) {
-        char p[64];
-        snprintf(p, sizeof p, "h%d/ln1", l);
-        int h = layer_norm(g, x, p, &rng);
-        snprintf(p, sizeof p, "h%d/attn/qkv", l);
-        int qkv = linear(g, h, C, 3 * C, p, &rng);
-        int o[2];
-        op(g, LMG_OP_ATTENTION, (int[]){heads(g, qkv, 0), heads(g, qkv, 1), heads(g, qkv, 2)}, 3,
-           (lmg_attr[]){lmg_attr_int("causal", 1)}, 1, o);
-        int a = lmg_transpose(g, o[0], 4, (int64_t[]){0, 2, 1, 3});
-        a = lmg_reshape(g, a, 3, (int64_t[]){B, T, C});
-        snprintf(p, sizeof p, "h%d/attn/proj", l);
-        x = lmg_add(g, x, linear(g, a, C, C, p, &rng));
-        snprintf(p, sizeof p, "h%d/ln2", l);
-        h = layer_norm(g, x, p, &rng);
-        snprintf(p, sizeof p, "h%d/mlp/fc", l);
-        h = lmg_unary(g, LMG_OP_GELU, linear(g, h, C, F, p, &rng));
-        snprintf(p, sizeof p, "h%d/mlp/proj", l);
-        x = lmg_add(g, x, linear(g, h, F, C, p, &rng));
-    }
-    int h = layer_norm(g, x, "lnf", &rng);
-    int logits = lmg_matmul(g, h, wte, 0, 1);
-    int loss = op(g, LMG_OP_CROSS_ENTROPY, (int[]){logits, tgt}, 2, NULL, 0, NULL);
-    if (g->status == LMG_OK) {
-        lmg_graph_rename(g, logits, "logits");
-        lmg_graph_rename(g, loss, "loss");
-        lmg_graph_add_output(g, logits);
-        lmg_graph_add_output(g, loss);
-        lmg_graph_set_meta(g, "model", "demo-gpt");
-    }
-    return g;
+    lmg_model_config c;
+    lmg_model_config_default(&c, "gpt");
+    c.layers = L, c.heads = H, c.d_model = C, c.d_ff = F, c.vocab = V, c.seq = T, c.batch = B;
+    c.dropout = 0; /* the finite differences need a deterministic forward */
+    c.seed = 2024;
+    return lmg_model_build(&c, out);
 }
 
 /* A fixed random token stream; inputs are B windows of it, targets the next tokens, a few
@@ -186,16 +102,14 @@ static void demo_free(demo *d)
 
 static lmg_status write_batch(const lmg_graph *g, lmg_exec *e, const demo *d)
 {
-    LMG_TRY(lmg_backend_ref.write(e, lmg_graph_find(g, "tokens"), d->tokens, sizeof d->tokens));
+    LMG_TRY(lmg_backend_ref.write(e, lmg_graph_find(g, "ids"), d->tokens, sizeof d->tokens));
     return lmg_backend_ref.write(e, lmg_graph_find(g, "targets"), d->targets, sizeof d->targets);
 }
 
 static lmg_status setup(demo *d)
 {
-    d->fg = build_model();
-    d->tg = build_model();
-    if (!d->fg || !d->tg) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    if (d->fg->status != LMG_OK) return d->fg->status;
+    LMG_TRY(build_model(&d->fg));
+    LMG_TRY(build_model(&d->tg));
     LMG_TRY(lmg_graph_verify(d->fg));
     LMG_TRY(lmg_autodiff(d->tg, "loss"));
     LMG_TRY(lmg_graph_verify(d->tg));
@@ -247,7 +161,8 @@ static lmg_status gradcheck(demo *d, double *worst_rel, double *worst_tol, int *
         float *ga = malloc(bytes), *x = malloc(bytes);
         if (!ga || !x) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         if (s == LMG_OK) s = lmg_backend_ref.read(d->te, d->gt[k], ga, bytes);
-        if (s == LMG_OK) memcpy(x, pv->data, bytes);
+        /* from the executor: parameters initialised to zero carry no data in the graph */
+        if (s == LMG_OK) s = lmg_backend_ref.read(d->fe, d->pf[k], x, bytes);
         uint64_t r = 7 + (uint64_t)k;
         for (int j = 0; j < SAMPLES && s == LMG_OK; j++) {
             int64_t i = (int64_t)(rng_next(&r) % (uint64_t)n);
@@ -275,7 +190,7 @@ static lmg_status gradcheck(demo *d, double *worst_rel, double *worst_tol, int *
             *failed += !(diff <= tol);
             (*checked)++;
         }
-        if (s == LMG_OK) s = lmg_backend_ref.write(d->fe, d->pf[k], pv->data, bytes);
+        if (s == LMG_OK) s = lmg_backend_ref.write(d->fe, d->pf[k], x, bytes); /* restored */
         free(ga);
         free(x);
     }
@@ -296,7 +211,7 @@ static lmg_status train(demo *d, int steps, double lr, int quiet, double *first,
         v[k] = calloc(1, bytes);
         p[k] = malloc(bytes);
         if (!m[k] || !v[k] || !p[k]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
-        else memcpy(p[k], d->tg->values[d->pt[k]].data, bytes);
+        else s = lmg_backend_ref.read(d->te, d->pt[k], p[k], bytes);
         if (d->numel[k] > maxn) maxn = d->numel[k];
     }
     if (s == LMG_OK && !(g = malloc((size_t)maxn * sizeof *g))) s = lmg_error(LMG_ERR_NOMEM, "oom");
@@ -337,7 +252,7 @@ static void help(FILE *f)
     fprintf(f,
             "usage: lmg demo [--steps N] [--lr X] [-q]\n"
             "\n"
-            "Build a small GPT-like forward graph with the builder API (%d blocks, width %d,\n"
+            "Build a small GPT with the model builder `lmg train` uses (%d blocks, width %d,\n"
             "%d heads, vocabulary %d, batch %d x %d tokens), turn it into a training graph with\n"
             "autodiff, verify both, check every parameter's gradient against central\n"
             "differences on the ref backend (PASS/FAIL, worst relative error), then train it\n"
@@ -392,7 +307,7 @@ int lmg_cmd_demo(int argc, char **argv)
                H, V, B, T);
         printf("  forward graph:  %4d nodes, %4d values, %d parameters (%lld weights)\n",
                d.fg->n_nodes, d.fg->n_values, d.n_params, (long long)d.total);
-        printf("  training graph: %4d nodes, %4d values, %d outputs (loss, logits, %d gradients)\n",
+        printf("  training graph: %4d nodes, %4d values, %d outputs (loss, logits, hidden, %d gradients)\n",
                d.tg->n_nodes, d.tg->n_values, d.tg->n_outputs, d.n_params);
         printf("  both graphs verify\n");
     }
