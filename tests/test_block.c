@@ -1,8 +1,9 @@
 /* test_block.c — a whole small transformer block, built with the builder and
  * differentiated: every parameter's gradient against central differences, and the fused
- * attention against the same block written with MatMul/Scale/CausalMask/Softmax. */
+ * attention against the same block written with MatMul/Scale/CausalMask/Softmax (which is
+ * why it builds the block itself: the model builder only writes the fused form). */
 #include "test.h"
-#include "../backends/ref/ref.h"
+#include "cases.h" /* the fixed-seed generator */
 
 #include <math.h>
 #include <stdarg.h>
@@ -14,16 +15,6 @@
 enum { B = 2, T = 5, TMAX = 7, C = 8, H = 2, D = C / H, V = 11, F = 4 * C };
 #define IGNORE (-100)
 #define SAMPLES 12 /* elements checked per parameter */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
 
 static lmg_shape sh(int rank, ...)
 {
