@@ -70,4 +70,26 @@ static inline int parse_shape(const char *str, lmg_shape *s)
     return 0;
 }
 
+/* ---- a case's inputs and its one-node graph (tests/cases_graph.c) --------------------- */
+
+typedef struct lmg_case_graph {
+    lmg_tensor in[CASE_MAX_IN];     /* the inputs, from the case's ranges or its init */
+    int is_param[CASE_MAX_IN];      /* input k is a parameter (gets a gradient) */
+    int n_out;                      /* outputs of the op */
+    int out_f32[8];
+    int64_t out_n[8];
+    double *w[8];                   /* loss weights per f32 output, in double (with_loss) */
+} lmg_case_graph;
+
+/* Inputs keyed by the case name, so adding a case never changes another one's numbers.
+ * 0, or -1 with `err` set. */
+int lmg_case_make_inputs(const lmg_case *c, lmg_case_graph *b, char *err, size_t errn);
+/* One node of the case's op over its inputs: f32 ones are parameters when `params` (and the
+ * case differentiates them), the rest constants; its outputs are graph outputs and, with
+ * `with_loss`, loss = sum_k ReduceSum(out_k * W_k) over the f32 outputs. NULL with `err`
+ * set on failure. May be called again on the same b (the weights are the same). */
+lmg_graph *lmg_case_build_graph(const lmg_case *c, lmg_case_graph *b, int params, int with_loss,
+                                char *err, size_t errn);
+void lmg_case_graph_free(lmg_case_graph *b);
+
 #endif

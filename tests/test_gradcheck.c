@@ -14,141 +14,11 @@
 #define DEFAULT_ATOL 1e-3
 #define DEFAULT_RTOL 1e-2
 
-/* ---- one case: its inputs and its graphs ------------------------------------------- */
-
-typedef struct built {
-    lmg_tensor in[CASE_MAX_IN];
-    int is_param[CASE_MAX_IN];
-    int n_out;                      /* outputs of the op */
-    int out_f32[8];
-    double *w[8];                   /* weights per f32 output (double copies of the consts) */
-    int64_t out_n[8];
-} built;
-
-static lmg_dtype case_dtype(const lmg_case *c, int k)
-{
-    return c->dtype[k] ? c->dtype[k] : LMG_DTYPE_F32;
-}
-
-static void built_free(built *b)
-{
-    for (int k = 0; k < CASE_MAX_IN; k++) free(b->in[k].data);
-    for (int k = 0; k < 8; k++) free(b->w[k]);
-    memset(b, 0, sizeof *b);
-}
-
-/* Inputs from the case's ranges (or its init), keyed by the case name so adding a case
- * never changes another one's numbers. */
-static int make_inputs(const lmg_case *c, built *b, char *err, size_t errn)
-{
-    uint64_t seed = hash_name(c->name);
-    for (int k = 0; k < c->n_in; k++) {
-        lmg_tensor *t = &b->in[k];
-        t->dtype = case_dtype(c, k);
-        if (parse_shape(c->shape[k], &t->shape) != 0) {
-            snprintf(err, errn, "input %d: bad shape \"%s\"", k, c->shape[k] ? c->shape[k] : "");
-            return -1;
-        }
-        int64_t n = lmg_shape_numel(&t->shape);
-        t->data = calloc((size_t)(n ? n : 1), 4);
-        if (!t->data) {
-            snprintf(err, errn, "out of memory");
-            return -1;
-        }
-        uint64_t s = seed + 0x1234567ull * (uint64_t)(k + 1);
-        if (c->init) {
-            c->init(k, t, s);
-            continue;
-        }
-        double lo = c->lo[k], hi = c->hi[k];
-        if (t->dtype == LMG_DTYPE_F32) {
-            if (lo == 0 && hi == 0) lo = -1, hi = 1;
-            for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = (float)(lo + (hi - lo) * rng_uniform(&s));
-        } else {
-            if (lo == 0 && hi == 0) lo = 0, hi = 2;
-            int64_t span = (int64_t)hi - (int64_t)lo;
-            if (span < 1) span = 1;
-            for (int64_t i = 0; i < n; i++)
-                lmg_i32(t)[i] = (int32_t)((int64_t)lo + (int64_t)(rng_next(&s) % (uint64_t)span));
-        }
-    }
-    return 0;
-}
-
-/* The graph: one node of the case's op over parameters (f32 inputs checked) and constants,
- * its f32 outputs as graph outputs, and loss = sum_k ReduceSum(out_k * W_k) when `with_loss`.
- * Returns NULL with `err` set on failure. */
-static lmg_graph *build_graph(const lmg_case *c, built *b, int with_loss, char *err, size_t errn)
-{
-    lmg_graph *g = lmg_graph_new(c->name);
-    if (!g) {
-        snprintf(err, errn, "out of memory");
-        return NULL;
-    }
-    int ins[CASE_MAX_IN];
-    for (int k = 0; k < c->n_in; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "x%d", k);
-        const lmg_tensor *t = &b->in[k];
-        b->is_param[k] = t->dtype == LMG_DTYPE_F32 && !c->nograd && !(c->no_grad_in & (1u << k));
-        ins[k] = b->is_param[k] ? lmg_graph_param(g, name, t->dtype, t->shape, t->data)
-                                : lmg_graph_const(g, name, t->dtype, t->shape, t->data);
-    }
-    int outs[8] = {0};
-    const lmg_op_info *info = lmg_op_get(c->op);
-    b->n_out = info ? info->n_out : 0;
-    lmg_graph_node(g, c->op, "op", ins, c->n_in, c->attrs, c->n_attr, NULL, outs);
-    if (g->status != LMG_OK) {
-        snprintf(err, errn, "building the node: %s", lmg_last_error());
-        lmg_graph_free(g);
-        return NULL;
-    }
-    int loss = -1;
-    uint64_t s = hash_name(c->name) ^ 0xabcdefull;
-    for (int k = 0; k < b->n_out; k++) {
-        lmg_value *v = &g->values[outs[k]];
-        b->out_f32[k] = v->dtype == LMG_DTYPE_F32;
-        b->out_n[k] = lmg_shape_numel(&v->shape);
-        lmg_graph_add_output(g, outs[k]);
-        if (!b->out_f32[k] || !with_loss) continue;
-        lmg_shape sh = v->shape;
-        int64_t n = b->out_n[k];
-        float *w = malloc((size_t)(n ? n : 1) * sizeof *w);
-        free(b->w[k]);
-        b->w[k] = malloc((size_t)(n ? n : 1) * sizeof *b->w[k]);
-        if (!w || !b->w[k]) {
-            free(w);
-            lmg_graph_free(g);
-            snprintf(err, errn, "out of memory");
-            return NULL;
-        }
-        for (int64_t i = 0; i < n; i++) {
-            w[i] = (float)(2.0 * rng_uniform(&s) - 1.0);
-            b->w[k][i] = w[i];
-        }
-        char name[32];
-        snprintf(name, sizeof name, "w%d", k);
-        int wk = lmg_graph_const(g, name, LMG_DTYPE_F32, sh, w);
-        free(w);
-        int r = lmg_reduce_sum(g, lmg_mul(g, outs[k], wk), 0, NULL, 0);
-        loss = loss < 0 ? r : lmg_add(g, loss, r);
-    }
-    if (with_loss && loss >= 0) lmg_graph_rename(g, loss, "loss");
-    if (g->status != LMG_OK) {
-        snprintf(err, errn, "building the loss: %s", lmg_last_error());
-        lmg_graph_free(g);
-        return NULL;
-    }
-    if (with_loss && loss < 0) {
-        snprintf(err, errn, "the op has no f32 output to differentiate");
-        lmg_graph_free(g);
-        return NULL;
-    }
-    return g;
-}
+/* ---- one case (its inputs and graphs: lmg_case_build_graph, tests/cases_graph.c) ----- */
 
 /* sum_k <out_k, W_k> in double, from the forward graph's outputs after a run. */
-static int weighted_sum(const lmg_backend *be, lmg_exec *e, const lmg_graph *g, const built *b,
+static int weighted_sum(const lmg_backend *be, lmg_exec *e, const lmg_graph *g,
+                        const lmg_case_graph *b,
                         double *out)
 {
     double acc = 0;
@@ -198,7 +68,7 @@ static void grad_case(const lmg_case *c)
     snprintf(tname, sizeof tname, "gradcheck %s", c->name);
     test_begin(tname);
     const lmg_backend *be = &lmg_backend_ref;
-    built b;
+    lmg_case_graph b;
     memset(&b, 0, sizeof b);
     char err[512] = "";
     lmg_graph *fg = NULL, *tg = NULL;
@@ -207,8 +77,9 @@ static void grad_case(const lmg_case *c)
     op_stats *st = &stats[c->op];
     st->cases++;
     int ok = 1;
-    if (make_inputs(c, &b, err, sizeof err) != 0 || !(fg = build_graph(c, &b, 1, err, sizeof err)) ||
-        !(tg = build_graph(c, &b, 1, err, sizeof err))) {
+    if (lmg_case_make_inputs(c, &b, err, sizeof err) != 0 ||
+        !(fg = lmg_case_build_graph(c, &b, 1, 1, err, sizeof err)) ||
+        !(tg = lmg_case_build_graph(c, &b, 1, 1, err, sizeof err))) {
         CHECK(0, "%s: %s", c->name, err);
         goto done;
     }
@@ -312,7 +183,7 @@ done:
     be->free(te);
     lmg_graph_free(fg);
     lmg_graph_free(tg);
-    built_free(&b);
+    lmg_case_graph_free(&b);
     test_end();
 }
 
@@ -325,12 +196,13 @@ static void forward_case(const lmg_case *c)
     test_begin(tname);
     stats[c->op].cases++;
     const lmg_backend *be = &lmg_backend_ref;
-    built b;
+    lmg_case_graph b;
     memset(&b, 0, sizeof b);
     char err[512] = "";
     lmg_graph *g = NULL;
     lmg_exec *e = NULL;
-    if (make_inputs(c, &b, err, sizeof err) != 0 || !(g = build_graph(c, &b, 0, err, sizeof err))) {
+    if (lmg_case_make_inputs(c, &b, err, sizeof err) != 0 ||
+        !(g = lmg_case_build_graph(c, &b, 1, 0, err, sizeof err))) {
         CHECK(0, "%s: %s", c->name, err);
         goto done;
     }
@@ -363,7 +235,7 @@ done:
     if (test_case_failed_) stats[c->op].failed++;
     be->free(e);
     lmg_graph_free(g);
-    built_free(&b);
+    lmg_case_graph_free(&b);
     test_end();
 }
 
@@ -382,13 +254,14 @@ static int inplace_checked[LMG_OP_COUNT];
 static void inplace_case(const lmg_case *c)
 {
     if (!lmg_op_is(c->op, LMG_ELEMENTWISE)) return;
-    built b;
+    lmg_case_graph b;
     memset(&b, 0, sizeof b);
     char err[512] = "", tname[160];
     snprintf(tname, sizeof tname, "elementwise, in place %s", c->name);
     lmg_graph *g = NULL;
     float *ref = NULL, *x = NULL;
-    if (make_inputs(c, &b, err, sizeof err) != 0 || !(g = build_graph(c, &b, 0, err, sizeof err))) {
+    if (lmg_case_make_inputs(c, &b, err, sizeof err) != 0 ||
+        !(g = lmg_case_build_graph(c, &b, 1, 0, err, sizeof err))) {
         test_begin(tname);
         CHECK(0, "%s: %s", c->name, err);
         test_end();
@@ -448,7 +321,7 @@ done:
     free(ref);
     free(x);
     lmg_graph_free(g);
-    built_free(&b);
+    lmg_case_graph_free(&b);
 }
 
 /* ---- registry completeness ------------------------------------------------------------ */

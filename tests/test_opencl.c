@@ -20,100 +20,16 @@
 
 static const lmg_backend *ref = &lmg_backend_ref, *ocl = &lmg_backend_opencl;
 
-/* ---- inputs and graphs (the same construction as test_gradcheck.c) ------------------ */
+/* ---- graphs ------------------------------------------------------------------------- */
 
-static lmg_dtype case_dtype(const lmg_case *c, int k)
-{
-    return c->dtype[k] ? c->dtype[k] : LMG_DTYPE_F32;
-}
-
-typedef struct inputs {
-    lmg_tensor t[CASE_MAX_IN];
-} inputs;
-
-static void inputs_free(inputs *in)
-{
-    for (int k = 0; k < CASE_MAX_IN; k++) free(in->t[k].data);
-    memset(in, 0, sizeof *in);
-}
-
-static int make_inputs(const lmg_case *c, inputs *in, char *err, size_t errn)
-{
-    uint64_t seed = hash_name(c->name);
-    for (int k = 0; k < c->n_in; k++) {
-        lmg_tensor *t = &in->t[k];
-        t->dtype = case_dtype(c, k);
-        if (parse_shape(c->shape[k], &t->shape) != 0) {
-            snprintf(err, errn, "input %d: bad shape", k);
-            return -1;
-        }
-        int64_t n = lmg_shape_numel(&t->shape);
-        t->data = calloc((size_t)(n ? n : 1), 4);
-        if (!t->data) {
-            snprintf(err, errn, "out of memory");
-            return -1;
-        }
-        uint64_t s = seed + 0x1234567ull * (uint64_t)(k + 1);
-        if (c->init) {
-            c->init(k, t, s);
-            continue;
-        }
-        double lo = c->lo[k], hi = c->hi[k];
-        if (t->dtype == LMG_DTYPE_F32) {
-            if (lo == 0 && hi == 0) lo = -1, hi = 1;
-            for (int64_t i = 0; i < n; i++) lmg_f32(t)[i] = (float)(lo + (hi - lo) * rng_uniform(&s));
-        } else {
-            if (lo == 0 && hi == 0) lo = 0, hi = 2;
-            int64_t span = (int64_t)hi - (int64_t)lo;
-            if (span < 1) span = 1;
-            for (int64_t i = 0; i < n; i++)
-                lmg_i32(t)[i] = (int32_t)((int64_t)lo + (int64_t)(rng_next(&s) % (uint64_t)span));
-        }
-    }
-    return 0;
-}
-
-/* One node of the case's op over parameters (f32 inputs that get gradients) and constants;
- * with `with_loss`, loss = sum_k ReduceSum(out_k * W_k) and autodiff adds grad/<x_k>. */
-static lmg_graph *build_graph(const lmg_case *c, const inputs *in, int with_loss, char *err,
+/* The case's one-node graph, built as for the gradient check (tests/cases_graph.c); with
+ * `with_loss` its f32 inputs are parameters and autodiff adds grad/<x_k>. */
+static lmg_graph *build_graph(const lmg_case *c, lmg_case_graph *b, int with_loss, char *err,
                               size_t errn)
 {
-    lmg_graph *g = lmg_graph_new(c->name);
+    lmg_graph *g = lmg_case_build_graph(c, b, with_loss, with_loss, err, errn);
     if (!g) return NULL;
-    int ins[CASE_MAX_IN];
-    for (int k = 0; k < c->n_in; k++) {
-        char name[32];
-        snprintf(name, sizeof name, "x%d", k);
-        const lmg_tensor *t = &in->t[k];
-        int param = with_loss && t->dtype == LMG_DTYPE_F32 && !(c->no_grad_in & (1u << k));
-        ins[k] = param ? lmg_graph_param(g, name, t->dtype, t->shape, t->data)
-                       : lmg_graph_const(g, name, t->dtype, t->shape, t->data);
-    }
-    int outs[8] = {0};
-    const lmg_op_info *info = lmg_op_get(c->op);
-    int n_out = info ? info->n_out : 0;
-    lmg_graph_node(g, c->op, "op", ins, c->n_in, c->attrs, c->n_attr, NULL, outs);
-    int loss = -1;
-    uint64_t s = hash_name(c->name) ^ 0xabcdefull;
-    for (int k = 0; k < n_out && g->status == LMG_OK; k++) {
-        lmg_value *v = &g->values[outs[k]];
-        lmg_graph_add_output(g, outs[k]);
-        if (!with_loss || v->dtype != LMG_DTYPE_F32) continue;
-        lmg_shape sh = v->shape;
-        int64_t n = lmg_shape_numel(&sh);
-        float *w = malloc((size_t)(n ? n : 1) * sizeof *w);
-        if (!w) break;
-        for (int64_t i = 0; i < n; i++) w[i] = (float)(2.0 * rng_uniform(&s) - 1.0);
-        char name[32];
-        snprintf(name, sizeof name, "w%d", k);
-        int wk = lmg_graph_const(g, name, LMG_DTYPE_F32, sh, w);
-        free(w);
-        int r = lmg_reduce_sum(g, lmg_mul(g, outs[k], wk), 0, NULL, 0);
-        loss = loss < 0 ? r : lmg_add(g, loss, r);
-    }
-    if (g->status == LMG_OK && with_loss && loss >= 0) lmg_graph_rename(g, loss, "loss");
-    lmg_status st = g->status;
-    if (st == LMG_OK && with_loss) st = lmg_autodiff(g, "loss");
+    lmg_status st = with_loss ? lmg_autodiff(g, "loss") : LMG_OK;
     if (st == LMG_OK) st = lmg_graph_verify(g);
     if (st != LMG_OK) {
         snprintf(err, errn, "building the %s graph: %s", with_loss ? "training" : "forward",
@@ -242,7 +158,7 @@ static void case_test(const lmg_case *c)
 {
     stat_op = (unsigned)c->op < LMG_OP_COUNT ? (int)c->op : LMG_OP_COUNT;
     char tname[200];
-    inputs in;
+    lmg_case_graph in;
     memset(&in, 0, sizeof in);
     char err[512] = "";
     for (int pass = 0; pass < 2; pass++) {
@@ -250,14 +166,14 @@ static void case_test(const lmg_case *c)
         if (with_loss && c->nograd) break;
         snprintf(tname, sizeof tname, "opencl %s %s", with_loss ? "gradient" : "forward", c->name);
         test_begin(tname);
-        if (make_inputs(c, &in, err, sizeof err) != 0) {
+        if (lmg_case_make_inputs(c, &in, err, sizeof err) != 0) {
             CHECK(0, "%s: %s", c->name, err);
         } else {
             lmg_graph *g = build_graph(c, &in, with_loss, err, sizeof err);
             if (CHECK(g != NULL, "%s: %s", c->name, err)) compare_graph(tname, c, g, !with_loss);
             lmg_graph_free(g);
         }
-        inputs_free(&in);
+        lmg_case_graph_free(&in);
         test_end();
     }
     stat_op = LMG_OP_COUNT;
