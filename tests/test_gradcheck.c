@@ -18,8 +18,7 @@
 
 /* sum_k <out_k, W_k> in double, from the forward graph's outputs after a run. */
 static int weighted_sum(const lmg_backend *be, lmg_exec *e, const lmg_graph *g,
-                        const lmg_case_graph *b,
-                        double *out)
+                        const lmg_case_graph *b, double *out)
 {
     double acc = 0;
     for (int k = 0; k < b->n_out; k++) {
