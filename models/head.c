@@ -20,8 +20,7 @@ static int nnode(lmg_graph *g, lmg_op op, const char *scope, const char *name, c
 
 const char *lmg_model_pool(const lmg_model_config *c)
 {
-    if (c->pool) return c->pool;
-    return strcmp(c->arch, "bert") == 0 ? "cls" : "last";
+    return c->pool ? c->pool : lmg_model_arch_of(c)->pool;
 }
 
 int lmg_model_pool_hidden(lmg_graph *g, const char *pool, int pad_id, const char *scope,
@@ -88,14 +87,9 @@ int lmg_model_cls_head(lmg_graph *g, const lmg_model_config *c, const char *scop
     if (g->status != LMG_OK) return -1;
     scope = scope ? scope : "";
     int x = lmg_model_pool_hidden(g, lmg_model_pool(c), c->pad_id, scope, ids, hidden);
-    if (x >= 0 && c->dropout > 0) {
-        char n1[256];
-        snprintf(n1, sizeof n1, "%scls.drop", scope);
-        lmg_attr a[3] = {lmg_attr_float("p", c->dropout),
-                         lmg_attr_int("seed", (int64_t)(c->seed & 0x7fffffffffffffffull)),
-                         lmg_attr_int("key", lmg_random_key(n1))};
-        x = lmg_graph_node(g, LMG_OP_DROPOUT, n1, &x, 1, a, 3, NULL, NULL);
-    }
+    char n1[256];
+    snprintf(n1, sizeof n1, "%scls.drop", scope);
+    x = lmg_model_dropout(g, c, x, n1);
     int w = lmg_model_param(g, c, "cls.w", 2, c->d_model, c->n_classes, 0, 0.02);
     int b = lmg_model_param(g, c, "cls.b", 1, c->n_classes, 0, 1, 0);
     x = nnode(g, LMG_OP_MATMUL, scope, "cls.logits_mm", (int[]){x, w}, 2, NULL, 0);

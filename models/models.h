@@ -5,6 +5,19 @@
 
 #include "../graph/graph.h"
 
+/* What an architecture changes in the one transformer body (models/transformer.c). */
+typedef struct lmg_model_arch {
+    const char *name;      /* "gpt", "bert" */
+    int causal;            /* attention of the default pass */
+    int pad_key_mask;      /* mask padding keys (from ids, when pad_id >= 0) */
+    const char *head_name; /* node of the tied output product */
+    int head_bias;         /* output bias "head.bias" after it (BERT's MLM head) */
+    const char *objective; /* default objective */
+    const char *pool;      /* default pooling of the classification head */
+} lmg_model_arch;
+/* The architecture c->arch names (gpt for a name lmg_model_config_check refuses). */
+const lmg_model_arch *lmg_model_arch_of(const lmg_model_config *c);
+
 /* Read a config back from a graph's metadata (strings point into g's metadata). */
 lmg_status lmg_model_config_from_graph(const lmg_graph *g, lmg_model_config *c);
 /* Record `c` in g's metadata. */
@@ -96,6 +109,8 @@ void lmg_model_graph_config(const lmg_graph *fwd, lmg_model_config *c);
  * 1 zeros, 2 ones, drawn from (c->seed, name). -1 with g->status set on failure. */
 int lmg_model_param(lmg_graph *g, const lmg_model_config *c, const char *name, int rank,
                     int64_t d0, int64_t d1, int init, double std);
+/* Dropout node `name` with c's rate, seed and a key from the name; x itself when the rate is 0. */
+int lmg_model_dropout(lmg_graph *g, const lmg_model_config *c, int x, const char *name);
 /* LayerNorm node `name` over the last axis; returns y. */
 int lmg_model_layer_norm(lmg_graph *g, int x, int gamma, int beta, const char *name);
 /* ---- the classification head (models/head.c) -------------------------------------- */
@@ -109,8 +124,5 @@ int lmg_model_pool_hidden(lmg_graph *g, const char *pool, int pad_id, const char
 /* Class logits [B,K]: pooled (dropout when c->dropout) times "cls.w" [C,K] plus "cls.b" [K]. */
 int lmg_model_cls_head(lmg_graph *g, const lmg_model_config *c, const char *scope, int ids,
                        int hidden);
-
-/* BERT's MLM head over h [N,C] (models/bert.c): h wte^T + head.bias, logits [N,V]. */
-int lmg_bert_head(lmg_graph *g, const lmg_model_config *c, const char *scope, int h, int wte);
 
 #endif

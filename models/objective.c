@@ -62,11 +62,6 @@ lmg_status lmg_objective_parse(const char *spec, lmg_objective_term *terms, int 
     return LMG_OK;
 }
 
-static const char *default_objective(const lmg_model_config *c)
-{
-    return strcmp(c->arch, "bert") == 0 ? "mlm" : "clm";
-}
-
 /* ---- one micro-batch: the passes and the loss terms -------------------------------- */
 
 enum { PASS_CLEAN, PASS_CAUSAL, PASS_MLM, PASS_KINDS };
@@ -83,19 +78,19 @@ static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
                                     const lmg_objective_term *terms, int n_terms, int ids,
                                     int targets, int labels, const char *scope, mb_out *o)
 {
-    int is_bert = strcmp(c->arch, "bert") == 0;
+    int causal_arch = lmg_model_arch_of(c)->causal;
     int pl[PASS_KINDS], ph[PASS_KINDS], made = 0;
     for (int k = 0; k < PASS_KINDS; k++) pl[k] = ph[k] = -1;
     o->loss = o->logits = o->hidden = o->mlm_ids = o->mlm_targets = o->class_logits = -1;
     char sc[200], name[256];
 
-    /* The pass each term reads; for gpt the causal pass is the clean one. */
+    /* The pass each term reads; for a causal arch (gpt) the causal pass is the clean one. */
     int want[LMG_MAX_OBJECTIVE_TERMS + 2] = {PASS_CLEAN}, n_want = 0;
     for (int i = 0; i < n_terms; i++)
         want[n_want++] = strcmp(terms[i].name, "mlm") == 0   ? PASS_MLM
                          : strcmp(terms[i].name, "sup") == 0 ? PASS_CLEAN
-                         : is_bert                           ? PASS_CAUSAL
-                                                             : PASS_CLEAN;
+                         : causal_arch                       ? PASS_CLEAN
+                                                             : PASS_CAUSAL;
     if (n_terms == 0) want[n_want++] = PASS_CLEAN;
     /* The head reads the clean pass (bidirectional for bert, causal for gpt). */
     if (c->n_classes > 0) want[n_want++] = PASS_CLEAN;
@@ -104,9 +99,9 @@ static lmg_status build_micro_batch(lmg_graph *g, const lmg_model_config *c,
         int k = want[i];
         if (pl[k] >= 0) continue;
         /* The clean pass is bidirectional for bert (what sup reads) and causal for gpt. */
-        static const char *const kname[2][PASS_KINDS] = {{"clm/", "clm/", "mlm/"},
-                                                         {"clean/", "clm/", "mlm/"}};
-        snprintf(sc, sizeof sc, "%s%s", scope, made ? kname[is_bert][k] : "");
+        static const char *const kname[2][PASS_KINDS] = {{"clean/", "clm/", "mlm/"},
+                                                         {"clm/", "clm/", "mlm/"}};
+        snprintf(sc, sizeof sc, "%s%s", scope, made ? kname[causal_arch][k] : "");
         int in = ids;
         if (k == PASS_MLM) {
             int outs[2];
@@ -168,7 +163,7 @@ static lmg_status build(const lmg_model_config *c, lmg_graph *g)
 {
     lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
     int n_terms;
-    const char *spec = c->objective ? c->objective : default_objective(c);
+    const char *spec = c->objective ? c->objective : lmg_model_arch_of(c)->objective;
     LMG_TRY(lmg_objective_parse(spec, terms, &n_terms));
     int M = c->micro_batches < 1 ? 1 : c->micro_batches;
     int64_t d[2] = {(int64_t)M * c->batch, c->seq};

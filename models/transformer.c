@@ -1,5 +1,5 @@
-/* gpt.c — the transformer body shared by GPT and BERT (embeddings, pre-LayerNorm blocks with
- * fused attention, GELU MLP, final LayerNorm, tied output), its configs and parameter init. */
+/* transformer.c — the one transformer body of GPT and BERT (embeddings, pre-LayerNorm blocks
+ * with fused attention, GELU MLP, final LayerNorm, tied output), its configs and parameter init. */
 #include "models.h"
 #include "../ops/philox.h"
 
@@ -8,10 +8,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* GPT and BERT are one body; what differs is this table. BERT's head is the tied decoder plus
+ * an output bias only: BERT's original dense+GELU+LayerNorm before the decoder breaks, at the
+ * sizes lmgraph trains, the alignment between residual stream and tied embedding that the
+ * model starts from (fortunes corpus, vocab 512, d_model 128, 2 layers: masked-token loss
+ * stayed on the unigram plateau for 300+ steps with it, left it within 100 without). BERT
+ * masks padding keys from the ids; GPT needs no mask, as its causal attention already keeps
+ * right padding out of every real position. */
+static const lmg_model_arch archs[] = {
+    {"gpt", 1, 0, "lm_head", 0, "clm", "last"},
+    {"bert", 0, 1, "head.decoder", 1, "mlm", "cls"},
+};
+
+static const lmg_model_arch *arch_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof archs / sizeof archs[0]; i++)
+        if (strcmp(archs[i].name, name) == 0) return &archs[i];
+    return NULL;
+}
+
+const lmg_model_arch *lmg_model_arch_of(const lmg_model_config *c)
+{
+    return arch_find(c->arch) ? arch_find(c->arch) : &archs[0];
+}
+
 void lmg_model_config_default(lmg_model_config *c, const char *arch)
 {
     memset(c, 0, sizeof *c);
-    c->arch = arch && strcmp(arch, "bert") == 0 ? "bert" : "gpt";
+    c->arch = arch_find(arch) ? arch_find(arch)->name : archs[0].name;
     c->layers = 4;
     c->heads = 4;
     c->d_model = 128;
@@ -44,7 +68,7 @@ void lmg_model_config_small(lmg_model_config *c, const char *arch)
 
 lmg_status lmg_model_config_check(const lmg_model_config *c)
 {
-    if (!c->arch || (strcmp(c->arch, "gpt") != 0 && strcmp(c->arch, "bert") != 0))
+    if (!arch_find(c->arch))
         return lmg_error(LMG_ERR_ARG, "model: arch '%s' is not gpt or bert",
                          c->arch ? c->arch : "(null)");
 #define POS(f, hi)                                                                         \
@@ -116,8 +140,8 @@ lmg_status lmg_model_config_to_graph(lmg_graph *g, const lmg_model_config *c)
         LMG_TRY(lmg_graph_set_meta(g, "model.pool", lmg_model_pool(c)));
     }
 #undef PUT_INT
-    const char *obj = c->objective ? c->objective : strcmp(c->arch, "bert") == 0 ? "mlm" : "clm";
-    LMG_TRY(lmg_graph_set_meta(g, "model.objective", obj));
+    LMG_TRY(lmg_graph_set_meta(g, "model.objective",
+                               c->objective ? c->objective : lmg_model_arch_of(c)->objective));
     return LMG_OK;
 }
 
@@ -262,13 +286,13 @@ static int node(const pass *p, lmg_op op, const char *name, const int *ins, int 
     return lmg_graph_node(p->g, op, name, ins, n_in, a, na, NULL, NULL);
 }
 
-static int dropout(const pass *p, int x, const char *name)
+int lmg_model_dropout(lmg_graph *g, const lmg_model_config *c, int x, const char *name)
 {
-    if (p->c->dropout <= 0.0 || x < 0) return x;
-    lmg_attr a[3] = {lmg_attr_float("p", p->c->dropout),
-                     lmg_attr_int("seed", (int64_t)(p->c->seed & 0x7fffffffffffffffull)),
+    if (c->dropout <= 0.0 || x < 0) return x;
+    lmg_attr a[3] = {lmg_attr_float("p", c->dropout),
+                     lmg_attr_int("seed", (int64_t)(c->seed & 0x7fffffffffffffffull)),
                      lmg_attr_int("key", lmg_random_key(name))};
-    return node(p, LMG_OP_DROPOUT, name, &x, 1, a, 3);
+    return lmg_graph_node(g, LMG_OP_DROPOUT, name, &x, 1, a, 3, NULL, NULL);
 }
 
 int lmg_model_layer_norm(lmg_graph *g, int x, int gamma, int beta, const char *name)
@@ -343,7 +367,7 @@ static int block(const pass *p, int x, int l)
     y = node(p, LMG_OP_RESHAPE, N("h%d.attn.out"), &y, 1, &r2, 1);
     y = node(p, LMG_OP_MATMUL, N("h%d.attn.proj_mm"), (int[]){y, wo}, 2, NULL, 0);
     y = add_bias(p, y, bo, N("h%d.attn.proj"));
-    y = dropout(p, y, N("h%d.attn.drop"));
+    y = lmg_model_dropout(g, c, y, N("h%d.attn.drop"));
     x = node(p, LMG_OP_ADD, N("h%d.res1"), (int[]){x, y}, 2, NULL, 0);
 
     /* MLP */
@@ -353,7 +377,7 @@ static int block(const pass *p, int x, int l)
     h = node(p, LMG_OP_GELU, N("h%d.mlp.gelu"), &h, 1, NULL, 0);
     h = node(p, LMG_OP_MATMUL, N("h%d.mlp.proj_mm"), (int[]){h, w2}, 2, NULL, 0);
     h = add_bias(p, h, b2, N("h%d.mlp.proj"));
-    h = dropout(p, h, N("h%d.mlp.drop"));
+    h = lmg_model_dropout(g, c, h, N("h%d.mlp.drop"));
     x = node(p, LMG_OP_ADD, N("h%d.res2"), (int[]){x, h}, 2, NULL, 0);
 #undef P
 #undef N
@@ -382,8 +406,8 @@ lmg_status lmg_model_apply_masked(lmg_graph *g, const lmg_model_config *c, int i
     const lmg_value *iv = &g->values[ids];
     if (iv->dtype != LMG_DTYPE_I32 || iv->shape.rank != 2 || iv->shape.dims[1] != c->seq)
         return lmg_error(LMG_ERR_INVALID, "model: ids '%s' must be i32[B,%d]", iv->name, c->seq);
-    int is_bert = strcmp(c->arch, "bert") == 0;
-    pass p = {g, c, scope ? scope : "", causal < 0 ? !is_bert : causal, -1,
+    const lmg_model_arch *a = lmg_model_arch_of(c);
+    pass p = {g, c, scope ? scope : "", causal < 0 ? a->causal : causal, -1,
               (int)iv->shape.dims[0], c->seq};
     int64_t B = p.B, T = p.T, C = c->d_model, V = c->vocab;
     char n1[256];
@@ -398,13 +422,13 @@ lmg_status lmg_model_apply_masked(lmg_graph *g, const lmg_model_config *c, int i
             return lmg_error(LMG_ERR_INVALID, "model: key mask '%s' must be f32[%lld,%lld] like ids",
                              mv->name, (long long)B, (long long)T);
         p.key_mask = key_mask;
-    } else if (c->pad_id >= 0 && is_bert) {
+    } else if (c->pad_id >= 0 && a->pad_key_mask) {
         lmg_attr pa = lmg_attr_int("pad_id", c->pad_id);
         p.key_mask = node(&p, LMG_OP_PADDING_MASK, N("key_mask"), &ids, 1, &pa, 1);
     }
     int x = node(&p, LMG_OP_EMBEDDING, N("tok_emb"), (int[]){wte, ids}, 2, NULL, 0);
     x = node(&p, LMG_OP_ADD, N("emb"), (int[]){x, wpe}, 2, NULL, 0); /* [B,T,C] + [T,C] */
-    x = dropout(&p, x, N("emb.drop"));
+    x = lmg_model_dropout(g, c, x, N("emb.drop"));
     int64_t d2[2] = {B * T, C}, d3[3] = {B, T, C}, dv[3] = {B, T, V};
     lmg_attr r2 = lmg_attr_ints("shape", 2, d2);
     x = node(&p, LMG_OP_RESHAPE, N("emb2d"), &x, 1, &r2, 1);
@@ -414,10 +438,11 @@ lmg_status lmg_model_apply_masked(lmg_graph *g, const lmg_model_config *c, int i
     int h = lmg_model_layer_norm(g, x, lnfg, lnfb, N("lnf"));
     lmg_attr r3 = lmg_attr_ints("shape", 3, d3);
     int hid = node(&p, LMG_OP_RESHAPE, N("hidden3d"), &h, 1, &r3, 1);
-    int lg;
-    if (is_bert) lg = lmg_bert_head(g, c, p.scope, h, wte);
-    else lg = node(&p, LMG_OP_MATMUL, N("lm_head"), (int[]){h, wte}, 2,
-                   (lmg_attr[]){lmg_attr_int("trans_b", 1)}, 1); /* tied: h wte^T */
+    /* Tied output h wte^T (plus an output bias for BERT's MLM head). */
+    int bias = a->head_bias ? param(g, c, "head.bias", 1, V, 0, INIT_ZERO, 0) : -1;
+    lmg_attr tb = lmg_attr_int("trans_b", 1);
+    int lg = node(&p, LMG_OP_MATMUL, N(a->head_name), (int[]){h, wte}, 2, &tb, 1);
+    if (bias >= 0) lg = add_bias(&p, lg, bias, N("head.out"));
     lmg_attr rv = lmg_attr_ints("shape", 3, dv);
     lg = node(&p, LMG_OP_RESHAPE, N("logits3d"), &lg, 1, &rv, 1);
 #undef N
