@@ -193,6 +193,9 @@ static void test_escaped_errors(void)
     /* A build log keeps its lines (lmg_error_log), but still no escape sequences. */
     lmg_error_log(LMG_ERR_DEVICE, "log:\n%s", "line 1\n\x1b[31mline 2");
     CHECK(strcmp(lmg_last_error(), "log:\nline 1\n\\x1b[31mline 2") == 0, "log: '%s'", lmg_last_error());
+    lmg_error(LMG_ERR_IO, "%s", "\xc2" "a\xe2\x82" "b\xf0\x9f\x98\x80");
+    CHECK(strcmp(lmg_last_error(), "\\xc2a\\xe2\\x82b\xf0\x9f\x98\x80") == 0, "broken sequences: '%s'",
+          lmg_last_error());
     test_end();
 }
 
