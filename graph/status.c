@@ -46,11 +46,13 @@ static void escape_msg(char *msg, size_t cap, int keep_newlines)
     size_t o = 0, n = strlen(msg);
     for (size_t i = 0; i < n && o + 5 < sizeof out;) {
         unsigned char c = (unsigned char)msg[i];
-        size_t ok = c >= 0x80 ? lmg_utf8_valid_prefix(msg + i, n - i) : 1;
         size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-        int control = c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < n && (unsigned char)msg[i + 1] < 0xa0);
+        int control = c < 0x20 || c == 0x7f;
         if (keep_newlines && (c == '\n' || c == '\t')) control = 0;
-        if (c >= 0x80 && ok < len) control = 1, len = 1; /* not UTF-8 */
+        if (c >= 0x80 && lmg_utf8_valid_prefix(msg + i, len <= n - i ? len : n - i) < len)
+            control = 1, len = 1; /* not UTF-8: one byte at a time */
+        else if (c == 0xc2 && (unsigned char)msg[i + 1] < 0xa0)
+            control = 1; /* C1 (U+0080..U+009F): CSI and friends */
         if (control) {
             for (size_t k = 0; k < len && o + 5 < sizeof out; k++)
                 o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", (unsigned char)msg[i + k]);

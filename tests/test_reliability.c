@@ -193,6 +193,9 @@ static void test_escaped_errors(void)
     /* A build log keeps its lines (lmg_error_log), but still no escape sequences. */
     lmg_error_log(LMG_ERR_DEVICE, "log:\n%s", "line 1\n\x1b[31mline 2");
     CHECK(strcmp(lmg_last_error(), "log:\nline 1\n\\x1b[31mline 2") == 0, "log: '%s'", lmg_last_error());
+    lmg_error(LMG_ERR_IO, "%s", "\xc2" "a\xe2\x82" "b\xf0\x9f\x98\x80");
+    CHECK(strcmp(lmg_last_error(), "\\xc2a\\xe2\\x82b\xf0\x9f\x98\x80") == 0, "broken sequences: '%s'",
+          lmg_last_error());
     test_end();
 }
 
@@ -454,6 +457,38 @@ static void stop_at_7(const lmg_train_event *e, void *user)
     if (e->kind == LMG_TRAIN_STEP && e->step == 7) lmg_train_request_stop(SIGINT);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    char *d = NULL;
+    size_t n = 0;
+    if (lmg_read_file(from, &d, &n) == LMG_OK) lmg_write_file_atomic(to, d, n);
+    free(d);
+}
+
+/* Rewrites a checkpoint with one metadata value replaced, tensors unchanged. */
+static lmg_status tamper(const char *path, const char *key, const char *value)
+{
+    lmg_st_file *f;
+    LMG_TRY(lmg_st_open(path, &f));
+    lmg_st_writer *w = lmg_st_writer_new();
+    lmg_status s = w ? LMG_OK : LMG_ERR_NOMEM;
+    for (int i = 0; s == LMG_OK && i < lmg_st_count(f); i++) {
+        lmg_dtype t;
+        lmg_shape sh;
+        const void *d;
+        s = lmg_st_find(f, lmg_st_name(f, i), &t, &sh, &d, NULL);
+        if (s == LMG_OK) s = lmg_st_writer_add(w, lmg_st_name(f, i), t, &sh, d);
+    }
+    for (int i = 0; s == LMG_OK && i < lmg_st_meta_count(f); i++) {
+        const char *k = lmg_st_meta_key(f, i);
+        s = lmg_st_writer_meta(w, k, strcmp(k, key) == 0 ? value : lmg_st_meta(f, k));
+    }
+    if (s == LMG_OK) s = lmg_st_writer_commit(w, path);
+    lmg_st_writer_free(w);
+    lmg_st_close(f);
+    return s;
+}
+
 static void test_best_order(void)
 {
     test_begin("trainer: best.safetensors is never newer than checkpoint.safetensors; resume repairs it");
@@ -538,14 +573,28 @@ static void test_best_order(void)
     free(m1);
     free(m2);
     test_end();
-}
 
-static void copy_file(const char *from, const char *to)
-{
-    char *d = NULL;
-    size_t n = 0;
-    if (lmg_read_file(from, &d, &n) == LMG_OK) lmg_write_file_atomic(to, d, n);
-    free(d);
+    test_begin("trainer: --resume refuses a checkpoint whose metadata does not validate");
+    const char *fields[][2] = {{"step", "abc"}, {"step", "9223372036854775807"},
+                               {"best_val_loss", "nan"}, {"format", "lmgraph-checkpoint-9"}};
+    char good[500];
+    snprintf(good, sizeof good, "%s/good.safetensors", tmp);
+    copy_file(ck2, good);
+    for (int i = 0; i < 4; i++) {
+        copy_file(good, ck2);
+        s = tamper(ck2, fields[i][0], fields[i][1]);
+        lmg_train_config_default(&r);
+        r.resume_dir = d2;
+        r.backend = "ref";
+        if (s == LMG_OK) s = lmg_train_run(&r, &res);
+        char want[64];
+        snprintf(want, sizeof want, "metadata '%s'", fields[i][0]);
+        CHECK(s == LMG_ERR_PARSE && strstr(lmg_last_error(), "checkpoint.safetensors") &&
+                  strstr(lmg_last_error(), want),
+              "%s = %s: %d %s", fields[i][0], fields[i][1], s, lmg_last_error());
+    }
+    CHECK(count_lines(met, "\"split\":\"train\"") == 20, "the metrics were rewritten");
+    test_end();
 }
 
 static void test_relocatable(void)

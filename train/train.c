@@ -137,6 +137,7 @@ static lmg_status check_run_data(const lmg_graph *g, const char *run_dir, const 
 /* `to` relative to folder `from` (both absolute and canonical), malloc'd. */
 static char *relative_path(const char *from, const char *to)
 {
+    if (strcmp(from, "/") == 0) from = "";
     size_t common = 0;
     for (size_t i = 0;; i++) {
         char a = from[i], b = to[i];
