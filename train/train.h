@@ -96,9 +96,6 @@ lmg_status lmg_metrics_read_key(const char *path, const char *split, const char 
 lmg_status lmg_metrics_read(const char *path, const char *split, int64_t **steps,
                             double **losses, size_t *n);
 
-/* lmg_metrics_read of another number of the lines, e.g. "loss/mlm". */
-lmg_status lmg_metrics_read_key(const char *path, const char *split, const char *key,
-                                int64_t **steps, double **values, size_t *n);
 /* The logged terms ("loss/...") of a run's training lines, at most max names. */
 lmg_status lmg_metrics_terms(const char *path, char names[][64], int max, int *n);
 
