@@ -60,4 +60,17 @@ static inline int test_summary(void)
     return test_failed_ ? 1 : 0;
 }
 
+/* test_summary, then remove the test's scratch folder `dir` when everything passed (it
+ * stays for a look when something failed). */
+static inline int test_finish(const char *dir)
+{
+    int rc = test_summary();
+    if (rc == 0 && dir && dir[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return rc;
+}
+
 #endif

@@ -673,11 +673,5 @@ int main(void)
     test_resume_exact();
     test_mlm_sup_mix();
     test_extend();
-    int rc = test_summary();
-    if (rc == 0) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-    }
-    return rc;
+    return test_finish(tmp);
 }

@@ -697,11 +697,5 @@ int main(void)
     test_checkpoint_meta();
     test_best_order();
     test_relocatable();
-    int rc = test_summary();
-    if (rc == 0) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-    }
-    return rc;
+    return test_finish(tmp);
 }
