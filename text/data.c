@@ -397,7 +397,7 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
                            const int32_t *ids, size_t n)
 {
     int vocab = lmg_bpe_vocab_size(t);
-    uint32_t width = vocab <= 65536 ? 2 : 4;
+    uint32_t width = lmg_id_width((uint32_t)vocab);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab)
             return lmg_error(LMG_ERR_ARG, "shard '%s': id %" PRId32 " at %zu is outside the "
@@ -417,14 +417,7 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
     uint8_t buf[1 << 14];
     for (size_t i = 0; i < n && !f.err;) {
         size_t k = 0;
-        for (; i < n && k + width <= sizeof buf; i++, k += width) {
-            if (width == 2) {
-                buf[k] = (uint8_t)ids[i];
-                buf[k + 1] = (uint8_t)(ids[i] >> 8);
-            } else {
-                lmg_put_u32le(buf + k, (uint32_t)ids[i]);
-            }
-        }
+        for (; i < n && k + width <= sizeof buf; i++, k += width) lmg_put_id(buf + k, width, ids[i]);
         lmg_file_writer_put(&f, buf, k);
     }
     return lmg_file_writer_commit(&f);
@@ -556,7 +549,7 @@ lmg_status lmg_shard_open(const char *path, const lmg_bpe *t, lmg_shard **out)
     }
     const uint8_t *p = h + LMG_SHARD_HEADER_BYTES;
     for (uint64_t i = 0; i < count; i++) {
-        uint32_t v = width == 2 ? (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8 : lmg_get_u32le(p + 4 * i);
+        uint32_t v = lmg_get_id(p + width * i, width);
         if (v >= vocab) {
             s = lmg_error(LMG_ERR_PARSE, "shard '%s': id %" PRIu32 " at %" PRIu64 " is outside its "
                           "vocabulary of %" PRIu32, path, v, i, vocab);

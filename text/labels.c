@@ -656,7 +656,7 @@ static lmg_status write_labshard(const char *path, const lmg_bpe *t, lmg_split s
                                  const int32_t *ids, size_t truncated)
 {
     int vocab = lmg_bpe_vocab_size(t);
-    uint32_t width = vocab <= 65536 ? 2 : 4;
+    uint32_t width = lmg_id_width((uint32_t)vocab);
     uint8_t h[64] = {0};
     memcpy(h, lab_magic, 8);
     lmg_put_u32le(h + 8, LMG_LABSHARD_VERSION);
@@ -674,16 +674,7 @@ static lmg_status write_labshard(const char *path, const lmg_bpe *t, lmg_split s
     memcpy(buf, h, 64);
     uint8_t *p = buf + 64;
     for (size_t i = 0; i < n_docs; i++, p += 4) lmg_put_u32le(p, (uint32_t)labels[i]);
-    for (size_t i = 0; i < n_docs * (size_t)T; i++) {
-        if (width == 2) {
-            p[0] = (uint8_t)ids[i];
-            p[1] = (uint8_t)(ids[i] >> 8);
-            p += 2;
-        } else {
-            lmg_put_u32le(p, (uint32_t)ids[i]);
-            p += 4;
-        }
-    }
+    for (size_t i = 0; i < n_docs * (size_t)T; i++, p += width) lmg_put_id(p, width, ids[i]);
     lmg_status s = lmg_write_file_atomic(path, buf, 64 + body);
     free(buf);
     return s;
@@ -947,7 +938,7 @@ lmg_status lmg_labshard_open(const char *path, const lmg_bpe *t, lmg_labshard **
         sh->labels[i] = (int32_t)c;
     }
     for (uint64_t i = 0; i < docs * T; i++) {
-        uint32_t v = width == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : lmg_get_u32le(p);
+        uint32_t v = lmg_get_id(p, width);
         p += width;
         if (v >= vocab) {
             s = lmg_error(LMG_ERR_PARSE, "%s: id %" PRIu32 " of document %" PRIu64 " is outside "

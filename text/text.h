@@ -236,5 +236,23 @@ static inline uint64_t lmg_get_u64le(const uint8_t *p)
     for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
+/* Token ids in shards: 2 bytes each while the vocabulary fits (<= 65536), else 4. */
+static inline uint32_t lmg_id_width(uint32_t vocab)
+{
+    return vocab <= 65536 ? 2 : 4;
+}
+static inline void lmg_put_id(uint8_t *p, uint32_t width, int32_t id)
+{
+    if (width == 2) {
+        p[0] = (uint8_t)id;
+        p[1] = (uint8_t)(id >> 8);
+    } else {
+        lmg_put_u32le(p, (uint32_t)id);
+    }
+}
+static inline uint32_t lmg_get_id(const uint8_t *p, uint32_t width)
+{
+    return width == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : lmg_get_u32le(p);
+}
 
 #endif
