@@ -444,8 +444,8 @@ lmg_status lmg_graph_append_node(lmg_graph *g, const char *name, lmg_op op, cons
     return LMG_OK;
 }
 
-int lmg_graph_node(lmg_graph *g, lmg_op op, const char *name, const int *ins, int n_in,
-                   const lmg_attr *attrs, int n_attr, const char *const *out_names, int *outs)
+static int graph_node(lmg_graph *g, lmg_op op, const char *name, const int *ins, int n_in,
+                      const lmg_attr *attrs, int n_attr, const char *const *out_names, int *outs)
 {
     if (g->status != LMG_OK) return -1;
     const lmg_op_info *info = lmg_op_get(op);
@@ -510,6 +510,26 @@ int lmg_graph_node(lmg_graph *g, lmg_op op, const char *name, const int *ins, in
         if (outs) outs[k] = ids[k];
     }
     return ids[0];
+}
+
+/* The attributes are copied before the node's output values are added: a caller's attribute
+ * may borrow memory of g itself (autodiff expands a zero gradient to its parameter's
+ * g->values[p].shape.dims), which adding values can move. */
+int lmg_graph_node(lmg_graph *g, lmg_op op, const char *name, const int *ins, int n_in,
+                   const lmg_attr *attrs, int n_attr, const char *const *out_names, int *outs)
+{
+    if (g->status != LMG_OK) return -1;
+    if (n_attr < 0 || (n_attr > 0 && !attrs))
+        return fail(g, lmg_error(LMG_ERR_ARG, "node '%s': bad attribute list", name ? name : "?"));
+    lmg_attr *own = calloc((size_t)(n_attr > 0 ? n_attr : 1), sizeof *own);
+    int n_own = 0;
+    while (own && n_own < n_attr && attr_copy(&own[n_own], &attrs[n_own]) == 0) n_own++;
+    int r = own && n_own == n_attr
+                ? graph_node(g, op, name, ins, n_in, own, n_attr, out_names, outs)
+                : fail(g, lmg_error(LMG_ERR_NOMEM, "out of memory"));
+    for (int k = 0; k < n_own; k++) attr_free(&own[k]);
+    free(own);
+    return r;
 }
 
 /* ---- short builders ---------------------------------------------------------------- */
