@@ -2,12 +2,16 @@
 # run.sh — runs every libFuzzer harness of build/fuzz/ for SECONDS each (and at most RUNS
 # inputs), one after another, over its seed corpus; prints `ok - fuzz NAME (N execs)` or
 # `not ok` with the crash report and the input that caused it, then the total.
-#   tests/fuzz/run.sh [--scratch] SECONDS [RUNS]
+#   tests/fuzz/run.sh [--scratch] [--seed N] SECONDS [RUNS]
 # New inputs are kept in build/fuzz/corpus/NAME for the next run (--scratch: in a temporary
-# folder, thrown away); crashing inputs are written to build/fuzz/crashes/.
+# folder, thrown away); crashing inputs are written to build/fuzz/crashes/. --seed fixes
+# libFuzzer's random choices, so a run of at most RUNS inputs replays the same inputs every
+# time (the test suite's short run); without it each run explores anew.
 cd "$(dirname "$0")/../.." || exit 1
 scratch=0
 [ "$1" = "--scratch" ] && scratch=1 && shift
+seed=0
+[ "$1" = "--seed" ] && seed=$2 && shift 2
 secs=${1:-60}
 runs=${2:--1}
 dir=build/fuzz
@@ -28,7 +32,7 @@ for name in pb text safetensors tokenizer shard checkpoint; do
     mkdir -p "$work"
     # Inputs up to 64 KiB: the seeds are under 2 KiB, and the loaders' limits are tested
     # by the unit tests; -timeout catches a hang, -rss_limit_mb memory that runs away.
-    "$bin" -max_total_time="$secs" -runs="$runs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    "$bin" -seed="$seed" -max_total_time="$secs" -runs="$runs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$dir/crashes/$name-" "$work" "tests/fuzz/corpus/$name" \
         >"$tmp/log" 2>&1
     rc=$?
