@@ -2,7 +2,6 @@
  * every node as kernel launches and CLBlast calls once, and replays them each step. */
 #include "opencl_internal.h"
 #include "../../graph/plan.h"
-#include "../dist.h"
 
 #include <clblast_c.h>
 #include <stdarg.h>
@@ -418,81 +417,6 @@ static lmg_status plan_layout(lmg_exec *e, int keep_all)
     return LMG_OK;
 }
 
-/* ---- AdamW fusion ------------------------------------------------------------------ */
-
-/* Weight decay may differ: the fused kernel takes it per segment. */
-static int same_attrs(const lmg_node *a, const lmg_node *b)
-{
-    static const char *names[] = {"beta1", "beta2", "eps"};
-    static const double dflt[] = {0.9, 0.999, 1e-8};
-    for (int i = 0; i < 3; i++)
-        if (lmg_node_attr_float(a, names[i], dflt[i]) != lmg_node_attr_float(b, names[i], dflt[i]))
-            return 0;
-    return 1;
-}
-
-/* 1 when the spans [off, off+count) of the four operands hold nothing but the operands of
- * AdamW nodes i .. i+len-1 (and the planner's alignment padding, which no value uses). */
-static int spans_private(const lmg_exec *e, int i, int len, uint64_t count)
-{
-    const lmg_graph *g = e->g;
-    for (int v = 0; v < g->n_values; v++) {
-        if (e->alias[v] >= 0 || value_elems(&g->values[v]) == 0) continue;
-        lmg_cl_loc l = e->loc[v];
-        uint64_t lo = l.off, hi = l.off + value_elems(&g->values[v]);
-        for (int k = 0; k < 4; k++) {
-            lmg_cl_loc s = e->loc[g->nodes[i].in[k]];
-            if (s.region != l.region || hi <= s.off || lo >= s.off + count) continue;
-            int mine = 0;
-            for (int j = i; j < i + len && !mine; j++)
-                for (int q = 0; q < 4; q++) {
-                    int w = g->nodes[j].in[q];
-                    if (w == v || (e->alias[w] >= 0 && e->alias[w] == v)) mine = 1;
-                }
-            if (!mine) return 0;
-        }
-    }
-    return 1;
-}
-
-/* How many AdamW nodes starting at node i form one block (1 = no fusion): the same
- * hyper-parameters and scalar inputs, no other node in between, and param, grad, m and v
- * each placed after the previous node's by one common distance (the planner mirrors their
- * offsets), so one launch over the span updates them all. `*count` gets the span. */
-static int adamw_run(const lmg_exec *e, int i, uint64_t *count)
-{
-    const lmg_graph *g = e->g;
-    const lmg_node *first = &g->nodes[i];
-    *count = value_elems(&g->values[first->in[0]]);
-    if (e->canary) return 1; /* the guard words between values must stay untouched */
-    int len = 1;
-    for (int j = i + 1; j < g->n_nodes; j++) {
-        const lmg_node *prev = &g->nodes[j - 1], *n = &g->nodes[j];
-        if (n->op != LMG_OP_ADAMW || !same_attrs(first, n)) break;
-        int ok = 1;
-        for (int k = 4; k < 7; k++) ok &= n->in[k] == first->in[k];
-        uint64_t pn = value_elems(&g->values[prev->in[0]]);
-        lmg_cl_loc p0 = e->loc[prev->in[0]], n0 = e->loc[n->in[0]];
-        /* At most the plan's alignment padding (64 bytes) between two blocks. */
-        if (!ok || p0.region != n0.region || n0.off < p0.off + pn || n0.off >= p0.off + pn + 16)
-            break;
-        uint64_t delta = n0.off - p0.off;
-        for (int k = 1; k < 4; k++) {
-            lmg_cl_loc a = e->loc[prev->in[k]], b = e->loc[n->in[k]];
-            ok &= a.region == b.region && b.off == a.off + delta &&
-                  value_elems(&g->values[n->in[k]]) == value_elems(&g->values[n->in[0]]);
-        }
-        if (!ok) break;
-        len++;
-        *count = n0.off + value_elems(&g->values[n->in[0]]) - e->loc[first->in[0]].off;
-    }
-    if (len > 1 && !spans_private(e, i, len, *count)) {
-        *count = value_elems(&g->values[first->in[0]]);
-        return 1;
-    }
-    return len;
-}
-
 /* ---- buffers ----------------------------------------------------------------------- */
 
 /* Host BLAS: one buffer holding every region at 4 KiB-aligned starts (sub-buffer origins
@@ -661,30 +585,6 @@ static lmg_status node_error(const lmg_graph *g, int node, lmg_status s)
 /* Consecutive AllReduce nodes of one kind (the training step's one per gradient) become one
  * bucket: one collective per step instead of one per parameter, so ranks meet once. *i
  * ends on the bucket's last node. */
-static lmg_status record_all_reduce(lmg_exec *e, int *i)
-{
-    const lmg_graph *g = e->g;
-    int first = *i, mean = (int)lmg_node_attr_int(&g->nodes[first], "mean", 1), len = 0;
-    while (first + len < g->n_nodes && g->nodes[first + len].op == LMG_OP_ALL_REDUCE &&
-           lmg_node_attr_int(&g->nodes[first + len], "mean", 1) == mean)
-        len++;
-    lmg_cl_loc *src = malloc((size_t)len * sizeof *src), *dst = malloc((size_t)len * sizeof *dst);
-    size_t *count = malloc((size_t)len * sizeof *count);
-    lmg_status s = src && dst && count ? LMG_OK : lmg_error(LMG_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < len && s == LMG_OK; k++) {
-        const lmg_node *n = &g->nodes[first + k];
-        src[k] = e->loc[n->in[0]];
-        dst[k] = e->loc[n->out[0]];
-        count[k] = (size_t)lmg_shape_numel(&g->values[n->in[0]].shape);
-    }
-    if (s == LMG_OK)
-        s = lmg_cl_record_host(e, "allreduce (MPI)", lmg_dist_allreduce_f32, len, src, dst, count,
-                               mean);
-    free(src), free(dst), free(count);
-    *i = first + len - 1;
-    return s;
-}
-
 static lmg_status record(lmg_exec *e)
 {
     const lmg_graph *g = e->g;
@@ -702,37 +602,10 @@ static lmg_status record(lmg_exec *e)
                                  "the OpenCL kernels take f32 and i32", n->name,
                                  lmg_op_name(n->op), v->name, lmg_dtype_name(v->dtype));
         }
-        if (n->op == LMG_OP_ALL_REDUCE && lmg_dist_size() > 1) {
-            lmg_status s = record_all_reduce(e, &i);
-            if (s != LMG_OK) return node_error(g, i, s);
-            continue;
-        }
-        if (n->op == LMG_OP_ADAMW) {
-            uint64_t count;
-            int len = adamw_run(e, i, &count);
-            if (len > 1) {
-                int64_t *starts = malloc((size_t)len * sizeof *starts);
-                double *wd = malloc((size_t)len * sizeof *wd);
-                lmg_status s = LMG_OK;
-                if (!starts || !wd) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
-                for (int j = 0; j < len && s == LMG_OK; j++) {
-                    const lmg_node *nj = &g->nodes[i + j];
-                    starts[j] = (int64_t)(e->loc[nj->in[0]].off - e->loc[n->in[0]].off);
-                    wd[j] = lmg_node_attr_float(nj, "weight_decay", 0.0);
-                }
-                if (s == LMG_OK)
-                    s = lmg_cl_adamw_range(e, n, e->loc[n->in[0]], e->loc[n->in[1]],
-                                           e->loc[n->in[2]], e->loc[n->in[3]], (int64_t)count,
-                                           len, starts, wd);
-                free(starts);
-                free(wd);
-                if (s != LMG_OK) return node_error(g, i, s);
-                i += len - 1;
-                continue;
-            }
-        }
+        e->consumed = 1;
         lmg_status s = op_table[n->op](e, n);
         if (s != LMG_OK) return node_error(g, i, s);
+        i += e->consumed - 1;
     }
     e->cur_node = -1;
     return LMG_OK;

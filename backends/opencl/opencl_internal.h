@@ -176,6 +176,8 @@ struct lmg_exec {
     lmg_cl_cmd *cmds;
     int n_cmds, cap_cmds;
     int cur_node;          /* the node being recorded */
+    int consumed;          /* nodes its recorder took: 1, or more when it records a run of
+                            * following nodes as one command (AdamW blocks, AllReduce) */
     size_t scratch_used, scratch_max; /* elements */
     uint32_t *aux;         /* the AUX region's contents */
     size_t n_aux, cap_aux; /* elements */
@@ -220,13 +222,6 @@ size_t lmg_cl_row_group(lmg_exec *e, const char *name, int64_t n);
 #define LMG_OP(E, N, mi, ma, no, gr) lmg_status lmg_cl_op_##E(lmg_exec *, const lmg_node *);
 #include "../../ops/ops.def"
 #undef LMG_OP
-
-/* AdamW over `count` contiguous elements of param/grad/m/v (optim.c), so the executor can
- * fuse the nodes of one flat parameter block into one launch: segment k starts at element
- * starts[k] and decays by wd[k] (nodes differ in weight decay: none for biases). */
-lmg_status lmg_cl_adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_cl_loc g,
-                              lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
-                              const int64_t *starts, const double *wd);
 
 /* Record a host round trip (LMG_CL_CMD_HOST) of nseg segments through the executor's one
  * host buffer; the arrays are copied. */
