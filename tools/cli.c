@@ -1,8 +1,11 @@
-/* cli.c — shared helpers of the `lmg` subcommands: errors, flags, numbers, graph loading. */
+/* cli.c — shared helpers of the `lmg` subcommands: errors, option tables (parsing and
+ * --help from one table), numbers, graph loading, stop signals. */
 #include "cli.h"
 #include "../train/train.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,7 +40,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     lmg_escape_line(line, sizeof line);
-    fprintf(stderr, "lmg %s: %s\ntry 'lmg %s --help'\n", cmd, line, cmd);
+    fprintf(stderr, "lmg %s: %s (see lmg %s --help)\n", cmd, line, cmd);
     return 2;
 }
 
@@ -78,6 +81,329 @@ int cli_parse_double(const char *s, double *out)
     if (errno || end == s || *end || !isfinite(v)) return -1;
     *out = v;
     return 0;
+}
+
+/* ---- option tables ------------------------------------------------------------------ */
+
+#define HELP_MAX_LEFT 24 /* a longer option column puts its help on the next line */
+
+void cli_list_free(cli_list *l)
+{
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int list_push(cli_list *l, const char *v)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 8;
+        const char **nv = realloc(l->v, (size_t)cap * sizeof *nv);
+        if (!nv) return -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = v;
+    return 0;
+}
+
+static int is_option(const cli_opt *o)
+{
+    return o->kind != CLI_END && o->kind != CLI_SECTION && o->kind != CLI_POS;
+}
+
+/* The option whose name or alias is the n bytes at s. */
+static cli_opt *find_opt(cli_opt *opts, const char *s, size_t n)
+{
+    for (cli_opt *o = opts; o->kind != CLI_END; o++) {
+        if (!is_option(o)) continue;
+        if (strlen(o->name) == n && strncmp(o->name, s, n) == 0) return o;
+        if (o->alias && strlen(o->alias) == n && strncmp(o->alias, s, n) == 0) return o;
+    }
+    return NULL;
+}
+
+/* "gpt, bert or both" from "gpt|bert|both"; 1 when v is one of the words. */
+static int choice_words(const char *words, const char *v, char *out, size_t n)
+{
+    int found = 0, count = 0;
+    const char *p = words;
+    for (const char *q = p; *q; q++) count += *q == '|';
+    size_t len = 0;
+    out[0] = 0;
+    for (int k = 0; k <= count; k++) {
+        const char *e = strchr(p, '|');
+        size_t w = e ? (size_t)(e - p) : strlen(p);
+        if (v && strlen(v) == w && strncmp(v, p, w) == 0) found = 1;
+        if (len < n)
+            len += (size_t)snprintf(out + len, n - len, "%s%.*s",
+                                    k == 0 ? "" : k == count ? " or " : ", ", (int)w, p);
+        p += w + 1;
+    }
+    return found;
+}
+
+/* Store `v` (the value of option `o`, typed as `flag`) by o->kind; 0 or an exit code. */
+static int set_value(const char *cmd, cli_opt *o, const char *flag, const char *v)
+{
+    char words[256];
+    switch (o->kind) {
+    case CLI_STR: *(const char **)o->dst = v; return 0;
+    case CLI_LIST:
+        if (list_push(o->dst, v) != 0) return cli_fail(cmd, LMG_ERR_NOMEM, "out of memory");
+        return 0;
+    case CLI_CALL: return o->fn(cmd, o, v);
+    case CLI_CHOICE:
+        if (!choice_words(o->arg, v, words, sizeof words))
+            return cli_usage_error(cmd, "%s wants %s, not '%s'", flag, words, v);
+        *(const char **)o->dst = v;
+        return 0;
+    case CLI_INT: {
+        long long lo = (long long)o->lo, hi = o->hi >= 9.2e18 ? LLONG_MAX : (long long)o->hi;
+        if (cli_parse_int(v, lo, hi, o->dst) == 0) return 0;
+        if (hi == LLONG_MAX) return cli_usage_error(cmd, "%s wants an integer >= %lld, not '%s'", flag, lo, v);
+        return cli_usage_error(cmd, "%s wants an integer in %lld..%lld, not '%s'", flag, lo, hi, v);
+    }
+    case CLI_DOUBLE: {
+        double x;
+        int lo_open = (o->flags & CLI_LO_OPEN) != 0, hi_open = (o->flags & CLI_HI_OPEN) != 0;
+        if (cli_parse_double(v, &x) == 0 && (lo_open ? x > o->lo : x >= o->lo) &&
+            (hi_open ? x < o->hi : x <= o->hi)) {
+            *(double *)o->dst = x;
+            return 0;
+        }
+        if (isinf(o->hi))
+            return cli_usage_error(cmd, "%s wants a number %s %g, not '%s'", flag,
+                                   lo_open ? ">" : ">=", o->lo, v);
+        return cli_usage_error(cmd, "%s wants a number in %c%g, %g%c, not '%s'", flag,
+                               lo_open ? '(' : '[', o->lo, o->hi, hi_open ? ')' : ']', v);
+    }
+    default: return 0;
+    }
+}
+
+/* A positional argument into the next CLI_POS slot; 0 or an exit code. */
+static int set_positional(const cli_spec *spec, int *slot, const char *a)
+{
+    cli_opt *o = spec->opts;
+    int k = 0;
+    for (; o->kind != CLI_END; o++) {
+        if (o->kind != CLI_POS) continue;
+        if (o->flags & CLI_REST) break;
+        if (k++ == *slot) break;
+    }
+    if (o->kind == CLI_END) return cli_usage_error(spec->cmd, "unexpected argument '%s'", a);
+    o->given++;
+    if (o->flags & CLI_REST) {
+        if (list_push(o->dst, a) != 0) return cli_fail(spec->cmd, LMG_ERR_NOMEM, "out of memory");
+        return 0;
+    }
+    *(const char **)o->dst = a;
+    (*slot)++;
+    return 0;
+}
+
+/* "-5" is a positional (a token id, say): no option starts with a digit. */
+static int looks_positional(const char *a)
+{
+    return a[0] != '-' || a[1] == 0 || isdigit((unsigned char)a[1]) || (a[1] == '.' && isdigit((unsigned char)a[2]));
+}
+
+int cli_parse(cli_spec *spec, int argc, char **argv, int *rc)
+{
+    *rc = 0;
+    for (cli_opt *o = spec->opts; o->kind != CLI_END; o++) o->given = 0;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (cli_is_help(argv[i])) {
+            cli_help(spec, stdout);
+            return 0;
+        }
+    int slot = 0, only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_positional && strcmp(a, "--") == 0) {
+            only_positional = 1;
+            continue;
+        }
+        if (only_positional || looks_positional(a)) {
+            if ((*rc = set_positional(spec, &slot, a)) != 0) return 0;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t n = eq ? (size_t)(eq - a) : strlen(a);
+        cli_opt *o = find_opt(spec->opts, a, n);
+        char flag[128];
+        snprintf(flag, sizeof flag, "%.*s", (int)(n < 100 ? n : 100), a);
+        if (!o) {
+            char esc[160];
+            snprintf(esc, sizeof esc, "%s", flag);
+            lmg_escape_line(esc, sizeof esc);
+            fprintf(stderr, "lmg %s: unknown option '%s' (lmg %s --help lists them)\n", spec->cmd,
+                    esc, spec->cmd);
+            *rc = 2;
+            return 0;
+        }
+        o->given++;
+        if (o->kind == CLI_FLAG) {
+            if (eq) {
+                *rc = cli_usage_error(spec->cmd, "%s takes no value, not '%s'", flag, eq + 1);
+                return 0;
+            }
+            *(int *)o->dst = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!v) {
+            *rc = cli_usage_error(spec->cmd, "%s needs a value", flag);
+            return 0;
+        }
+        if ((*rc = set_value(spec->cmd, o, flag, v)) != 0) return 0;
+    }
+    for (cli_opt *o = spec->opts; o->kind != CLI_END; o++) {
+        if (!(o->flags & CLI_REQUIRED) || o->given) continue;
+        if (o->kind == CLI_POS)
+            *rc = cli_usage_error(spec->cmd, "no %s given", o->arg);
+        else
+            *rc = cli_usage_error(spec->cmd, "%s %s is required", o->name, o->arg ? o->arg : "");
+        return 0;
+    }
+    return 1;
+}
+
+int cli_given(const cli_spec *spec, const char *name)
+{
+    const cli_opt *o = find_opt(spec->opts, name, strlen(name));
+    return o ? o->given : 0;
+}
+
+int cli_given_group(const cli_spec *spec, unsigned group)
+{
+    int n = 0;
+    for (const cli_opt *o = spec->opts; o->kind != CLI_END; o++)
+        if (is_option(o) && (o->flags & group)) n += o->given;
+    return n;
+}
+
+int cli_exclusive(const cli_spec *spec, ...)
+{
+    va_list ap;
+    const char *first = NULL, *name;
+    va_start(ap, spec);
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        if (!cli_given(spec, name)) continue;
+        if (first) {
+            va_end(ap);
+            return cli_usage_error(spec->cmd, "%s and %s exclude each other", first, name);
+        }
+        first = name;
+    }
+    va_end(ap);
+    return 0;
+}
+
+/* "  -o, --output PATH" / "  --graph FILE, --model-graph FILE" into buf; its length. */
+static int opt_left(const cli_opt *o, char *buf, size_t n)
+{
+    const char *arg = o->arg ? o->arg : "", *sp = o->arg ? " " : "";
+    const char *a = o->name, *b = o->alias;
+    if (b && b[1] != '-' && a[1] == '-') a = o->alias, b = o->name; /* the short one first */
+    if (!b) return snprintf(buf, n, "  %s%s%s", a, sp, arg);
+    if (a[1] != '-') return snprintf(buf, n, "  %s, %s%s%s", a, b, sp, arg);
+    return snprintf(buf, n, "  %s%s%s, %s%s%s", a, sp, arg, b, sp, arg);
+}
+
+/* Lines of `text` after the first indented by `col` spaces; `tail` ends the last one. */
+static void put_indented(FILE *f, const char *text, int col, const char *tail)
+{
+    for (const char *p = text; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (p != text) fprintf(f, "%*s", col, "");
+        fprintf(f, "%.*s%s\n", (int)len, p, e && e[1] ? "" : tail);
+        p += len + (e != NULL);
+    }
+}
+
+void cli_help(const cli_spec *spec, FILE *f)
+{
+    char left[256];
+    int width = 12;
+    for (const cli_opt *o = spec->opts; o->kind != CLI_END; o++) {
+        if (!is_option(o)) continue;
+        int w = opt_left(o, left, sizeof left);
+        if (w <= HELP_MAX_LEFT + 2 && w > width) width = w;
+    }
+    int col = width + 3;
+    fputs("usage: ", f);
+    put_indented(f, spec->usage, 7, "");
+    if (spec->about) {
+        fputc('\n', f);
+        put_indented(f, spec->about, 0, "");
+    }
+    int sections = 0;
+    for (const cli_opt *o = spec->opts; o->kind != CLI_END; o++) {
+        if (o->kind == CLI_SECTION) {
+            fprintf(f, "\n%s:\n", o->help);
+            sections++;
+            continue;
+        }
+        if (!is_option(o)) continue;
+        if (!sections++) fputs("\noptions:\n", f);
+        int w = opt_left(o, left, sizeof left);
+        if (w > width) fprintf(f, "%s\n%*s", left, col, "");
+        else fprintf(f, "%-*s", col, left);
+        put_indented(f, o->help, col, o->flags & CLI_REQUIRED ? " (required)" : "");
+    }
+    if (!sections) fputs("\noptions:\n", f);
+    fprintf(f, "%-*s%s\n", col, "  -h, --help", "show this help");
+    if (spec->epilog) {
+        fputc('\n', f);
+        put_indented(f, spec->epilog, 0, "");
+    }
+    fputs("\nexit status: ", f);
+    put_indented(f, spec->exit_status ? spec->exit_status : "0 ok, 1 failure, 2 usage error", 0, "");
+}
+
+static void dispatch_help(const char *cmd, const char *what, const cli_action *actions, int n,
+                          const char *exit_status, FILE *f)
+{
+    int width = 0;
+    for (int k = 0; k < n; k++) {
+        fputs(k ? "       " : "usage: ", f);
+        put_indented(f, actions[k].usage, 7, "");
+        int w = (int)strlen(actions[k].name);
+        if (w > width) width = w;
+    }
+    fprintf(f, "\n%ss:\n", what);
+    for (int k = 0; k < n; k++) {
+        fprintf(f, "  %-*s  ", width, actions[k].name);
+        put_indented(f, actions[k].summary, width + 4, "");
+    }
+    fprintf(f, "\nlmg %s <%s> --help shows the options of each.\n", cmd, what);
+    fputs("\nexit status: ", f);
+    put_indented(f, exit_status, 0, "");
+}
+
+int cli_dispatch(const char *cmd, const char *what, const cli_action *actions, int n,
+                 const char *exit_status, int argc, char **argv)
+{
+    char names[256];
+    size_t len = 0;
+    names[0] = 0;
+    for (int k = 0; k < n && len < sizeof names; k++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "", actions[k].name);
+    if (argc >= 2 && cli_is_help(argv[1])) {
+        if (n == 1) {
+            char *help[] = {(char *)actions[0].name, argv[1], NULL};
+            return actions[0].fn(2, help);
+        }
+        dispatch_help(cmd, what, actions, n, exit_status, stdout);
+        return 0;
+    }
+    if (argc < 2) return cli_usage_error(cmd, "no %s given (%s)", what, names);
+    for (int k = 0; k < n; k++)
+        if (strcmp(argv[1], actions[k].name) == 0) return actions[k].fn(argc - 1, argv + 1);
+    return cli_usage_error(cmd, "unknown %s '%s' (%s)", what, argv[1], names);
 }
 
 lmg_status cli_read_file(const char *path, char **data, size_t *n)

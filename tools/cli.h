@@ -6,6 +6,8 @@
 #include "../graph/graph.h"
 #include "../backends/backend.h"
 
+#include <stdio.h>
+
 /* Every subcommand: int lmg_cmd_<name>(int argc, char **argv), argv[0] = the subcommand.
  * Returns the process exit code: 0 ok, 1 failure, 2 usage error. */
 typedef int (*lmg_cmd_fn)(int argc, char **argv);
@@ -15,14 +17,126 @@ int cli_fail(const char *cmd, lmg_status s, const char *fmt, ...) __attribute__(
 /* Print "lmg <cmd>: <path>: <last library error>" to stderr, naming path once when the
  * message already starts with it; return 1. */
 int cli_fail_file(const char *cmd, const char *path);
-/* Print "lmg <cmd>: <msg>" and "try 'lmg <cmd> --help'" to stderr; return 2. */
+/* Print the one line "lmg <cmd>: <msg> (see lmg <cmd> --help)" to stderr; return 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* 1 when argv[i] is "-h" or "--help". */
 int cli_is_help(const char *arg);
 /* Flag value: for "--name V" returns V and advances *i; for "--name=V" returns V. NULL when
- * argv[*i] is not this flag. A flag given without its value is a usage error: *missing = 1. */
+ * argv[*i] is not this flag. A flag given without its value is a usage error: *missing = 1.
+ * Kept for hand-written loops; a command states its options as a cli_opt table instead:
+ *   else if ((v = cli_flag(argc, argv, &i, "--depth", &missing))) depth = v;
+ * becomes the table row CLI_STR("--depth", NULL, "N", &depth, "...help..."). */
 const char *cli_flag(int argc, char **argv, int *i, const char *name, int *missing);
+
+/* ---- option tables ------------------------------------------------------------------
+ * A command states its options once, as a table that cli_parse reads argv with and
+ * cli_help prints --help from, so no option exists without its line of help. */
+
+typedef enum cli_kind {
+    CLI_END = 0, /* ends a table */
+    CLI_SECTION, /* a heading in the help ("model options"); help = the heading */
+    CLI_FLAG,    /* no value: *(int *)dst = 1 */
+    CLI_STR,     /* *(const char **)dst = the value (the last one given wins) */
+    CLI_INT,     /* *(long long *)dst, an integer in lo..hi */
+    CLI_DOUBLE,  /* *(double *)dst, a finite number in lo..hi (CLI_LO_OPEN/CLI_HI_OPEN) */
+    CLI_CHOICE,  /* *(const char **)dst, one of the '|'-separated words of `arg` */
+    CLI_LIST,    /* repeatable: appended to *(cli_list *)dst */
+    CLI_CALL,    /* fn(cmd, opt, value) parses the value itself; returns 0 or an exit code */
+    CLI_POS,     /* a positional argument: STR when dst is const char **, or with
+                  * CLI_REST a cli_list taking all the rest; arg names it in errors */
+} cli_kind;
+
+enum {
+    CLI_REQUIRED = 1 << 0, /* an option or positional that must be given */
+    CLI_LO_OPEN = 1 << 1,  /* CLI_DOUBLE: the value must be > lo (not >= lo) */
+    CLI_HI_OPEN = 1 << 2,  /* CLI_DOUBLE: the value must be < hi */
+    CLI_REST = 1 << 3,     /* CLI_POS: every remaining positional, into a cli_list */
+    CLI_GROUP1 = 1 << 8,   /* command-defined groups, counted by cli_given_group */
+    CLI_GROUP2 = 1 << 9,
+    CLI_GROUP3 = 1 << 10,
+};
+
+/* The values of a repeatable option, in order; v is malloc'd (cli_list_free). */
+typedef struct cli_list {
+    const char **v;
+    int n, cap;
+} cli_list;
+
+typedef struct cli_opt cli_opt;
+typedef int (*cli_opt_fn)(const char *cmd, const cli_opt *o, const char *value);
+
+struct cli_opt {
+    cli_kind kind;
+    const char *name;  /* "--steps"; CLI_POS: NULL */
+    const char *alias; /* "-o" for "--output", "--model-graph" for "--graph", or NULL */
+    const char *arg;   /* the value's name in the help ("N", "FILE"); CLI_CHOICE: "a|b|c";
+                        * CLI_POS: what it is, for "no <arg> given" */
+    void *dst;
+    const char *help;  /* lines split by \n, indented under the first in the help */
+    double lo, hi;     /* CLI_INT, CLI_DOUBLE */
+    unsigned flags;
+    cli_opt_fn fn;     /* CLI_CALL */
+    int given;         /* set by cli_parse: how many times it was given */
+};
+
+/* Rows of a table. Extra designated fields may follow the help: .flags = CLI_REQUIRED. */
+#define CLI_SECTION(title) {.kind = CLI_SECTION, .help = (title)}
+#define CLI_FLAG(n, a, d, h, ...) {.kind = CLI_FLAG, .name = (n), .alias = (a), .dst = (d), .help = (h), __VA_ARGS__}
+#define CLI_STR(n, a, m, d, h, ...) \
+    {.kind = CLI_STR, .name = (n), .alias = (a), .arg = (m), .dst = (d), .help = (h), __VA_ARGS__}
+#define CLI_INT(n, m, d, l, u, h, ...) \
+    {.kind = CLI_INT, .name = (n), .arg = (m), .dst = (d), .lo = (l), .hi = (u), .help = (h), __VA_ARGS__}
+#define CLI_DOUBLE(n, m, d, l, u, h, ...) \
+    {.kind = CLI_DOUBLE, .name = (n), .arg = (m), .dst = (d), .lo = (l), .hi = (u), .help = (h), __VA_ARGS__}
+#define CLI_CHOICE(n, words, d, h, ...) \
+    {.kind = CLI_CHOICE, .name = (n), .arg = (words), .dst = (d), .help = (h), __VA_ARGS__}
+#define CLI_LIST(n, m, d, h, ...) {.kind = CLI_LIST, .name = (n), .arg = (m), .dst = (d), .help = (h), __VA_ARGS__}
+#define CLI_CALL(n, m, f, d, h, ...) \
+    {.kind = CLI_CALL, .name = (n), .arg = (m), .fn = (f), .dst = (d), .help = (h), __VA_ARGS__}
+#define CLI_POS(what, d, ...) {.kind = CLI_POS, .arg = (what), .dst = (d), __VA_ARGS__}
+#define CLI_OPT_END {.kind = CLI_END}
+
+/* One command: what --help prints around its option table. */
+typedef struct cli_spec {
+    const char *cmd;         /* "train", "tokenizer train": errors read "lmg <cmd>: ..." */
+    const char *usage;       /* after "usage: "; further lines are indented to match */
+    const char *about;       /* what the command does (may be NULL) */
+    cli_opt *opts;           /* the table, CLI_OPT_END last */
+    const char *epilog;      /* printed after the options (may be NULL) */
+    const char *exit_status; /* after "exit status: " */
+} cli_spec;
+
+/* Read argv[1..] by spec->opts: "--name VALUE", "--name=VALUE", flags, positionals ("-"
+ * and negative numbers included; all after "--"). -h/--help prints the help to stdout.
+ * Returns 1 when the command should go on; 0 with *rc set to the exit status when it
+ * should not: 0 after --help, 2 after a usage error, printed as one line naming the
+ * option and value, or the status a CLI_CALL returned. */
+int cli_parse(cli_spec *spec, int argc, char **argv, int *rc);
+/* The help of spec, as --help prints it. */
+void cli_help(const cli_spec *spec, FILE *f);
+/* How many times the option called `name` (or its alias) was given; 0 when unknown. */
+int cli_given(const cli_spec *spec, const char *name);
+/* How many options of `group` (a CLI_GROUP* bit) were given. */
+int cli_given_group(const cli_spec *spec, unsigned group);
+/* Usage error unless at most one of the options named (NULL-terminated) was given:
+ * "--data and --corpus exclude each other". Returns 0 or 2. */
+int cli_exclusive(const cli_spec *spec, ...) __attribute__((sentinel));
+void cli_list_free(cli_list *l);
+
+/* A command made of actions ("lmg tokenizer train ...") dispatches on argv[1]. */
+typedef struct cli_action {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] = the action */
+    const char *usage;                /* the action's usage, as in its cli_spec */
+    const char *summary;              /* one line for the command's --help */
+} cli_action;
+
+/* Run the action argv[1] names. --help (or nothing) lists the actions' usage lines and
+ * summaries; a command of one action (export onnx) shows that action's help instead.
+ * `what` names an action in errors: "unknown format 'x' (onnx)". */
+int cli_dispatch(const char *cmd, const char *what, const cli_action *actions, int n,
+                 const char *exit_status, int argc, char **argv);
 /* Parse numbers strictly (whole string, range); 0 ok, -1 bad. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 int cli_parse_double(const char *s, double *out);

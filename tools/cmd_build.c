@@ -11,31 +11,6 @@ int lmg_cmd_build(int argc, char **argv);
 
 static const char *const CMD = "build";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg build [--model gpt|bert] [model options] -o FORWARD.pb\n"
-            "\n"
-            "Build the forward graph of a model and its objective. Inputs: ids i32[B,T] and,\n"
-            "for clm, targets i32[B,T] (the next token of each position). Outputs: loss (a\n"
-            "scalar), logits [B,T,V], hidden [B,T,C]; mlm also outputs mlm/ids and\n"
-            "mlm/targets. Parameters are initialised as GPT-2's (normal 0.02, residual\n"
-            "projections scaled by 1/sqrt(2 layers)). Tensors of 4 KiB or more go to a\n"
-            ".safetensors file beside a .pb output; a .lmgt output is the text form.\n"
-            "\n" MODEL_FLAGS_HELP
-            "\n"
-            "other options:\n"
-            "  --graph FILE, --model-graph FILE\n"
-            "                           your own forward graph instead of gpt or bert (as in\n"
-            "                           lmg train --graph): bound to --batch/--seq,\n"
-            "                           with its loss, next-token loss or --objective-graph\n"
-            "  -o, --output PATH        where to write the graph (required)\n"
-            "  -q, --quiet              print nothing on success\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "exit status: 0 written, 1 failure, 2 usage error\n");
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -47,35 +22,32 @@ int lmg_cmd_build(int argc, char **argv)
     model_flags m;
     const char *out = NULL, *model_graph = NULL;
     int quiet = 0, rc;
-    for (int i = 1; i < argc; i++)
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        }
-    if ((rc = model_flags_init(&m, CMD, argc, argv))) return rc;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (model_flag(&m, CMD, argc, argv, &i, &rc)) {
-            if (rc) return rc;
-        } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
-                   (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
-            out = v;
-        } else if (!missing &&
-                   ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
-                    (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
-            model_graph = v;
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else {
-            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!out) return cli_usage_error(CMD, "no output given (-o FORWARD.pb)");
+    model_flags_init(&m);
+    cli_opt opts[] = {
+        MODEL_FLAGS_OPTS(&m),
+        CLI_SECTION("other options"),
+        CLI_STR("--graph", "--model-graph", "FILE", &model_graph,
+                "your own forward graph instead of gpt or bert (as in\n"
+                "lmg train --graph): bound to --batch/--seq,\n"
+                "with its loss, next-token loss or --objective-graph"),
+        CLI_STR("--output", "-o", "PATH", &out, "where to write the graph", .flags = CLI_REQUIRED),
+        CLI_FLAG("--quiet", "-q", &quiet, "print nothing on success"),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg build [--model gpt|bert] [model options] -o FORWARD.pb",
+        .about = "Build the forward graph of a model and its objective. Inputs: ids i32[B,T] and,\n"
+                 "for clm, targets i32[B,T] (the next token of each position). Outputs: loss (a\n"
+                 "scalar), logits [B,T,V], hidden [B,T,C]; mlm also outputs mlm/ids and\n"
+                 "mlm/targets. Parameters are initialised as GPT-2's (normal 0.02, residual\n"
+                 "projections scaled by 1/sqrt(2 layers)). Tensors of 4 KiB or more go to a\n"
+                 ".safetensors file beside a .pb output; a .lmgt output is the text form.",
+        .opts = opts,
+        .exit_status = "0 written, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    model_flags_apply(&m);
     lmg_graph *obj = NULL, *g = NULL, *mg = NULL;
     if (model_graph && m.c.objective)
         return cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "

@@ -23,74 +23,22 @@ int lmg_cmd_train(int argc, char **argv);
 static const char *const CMD = "train";
 
 #define DEFAULT_STEPS 1000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg train [options]\n"
-            "       lmg train --resume DIR [--steps N] [--stop-after N] [--backend B] [--device P:D]\n"
-            "       mpirun -np N lmg train --out DIR [options]   (data-parallel: N ranks, each\n"
-            "                           with --batch rows of a global batch of N x --batch)\n"
-            "\n"
-            "Pretrain a model. With no options: train a byte-level BPE tokenizer on the fortunes\n"
-            "corpus (%s), write train/val/test token shards, train\n"
-            "a small GPT for %d steps on the default OpenCL device, validate as it goes, and\n"
-            "print a few sampled lines. Everything goes to a run directory: train.pb (the\n"
-            "training graph), checkpoint.safetensors, best.safetensors, metrics.jsonl, loss.svg\n"
-            "and data/ (tokenizer and shards).\n"
-            "\n" MODEL_FLAGS_HELP
-            "  --graph FILE, --model-graph FILE\n"
-            "                           train your own forward graph (.lmgt or .pb) instead of\n"
-            "                           gpt or bert: it reads ids i32[B,T] and outputs logits\n"
-            "                           f32[B,T,V] and/or hidden, and optionally a scalar loss\n"
-            "                           (else next-token cross-entropy on its logits, or\n"
-            "                           --objective-graph); sizes it fixes by number set\n"
-            "                           --batch, --seq and --vocab (samples/models/)\n"
-            "\n"
-            "training options:\n"
-            "  --steps N                training steps (default %d)\n"
-            "  --lr LR                  peak learning rate (default 3e-3)\n"
-            "  --min-lr LR              learning rate at the end of the cosine decay (default lr/10)\n"
-            "  --warmup N               linear warm-up steps (default 5%% of the steps)\n"
-            "  --weight-decay W         AdamW decay of matrices (default 0.1)\n"
-            "  --clip C                 global gradient-norm limit, 0 = none (default 1)\n"
-            "  --eval-every N           validate every N steps and at the end (default 100)\n"
-            "  --eval-batches N         validation batches per evaluation, 0 = all (default 20)\n"
-            "  --patience N             stop after N evaluations without improvement, 0 = never\n"
-            "                           (default 5); best.safetensors keeps the best weights\n"
-            "  --data-seed S            order of the training batches (default 1)\n"
-            "\n"
-            "data and run options:\n"
-            "  --corpus PATH            text files or folders to train on (repeatable; default\n"
-            "                           the fortunes corpus); a tokenizer of --vocab ids is\n"
-            "                           trained and the shards written to DIR/data\n"
-            "  --data DIR               use prepared data instead: DIR/tok.bpe and\n"
-            "                           DIR/{train,val,test}.tok (lmg tokenizer, lmg data); or\n"
-            "                           labelled data (lmg data prepare --labels, rows of --seq\n"
-            "                           ids): the model gets a classification head and the\n"
-            "                           objective may hold 'sup', e.g. mlm:1.0,sup:0.5\n"
-            "  --out DIR                the run directory (default runs/<date>-<time>)\n"
-            "  --resume DIR             continue the run in DIR from its checkpoint; the model,\n"
-            "                           data and schedule come from the run; with --steps N\n"
-            "                           beyond the run's own end, train on to step N (at the\n"
-            "                           schedule's final learning rate)\n"
-            "  --stop-after N           end after step N as if interrupted (resume continues)\n"
-            "  --backend NAME           opencl (default) or ref\n"
-            "  --device P:D             OpenCL platform and device (see lmg devices)\n"
-            "  --samples N              sampled lines to print at the end, gpt only (default 3)\n"
-            "  --profile N              after step 1 + N, print device time per op type and per\n"
-            "                           node over those N steps (OpenCL event profiling) and\n"
-            "                           write DIR/trace.json, a Chrome trace of the last one\n"
-            "  -q, --quiet              no progress output\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
-            "and the command says how to resume; a second one ends it at once.\n"
-            "\n"
-            "exit status: 0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
-            "143 interrupted (SIGTERM)\n",
-            LMG_CORPUS_DEFAULT_DIR, DEFAULT_STEPS, DEFAULT_STEPS);
-}
+/* Options that set a run up: --resume takes none of them (the run has its own). */
+#define SETUP MODEL_FLAGS_GROUP
+
+/* What the command line asks for. */
+typedef struct train_args {
+    model_flags m;
+    const char *model_graph, *out, *resume, *backend, *device, *data;
+    cli_list corpus;
+    long long steps, warmup, eval_every, eval_batches, patience, data_seed, stop_after, samples,
+        profile;
+    double lr, min_lr, weight_decay, clip;
+    int quiet, steps_given;
+} train_args;
 
 /* ---- progress ---------------------------------------------------------------------- */
 
@@ -227,314 +175,346 @@ static int print_samples(const char *run_dir, const char *backend, const char *d
 
 /* ---- the command ------------------------------------------------------------------- */
 
-static int parse_pos_double(const char *flag, const char *v, double lo, double *out)
+/* Phase 1: the options, checked against each other. Returns 1 to go on, else 0 with *rc. */
+static int parse_options(train_args *a, int argc, char **argv, int *rc)
 {
-    if (cli_parse_double(v, out) != 0 || *out < lo)
-        return cli_usage_error(CMD, "%s wants a number >= %g, not '%s'", flag, lo, v);
+    lmg_train_config d;
+    lmg_train_config_default(&d);
+    memset(a, 0, sizeof *a);
+    model_flags_init(&a->m);
+    a->steps = DEFAULT_STEPS, a->warmup = -1, a->eval_every = 100, a->eval_batches = 20;
+    a->patience = 5, a->data_seed = 1, a->samples = 3;
+    a->lr = 3e-3, a->min_lr = -1, a->weight_decay = d.optim.weight_decay, a->clip = d.optim.clip;
+    cli_opt opts[] = {
+        MODEL_FLAGS_OPTS(&a->m),
+        CLI_STR("--graph", "--model-graph", "FILE", &a->model_graph,
+                "train your own forward graph (.lmgt or .pb) instead of\n"
+                "gpt or bert: it reads ids i32[B,T] and outputs logits\n"
+                "f32[B,T,V] and/or hidden, and optionally a scalar loss\n"
+                "(else next-token cross-entropy on its logits, or\n"
+                "--objective-graph); sizes it fixes by number set\n"
+                "--batch, --seq and --vocab (samples/models/)", .flags = SETUP),
+        CLI_SECTION("training options"),
+        CLI_INT("--steps", "N", &a->steps, 1, 1000000000, "training steps (default " STR(DEFAULT_STEPS) ")"),
+        CLI_DOUBLE("--lr", "LR", &a->lr, 1e-12, HUGE_VAL, "peak learning rate (default 3e-3)", .flags = SETUP),
+        CLI_DOUBLE("--min-lr", "LR", &a->min_lr, 0, HUGE_VAL,
+                   "learning rate at the end of the cosine decay (default lr/10)", .flags = SETUP),
+        CLI_INT("--warmup", "N", &a->warmup, 0, 1000000000, "linear warm-up steps (default 5% of the steps)",
+                .flags = SETUP),
+        CLI_DOUBLE("--weight-decay", "W", &a->weight_decay, 0, HUGE_VAL,
+                   "AdamW decay of matrices (default 0.1)", .flags = SETUP),
+        CLI_DOUBLE("--clip", "C", &a->clip, 0, HUGE_VAL, "global gradient-norm limit, 0 = none (default 1)",
+                   .flags = SETUP),
+        CLI_INT("--eval-every", "N", &a->eval_every, 0, 1000000000,
+                "validate every N steps and at the end (default 100)", .flags = SETUP),
+        CLI_INT("--eval-batches", "N", &a->eval_batches, 0, 1000000000,
+                "validation batches per evaluation, 0 = all (default 20)", .flags = SETUP),
+        CLI_INT("--patience", "N", &a->patience, 0, 1000000,
+                "stop after N evaluations without improvement, 0 = never\n"
+                "(default 5); best.safetensors keeps the best weights", .flags = SETUP),
+        CLI_INT("--data-seed", "S", &a->data_seed, 0, INT64_MAX,
+                "order of the training batches (default 1)", .flags = SETUP),
+        CLI_SECTION("data and run options"),
+        CLI_LIST("--corpus", "PATH", &a->corpus,
+                 "text files or folders to train on (repeatable; default\n"
+                 "the fortunes corpus); a tokenizer of --vocab ids is\n"
+                 "trained and the shards written to DIR/data", .flags = SETUP),
+        CLI_STR("--data", NULL, "DIR", &a->data,
+                "use prepared data instead: DIR/tok.bpe and\n"
+                "DIR/{train,val,test}.tok (lmg tokenizer, lmg data); or\n"
+                "labelled data (lmg data prepare --labels, rows of --seq\n"
+                "ids): the model gets a classification head and the\n"
+                "objective may hold 'sup', e.g. mlm:1.0,sup:0.5", .flags = SETUP),
+        CLI_STR("--out", NULL, "DIR", &a->out, "the run directory (default runs/<date>-<time>)",
+                .flags = SETUP),
+        CLI_STR("--resume", NULL, "DIR", &a->resume,
+                "continue the run in DIR from its checkpoint; the model,\n"
+                "data and schedule come from the run; with --steps N\n"
+                "beyond the run's own end, train on to step N (at the\n"
+                "schedule's final learning rate)"),
+        CLI_INT("--stop-after", "N", &a->stop_after, 0, 1000000000,
+                "end after step N as if interrupted (resume continues)"),
+        CLI_STR("--backend", NULL, "NAME", &a->backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &a->device, "OpenCL platform and device (see lmg devices)"),
+        CLI_INT("--samples", "N", &a->samples, 0, 1000,
+                "sampled lines to print at the end, gpt only (default 3)"),
+        CLI_INT("--profile", "N", &a->profile, 1, 1000000,
+                "after step 1 + N, print device time per op type and per\n"
+                "node over those N steps (OpenCL event profiling) and\n"
+                "write DIR/trace.json, a Chrome trace of the last one"),
+        CLI_FLAG("--quiet", "-q", &a->quiet, "no progress output"),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg train [options]\n"
+                 "lmg train --resume DIR [--steps N] [--stop-after N] [--backend B] [--device P:D]\n"
+                 "mpirun -np N lmg train --out DIR [options]   (data-parallel: N ranks, each\n"
+                 "                    with --batch rows of a global batch of N x --batch)",
+        .about = "Pretrain a model. With no options: train a byte-level BPE tokenizer on the fortunes\n"
+                 "corpus (" LMG_CORPUS_DEFAULT_DIR "), write train/val/test token shards, train\n"
+                 "a small GPT for " STR(DEFAULT_STEPS) " steps on the default OpenCL device, validate as it goes, and\n"
+                 "print a few sampled lines. Everything goes to a run directory: train.pb (the\n"
+                 "training graph), checkpoint.safetensors, best.safetensors, metrics.jsonl, loss.svg\n"
+                 "and data/ (tokenizer and shards).",
+        .opts = opts,
+        .epilog = "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
+                  "and the command says how to resume; a second one ends it at once.",
+        .exit_status = "0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
+                       "143 interrupted (SIGTERM)",
+    };
+    if (!cli_parse(&spec, argc, argv, rc)) return 0;
+    a->steps_given = cli_given(&spec, "--steps") > 0;
+    if (a->resume && cli_given_group(&spec, SETUP))
+        *rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --steps, "
+                                   "--stop-after, --samples, --backend and --device go with it");
+    else if ((*rc = cli_exclusive(&spec, "--data", "--corpus", NULL)) != 0)
+        ;
+    else if (a->model_graph && a->m.objective)
+        *rc = cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "
+                                   "loss, next-token prediction on its logits, or --objective-graph");
+    return *rc == 0;
+}
+
+/* What the phases after the options share. */
+typedef struct train_run {
+    lmg_train_config c;
+    lmg_graph *obj, *mg; /* the objective and model graphs, NULL when none */
+    int sup;             /* the objective has a 'sup' term: labelled data only */
+    int rank, ranks;
+    progress p;
+    char rank_device[32]; /* c.device of this rank */
+    char run_dir[4096], data_dir[4200], trace[4200];
+} train_run;
+
+static void run_free(train_run *r)
+{
+    lmg_graph_free(r->obj);
+    lmg_graph_free(r->mg);
+    r->obj = r->mg = NULL;
+}
+
+/* The classes of labelled data in dir: K, or 0 when it holds none or the map is unreadable. */
+static int data_classes(const char *dir, lmg_status *s)
+{
+    char lp[4300];
+    char **names = NULL;
+    int K = 0;
+    snprintf(lp, sizeof lp, "%s/labels.tsv", dir);
+    *s = lmg_label_map_load(lp, &names, &K, NULL);
+    lmg_label_map_free(names, K);
+    return *s == LMG_OK ? K : 0;
+}
+
+/* Phase 2: the model config, model graph and objective, with everything that can be checked
+ * before data is prepared: an objective or model graph that breaks the contract is reported
+ * now, by building the forward graph once (cheap next to the first training step). */
+static int resolve_model(train_args *a, train_run *r)
+{
+    model_flags_apply(&a->m);
+    if (a->model_graph) {
+        lmg_status s = cli_load_graph(a->model_graph, &r->mg);
+        if (s != LMG_OK) return cli_fail(CMD, s, "cannot load the model graph '%s'", a->model_graph);
+        /* Sizes the graph fixes by number are the run's (the tokenizer is trained for them). */
+        lmg_model_graph_config(r->mg, &a->m.c);
+    }
+    if (a->resume) return 0;
+    int rc = model_flags_finish(&a->m, CMD, &r->obj);
+    if (rc) return rc;
+    /* Labelled data gives the model a head, which an objective graph may read (class_logits,
+     * labels): the check below builds the model as it will train. */
+    if (a->data && lmg_labelled_data_dir(a->data)) {
+        lmg_status s;
+        int K = data_classes(a->data, &s);
+        if (K) {
+            a->m.c.n_classes = K;
+            a->m.c.pad_id = LMG_TOK_PAD;
+        }
+        lmg_error_clear();
+    }
+    if (r->obj || r->mg) {
+        lmg_graph *fwd = NULL;
+        lmg_status s = r->mg ? lmg_model_graph_build(r->mg, &a->m.c, r->obj, a->m.objective_weight, &fwd)
+                             : lmg_model_build_with_objective(&a->m.c, r->obj, a->m.objective_weight, &fwd);
+        lmg_graph_free(fwd);
+        if (s != LMG_OK) {
+            if (r->obj && strstr(lmg_last_error(), "objective"))
+                return cli_fail_objective(CMD, a->m.objective_graph, "cannot build the model");
+            if (r->mg) return cli_fail_objective(CMD, a->model_graph, "cannot build the model");
+            return cli_fail(CMD, s, "cannot build the model");
+        }
+    }
+    lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
+    int n_terms = 0;
+    if (a->m.c.objective && lmg_objective_parse(a->m.c.objective, terms, &n_terms) == LMG_OK)
+        for (int k = 0; k < n_terms; k++) r->sup |= strcmp(terms[k].name, "sup") == 0;
+    if (r->sup && !a->data)
+        return cli_usage_error(CMD, "the objective '%s' has a 'sup' term: it needs labelled data "
+                                    "(--data DIR from lmg data prepare --labels)", a->m.c.objective);
     return 0;
 }
 
-static int train(int argc, char **argv)
+/* Phase 3a: the trainer's config from the options, and this rank's device. Several ranks
+ * (mpirun): one device each, one run directory, one voice. */
+static int configure(train_args *a, train_run *r)
 {
-    for (int i = 1; i < argc; i++)
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        }
-    model_flags m;
-    int rc;
-    if ((rc = model_flags_init(&m, CMD, argc, argv))) return rc;
-    lmg_train_config c;
-    lmg_train_config_default(&c);
-    c.optim.lr = 3e-3;
-    double min_lr = -1, lr = -1;
-    long long steps = DEFAULT_STEPS, warmup = -1, eval_every = 100, eval_batches = 20,
-              patience = 5, data_seed = 1, stop_after = 0, samples = 3, profile = 0;
-    const char *out = NULL, *resume = NULL, *backend = NULL, *device = NULL, *data = NULL;
-    const char *model_graph = NULL;
-    const char **corpus = calloc((size_t)argc + 1, sizeof *corpus);
-    size_t n_corpus = 0;
-    int quiet = 0, training_flags = 0, steps_given = 0;
-    if (!corpus) return cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
-    struct {
-        const char *name;
-        long long *var, lo, hi;
-    } ints[] = {
-        {"--steps", &steps, 1, 1000000000},          {"--warmup", &warmup, 0, 1000000000},
-        {"--eval-every", &eval_every, 0, 1000000000}, {"--eval-batches", &eval_batches, 0, 1000000000},
-        {"--patience", &patience, 0, 1000000},        {"--data-seed", &data_seed, 0, INT64_MAX},
-        {"--stop-after", &stop_after, 0, 1000000000}, {"--samples", &samples, 0, 1000},
-        {"--profile", &profile, 1, 1000000},
-    };
-    for (int i = 1; i < argc && !rc; i++) {
-        int missing = 0, done = 0;
-        const char *v;
-        if (model_flag(&m, CMD, argc, argv, &i, &rc)) continue;
-        for (size_t k = 0; k < sizeof ints / sizeof *ints && !done && !missing; k++)
-            if ((v = cli_flag(argc, argv, &i, ints[k].name, &missing))) {
-                done = 1;
-                if (cli_parse_int(v, ints[k].lo, ints[k].hi, ints[k].var) != 0)
-                    rc = cli_usage_error(CMD, "%s wants an integer in %lld..%lld, not '%s'",
-                                         ints[k].name, ints[k].lo, ints[k].hi, v);
-                if (strcmp(ints[k].name, "--steps") == 0) steps_given = 1;
-                else if (strcmp(ints[k].name, "--stop-after") != 0 &&
-                         strcmp(ints[k].name, "--samples") != 0 &&
-                         strcmp(ints[k].name, "--profile") != 0)
-                    training_flags++;
-            }
-        if (done) continue;
-        if (!missing && (v = cli_flag(argc, argv, &i, "--lr", &missing))) {
-            rc = parse_pos_double("--lr", v, 1e-12, &lr);
-            training_flags++;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--min-lr", &missing))) {
-            rc = parse_pos_double("--min-lr", v, 0, &min_lr);
-            training_flags++;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--weight-decay", &missing))) {
-            rc = parse_pos_double("--weight-decay", v, 0, &c.optim.weight_decay);
-            training_flags++;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--clip", &missing))) {
-            rc = parse_pos_double("--clip", v, 0, &c.optim.clip);
-            training_flags++;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--out", &missing))) {
-            out = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--resume", &missing))) {
-            resume = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--data", &missing))) {
-            data = v;
-        } else if (!missing &&
-                   ((v = cli_flag(argc, argv, &i, "--graph", &missing)) ||
-                    (!missing && (v = cli_flag(argc, argv, &i, "--model-graph", &missing))))) {
-            model_graph = v;
-            m.any = 1;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--corpus", &missing))) {
-            corpus[n_corpus++] = v;
-        } else if (missing) {
-            rc = cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-') {
-            rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else {
-            rc = cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!rc && resume && (m.any || training_flags > 0 ||
-                          data || n_corpus || out))
-        rc = cli_usage_error(CMD, "--resume continues a run as it was set up: only --steps, "
-                                  "--stop-after, --samples, --backend and --device go with it");
-    if (!rc && data && n_corpus) rc = cli_usage_error(CMD, "--data and --corpus exclude each other");
-    if (!rc && model_graph && m.c.objective)
-        rc = cli_usage_error(CMD, "--objective is for gpt and bert; a model graph trains its own "
-                                  "loss, next-token prediction on its logits, or --objective-graph");
-    lmg_graph *obj = NULL, *mg = NULL;
-    if (!rc && model_graph) {
-        lmg_status s = cli_load_graph(model_graph, &mg);
-        if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot load the model graph '%s'", model_graph);
-        /* Sizes the graph fixes by number are the run's (the tokenizer is trained for them). */
-        else lmg_model_graph_config(mg, &m.c);
-    }
-    if (!rc && !resume) rc = model_flags_finish(&m, CMD, &obj);
-    if (rc) {
-        free(corpus);
-        lmg_graph_free(mg);
-        return rc;
-    }
-    c.model_graph = mg;
-    /* Labelled data gives the model a head, which an objective graph may read (class_logits,
-     * labels): the check below builds the model as it will train. */
-    if (!resume && data && lmg_labelled_data_dir(data)) {
-        char lp[4300];
-        char **names = NULL;
-        int K = 0;
-        snprintf(lp, sizeof lp, "%s/labels.tsv", data);
-        if (lmg_label_map_load(lp, &names, &K, NULL) == LMG_OK) {
-            m.c.n_classes = K;
-            m.c.pad_id = LMG_TOK_PAD;
-        }
-        lmg_label_map_free(names, K);
-        lmg_error_clear();
-    }
-    /* An objective or model graph that breaks the contract is reported before any data is
-     * prepared: build the forward graph once (cheap next to the first training step). */
-    if (!resume && (obj || mg)) {
-        lmg_graph *fwd = NULL;
-        lmg_status s = mg ? lmg_model_graph_build(mg, &m.c, obj, m.objective_weight, &fwd)
-                          : lmg_model_build_with_objective(&m.c, obj, m.objective_weight, &fwd);
-        lmg_graph_free(fwd);
-        if (s != LMG_OK) {
-            int bad_obj = obj && strstr(lmg_last_error(), "objective");
-            rc = bad_obj ? cli_fail_objective(CMD, m.objective_graph, "cannot build the model")
-                 : mg    ? cli_fail_objective(CMD, model_graph, "cannot build the model")
-                         : cli_fail(CMD, s, "cannot build the model");
-            free(corpus);
-            lmg_graph_free(obj);
-            lmg_graph_free(mg);
-            return rc;
-        }
-    }
-
-    /* A 'sup' term trains on labelled data only. */
-    lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
-    int n_terms = 0, sup = 0;
-    if (!resume && m.c.objective && lmg_objective_parse(m.c.objective, terms, &n_terms) == LMG_OK)
-        for (int k = 0; k < n_terms; k++) sup |= strcmp(terms[k].name, "sup") == 0;
-    if (sup && !data) {
-        free(corpus);
-        lmg_graph_free(obj);
-        lmg_graph_free(mg);
-        return cli_usage_error(CMD, "the objective '%s' has a 'sup' term: it needs labelled data "
-                                    "(--data DIR from lmg data prepare --labels)", m.c.objective);
-    }
-    c.model = m.c;
-    c.objective_graph = obj;
-    c.objective_weight = m.objective_weight;
-    c.optim.steps = steps;
-    if (lr > 0) c.optim.lr = lr;
-    c.optim.min_lr = min_lr >= 0 ? min_lr : c.optim.lr / 10;
-    if (c.optim.min_lr > c.optim.lr) c.optim.min_lr = c.optim.lr;
-    c.optim.warmup = warmup >= 0 ? warmup : steps / 20;
-    c.eval_every = (int)eval_every;
-    c.eval_batches = (int)eval_batches;
-    c.patience = (int)patience;
-    c.data_seed = (uint64_t)data_seed;
-    c.stop_at = stop_after;
-    c.backend = backend;
-    c.device = device;
-    /* Several ranks (mpirun): one device each, one run directory, one voice. */
-    int ranks = lmg_dist_size(), rank = lmg_dist_rank();
-    char rank_device[32];
-    lmg_status ds = lmg_parallel_device(backend, device, rank_device, sizeof rank_device, &c.device);
-    if (ds == LMG_OK && ranks > 1 && !out && !resume)
+    lmg_train_config *c = &r->c;
+    lmg_train_config_default(c);
+    c->model_graph = r->mg;
+    c->model = a->m.c;
+    c->objective_graph = r->obj;
+    c->objective_weight = a->m.objective_weight;
+    c->optim.steps = a->steps;
+    c->optim.lr = a->lr;
+    c->optim.min_lr = a->min_lr >= 0 ? a->min_lr : c->optim.lr / 10;
+    if (c->optim.min_lr > c->optim.lr) c->optim.min_lr = c->optim.lr;
+    c->optim.warmup = a->warmup >= 0 ? a->warmup : a->steps / 20;
+    c->optim.weight_decay = a->weight_decay;
+    c->optim.clip = a->clip;
+    c->eval_every = (int)a->eval_every;
+    c->eval_batches = (int)a->eval_batches;
+    c->patience = (int)a->patience;
+    c->data_seed = (uint64_t)a->data_seed;
+    c->stop_at = a->stop_after;
+    c->backend = a->backend;
+    c->device = a->device;
+    r->ranks = lmg_dist_size();
+    r->rank = lmg_dist_rank();
+    lmg_status ds = lmg_parallel_device(a->backend, a->device, r->rank_device, sizeof r->rank_device,
+                                        &c->device);
+    if (ds == LMG_OK && r->ranks > 1 && !a->out && !a->resume)
         ds = lmg_error(LMG_ERR_ARG, "with %d ranks give --out DIR (or --resume DIR): every rank "
-                       "must name the same run directory", ranks);
+                       "must name the same run directory", r->ranks);
     if (ds != LMG_OK) {
-        free(corpus);
-        lmg_graph_free(obj);
-        lmg_graph_free(mg);
-        rc = cli_fail(CMD, ds, "rank %d of %d", rank, ranks);
+        int rc = cli_fail(CMD, ds, "rank %d of %d", r->rank, r->ranks);
         fflush(stderr);
         lmg_dist_abort(rc); /* the others would wait for this rank at the first collective */
         return rc;
     }
-    if (rank > 0) quiet = 1;
-    progress p = {isatty(2), quiet, steps >= 100 ? steps / 50 : 1, 0, profile, 0, 0, NULL};
-    if (profile) lmg_opencl_profile_enable(1);
-    c.progress = on_event;
-    c.user = &p;
+    if (r->rank > 0) a->quiet = 1;
+    progress p = {isatty(2), a->quiet, a->steps >= 100 ? a->steps / 50 : 1, 0, a->profile, 0, 0, NULL};
+    r->p = p;
+    if (a->profile) lmg_opencl_profile_enable(1);
+    c->progress = on_event;
+    c->user = &r->p;
+    return 0;
+}
 
-    char run_dir[4096], data_dir[4200];
-    if (resume) {
-        snprintf(run_dir, sizeof run_dir, "%s", resume);
-        c.resume_dir = run_dir;
-        if (steps_given) c.extend_to = steps;
-    } else {
-        if (out) snprintf(run_dir, sizeof run_dir, "%s", out);
-        else {
-            time_t now = time(NULL);
-            struct tm tm;
-            localtime_r(&now, &tm);
-            char stamp[64];
-            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-            mkdir("runs", 0755);
-            snprintf(run_dir, sizeof run_dir, "runs/%s", stamp);
+/* Rank 0 trains the tokenizer and writes the shards into data_dir; the others wait for it
+ * (a failure aborts them all). */
+static int prepare_data(const train_args *a, train_run *r)
+{
+    lmg_status s = LMG_OK;
+    if (r->rank > 0) {
+        int ready = 0;
+        s = lmg_parallel_agree(&ready);
+        if (s != LMG_OK) {
+            int rc = cli_fail(CMD, s, "rank %d of %d", r->rank, r->ranks);
+            lmg_dist_abort(rc);
+            return rc;
         }
-        c.out_dir = run_dir;
-        if (data) {
-            snprintf(data_dir, sizeof data_dir, "%s", data);
-        } else {
-            snprintf(data_dir, sizeof data_dir, "%s/data", run_dir);
-            /* Rank 0 writes the shards; the others wait for it (a failure aborts them). */
-            if (rank > 0) {
-                int ready = 0;
-                lmg_status s = lmg_parallel_agree(&ready);
-                if (s != LMG_OK) {
-                    rc = cli_fail(CMD, s, "rank %d of %d", rank, ranks);
-                    lmg_dist_abort(rc);
-                    return rc;
-                }
-            }
-            if (rank == 0 && !quiet)
-                fprintf(stderr, "training a %d-id tokenizer on %s and writing shards to %s\n",
-                        c.model.vocab, n_corpus ? "the given corpus" : LMG_CORPUS_DEFAULT_DIR,
-                        data_dir);
-            lmg_status s = rank > 0 ? LMG_OK
-                                    : lmg_train_prepare_data(corpus, n_corpus, c.model.vocab,
-                                                             (uint64_t)data_seed, data_dir);
-            if (s == LMG_OK && rank == 0 && ranks > 1) {
-                int ready = 1;
-                s = lmg_parallel_agree(&ready);
-            }
-            if (s != LMG_OK) {
-                free(corpus);
-                lmg_graph_free(obj);
-                lmg_graph_free(mg);
-                rc = cli_fail(CMD, s, "cannot prepare the data");
-                fflush(stderr);
-                lmg_dist_abort(rc); /* the other ranks wait for the shards */
-                return rc;
-            }
-        }
-        c.data_dir = data_dir;
-        /* Labelled data: the model gets a head over its classes and padding masks. */
-        if (lmg_labelled_data_dir(data_dir)) {
-            char lp[4300];
-            char **names = NULL;
-            int K = 0;
-            snprintf(lp, sizeof lp, "%s/labels.tsv", data_dir);
-            lmg_status s = lmg_label_map_load(lp, &names, &K, NULL);
-            lmg_label_map_free(names, K);
-            if (s != LMG_OK) {
-                lmg_graph_free(obj);
-                lmg_graph_free(mg);
-                return cli_fail(CMD, s, "cannot read the label map of '%s'", data_dir);
-            }
-            c.model.n_classes = K;
-            c.model.pad_id = LMG_TOK_PAD;
-        } else if (sup) {
-            lmg_graph_free(obj);
-            lmg_graph_free(mg);
-            return cli_fail(CMD, LMG_OK, "the objective '%s' has a 'sup' term but '%s' holds no "
-                            "labelled data (lmg data prepare --labels)", c.model.objective, data_dir);
-        }
-        if (!quiet && mg)
-            fprintf(stderr, "run %s: model graph %s, vocab %d, seq %d, batch %d, %lld steps on %s\n",
-                    run_dir, model_graph, c.model.vocab, c.model.seq, c.model.batch, steps,
-                    backend ? backend : "opencl");
-        else if (!quiet)
-            fprintf(stderr, "run %s: %s, %d layers, d_model %d, vocab %d, seq %d, batch %d, %lld "
-                            "steps on %s\n",
-                    run_dir, c.model.arch, c.model.layers, c.model.d_model, c.model.vocab,
-                    c.model.seq, c.model.batch * (c.model.micro_batches > 1 ? c.model.micro_batches : 1),
-                    steps, backend ? backend : "opencl");
+        return 0;
     }
-    if (!quiet && ranks > 1)
-        fprintf(stderr, "data parallel: %d ranks of batch %d, global batch %d\n", ranks,
-                c.model.batch, c.model.batch * ranks);
-    free(corpus);
-    char trace[4200];
-    snprintf(trace, sizeof trace, "%s/trace.json", run_dir);
-    p.trace = trace;
-    /* Until here a signal ends the process at once: data preparation writes each file
-     * atomically, so nothing is half-written. */
+    if (!a->quiet)
+        fprintf(stderr, "training a %d-id tokenizer on %s and writing shards to %s\n",
+                r->c.model.vocab, a->corpus.n ? "the given corpus" : LMG_CORPUS_DEFAULT_DIR,
+                r->data_dir);
+    s = lmg_train_prepare_data(a->corpus.v, (size_t)a->corpus.n, r->c.model.vocab,
+                               (uint64_t)a->data_seed, r->data_dir);
+    if (s == LMG_OK && r->ranks > 1) {
+        int ready = 1;
+        s = lmg_parallel_agree(&ready);
+    }
+    if (s != LMG_OK) {
+        int rc = cli_fail(CMD, s, "cannot prepare the data");
+        fflush(stderr);
+        lmg_dist_abort(rc); /* the other ranks wait for the shards */
+        return rc;
+    }
+    return 0;
+}
+
+/* Phase 3b: the run directory, resumed or new (with its data, prepared when not given). */
+static int setup_run(const train_args *a, train_run *r)
+{
+    lmg_train_config *c = &r->c;
+    if (a->resume) {
+        snprintf(r->run_dir, sizeof r->run_dir, "%s", a->resume);
+        c->resume_dir = r->run_dir;
+        if (a->steps_given) c->extend_to = a->steps;
+        return 0;
+    }
+    if (a->out) {
+        snprintf(r->run_dir, sizeof r->run_dir, "%s", a->out);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        char stamp[64];
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+        mkdir("runs", 0755);
+        snprintf(r->run_dir, sizeof r->run_dir, "runs/%s", stamp);
+    }
+    c->out_dir = r->run_dir;
+    if (a->data) {
+        snprintf(r->data_dir, sizeof r->data_dir, "%s", a->data);
+    } else {
+        snprintf(r->data_dir, sizeof r->data_dir, "%s/data", r->run_dir);
+        int rc = prepare_data(a, r);
+        if (rc) return rc;
+    }
+    c->data_dir = r->data_dir;
+    /* Labelled data: the model gets a head over its classes and padding masks. */
+    if (lmg_labelled_data_dir(r->data_dir)) {
+        lmg_status s;
+        int K = data_classes(r->data_dir, &s);
+        if (s != LMG_OK) return cli_fail(CMD, s, "cannot read the label map of '%s'", r->data_dir);
+        c->model.n_classes = K;
+        c->model.pad_id = LMG_TOK_PAD;
+    } else if (r->sup) {
+        return cli_fail(CMD, LMG_OK, "the objective '%s' has a 'sup' term but '%s' holds no "
+                        "labelled data (lmg data prepare --labels)", c->model.objective, r->data_dir);
+    }
+    const char *be = a->backend ? a->backend : "opencl";
+    if (!a->quiet && r->mg)
+        fprintf(stderr, "run %s: model graph %s, vocab %d, seq %d, batch %d, %lld steps on %s\n",
+                r->run_dir, a->model_graph, c->model.vocab, c->model.seq, c->model.batch, a->steps, be);
+    else if (!a->quiet)
+        fprintf(stderr, "run %s: %s, %d layers, d_model %d, vocab %d, seq %d, batch %d, %lld "
+                        "steps on %s\n",
+                r->run_dir, c->model.arch, c->model.layers, c->model.d_model, c->model.vocab,
+                c->model.seq, c->model.batch * (c->model.micro_batches > 1 ? c->model.micro_batches : 1),
+                a->steps, be);
+    return 0;
+}
+
+/* Phase 4: train, stoppable by a signal from here on (data preparation writes each file
+ * atomically, so until now a signal ends the process at once with nothing half-written). */
+static int run_training(const train_args *a, train_run *r, lmg_train_result *res)
+{
+    if (!a->quiet && r->ranks > 1)
+        fprintf(stderr, "data parallel: %d ranks of batch %d, global batch %d\n", r->ranks,
+                r->c.model.batch, r->c.model.batch * r->ranks);
+    snprintf(r->trace, sizeof r->trace, "%s/trace.json", r->run_dir);
+    r->p.trace = r->trace;
     cli_trap_stop_signals(CMD);
-    lmg_train_result r;
-    lmg_status s = lmg_train_run(&c, &r);
-    lmg_graph_free(obj);
-    lmg_graph_free(mg);
-    if (s != LMG_OK && ranks > 1) {
+    lmg_status s = lmg_train_run(&r->c, res);
+    if (s != LMG_OK && r->ranks > 1) {
         /* The others wait in a collective for this rank: end them all, saying who failed. */
-        rc = cli_fail(CMD, s, "rank %d of %d: training failed; stopping every rank", rank, ranks);
+        int rc = cli_fail(CMD, s, "rank %d of %d: training failed; stopping every rank", r->rank,
+                          r->ranks);
         fflush(stderr);
         lmg_dist_abort(rc);
         return rc;
     }
     if (s != LMG_OK) return cli_fail(CMD, s, "training failed");
-    if (r.interrupted) return cli_report_interrupt(CMD, run_dir, (long long)r.step);
-    if (rank > 0) return 0;
+    if (res->interrupted) return cli_report_interrupt(CMD, r->run_dir, (long long)res->step);
+    return 0;
+}
+
+/* Phase 5: the result line (perplexity where the objective has one) and samples. */
+static int report(const train_args *a, const char *run_dir, const lmg_train_result *r)
+{
     /* A weighted sum of objectives, a user objective or a classifier has no perplexity. */
     lmg_model_config mc;
     lmg_graph *tg = NULL;
@@ -546,21 +526,35 @@ static int train(int argc, char **argv)
     if (plain)
         printf("run %s: step %lld, best validation loss %.4f (perplexity %.1f) at step %lld; "
                "%.1f ms/step, %.0f tokens/s\n",
-               run_dir, (long long)r.step, r.best_val_loss, exp(r.best_val_loss),
-               (long long)r.best_step, r.ms_per_step, r.tokens_per_s);
+               run_dir, (long long)r->step, r->best_val_loss, exp(r->best_val_loss),
+               (long long)r->best_step, r->ms_per_step, r->tokens_per_s);
     else
         printf("run %s: step %lld, best validation score %.4f at step %lld; %.1f ms/step, "
                "%.0f tokens/s\n",
-               run_dir, (long long)r.step, r.best_val_loss, (long long)r.best_step, r.ms_per_step,
-               r.tokens_per_s);
-    if (samples > 0 && tg && mc.n_classes == 0 &&
-        (strcmp(mc.arch, "gpt") == 0 || lmg_graph_get_meta(tg, "model.graph")) && r.step > 0) {
-        lmg_graph_free(tg);
-        fflush(stdout);
-        return print_samples(run_dir, backend, device, (int)samples, (uint64_t)data_seed);
-    }
+               run_dir, (long long)r->step, r->best_val_loss, (long long)r->best_step, r->ms_per_step,
+               r->tokens_per_s);
+    int sample = a->samples > 0 && tg && mc.n_classes == 0 &&
+                 (strcmp(mc.arch, "gpt") == 0 || lmg_graph_get_meta(tg, "model.graph")) && r->step > 0;
     lmg_graph_free(tg);
-    return 0;
+    if (!sample) return 0;
+    fflush(stdout);
+    return print_samples(run_dir, a->backend, a->device, (int)a->samples, (uint64_t)a->data_seed);
+}
+
+static int train(int argc, char **argv)
+{
+    train_args a;
+    train_run r;
+    lmg_train_result res;
+    int rc;
+    memset(&r, 0, sizeof r);
+    if (parse_options(&a, argc, argv, &rc) && !(rc = resolve_model(&a, &r)) &&
+        !(rc = configure(&a, &r)) && !(rc = setup_run(&a, &r)) &&
+        !(rc = run_training(&a, &r, &res)) && r.rank == 0)
+        rc = report(&a, r.run_dir, &res);
+    run_free(&r);
+    cli_list_free(&a.corpus);
+    return rc;
 }
 
 /* Joins the ranks of an mpirun (one rank alone) around the command, leaving MPI after it. */

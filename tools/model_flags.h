@@ -1,150 +1,105 @@
 /* model_flags.h — the model options `lmg build` and `lmg train` share (--model, --layers,
- * --objective, ...): their help text and their parsing into an lmg_model_config. */
+ * --objective, ...): rows of their option tables and the lmg_model_config they make. */
 #ifndef LMG_MODEL_FLAGS_H
 #define LMG_MODEL_FLAGS_H
 
 #include "cli.h"
 #include "../models/models.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#define MODEL_FLAGS_HELP                                                                     \
-    "model options:\n"                                                                       \
-    "  --model gpt|bert         decoder with causal attention (default) or encoder\n"       \
-    "  --layers N               transformer blocks (default 4)\n"                           \
-    "  --heads N                attention heads; d-model must be a multiple (default 4)\n"  \
-    "  --d-model N              width of the residual stream (default 128)\n"               \
-    "  --d-ff N                 width of the MLP (default 512)\n"                           \
-    "  --vocab N                vocabulary size, tokenizer included (default 1024)\n"        \
-    "  --seq N                  tokens per sequence (default 64)\n"                         \
-    "  --batch N                sequences per step (default 8)\n"                           \
-    "  --micro-batches M        accumulate gradients over M batches per step (default 1)\n" \
-    "  --dropout P              dropout probability (default 0)\n"                          \
-    "  --objective SPEC         clm, mlm or a weighted sum such as mlm:1.0,clm:0.5\n"        \
-    "                           (default: clm for gpt, mlm for bert)\n"                     \
-    "  --objective-graph FILE   an objective written as a graph (.lmgt or .pb) over the\n"  \
-    "                           model's values (ids, targets, logits, hidden, ...) with a\n"\
-    "                           scalar output 'loss'; added to --objective when both are\n" \
-    "                           given (see samples/objectives/README.md)\n"                  \
-    "  --objective-weight W     weight of the objective graph's loss (default 1)\n"         \
-    "  --seed S                 parameter initialisation and random ops (default 1337)\n"  \
-    "  --num-classes K          add a classification head of K classes (objective term\n" \
-    "                           sup; lmg train sets it from labelled data)\n"              \
-    "  --pool cls|last|mean     the head's pooling (default: bert cls, gpt last)\n"
+/* The option group every model option belongs to (a run's setup: lmg train --resume takes
+ * none of them). */
+#define MODEL_FLAGS_GROUP CLI_GROUP1
 
+/* What the options say; -1 (or NULL) where the arch's default stays. */
 typedef struct model_flags {
-    lmg_model_config c;
-    const char *objective_graph;
+    const char *arch;
+    long long layers, heads, d_model, d_ff, vocab, seq, batch, micro_batches, n_classes, seed;
+    double dropout;
+    const char *objective, *objective_graph, *pool;
     double objective_weight;
-    int any;       /* a model option was given */
+    lmg_model_config c; /* model_flags_apply: the arch's defaults, then the options */
 } model_flags;
 
-/* The arch first (it sets the defaults the other options change), wherever it appears. */
-static inline int model_flags_init(model_flags *m, const char *cmd, int argc, char **argv)
+static inline void model_flags_init(model_flags *m)
 {
-    const char *arch = "gpt";
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v = cli_flag(argc, argv, &i, "--model", &missing);
-        if (missing) return cli_usage_error(cmd, "--model needs a value (gpt or bert)");
-        if (!v) continue;
-        if (strcmp(v, "gpt") != 0 && strcmp(v, "bert") != 0)
-            return cli_usage_error(cmd, "--model wants gpt or bert, not '%s'", v);
-        arch = v;
-    }
     memset(m, 0, sizeof *m);
-    lmg_model_config_default(&m->c, arch);
+    m->arch = "gpt";
+    m->layers = m->heads = m->d_model = m->d_ff = m->vocab = m->seq = m->batch = -1;
+    m->micro_batches = m->n_classes = m->seed = -1;
+    m->dropout = -1;
     m->objective_weight = 1.0;
-    return 0;
 }
 
-static inline int model_int(const char *cmd, const char *flag, const char *v, long long lo,
-                            long long hi, int *out)
-{
-    long long x;
-    if (cli_parse_int(v, lo, hi, &x) != 0)
-        return cli_usage_error(cmd, "%s wants an integer in %lld..%lld, not '%s'", flag, lo, hi, v);
-    *out = (int)x;
-    return 0;
-}
+/* The rows, for a table: MODEL_FLAGS_OPTS(&m), then the command's own. */
+#define MODEL_FLAGS_OPTS(m)                                                                      \
+    CLI_SECTION("model options"),                                                                \
+    CLI_CHOICE("--model", "gpt|bert", &(m)->arch,                                                \
+               "decoder with causal attention (default) or encoder", .flags = MODEL_FLAGS_GROUP), \
+    CLI_INT("--layers", "N", &(m)->layers, 1, 1000, "transformer blocks (default 4)",            \
+            .flags = MODEL_FLAGS_GROUP),                                                         \
+    CLI_INT("--heads", "N", &(m)->heads, 1, 4096,                                                \
+            "attention heads; d-model must be a multiple (default 4)", .flags = MODEL_FLAGS_GROUP), \
+    CLI_INT("--d-model", "N", &(m)->d_model, 1, 1 << 20,                                         \
+            "width of the residual stream (default 128)", .flags = MODEL_FLAGS_GROUP),           \
+    CLI_INT("--d-ff", "N", &(m)->d_ff, 1, 1 << 22, "width of the MLP (default 512)",             \
+            .flags = MODEL_FLAGS_GROUP),                                                         \
+    CLI_INT("--vocab", "N", &(m)->vocab, 6, 1 << 24,                                             \
+            "vocabulary size, tokenizer included (default 1024)", .flags = MODEL_FLAGS_GROUP),   \
+    CLI_INT("--seq", "N", &(m)->seq, 1, 1 << 20, "tokens per sequence (default 64)",             \
+            .flags = MODEL_FLAGS_GROUP),                                                         \
+    CLI_INT("--batch", "N", &(m)->batch, 1, 1 << 20, "sequences per step (default 8)",           \
+            .flags = MODEL_FLAGS_GROUP),                                                         \
+    CLI_INT("--micro-batches", "M", &(m)->micro_batches, 1, 1024,                                \
+            "accumulate gradients over M batches per step (default 1)", .flags = MODEL_FLAGS_GROUP), \
+    CLI_DOUBLE("--dropout", "P", &(m)->dropout, 0, 1, "dropout probability (default 0)",         \
+               .flags = MODEL_FLAGS_GROUP | CLI_HI_OPEN),                                        \
+    CLI_STR("--objective", NULL, "SPEC", &(m)->objective,                                        \
+            "clm, mlm or a weighted sum such as mlm:1.0,clm:0.5\n"                               \
+            "(default: clm for gpt, mlm for bert)", .flags = MODEL_FLAGS_GROUP),                 \
+    CLI_STR("--objective-graph", NULL, "FILE", &(m)->objective_graph,                            \
+            "an objective written as a graph (.lmgt or .pb) over the\n"                          \
+            "model's values (ids, targets, logits, hidden, ...) with a\n"                        \
+            "scalar output 'loss'; added to --objective when both are\n"                         \
+            "given (see samples/objectives/README.md)", .flags = MODEL_FLAGS_GROUP),             \
+    CLI_DOUBLE("--objective-weight", "W", &(m)->objective_weight, 0, HUGE_VAL,                   \
+               "weight of the objective graph's loss (default 1)",                               \
+               .flags = MODEL_FLAGS_GROUP | CLI_LO_OPEN),                                        \
+    CLI_INT("--seed", "S", &(m)->seed, 0, INT64_MAX,                                             \
+            "parameter initialisation and random ops (default 1337)", .flags = MODEL_FLAGS_GROUP), \
+    CLI_INT("--num-classes", "K", &(m)->n_classes, 2, 1 << 20,                                   \
+            "add a classification head of K classes (objective term\n"                           \
+            "sup; lmg train sets it from labelled data)", .flags = MODEL_FLAGS_GROUP),           \
+    CLI_CHOICE("--pool", "cls|last|mean", &(m)->pool,                                            \
+               "the head's pooling (default: bert cls, gpt last)", .flags = MODEL_FLAGS_GROUP)
 
-/* If argv[*i] is a model option, consume it: returns 1 (and *rc != 0 on a bad value);
- * returns 0 when it is not one. */
-static inline int model_flag(model_flags *m, const char *cmd, int argc, char **argv, int *i,
-                             int *rc)
+/* m->c: the arch's defaults with every option given in place. */
+static inline void model_flags_apply(model_flags *m)
 {
-    int missing = 0;
-    const char *v;
-    struct {
-        const char *flag;
+    lmg_model_config *c = &m->c;
+    lmg_model_config_default(c, m->arch);
+    const struct {
+        long long v;
         int *dst;
-        long long lo, hi;
     } ints[] = {
-        {"--layers", &m->c.layers, 1, 1000},         {"--heads", &m->c.heads, 1, 4096},
-        {"--d-model", &m->c.d_model, 1, 1 << 20},    {"--d-ff", &m->c.d_ff, 1, 1 << 22},
-        {"--vocab", &m->c.vocab, 6, 1 << 24},      {"--seq", &m->c.seq, 1, 1 << 20},
-        {"--batch", &m->c.batch, 1, 1 << 20},        {"--micro-batches", &m->c.micro_batches, 1, 1024},
+        {m->layers, &c->layers}, {m->heads, &c->heads}, {m->d_model, &c->d_model},
+        {m->d_ff, &c->d_ff},     {m->vocab, &c->vocab}, {m->seq, &c->seq},
+        {m->batch, &c->batch},   {m->micro_batches, &c->micro_batches},
     };
-    *rc = 0;
-    if ((v = cli_flag(argc, argv, i, "--model", &missing))) {
-        m->any = 1;
-        return 1; /* read by model_flags_init */
+    for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
+        if (ints[k].v >= 0) *ints[k].dst = (int)ints[k].v;
+    if (m->n_classes >= 0) {
+        c->n_classes = (int)m->n_classes;
+        c->pad_id = 0; /* text.h: <pad>; labelled rows are padded */
     }
-    for (size_t k = 0; k < sizeof ints / sizeof *ints && !missing; k++)
-        if ((v = cli_flag(argc, argv, i, ints[k].flag, &missing))) {
-            m->any = 1;
-            *rc = model_int(cmd, ints[k].flag, v, ints[k].lo, ints[k].hi, ints[k].dst);
-            return 1;
-        }
-    if (!missing && (v = cli_flag(argc, argv, i, "--num-classes", &missing))) {
-        m->any = 1;
-        *rc = model_int(cmd, "--num-classes", v, 2, 1 << 20, &m->c.n_classes);
-        m->c.pad_id = 0; /* text.h: <pad>; labelled rows are padded */
-        return 1;
-    }
-    if (!missing && (v = cli_flag(argc, argv, i, "--pool", &missing))) {
-        m->any = 1;
-        if (strcmp(v, "cls") != 0 && strcmp(v, "last") != 0 && strcmp(v, "mean") != 0)
-            *rc = cli_usage_error(cmd, "--pool wants cls, last or mean, not '%s'", v);
-        m->c.pool = v;
-        return 1;
-    }
-    if (!missing && (v = cli_flag(argc, argv, i, "--dropout", &missing))) {
-        m->any = 1;
-        if (cli_parse_double(v, &m->c.dropout) != 0 || m->c.dropout < 0 || m->c.dropout >= 1)
-            *rc = cli_usage_error(cmd, "--dropout wants a probability in [0, 1), not '%s'", v);
-        return 1;
-    }
-    if (!missing && (v = cli_flag(argc, argv, i, "--objective-graph", &missing))) {
-        m->any = 1;
-        m->objective_graph = v;
-        return 1;
-    }
-    if (!missing && (v = cli_flag(argc, argv, i, "--objective-weight", &missing))) {
-        m->any = 1;
-        if (cli_parse_double(v, &m->objective_weight) != 0 || !(m->objective_weight > 0))
-            *rc = cli_usage_error(cmd, "--objective-weight wants a number > 0, not '%s'", v);
-        return 1;
-    }
-    if (!missing && (v = cli_flag(argc, argv, i, "--objective", &missing))) {
-        m->any = 1;
-        m->c.objective = v;
-        return 1;
-    }
-    if (!missing && (v = cli_flag(argc, argv, i, "--seed", &missing))) {
-        long long s;
-        m->any = 1;
-        if (cli_parse_int(v, 0, INT64_MAX, &s) != 0)
-            *rc = cli_usage_error(cmd, "--seed wants a non-negative integer, not '%s'", v);
-        else m->c.seed = (uint64_t)s;
-        return 1;
-    }
-    if (missing) {
-        *rc = cli_usage_error(cmd, "%s needs a value", argv[*i]);
-        return 1;
-    }
-    return 0;
+    if (m->seed >= 0) c->seed = (uint64_t)m->seed;
+    if (m->dropout >= 0) c->dropout = m->dropout;
+    if (m->objective) c->objective = m->objective;
+    if (m->pool) c->pool = m->pool;
 }
 
 /* Check the config and load the objective graph (NULL when none); prints the error. */
