@@ -154,7 +154,7 @@ static int set_value(const char *cmd, cli_opt *o, const char *flag, const char *
         return 0;
     case CLI_CALL: return o->fn(cmd, o, v);
     case CLI_CHOICE:
-        if (!choice_words(o->arg, v, words, sizeof words))
+        if (!choice_words(o->choices, v, words, sizeof words))
             return cli_usage_error(cmd, "%s wants %s, not '%s'", flag, words, v);
         *(const char **)o->dst = v;
         return 0;
@@ -304,7 +304,8 @@ int cli_exclusive(const cli_spec *spec, ...)
 /* "  -o, --output PATH" / "  --graph FILE, --model-graph FILE" into buf; its length. */
 static int opt_left(const cli_opt *o, char *buf, size_t n)
 {
-    const char *arg = o->arg ? o->arg : "", *sp = o->arg ? " " : "";
+    const char *m = o->arg ? o->arg : o->choices;
+    const char *arg = m ? m : "", *sp = m ? " " : "";
     const char *a = o->name, *b = o->alias;
     if (b && b[1] != '-' && a[1] == '-') a = o->alias, b = o->name; /* the short one first */
     if (!b) return snprintf(buf, n, "  %s%s%s", a, sp, arg);

@@ -40,7 +40,7 @@ typedef enum cli_kind {
     CLI_STR,     /* *(const char **)dst = the value (the last one given wins) */
     CLI_INT,     /* *(long long *)dst, an integer in lo..hi */
     CLI_DOUBLE,  /* *(double *)dst, a finite number in lo..hi (CLI_LO_OPEN/CLI_HI_OPEN) */
-    CLI_CHOICE,  /* *(const char **)dst, one of the '|'-separated words of `arg` */
+    CLI_CHOICE,  /* *(const char **)dst, one of the '|'-separated words of `choices` */
     CLI_LIST,    /* repeatable: appended to *(cli_list *)dst */
     CLI_CALL,    /* fn(cmd, opt, value) parses the value itself; returns 0 or an exit code */
     CLI_POS,     /* a positional argument: STR when dst is const char **, or with
@@ -70,8 +70,9 @@ struct cli_opt {
     cli_kind kind;
     const char *name;  /* "--steps"; CLI_POS: NULL */
     const char *alias; /* "-o" for "--output", "--model-graph" for "--graph", or NULL */
-    const char *arg;   /* the value's name in the help ("N", "FILE"); CLI_CHOICE: "a|b|c";
-                        * CLI_POS: what it is, for "no <arg> given" */
+    const char *arg;   /* the value's name in the help ("N", "FILE"); CLI_POS: what it is,
+                        * for "no <arg> given" */
+    const char *choices; /* CLI_CHOICE: "a|b|c", also its name in the help when arg is NULL */
     void *dst;
     const char *help;  /* lines split by \n, indented under the first in the help */
     double lo, hi;     /* CLI_INT, CLI_DOUBLE */
@@ -89,8 +90,8 @@ struct cli_opt {
     {.kind = CLI_INT, .name = (n), .arg = (m), .dst = (d), .lo = (l), .hi = (u), .help = (h), __VA_ARGS__}
 #define CLI_DOUBLE(n, m, d, l, u, h, ...) \
     {.kind = CLI_DOUBLE, .name = (n), .arg = (m), .dst = (d), .lo = (l), .hi = (u), .help = (h), __VA_ARGS__}
-#define CLI_CHOICE(n, words, d, h, ...) \
-    {.kind = CLI_CHOICE, .name = (n), .arg = (words), .dst = (d), .help = (h), __VA_ARGS__}
+#define CLI_CHOICE(n, m, words, d, h, ...) \
+    {.kind = CLI_CHOICE, .name = (n), .arg = (m), .choices = (words), .dst = (d), .help = (h), __VA_ARGS__}
 #define CLI_LIST(n, m, d, h, ...) {.kind = CLI_LIST, .name = (n), .arg = (m), .dst = (d), .help = (h), __VA_ARGS__}
 #define CLI_CALL(n, m, f, d, h, ...) \
     {.kind = CLI_CALL, .name = (n), .arg = (m), .fn = (f), .dst = (d), .help = (h), __VA_ARGS__}

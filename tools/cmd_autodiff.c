@@ -11,27 +11,6 @@ int lmg_cmd_autodiff(int argc, char **argv);
 
 static const char *const CMD = "autodiff";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg autodiff FORWARD --loss NAME -o TRAIN [--external-min-bytes N]\n"
-            "\n"
-            "Differentiate the forward graph FORWARD (.pb or .lmgt) with respect to every\n"
-            "trainable parameter. NAME must be an f32 value with one element. The training\n"
-            "graph TRAIN gets, for each parameter p, an output named grad/<p>; the loss stays\n"
-            "an output. TRAIN is written as text when its name ends in .lmgt, else as binary.\n"
-            "\n"
-            "options:\n"
-            "  --loss NAME              the value to differentiate (required)\n"
-            "  -o, --output PATH        where to write the training graph (required)\n"
-            "  --external-min-bytes N   store tensors of at least N bytes in a .safetensors\n"
-            "                           file beside a .pb output (default 0: never)\n"
-            "  -q, --quiet              print nothing on success\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "exit status: 0 written, 1 failure (bad graph, no such loss, ...), 2 usage error\n");
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -50,36 +29,28 @@ int lmg_cmd_autodiff(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *loss = NULL;
     long long ext = 0;
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--loss", &missing))) {
-            loss = v;
-        } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
-                   (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
-            out = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--external-min-bytes", &missing))) {
-            if (cli_parse_int(v, 0, (long long)1 << 50, &ext) != 0)
-                return cli_usage_error(CMD, "--external-min-bytes wants a byte count, got '%s'", v);
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!in) {
-            in = argv[i];
-        } else {
-            return cli_usage_error(CMD, "one input graph expected, got '%s' and '%s'", in, argv[i]);
-        }
-    }
-    if (!in) return cli_usage_error(CMD, "no input graph given");
-    if (!loss) return cli_usage_error(CMD, "no --loss given (the name of the scalar to minimise)");
-    if (!out) return cli_usage_error(CMD, "no -o given (where to write the training graph)");
+    int quiet = 0, rc;
+    cli_opt opts[] = {
+        CLI_STR("--loss", NULL, "NAME", &loss, "the value to differentiate", .flags = CLI_REQUIRED),
+        CLI_STR("--output", "-o", "PATH", &out, "where to write the training graph", .flags = CLI_REQUIRED),
+        CLI_INT("--external-min-bytes", "N", &ext, 0, (double)(1LL << 50),
+                "store tensors of at least N bytes in a .safetensors\n"
+                "file beside a .pb output (default 0: never)"),
+        CLI_FLAG("--quiet", "-q", &quiet, "print nothing on success"),
+        CLI_POS("input graph", &in, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg autodiff FORWARD --loss NAME -o TRAIN [--external-min-bytes N]",
+        .about = "Differentiate the forward graph FORWARD (.pb or .lmgt) with respect to every\n"
+                 "trainable parameter. NAME must be an f32 value with one element. The training\n"
+                 "graph TRAIN gets, for each parameter p, an output named grad/<p>; the loss stays\n"
+                 "an output. TRAIN is written as text when its name ends in .lmgt, else as binary.",
+        .opts = opts,
+        .exit_status = "0 written, 1 failure (bad graph, no such loss, ...), 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
 
     lmg_graph *g = NULL;
     lmg_status s = cli_load_graph(in, &g);

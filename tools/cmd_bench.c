@@ -439,101 +439,74 @@ static int bench_products(const char *device, int reps)
     return 0;
 }
 
-static void bench_help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg bench [--model gpt|bert|both] [--steps N] [--warmup N]\n"
-            "                 [--backend NAME] [--device P:D] [--cold] [--products]\n"
-            "                 [--profile [--trace FILE]]\n"
-            "\n"
-            "Time training steps (forward, loss, backward, AdamW) of the BENCH.md models with\n"
-            "random initial weights and random tokens: GPT-S and BERT-S (4 layers, 4 heads,\n"
-            "d_model 256, d_ff 1024, vocab 4096, T 128, B 8). Prints, per model, the time to the\n"
-            "first step (backend init with its program builds + one step), the median, min and\n"
-            "max ms per step after the warm-up, tokens/s, achieved GFLOP/s (FLOPs counted from the\n"
-            "graph: 2*M*N*K per MatMul plus attention's products), the planned memory and the\n"
-            "host memory growth; and OpenBLAS cblas_sgemm 1024^3 GFLOP/s on 2 threads in the same\n"
-            "run (naming the kernels OpenBLAS runs, and measuring the right ones in a child\n"
-            "process when OpenBLAS fell back to older ones), with the ratio of the step's GFLOP/s\n"
-            "to it. Matrix products on a CPU OpenCL device run through host BLAS when it passes\n"
-            "its check (LMG_CL_GEMM=clblast forces CLBlast); the route is printed.\n"
-            "\n"
-            "options:\n"
-            "  --model M       gpt (default), bert or both\n"
-            "  --steps N       timed steps (default 10)\n"
-            "  --warmup N      untimed steps first (default 2)\n"
-            "  --backend NAME  opencl (default) or ref\n"
-            "  --device P:D    OpenCL platform and device (default: LMG_DEVICE, else the first GPU,\n"
-            "                  else the first device; see lmg devices)\n"
-            "  --cold          use an empty PoCL kernel cache (POCL_CACHE_DIR), removed afterwards,\n"
-            "                  to time the first step as on a fresh machine\n"
-            "  --products      instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
-            "                  CLBlast's default parameters and with lmgraph's (see lmg tune),\n"
-            "                  and host BLAS in native kernels (the CPU-device route)\n"
-            "  --no-blas       skip the OpenBLAS measurement\n"
-            "  --ceiling-only  only the OpenBLAS kernels in use and the GEMM ceiling (and, when\n"
-            "                  OpenBLAS fell back to older kernels than the CPU runs, the\n"
-            "                  ceiling with OPENBLAS_CORETYPE set, measured in a child process)\n"
-            "  --profile       time every node by OpenCL event profiling over the timed steps:\n"
-            "                  tables by op type and by node (ms, %%, GFLOP/s, GB/s), and a\n"
-            "                  Chrome-trace JSON of the last step (chrome://tracing, Perfetto)\n"
-            "  --trace FILE    where --profile writes the trace (default lmg-trace-MODEL.json;\n"
-            "                  with --model both, MODEL is put before the extension)\n"
-            "  -h, --help      show this help\n"
-            "\n"
-            "exit status: 0 measured, 1 failure, 2 usage error\n");
-}
-
 int lmg_cmd_bench(int argc, char **argv)
 {
     const char *model = "gpt", *backend = NULL, *device = NULL;
     long long steps = 10, warmup = 2;
-    int cold = 0, products = 0, blas = 1, profile = 0;
+    int cold = 0, products = 0, no_blas = 0, profile = 0, ceiling = 0, ceiling_only = 0, rc = 0;
     const char *trace = NULL;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            bench_help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--model", &missing))) {
-            if (strcmp(v, "gpt") && strcmp(v, "bert") && strcmp(v, "both"))
-                return cli_usage_error("bench", "--model wants gpt, bert or both, got '%s'", v);
-            model = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--steps", &missing))) {
-            if (cli_parse_int(v, 0, 1000000, &steps) != 0)
-                return cli_usage_error("bench", "--steps wants a count, got '%s'", v);
-        } else if ((v = cli_flag(argc, argv, &i, "--warmup", &missing))) {
-            if (cli_parse_int(v, 0, 1000000, &warmup) != 0)
-                return cli_usage_error("bench", "--warmup wants a count, got '%s'", v);
-        } else if ((v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--trace", &missing))) {
-            trace = v;
-            profile = 1;
-        } else if (missing) {
-            return cli_usage_error("bench", "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "--profile") == 0) {
-            profile = 1;
-        } else if (strcmp(argv[i], "--cold") == 0) {
-            cold = 1;
-        } else if (strcmp(argv[i], "--ceiling") == 0) {
-            /* Only the ceiling, one line (what print_ceiling's child reports). */
-            printf("ceiling %s %.2f\n", lmg_opencl_blas_core(), openblas_gflops(2));
-            return 0;
-        } else if (strcmp(argv[i], "--ceiling-only") == 0) {
-            print_ceiling(2);
-            return 0;
-        } else if (strcmp(argv[i], "--products") == 0) {
-            products = 1;
-        } else if (strcmp(argv[i], "--no-blas") == 0) {
-            blas = 0;
-        } else {
-            return cli_usage_error("bench", "unknown argument '%s'", argv[i]);
-        }
+    cli_opt opts[] = {
+        CLI_CHOICE("--model", "M", "gpt|bert|both", &model, "gpt (default), bert or both"),
+        CLI_INT("--steps", "N", &steps, 0, 1000000, "timed steps (default 10)"),
+        CLI_INT("--warmup", "N", &warmup, 0, 1000000, "untimed steps first (default 2)"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &device,
+                "OpenCL platform and device (default: LMG_DEVICE, else the first GPU,\n"
+                "else the first device; see lmg devices)"),
+        CLI_FLAG("--cold", NULL, &cold,
+                 "use an empty PoCL kernel cache (POCL_CACHE_DIR), removed afterwards,\n"
+                 "to time the first step as on a fresh machine"),
+        CLI_FLAG("--products", NULL, &products,
+                 "instead: CLBlast Sgemm GFLOP/s at GPT-S's product shapes with\n"
+                 "CLBlast's default parameters and with lmgraph's (see lmg tune),\n"
+                 "and host BLAS in native kernels (the CPU-device route)"),
+        CLI_FLAG("--no-blas", NULL, &no_blas, "skip the OpenBLAS measurement"),
+        CLI_FLAG("--ceiling-only", NULL, &ceiling_only,
+                 "only the OpenBLAS kernels in use and the GEMM ceiling (and, when\n"
+                 "OpenBLAS fell back to older kernels than the CPU runs, the\n"
+                 "ceiling with OPENBLAS_CORETYPE set, measured in a child process)"),
+        CLI_FLAG("--ceiling", NULL, &ceiling,
+                 "only the line 'ceiling KERNELS GFLOP/s', as the child process\n"
+                 "of --ceiling-only reports it"),
+        CLI_FLAG("--profile", NULL, &profile,
+                 "time every node by OpenCL event profiling over the timed steps:\n"
+                 "tables by op type and by node (ms, %, GFLOP/s, GB/s), and a\n"
+                 "Chrome-trace JSON of the last step (chrome://tracing, Perfetto)"),
+        CLI_STR("--trace", NULL, "FILE", &trace,
+                "where --profile writes the trace (default lmg-trace-MODEL.json;\n"
+                "with --model both, MODEL is put before the extension)"),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = "bench",
+        .usage = "lmg bench [--model gpt|bert|both] [--steps N] [--warmup N]\n"
+                 "          [--backend NAME] [--device P:D] [--cold] [--products]\n"
+                 "          [--profile [--trace FILE]]",
+        .about = "Time training steps (forward, loss, backward, AdamW) of the BENCH.md models with\n"
+                 "random initial weights and random tokens: GPT-S and BERT-S (4 layers, 4 heads,\n"
+                 "d_model 256, d_ff 1024, vocab 4096, T 128, B 8). Prints, per model, the time to the\n"
+                 "first step (backend init with its program builds + one step), the median, min and\n"
+                 "max ms per step after the warm-up, tokens/s, achieved GFLOP/s (FLOPs counted from the\n"
+                 "graph: 2*M*N*K per MatMul plus attention's products), the planned memory and the\n"
+                 "host memory growth; and OpenBLAS cblas_sgemm 1024^3 GFLOP/s on 2 threads in the same\n"
+                 "run (naming the kernels OpenBLAS runs, and measuring the right ones in a child\n"
+                 "process when OpenBLAS fell back to older ones), with the ratio of the step's GFLOP/s\n"
+                 "to it. Matrix products on a CPU OpenCL device run through host BLAS when it passes\n"
+                 "its check (LMG_CL_GEMM=clblast forces CLBlast); the route is printed.",
+        .opts = opts,
+        .exit_status = "0 measured, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    if (ceiling) {
+        printf("ceiling %s %.2f\n", lmg_opencl_blas_core(), openblas_gflops(2));
+        return 0;
     }
+    if (ceiling_only) {
+        print_ceiling(2);
+        return 0;
+    }
+    if (trace) profile = 1;
+    int blas = !no_blas;
     const lmg_backend *be = cli_backend(backend);
     if (!be) return cli_usage_error("bench", "unknown backend '%s'", backend);
     if (steps + warmup == 0) return cli_usage_error("bench", "nothing to run: --steps 0 --warmup 0");
@@ -544,7 +517,6 @@ int lmg_cmd_bench(int argc, char **argv)
         setenv("POCL_CACHE_DIR", cold_dir, 1);
         printf("empty PoCL kernel cache: %s\n", cold_dir);
     }
-    int rc = 0;
     if (products) {
         rc = bench_products(device, 5);
     } else {
@@ -612,61 +584,36 @@ static void tune_log(void *ctx, const char *line)
     fflush(stdout);
 }
 
-static void tune_help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg tune [--device P:D] [--max N] [--reps N] [--no-save] [--show]\n"
-            "\n"
-            "Search CLBlast's matrix-product parameters for an OpenCL device: a fixed list of\n"
-            "Xgemm parameter sets (and the size from which products leave XgemmDirect for\n"
-            "Xgemm), each checked against OpenBLAS at every product shape of a GPT-S training\n"
-            "step and at small odd sizes with all transposes (CLBlast does not check overridden\n"
-            "parameters, and some sets compute wrong numbers), then timed over the step's\n"
-            "products. The fastest correct set is saved to the device's cache file, which the\n"
-            "OpenCL backend applies at start-up (and checks once). Each set costs one CLBlast\n"
-            "program build, 10-25 s on PoCL: a full search takes several minutes.\n"
-            "\n"
-            "options:\n"
-            "  --device P:D  the OpenCL device (default as for the backend)\n"
-            "  --max N       try only the first N sets of the list\n"
-            "  --reps N      timed runs per shape (default 3)\n"
-            "  --no-save     do not write the cache file\n"
-            "  --show        print the cache file path and what the backend would apply; no search\n"
-            "  -h, --help    show this help\n"
-            "\n"
-            "LMG_CLBLAST_TUNING=off makes the backend keep CLBlast's own parameters.\n"
-            "exit status: 0 done, 1 failure, 2 usage error\n");
-}
-
 int lmg_cmd_tune(int argc, char **argv)
 {
     const char *device = NULL;
     long long max = 0, reps = 3;
-    int save = 1, show = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            tune_help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--max", &missing))) {
-            if (cli_parse_int(v, 1, 1000, &max) != 0)
-                return cli_usage_error("tune", "--max wants a count, got '%s'", v);
-        } else if ((v = cli_flag(argc, argv, &i, "--reps", &missing))) {
-            if (cli_parse_int(v, 1, 64, &reps) != 0)
-                return cli_usage_error("tune", "--reps wants 1..64, got '%s'", v);
-        } else if (missing) {
-            return cli_usage_error("tune", "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "--no-save") == 0) {
-            save = 0;
-        } else if (strcmp(argv[i], "--show") == 0) {
-            show = 1;
-        } else {
-            return cli_usage_error("tune", "unknown argument '%s'", argv[i]);
-        }
-    }
+    int no_save = 0, show = 0, rc;
+    cli_opt opts[] = {
+        CLI_STR("--device", NULL, "P:D", &device, "the OpenCL device (default as for the backend)"),
+        CLI_INT("--max", "N", &max, 1, 1000, "try only the first N sets of the list"),
+        CLI_INT("--reps", "N", &reps, 1, 64, "timed runs per shape (default 3)"),
+        CLI_FLAG("--no-save", NULL, &no_save, "do not write the cache file"),
+        CLI_FLAG("--show", NULL, &show, "print the cache file path and what the backend would apply; no search"),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = "tune",
+        .usage = "lmg tune [--device P:D] [--max N] [--reps N] [--no-save] [--show]",
+        .about = "Search CLBlast's matrix-product parameters for an OpenCL device: a fixed list of\n"
+                 "Xgemm parameter sets (and the size from which products leave XgemmDirect for\n"
+                 "Xgemm), each checked against OpenBLAS at every product shape of a GPT-S training\n"
+                 "step and at small odd sizes with all transposes (CLBlast does not check overridden\n"
+                 "parameters, and some sets compute wrong numbers), then timed over the step's\n"
+                 "products. The fastest correct set is saved to the device's cache file, which the\n"
+                 "OpenCL backend applies at start-up (and checks once). Each set costs one CLBlast\n"
+                 "program build, 10-25 s on PoCL: a full search takes several minutes.",
+        .opts = opts,
+        .epilog = "LMG_CLBLAST_TUNING=off makes the backend keep CLBlast's own parameters.",
+        .exit_status = "0 done, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    int save = !no_save;
     cl_device_id dev = opencl_device(device);
     if (!dev) return cli_fail("tune", LMG_ERR_DEVICE, "no OpenCL device '%s'", device ? device : "");
     char name[256] = "", path[1024];

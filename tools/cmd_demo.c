@@ -247,52 +247,33 @@ static lmg_status train(demo *d, int steps, double lr, int quiet, double *first,
     return s;
 }
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg demo [--steps N] [--lr X] [-q]\n"
-            "\n"
-            "Build a small GPT with the model builder `lmg train` uses (%d blocks, width %d,\n"
-            "%d heads, vocabulary %d, batch %d x %d tokens), turn it into a training graph with\n"
-            "autodiff, verify both, check every parameter's gradient against central\n"
-            "differences on the ref backend (PASS/FAIL, worst relative error), then train it\n"
-            "with Adam on a fixed random token batch and print the loss as it falls.\n"
-            "\n"
-            "options:\n"
-            "  --steps N   training steps (default 30; 0 skips training)\n"
-            "  --lr X      learning rate (default 0.01)\n"
-            "  -q          print only the gradient check verdict and the final loss\n"
-            "  -h, --help  show this help\n"
-            "\n"
-            "exit status: 0 gradients agree and the loss fell, 1 failure, 2 usage error\n",
-            L, C, H, V, B, T);
-}
-
 int lmg_cmd_demo(int argc, char **argv)
 {
     long long steps = 30;
     double lr = 0.01;
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--steps", &missing))) {
-            if (cli_parse_int(v, 0, 100000, &steps) != 0)
-                return cli_usage_error(CMD, "--steps wants a count 0..100000, got '%s'", v);
-        } else if ((v = cli_flag(argc, argv, &i, "--lr", &missing))) {
-            if (cli_parse_double(v, &lr) != 0 || lr <= 0 || lr > 10)
-                return cli_usage_error(CMD, "--lr wants a positive number, got '%s'", v);
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else {
-            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-        }
-    }
+    int quiet = 0, rc;
+    char about[1024];
+    snprintf(about, sizeof about,
+             "Build a small GPT with the model builder `lmg train` uses (%d blocks, width %d,\n"
+             "%d heads, vocabulary %d, batch %d x %d tokens), turn it into a training graph with\n"
+             "autodiff, verify both, check every parameter's gradient against central\n"
+             "differences on the ref backend (PASS/FAIL, worst relative error), then train it\n"
+             "with Adam on a fixed random token batch and print the loss as it falls.",
+             L, C, H, V, B, T);
+    cli_opt opts[] = {
+        CLI_INT("--steps", "N", &steps, 0, 100000, "training steps (default 30; 0 skips training)"),
+        CLI_DOUBLE("--lr", "X", &lr, 0, 10, "learning rate (default 0.01)", .flags = CLI_LO_OPEN),
+        CLI_FLAG("--quiet", "-q", &quiet, "print only the gradient check verdict and the final loss"),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg demo [--steps N] [--lr X] [-q]",
+        .about = about,
+        .opts = opts,
+        .exit_status = "0 gradients agree and the loss fell, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
 
     clock_t t0 = clock();
     demo d;

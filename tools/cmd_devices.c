@@ -11,19 +11,6 @@ int lmg_cmd_devices(int argc, char **argv);
 
 static const char *const CMD = "devices";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg devices\n"
-            "\n"
-            "List the OpenCL platforms and devices. Choose one for `lmg run`, `lmg train` or\n"
-            "`lmg bench` with --device P:D (platform:device) or the LMG_DEVICE environment\n"
-            "variable; without either the first GPU is used, else the first device (marked\n"
-            "'default' below; a valid LMG_DEVICE is marked 'chosen by LMG_DEVICE').\n"
-            "\n"
-            "exit status: 0 listed, 1 no OpenCL platform (or an OpenCL failure), 2 usage error\n");
-}
-
 static void mib(char *buf, size_t n, uint64_t bytes)
 {
     if (bytes >= ((uint64_t)1 << 30)) snprintf(buf, n, "%.1f GiB", bytes / 1073741824.0);
@@ -32,13 +19,19 @@ static void mib(char *buf, size_t n, uint64_t bytes)
 
 int lmg_cmd_devices(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        }
-        return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-    }
+    int rc;
+    cli_opt opts[] = {CLI_OPT_END};
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg devices",
+        .about = "List the OpenCL platforms and devices. Choose one for `lmg run`, `lmg train` or\n"
+                 "`lmg bench` with --device P:D (platform:device) or the LMG_DEVICE environment\n"
+                 "variable; without either the first GPU is used, else the first device (marked\n"
+                 "'default' below; a valid LMG_DEVICE is marked 'chosen by LMG_DEVICE').",
+        .opts = opts,
+        .exit_status = "0 listed, 1 no OpenCL platform (or an OpenCL failure), 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     lmg_opencl_device *list = NULL;
     int n = 0;
     lmg_status s = lmg_opencl_list_devices(&list, &n);

@@ -17,20 +17,6 @@ extern const struct {
 
 static const char *const CMD = "ops";
 
-static void help(FILE *f)
-{
-    fprintf(f, "usage: lmg ops [NAME...]\n"
-               "\n"
-               "List every op lmgraph knows: its inputs (required..with optional), outputs,\n"
-               "whether autodiff has a gradient rule for it, and its exact semantics, attributes\n"
-               "and decided edge cases as ops/ops.def states them. With names (any case), only\n"
-               "those ops, each with the notes of its group.\n"
-               "\n"
-               "  -h, --help   show this help\n"
-               "\n"
-               "exit status: 0 listed, 1 an unknown op name, 2 usage error\n");
-}
-
 /* What ops.def says: per op its own comment, and the group notes (standalone comments)
  * in force where it is declared. */
 typedef struct {
@@ -154,17 +140,29 @@ static void print_op(const op_text *t, int op)
 
 int lmg_cmd_ops(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        }
-        if (argv[i][0] == '-') return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+    cli_list names = {0};
+    int rc;
+    cli_opt opts[] = {
+        CLI_POS("op name", &names, .flags = CLI_REST),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg ops [NAME...]",
+        .about = "List every op lmgraph knows: its inputs (required..with optional), outputs,\n"
+                 "whether autodiff has a gradient rule for it, and its exact semantics, attributes\n"
+                 "and decided edge cases as ops/ops.def states them. With names (any case), only\n"
+                 "those ops, each with the notes of its group.",
+        .opts = opts,
+        .exit_status = "0 listed, 1 an unknown op name, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) {
+        cli_list_free(&names);
+        return rc;
     }
     op_text t;
     parse_def(lmg_ops_def_sources[0].text, &t);
-    int rc = 0;
-    if (argc == 1) {
+    if (names.n == 0) {
         if (t.preamble) printf("%s\n", t.preamble);
         int group = -1;
         for (int op = 0; op < LMG_OP_COUNT; op++) {
@@ -177,12 +175,12 @@ int lmg_cmd_ops(int argc, char **argv)
         }
         printf("\n%d ops\n", LMG_OP_COUNT);
     }
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < names.n; i++) {
         int op = -1;
         for (int k = 0; k < LMG_OP_COUNT && op < 0; k++)
-            if (strcasecmp(argv[i], lmg_op_name((lmg_op)k)) == 0) op = k;
+            if (strcasecmp(names.v[i], lmg_op_name((lmg_op)k)) == 0) op = k;
         if (op < 0) {
-            fprintf(stderr, "lmg ops: no op named '%s' (lmg ops lists them all)\n", argv[i]);
+            fprintf(stderr, "lmg ops: no op named '%s' (lmg ops lists them all)\n", names.v[i]);
             rc = 1;
             continue;
         }
@@ -193,5 +191,6 @@ int lmg_cmd_ops(int argc, char **argv)
         }
     }
     op_text_free(&t);
+    cli_list_free(&names);
     return rc;
 }

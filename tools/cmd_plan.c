@@ -11,60 +11,45 @@ int lmg_cmd_plan(int argc, char **argv);
 
 static const char *const CMD = "plan";
 
-static void help(FILE *f)
+/* --alignment N: a power of two. */
+static int alignment_opt(const char *cmd, const cli_opt *o, const char *v)
 {
-    fprintf(f,
-            "usage: lmg plan GRAPH [--values] [--keep-all] [--alignment N]\n"
-            "\n"
-            "Plan the device memory of GRAPH (.pb or .lmgt) as a backend does: parameters,\n"
-            "gradients (grad/<p> outputs), optimizer state (AdamW moments), constants and\n"
-            "inputs each in one block; every other value in one arena where values whose\n"
-            "lifetimes (producer to last consumer, outputs to the end) do not overlap share\n"
-            "bytes, and elementwise ops write over an input that dies at that node.\n"
-            "Prints the bytes of each region, the planned peak (their sum), the arena's lower\n"
-            "bound (the largest total of values live at one node) and arena / bound.\n"
-            "\n"
-            "options:\n"
-            "  --values         also list every value: region, offset, bytes, first and last\n"
-            "                   node that needs it, and the value whose storage it shares\n"
-            "  --keep-all       plan without reuse (every value readable after a run)\n"
-            "  --alignment N    byte alignment of every value (power of two; default 64)\n"
-            "  -h, --help       show this help\n"
-            "\n"
-            "exit status: 0 planned, 1 failure (unreadable or invalid graph), 2 usage error\n");
+    long long a;
+    if (cli_parse_int(v, 1, 1 << 20, &a) != 0 || (a & (a - 1)))
+        return cli_usage_error(cmd, "--alignment wants a power of two up to %d, not '%s'", 1 << 20, v);
+    ((lmg_plan_opts *)o->dst)->alignment = (size_t)a;
+    return 0;
 }
 
 int lmg_cmd_plan(int argc, char **argv)
 {
     const char *in = NULL;
-    int values = 0;
+    int values = 0, rc;
     lmg_plan_opts opts = {64, 0};
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--alignment", &missing))) {
-            long long a;
-            if (cli_parse_int(v, 1, 1 << 20, &a) != 0 || (a & (a - 1)))
-                return cli_usage_error(CMD, "--alignment wants a power of two, got '%s'", v);
-            opts.alignment = (size_t)a;
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "--values") == 0) {
-            values = 1;
-        } else if (strcmp(argv[i], "--keep-all") == 0) {
-            opts.keep_all = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!in) {
-            in = argv[i];
-        } else {
-            return cli_usage_error(CMD, "one graph expected, got '%s' and '%s'", in, argv[i]);
-        }
-    }
-    if (!in) return cli_usage_error(CMD, "no graph given");
+    cli_opt table[] = {
+        CLI_FLAG("--values", NULL, &values,
+                 "also list every value: region, offset, bytes, first and last\n"
+                 "node that needs it, and the value whose storage it shares"),
+        CLI_FLAG("--keep-all", NULL, &opts.keep_all, "plan without reuse (every value readable after a run)"),
+        CLI_CALL("--alignment", "N", alignment_opt, &opts,
+                 "byte alignment of every value (power of two; default 64)"),
+        CLI_POS("graph", &in, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg plan GRAPH [--values] [--keep-all] [--alignment N]",
+        .about = "Plan the device memory of GRAPH (.pb or .lmgt) as a backend does: parameters,\n"
+                 "gradients (grad/<p> outputs), optimizer state (AdamW moments), constants and\n"
+                 "inputs each in one block; every other value in one arena where values whose\n"
+                 "lifetimes (producer to last consumer, outputs to the end) do not overlap share\n"
+                 "bytes, and elementwise ops write over an input that dies at that node.\n"
+                 "Prints the bytes of each region, the planned peak (their sum), the arena's lower\n"
+                 "bound (the largest total of values live at one node) and arena / bound.",
+        .opts = table,
+        .exit_status = "0 planned, 1 failure (unreadable or invalid graph), 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
 
     lmg_graph *g = NULL;
     lmg_status s = cli_load_graph(in, &g);

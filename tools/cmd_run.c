@@ -14,28 +14,6 @@
 
 int lmg_cmd_run(int argc, char **argv);
 
-static const char run_usage[] =
-    "usage: lmg run GRAPH --inputs NAME=FILE[,NAME=FILE...] [options]\n"
-    "\n"
-    "Load a graph (.pb or .lmgt), write input files into its inputs (or initializers), run\n"
-    "it once and print each output: dtype, shape, first values, sum. A FILE.npy is a NumPy\n"
-    "array of the value's shape (float32/int32; float64 and int64 are narrowed); any other\n"
-    "file is raw little-endian and must hold exactly the value's bytes (numel * dtype size).\n"
-    "Inputs not given are zeros.\n"
-    "\n"
-    "  --inputs LIST      NAME=FILE pairs, comma separated; may be repeated\n"
-    "  --output NAME      a value to print or save (repeatable; default: every graph output;\n"
-    "                     intermediates can be named too)\n"
-    "  --backend NAME     ref or opencl (default: opencl when available)\n"
-    "  --device P:D       OpenCL platform:device (default: LMG_DEVICE or the first GPU)\n"
-    "  --save PATH        save the outputs instead of printing them: PATH.npz (NumPy,\n"
-    "                     one array per output name), PATH.safetensors, or a directory\n"
-    "                     of raw NAME.bin files ('/' in a name becomes '_')\n"
-    "  --step N           the step number random ops are keyed by (default 0)\n"
-    "  --dims B=8,T=64    sizes of a graph's named dimensions (f32[B,T]); required when it\n"
-    "                     has any, since raw files carry no shape\n"
-    "  -h, --help         show this help\n";
-
 typedef struct {
     char *name, *file;
 } feed;
@@ -145,52 +123,69 @@ static char *save_path(const char *dir, const char *name)
     return p;
 }
 
+/* --inputs NAME=FILE,...: appended to the feed list o->dst points at. */
+typedef struct {
+    feed *v;
+    int n;
+} feed_list;
+
+static int inputs_opt(const char *cmd, const cli_opt *o, const char *v)
+{
+    feed_list *f = o->dst;
+    int r = add_feeds(v, &f->v, &f->n);
+    if (r == -2) return cli_usage_error(cmd, "--inputs wants NAME=FILE pairs, not '%s'", v);
+    return r ? fail_msg(cmd, "out of memory") : 0;
+}
+
+static int dims_opt(const char *cmd, const cli_opt *o, const char *v)
+{
+    return lmg_dim_parse(o->dst, v) == LMG_OK ? 0 : cli_usage_error(cmd, "%s", lmg_last_error());
+}
+
 int lmg_cmd_run(int argc, char **argv)
 {
     const char *graph_path = NULL, *backend = NULL, *save = NULL, *device = NULL;
     lmg_dim_binding dims;
     memset(&dims, 0, sizeof dims);
     long long step = 0;
-    feed *feeds = NULL;
-    int n_feeds = 0;
-    const char **outs = calloc((size_t)argc + 1, sizeof *outs);
-    int n_outs = 0, rc = 0;
-    if (!outs) return fail_msg("run", "out of memory");
-    for (int i = 1; i < argc && rc == 0; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            fputs(run_usage, stdout);
-            rc = -1;
-        } else if ((v = cli_flag(argc, argv, &i, "--inputs", &missing))) {
-            int r = add_feeds(v, &feeds, &n_feeds);
-            if (r == -2) rc = cli_usage_error("run", "--inputs wants NAME=FILE pairs, not '%s'", v);
-            else if (r) rc = fail_msg("run", "out of memory");
-        } else if ((v = cli_flag(argc, argv, &i, "--output", &missing))) {
-            outs[n_outs++] = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--save", &missing))) {
-            save = v;
-        } else if ((v = cli_flag(argc, argv, &i, "--dims", &missing))) {
-            if (lmg_dim_parse(&dims, v) != LMG_OK) rc = cli_usage_error("run", "%s", lmg_last_error());
-        } else if ((v = cli_flag(argc, argv, &i, "--step", &missing))) {
-            if (cli_parse_int(v, 0, INT64_MAX, &step) != 0)
-                rc = cli_usage_error("run", "--step wants a non-negative integer, not '%s'", v);
-        } else if (missing) {
-            rc = cli_usage_error("run", "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_error("run", "unknown option '%s'", argv[i]);
-        } else if (graph_path) {
-            rc = cli_usage_error("run", "one graph at a time ('%s' and '%s')", graph_path, argv[i]);
-        } else {
-            graph_path = argv[i];
-        }
-        if (rc == 0 && missing) rc = cli_usage_error("run", "%s needs a value", argv[i]);
-    }
-    if (rc == 0 && !graph_path) rc = cli_usage_error("run", "no graph file given");
+    feed_list fd = {NULL, 0};
+    cli_list outputs = {0};
+    int rc = 0;
+    cli_opt table[] = {
+        CLI_CALL("--inputs", "LIST", inputs_opt, &fd, "NAME=FILE pairs, comma separated; may be repeated"),
+        CLI_LIST("--output", "NAME", &outputs,
+                 "a value to print or save (repeatable; default: every graph output;\n"
+                 "intermediates can be named too)"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "ref or opencl (default: opencl when available)"),
+        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform:device (default: LMG_DEVICE or the first GPU)"),
+        CLI_STR("--save", NULL, "PATH", &save,
+                "save the outputs instead of printing them: PATH.npz (NumPy,\n"
+                "one array per output name), PATH.safetensors, or a directory\n"
+                "of raw NAME.bin files ('/' in a name becomes '_')"),
+        CLI_INT("--step", "N", &step, 0, INT64_MAX, "the step number random ops are keyed by (default 0)"),
+        CLI_CALL("--dims", "B=8,T=64", dims_opt, &dims,
+                 "sizes of a graph's named dimensions (f32[B,T]); required when it\n"
+                 "has any, since raw files carry no shape"),
+        CLI_POS("graph file", &graph_path, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = "run",
+        .usage = "lmg run GRAPH --inputs NAME=FILE[,NAME=FILE...] [options]",
+        .about = "Load a graph (.pb or .lmgt), write input files into its inputs (or initializers), run\n"
+                 "it once and print each output: dtype, shape, first values, sum. A FILE.npy is a NumPy\n"
+                 "array of the value's shape (float32/int32; float64 and int64 are narrowed); any other\n"
+                 "file is raw little-endian and must hold exactly the value's bytes (numel * dtype size).\n"
+                 "Inputs not given are zeros.",
+        .opts = table,
+        .exit_status = "0 ran, 1 failure (naming the file, value or node), 2 usage error",
+    };
+    int go = cli_parse(&spec, argc, argv, &rc);
+    feed *feeds = fd.v;
+    int n_feeds = fd.n;
+    const char **outs = outputs.v;
+    int n_outs = outputs.n;
+    if (!go && rc == 0) rc = -1; /* --help */
     const lmg_backend *be = NULL;
     if (rc == 0) {
         be = cli_backend(backend);

@@ -38,7 +38,7 @@ static inline void model_flags_init(model_flags *m)
 /* The rows, for a table: MODEL_FLAGS_OPTS(&m), then the command's own. */
 #define MODEL_FLAGS_OPTS(m)                                                                      \
     CLI_SECTION("model options"),                                                                \
-    CLI_CHOICE("--model", "gpt|bert", &(m)->arch,                                                \
+    CLI_CHOICE("--model", NULL, "gpt|bert", &(m)->arch,                                                \
                "decoder with causal attention (default) or encoder", .flags = MODEL_FLAGS_GROUP), \
     CLI_INT("--layers", "N", &(m)->layers, 1, 1000, "transformer blocks (default 4)",            \
             .flags = MODEL_FLAGS_GROUP),                                                         \
@@ -74,7 +74,7 @@ static inline void model_flags_init(model_flags *m)
     CLI_INT("--num-classes", "K", &(m)->n_classes, 2, 1 << 20,                                   \
             "add a classification head of K classes (objective term\n"                           \
             "sup; lmg train sets it from labelled data)", .flags = MODEL_FLAGS_GROUP),           \
-    CLI_CHOICE("--pool", "cls|last|mean", &(m)->pool,                                            \
+    CLI_CHOICE("--pool", NULL, "cls|last|mean", &(m)->pool,                                            \
                "the head's pooling (default: bert cls, gpt last)", .flags = MODEL_FLAGS_GROUP)
 
 /* m->c: the arch's defaults with every option given in place. */
