@@ -11,27 +11,6 @@ int lmg_cmd_classify(int argc, char **argv);
 
 static const char *const CMD = "classify";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg classify RUN_DIR [--text TEXT ...] [--top K] [--checkpoint FILE]\n"
-            "\n"
-            "Classify texts with a classifier run (lmg finetune): each --text, or else each line\n"
-            "of stdin, is one document. Prints the most likely label and its probability, one\n"
-            "line per document ('label<TAB>probability<TAB>text'); with --top K the K most likely\n"
-            "labels as 'label:probability' pairs.\n"
-            "\n"
-            "options:\n"
-            "  --text TEXT              a document (repeatable)\n"
-            "  --top K                  the K most likely labels (default 1)\n"
-            "  --checkpoint FILE        weights (default RUN_DIR/best.safetensors)\n"
-            "  --backend NAME           opencl (default) or ref\n"
-            "  --device P:D             OpenCL platform and device\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "exit status: 0 ok, 1 failure (e.g. RUN_DIR is not a classifier), 2 usage error\n");
-}
-
 typedef struct texts {
     char **v;
     int n, cap;
@@ -54,35 +33,35 @@ int lmg_cmd_classify(int argc, char **argv)
 {
     const char *dir = NULL, *ck = NULL, *backend = NULL, *device = NULL;
     long long top = 1;
+    cli_list given = {0};
     texts tx = {0};
     int rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--text", &missing))) {
-            if (push(&tx, v, strlen(v)) != 0) rc = cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--top", &missing))) {
-            if (cli_parse_int(v, 1, 1 << 20, &top) != 0)
-                rc = cli_usage_error(CMD, "--top wants a positive integer, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--checkpoint", &missing))) {
-            ck = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if (missing) {
-            rc = cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-') {
-            rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!dir) {
-            dir = argv[i];
-        } else {
-            rc = cli_usage_error(CMD, "one run directory expected, got '%s' and '%s'", dir, argv[i]);
-        }
+    cli_opt opts[] = {
+        CLI_LIST("--text", "TEXT", &given, "a document (repeatable)"),
+        CLI_INT("--top", "K", &top, 1, 1 << 20, "the K most likely labels (default 1)"),
+        CLI_STR("--checkpoint", NULL, "FILE", &ck, "weights (default RUN_DIR/best.safetensors)"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
+        CLI_POS("run directory", &dir, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg classify RUN_DIR [--text TEXT ...] [--top K] [--checkpoint FILE]",
+        .about = "Classify texts with a classifier run (lmg finetune): each --text, or else each line\n"
+                 "of stdin, is one document. Prints the most likely label and its probability, one\n"
+                 "line per document ('label<TAB>probability<TAB>text'); with --top K the K most likely\n"
+                 "labels as 'label:probability' pairs.",
+        .opts = opts,
+        .exit_status = "0 ok, 1 failure (e.g. RUN_DIR is not a classifier), 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) {
+        cli_list_free(&given);
+        return rc;
     }
+    for (int i = 0; i < given.n && !rc; i++)
+        if (push(&tx, given.v[i], strlen(given.v[i])) != 0) rc = cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
+    cli_list_free(&given);
     if (!rc && !dir) rc = cli_usage_error(CMD, "no run directory given");
     lmg_classifier *cl = NULL;
     if (!rc) {

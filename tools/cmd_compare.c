@@ -12,58 +12,32 @@ int lmg_cmd_compare(int argc, char **argv);
 
 static const char *const CMD = "compare";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg compare RUN_A RUN_B [--split test|val|train]\n"
-            "\n"
-            "Evaluate two classifier runs (lmg finetune) on the same split of the same labelled\n"
-            "data and print their reports side by side: precision, recall and F1 per class,\n"
-            "accuracy, macro and weighted F1, and the majority-class baseline; the last column\n"
-            "is B minus A.\n"
-            "\n"
-            "options:\n"
-            "  --split NAME             train, val or test (default test)\n"
-            "  --backend NAME           opencl (default) or ref\n"
-            "  --device P:D             OpenCL platform and device\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "exit status: 0 ok, 1 failure, 2 usage error\n");
-}
-
 int lmg_cmd_compare(int argc, char **argv)
 {
     const char *run[2] = {NULL, NULL}, *split = "test", *backend = NULL, *device = NULL;
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--split", &missing))) {
-            if (strcmp(v, "train") && strcmp(v, "val") && strcmp(v, "test"))
-                return cli_usage_error(CMD, "--split wants train, val or test, not '%s'", v);
-            split = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (n < 2) {
-            run[n++] = argv[i];
-        } else {
-            return cli_usage_error(CMD, "two runs expected, got a third: '%s'", argv[i]);
-        }
-    }
-    if (n != 2) return cli_usage_error(CMD, "two classifier runs expected");
+    int rc = 0;
+    cli_opt opts[] = {
+        CLI_CHOICE("--split", "NAME", "train|val|test", &split, "train, val or test (default test)"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
+        CLI_POS("classifier run A", &run[0], .flags = CLI_REQUIRED),
+        CLI_POS("classifier run B", &run[1], .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg compare RUN_A RUN_B [--split test|val|train]",
+        .about = "Evaluate two classifier runs (lmg finetune) on the same split of the same labelled\n"
+                 "data and print their reports side by side: precision, recall and F1 per class,\n"
+                 "accuracy, macro and weighted F1, and the majority-class baseline; the last column\n"
+                 "is B minus A.",
+        .opts = opts,
+        .exit_status = "0 ok, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     lmg_classifier *cl[2] = {NULL, NULL};
     lmg_cls_report r[2];
     memset(r, 0, sizeof r);
-    int rc = 0;
     for (int k = 0; k < 2 && !rc; k++) {
         lmg_status s = lmg_classifier_open(run[k], NULL, backend, device, 0, &cl[k]);
         if (s == LMG_OK) s = lmg_classifier_report(cl[k], split, &r[k], NULL);

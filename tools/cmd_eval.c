@@ -12,31 +12,6 @@ int lmg_cmd_eval(int argc, char **argv);
 
 static const char *const CMD = "eval";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg eval RUN_DIR [--split train|val|test] [--batches N] [--checkpoint FILE]\n"
-            "\n"
-            "Evaluate a run trained by lmg train on one split of its data: the mean loss per\n"
-            "predicted token and its perplexity; for an mlm model also the share of masked\n"
-            "positions whose most likely token is the original one, for a clm model the share of\n"
-            "positions whose most likely next token is the right one.\n"
-            "A classifier (lmg finetune) gets a classification report instead: precision, recall,\n"
-            "F1-score and support per class, accuracy, macro and weighted averages, the\n"
-            "majority-class baseline and the confusion matrix; the same figures go to\n"
-            "RUN_DIR/report.json and the matrix to RUN_DIR/confusion.svg.\n"
-            "\n"
-            "options:\n"
-            "  --split NAME             train, val or test (default test)\n"
-            "  --batches N              evaluate the first N batches only, 0 = all (default 0)\n"
-            "  --checkpoint FILE        weights to use (default RUN_DIR/best.safetensors)\n"
-            "  --backend NAME           opencl (default) or ref\n"
-            "  --device P:D             OpenCL platform and device\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "exit status: 0 ok, 1 failure, 2 usage error\n");
-}
-
 static int eval_classifier(const char *dir, const char *ck, const char *split, const char *backend,
                            const char *device)
 {
@@ -76,36 +51,32 @@ int lmg_cmd_eval(int argc, char **argv)
 {
     const char *dir = NULL, *split = "test", *ck = NULL, *backend = NULL, *device = NULL;
     long long batches = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--split", &missing))) {
-            if (strcmp(v, "train") != 0 && strcmp(v, "val") != 0 && strcmp(v, "test") != 0)
-                return cli_usage_error(CMD, "--split wants train, val or test, not '%s'", v);
-            split = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--batches", &missing))) {
-            if (cli_parse_int(v, 0, 1000000000, &batches) != 0)
-                return cli_usage_error(CMD, "--batches wants a non-negative integer, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--checkpoint", &missing))) {
-            ck = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!dir) {
-            dir = argv[i];
-        } else {
-            return cli_usage_error(CMD, "one run directory expected, got '%s' and '%s'", dir, argv[i]);
-        }
-    }
-    if (!dir) return cli_usage_error(CMD, "no run directory given");
+    int rc;
+    cli_opt opts[] = {
+        CLI_CHOICE("--split", "NAME", "train|val|test", &split, "train, val or test (default test)"),
+        CLI_INT("--batches", "N", &batches, 0, 1000000000,
+                "evaluate the first N batches only, 0 = all (default 0)"),
+        CLI_STR("--checkpoint", NULL, "FILE", &ck, "weights to use (default RUN_DIR/best.safetensors)"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
+        CLI_POS("run directory", &dir, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg eval RUN_DIR [--split train|val|test] [--batches N] [--checkpoint FILE]",
+        .about = "Evaluate a run trained by lmg train on one split of its data: the mean loss per\n"
+                 "predicted token and its perplexity; for an mlm model also the share of masked\n"
+                 "positions whose most likely token is the original one, for a clm model the share of\n"
+                 "positions whose most likely next token is the right one.\n"
+                 "A classifier (lmg finetune) gets a classification report instead: precision, recall,\n"
+                 "F1-score and support per class, accuracy, macro and weighted averages, the\n"
+                 "majority-class baseline and the confusion matrix; the same figures go to\n"
+                 "RUN_DIR/report.json and the matrix to RUN_DIR/confusion.svg.",
+        .opts = opts,
+        .exit_status = "0 ok, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     {
         lmg_graph *g = NULL;
         lmg_model_config m;

@@ -4,6 +4,7 @@
 #include "../train/train.h"
 #include "../text/text.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,77 +13,37 @@ int lmg_cmd_generate(int argc, char **argv);
 
 static const char *const CMD = "generate";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg generate RUN_DIR [--prompt TEXT] [--tokens N] [--temperature T]\n"
-            "                    [--top-k K] [--seed S] [--samples N] [--checkpoint FILE]\n"
-            "\n"
-            "Continue TEXT (default: the start of a new document) with up to N tokens sampled\n"
-            "from a GPT run trained by lmg train, one token at a time from the model's logits.\n"
-            "Sampling stops early at the end-of-document token.\n"
-            "\n"
-            "options:\n"
-            "  --prompt TEXT            the text to continue (default empty)\n"
-            "  --tokens N               tokens to generate (default 100)\n"
-            "  --temperature T          divide the logits by T; 0 = always the likeliest token\n"
-            "                           (default 0.8)\n"
-            "  --top-k K                sample among the K likeliest tokens, 0 = all (default 40)\n"
-            "  --seed S                 the sampling seed (default 1)\n"
-            "  --samples N              independent continuations (default 1)\n"
-            "  --checkpoint FILE        weights to use (default RUN_DIR/best.safetensors)\n"
-            "  --backend NAME           opencl (default) or ref\n"
-            "  --device P:D             OpenCL platform and device\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "exit status: 0 ok, 1 failure, 2 usage error\n");
-}
-
 int lmg_cmd_generate(int argc, char **argv)
 {
     const char *dir = NULL, *prompt = "", *ck = NULL, *backend = NULL, *device = NULL;
     long long tokens = 100, top_k = 40, seed = 1, samples = 1;
     double temperature = 0.8;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--prompt", &missing))) {
-            prompt = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--tokens", &missing))) {
-            if (cli_parse_int(v, 1, 1000000, &tokens) != 0)
-                return cli_usage_error(CMD, "--tokens wants an integer in 1..1000000, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--top-k", &missing))) {
-            if (cli_parse_int(v, 0, 1 << 24, &top_k) != 0)
-                return cli_usage_error(CMD, "--top-k wants a non-negative integer, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--seed", &missing))) {
-            if (cli_parse_int(v, 0, INT64_MAX, &seed) != 0)
-                return cli_usage_error(CMD, "--seed wants a non-negative integer, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--samples", &missing))) {
-            if (cli_parse_int(v, 1, 1000, &samples) != 0)
-                return cli_usage_error(CMD, "--samples wants an integer in 1..1000, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--temperature", &missing))) {
-            if (cli_parse_double(v, &temperature) != 0 || temperature < 0)
-                return cli_usage_error(CMD, "--temperature wants a number >= 0, not '%s'", v);
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--checkpoint", &missing))) {
-            ck = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--backend", &missing))) {
-            backend = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--device", &missing))) {
-            device = v;
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!dir) {
-            dir = argv[i];
-        } else {
-            return cli_usage_error(CMD, "one run directory expected, got '%s' and '%s'", dir, argv[i]);
-        }
-    }
-    if (!dir) return cli_usage_error(CMD, "no run directory given");
+    int rc;
+    cli_opt opts[] = {
+        CLI_STR("--prompt", NULL, "TEXT", &prompt, "the text to continue (default empty)"),
+        CLI_INT("--tokens", "N", &tokens, 1, 1000000, "tokens to generate (default 100)"),
+        CLI_DOUBLE("--temperature", "T", &temperature, 0, HUGE_VAL,
+                   "divide the logits by T; 0 = always the likeliest token\n(default 0.8)"),
+        CLI_INT("--top-k", "K", &top_k, 0, 1 << 24, "sample among the K likeliest tokens, 0 = all (default 40)"),
+        CLI_INT("--seed", "S", &seed, 0, INT64_MAX, "the sampling seed (default 1)"),
+        CLI_INT("--samples", "N", &samples, 1, 1000, "independent continuations (default 1)"),
+        CLI_STR("--checkpoint", NULL, "FILE", &ck, "weights to use (default RUN_DIR/best.safetensors)"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
+        CLI_POS("run directory", &dir, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg generate RUN_DIR [--prompt TEXT] [--tokens N] [--temperature T]\n"
+                 "             [--top-k K] [--seed S] [--samples N] [--checkpoint FILE]",
+        .about = "Continue TEXT (default: the start of a new document) with up to N tokens sampled\n"
+                 "from a GPT run trained by lmg train, one token at a time from the model's logits.\n"
+                 "Sampling stops early at the end-of-document token.",
+        .opts = opts,
+        .exit_status = "0 ok, 1 failure, 2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     lmg_sampler *s = NULL;
     lmg_status st = lmg_sampler_open(dir, ck, backend, device, &s);
     if (st != LMG_OK) return cli_fail(CMD, st, "cannot load '%s'", dir);

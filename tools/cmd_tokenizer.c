@@ -11,24 +11,12 @@
 
 static const char *CMD = "tokenizer";
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg tokenizer train --vocab N [FILE|DIR ...] -o TOK.bpe\n"
-            "       lmg tokenizer encode TOK.bpe [--text TEXT | FILE | -]\n"
-            "       lmg tokenizer decode TOK.bpe [--raw] ID ... | -\n"
-            "       lmg tokenizer info TOK.bpe\n"
-            "\n"
-            "train   learn a byte-level BPE vocabulary of at most N ids (N >= %d: 5 specials and\n"
-            "        256 bytes come first) from files and folders (folders are read recursively);\n"
-            "        with no input, the fortunes collection in %s.\n"
-            "        Prints the vocabulary size, merges, bytes per token on the corpus and seconds.\n"
-            "encode  print the ids of TEXT, of a FILE's bytes, or of standard input ('-').\n"
-            "decode  write the bytes of the ids (or of ids read from standard input with '-');\n"
-            "        specials are written as <pad> <mask> <cls> <sep> <eos>, or skipped with --raw.\n"
-            "info    print the vocabulary size, merges, fingerprint, and the first and last merges.\n",
-            LMG_TOK_MIN_VOCAB, LMG_CORPUS_DEFAULT_DIR);
-}
+
+static const char train_usage[] = "lmg tokenizer train --vocab N [FILE|DIR ...] -o TOK.bpe";
+static const char encode_usage[] = "lmg tokenizer encode TOK.bpe [--text TEXT | FILE | -]";
+static const char decode_usage[] = "lmg tokenizer decode TOK.bpe [--raw] ID ... | -";
+static const char info_usage[] = "lmg tokenizer info TOK.bpe";
+static const char exit_status[] = "0 done, 1 failure (naming the file), 2 usage error";
 
 static double now_s(void)
 {
@@ -41,45 +29,39 @@ static int cmd_train(int argc, char **argv)
 {
     long long vocab = -1;
     const char *out = NULL;
-    const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    size_t n_inputs = 0;
-    if (!inputs) return cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
+    cli_list inputs = {0};
     int rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            usage(stdout);
-            free(inputs);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--vocab", &missing))) {
-            if (cli_parse_int(v, 1, INT32_MAX, &vocab) != 0)
-                rc = cli_usage_error(CMD, "--vocab wants a positive integer, not '%s'", v);
-        } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
-                   (v = cli_flag(argc, argv, &i, "--out", &missing))) {
-            out = v;
-        } else if (missing) {
-            rc = cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else {
-            inputs[n_inputs++] = argv[i];
-        }
+    char about[1024];
+    snprintf(about, sizeof about,
+             "Learn a byte-level BPE vocabulary of at most N ids (N >= %d: 5 specials and\n"
+             "256 bytes come first) from files and folders (folders are read recursively);\n"
+             "with no input, the fortunes collection in %s.\n"
+             "Prints the vocabulary size, merges, bytes per token on the corpus and seconds.",
+             LMG_TOK_MIN_VOCAB, LMG_CORPUS_DEFAULT_DIR);
+    cli_opt opts[] = {
+        CLI_INT("--vocab", "N", &vocab, 1, INT32_MAX, "the vocabulary size, specials and bytes included",
+                .flags = CLI_REQUIRED),
+        CLI_STR("--out", "-o", "FILE", &out, "the tokenizer file to write", .flags = CLI_REQUIRED),
+        CLI_POS("corpus file or folder", &inputs, .flags = CLI_REST),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {"tokenizer train", train_usage, about, opts, NULL, exit_status};
+    if (!cli_parse(&spec, argc, argv, &rc)) {
+        cli_list_free(&inputs);
+        return rc;
     }
-    if (!rc && vocab < 0) rc = cli_usage_error(CMD, "train needs --vocab N");
-    if (!rc && !out) rc = cli_usage_error(CMD, "train needs -o TOK.bpe");
-    if (!rc && vocab < LMG_TOK_MIN_VOCAB)
+    if (vocab < LMG_TOK_MIN_VOCAB)
         rc = cli_usage_error(CMD, "--vocab %lld is too small: the minimum is %d (%d specials + 256 bytes)",
                              vocab, LMG_TOK_MIN_VOCAB, LMG_TOK_N_SPECIAL);
     if (rc) {
-        free(inputs);
+        cli_list_free(&inputs);
         return rc;
     }
     lmg_corpus *c = NULL;
     lmg_bpe *t = NULL;
     lmg_tokens toks = {0};
-    lmg_status s = lmg_corpus_read(inputs, n_inputs, &c);
-    free(inputs);
+    lmg_status s = lmg_corpus_read(inputs.v, (size_t)inputs.n, &c);
+    cli_list_free(&inputs);
     if (s != LMG_OK) return cli_fail(CMD, s, "cannot read the corpus");
     printf("corpus: %zu files, %zu documents, %zu bytes\n", c->n_files, c->n_docs, c->n_bytes);
     double t0 = now_s();
@@ -133,27 +115,17 @@ static lmg_status read_stdin(char **data, size_t *n)
 static int cmd_encode(int argc, char **argv)
 {
     const char *tok_path = NULL, *text = NULL, *file = NULL;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            usage(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "--text", &missing))) {
-            text = v;
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!tok_path) {
-            tok_path = argv[i];
-        } else if (!file) {
-            file = argv[i];
-        } else {
-            return cli_usage_error(CMD, "encode takes one input, not '%s' too", argv[i]);
-        }
-    }
-    if (!tok_path) return cli_usage_error(CMD, "encode needs a tokenizer file");
+    int rc;
+    cli_opt opts[] = {
+        CLI_STR("--text", NULL, "TEXT", &text, "the text to encode"),
+        CLI_POS("tokenizer file", &tok_path, .flags = CLI_REQUIRED),
+        CLI_POS("input file", &file),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {"tokenizer encode", encode_usage,
+                     "Print the ids of TEXT, of a FILE's bytes, or of standard input ('-').", opts,
+                     NULL, exit_status};
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     if (text && file) return cli_usage_error(CMD, "give --text or a file, not both");
     if (!text && !file) return cli_usage_error(CMD, "encode needs --text TEXT, a file, or '-'");
     lmg_bpe *t;
@@ -194,25 +166,30 @@ static int cmd_decode(int argc, char **argv)
 {
     const char *tok_path = NULL;
     int raw = 0, from_stdin = 0, rc = 0;
+    cli_list words = {0};
     lmg_tokens ids = {0};
-    for (int i = 1; i < argc && !rc; i++) {
-        char *bad = NULL;
-        if (cli_is_help(argv[i])) {
-            usage(stdout);
-            lmg_tokens_free(&ids);
-            return 0;
-        } else if (strcmp(argv[i], "--raw") == 0) {
-            raw = 1;
-        } else if (!tok_path) {
-            tok_path = argv[i];
-        } else if (strcmp(argv[i], "-") == 0) {
-            from_stdin = 1;
-        } else if (parse_ids(argv[i], &ids, &bad) != 0) {
-            rc = bad ? cli_usage_error(CMD, "'%s' is not a token id", bad)
-                     : cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
-        }
+    cli_opt opts[] = {
+        CLI_FLAG("--raw", NULL, &raw, "skip the specials instead of writing them"),
+        CLI_POS("tokenizer file", &tok_path, .flags = CLI_REQUIRED),
+        CLI_POS("token id", &words, .flags = CLI_REST),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {"tokenizer decode", decode_usage,
+                     "Write the bytes of the ids (or of ids read from standard input with '-');\n"
+                     "specials are written as <pad> <mask> <cls> <sep> <eos>, or skipped with --raw.",
+                     opts, NULL, exit_status};
+    if (!cli_parse(&spec, argc, argv, &rc)) {
+        cli_list_free(&words);
+        return rc;
     }
-    if (!rc && !tok_path) rc = cli_usage_error(CMD, "decode needs a tokenizer file");
+    for (int i = 0; i < words.n && !rc; i++) {
+        char *bad = NULL;
+        if (strcmp(words.v[i], "-") == 0) from_stdin = 1;
+        else if (parse_ids((char *)words.v[i], &ids, &bad) != 0)
+            rc = bad ? cli_usage_error(spec.cmd, "'%s' is not a token id", bad)
+                     : cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
+    }
+    cli_list_free(&words);
     if (rc) {
         lmg_tokens_free(&ids);
         return rc;
@@ -268,17 +245,22 @@ static void print_escaped(const uint8_t *p, size_t n)
 
 static int cmd_info(int argc, char **argv)
 {
-    if (argc >= 2 && cli_is_help(argv[1])) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc != 2) return cli_usage_error(CMD, "info takes one tokenizer file");
+    const char *path = NULL;
+    int rc;
+    cli_opt opts[] = {
+        CLI_POS("tokenizer file", &path, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {"tokenizer info", info_usage,
+                     "Print the vocabulary size, merges, fingerprint, and the first and last merges.",
+                     opts, NULL, exit_status};
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     lmg_bpe *t;
-    lmg_status s = lmg_bpe_load(argv[1], &t);
+    lmg_status s = lmg_bpe_load(path, &t);
     if (s != LMG_OK) return cli_fail(CMD, s, "cannot load the tokenizer");
     int vocab = lmg_bpe_vocab_size(t);
     printf("%s: vocabulary %d ids (%d specials, 256 bytes, %d merges), fingerprint %016" PRIx64 "\n",
-           argv[1], vocab, LMG_TOK_N_SPECIAL, lmg_bpe_n_merges(t), lmg_bpe_fingerprint(t));
+           path, vocab, LMG_TOK_N_SPECIAL, lmg_bpe_n_merges(t), lmg_bpe_fingerprint(t));
     printf("first merges:");
     for (int32_t id = LMG_TOK_FIRST_MERGE; id < vocab && id < LMG_TOK_FIRST_MERGE + 12; id++) {
         size_t n;
@@ -301,17 +283,11 @@ static int cmd_info(int argc, char **argv)
 int lmg_cmd_tokenizer(int argc, char **argv);
 int lmg_cmd_tokenizer(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (cli_is_help(argv[1])) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
-    if (strcmp(argv[1], "encode") == 0) return cmd_encode(argc - 1, argv + 1);
-    if (strcmp(argv[1], "decode") == 0) return cmd_decode(argc - 1, argv + 1);
-    if (strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
-    return cli_usage_error(CMD, "unknown action '%s' (train, encode, decode, info)", argv[1]);
+    static const cli_action actions[] = {
+        {"train", cmd_train, train_usage, "learn a byte-level BPE vocabulary from a corpus"},
+        {"encode", cmd_encode, encode_usage, "print the ids of a text, a file or standard input"},
+        {"decode", cmd_decode, decode_usage, "write the bytes of ids"},
+        {"info", cmd_info, info_usage, "print a tokenizer's size, fingerprint and merges"},
+    };
+    return cli_dispatch(CMD, "action", actions, 4, exit_status, argc, argv);
 }
