@@ -259,14 +259,14 @@ int cli_parse(cli_spec *spec, int argc, char **argv, int *rc)
         }
         if ((*rc = set_value(spec->cmd, o, flag, v)) != 0) return 0;
     }
-    for (cli_opt *o = spec->opts; o->kind != CLI_END; o++) {
-        if (!(o->flags & CLI_REQUIRED) || o->given) continue;
-        if (o->kind == CLI_POS)
-            *rc = cli_usage_error(spec->cmd, "no %s given", o->arg);
-        else
-            *rc = cli_usage_error(spec->cmd, "%s %s is required", o->name, o->arg ? o->arg : "");
-        return 0;
-    }
+    /* What is missing, positionals first: "no graph file given" before "-o is required". */
+    for (int pass = 0; pass < 2; pass++)
+        for (cli_opt *o = spec->opts; o->kind != CLI_END; o++) {
+            if (!(o->flags & CLI_REQUIRED) || o->given || (o->kind == CLI_POS) != (pass == 0)) continue;
+            if (o->kind == CLI_POS) *rc = cli_usage_error(spec->cmd, "no %s given", o->arg);
+            else *rc = cli_usage_error(spec->cmd, "%s %s is required", o->name, o->arg ? o->arg : "");
+            return 0;
+        }
     return 1;
 }
 

@@ -19,47 +19,6 @@ int lmg_cmd_export(int argc, char **argv);
 
 static const char *const CMD = "export";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg export onnx RUN|GRAPH -o MODEL.onnx [options]\n"
-            "\n"
-            "Write an ONNX model (standard ops, opset %d) that onnxruntime and other tools run.\n"
-            "RUN is a run directory of lmg train: its model without the objective (outputs\n"
-            "logits and hidden) with the weights of best.safetensors (or --checkpoint).\n"
-            "A classifier run (lmg finetune) outputs class_probs (the softmax of the class\n"
-            "logits, as lmg classify reports them) and class_logits [batch, classes]; its\n"
-            "class names, in class order, go to metadata_props 'lmgraph.labels' (a JSON list).\n"
-            "GRAPH is a .pb or .lmgt file (lmg build, lmg autodiff, ...), exported as it is,\n"
-            "with its loss when it has one. Batch and sequence length become the symbolic\n"
-            "axes 'batch' and 'seq' where the graph allows; the model's config, the tokenizer\n"
-            "and the source go to metadata_props.\n"
-            "\n"
-            "options:\n"
-            "  -o, --output PATH      the .onnx file to write (required)\n"
-            "  --checkpoint FILE      weights of a run (.safetensors; default best, else\n"
-            "                         checkpoint; with --training: checkpoint)\n"
-            "  --training             the whole training step (forward, backward, clipping,\n"
-            "                         AdamW): parameters and AdamW state in, new/<name> out;\n"
-            "                         random draws become inputs draw/<node>/<what>. A forward\n"
-            "                         graph with a 'loss' output gets lmgraph's default optimizer\n"
-            "  --draws                make the draws of random ops inputs in a forward export too\n"
-            "  --write-draws FILE     also write the draws of one step (.npz), to feed them\n"
-            "  --step N               the step those draws belong to (default 1; a run: the\n"
-            "                         checkpoint's next step)\n"
-            "  --static               keep every axis at its built size\n"
-            "  --save-graph PATH      also write the lmgraph graph that was exported (.pb), e.g.\n"
-            "                         the training step built for --training\n"
-            "  --external-min BYTES   initializers of at least this size go to MODEL.onnx.data\n"
-            "                         (default 1048576; 0 = everything inside the model)\n"
-            "  -q, --quiet            print nothing on success\n"
-            "  -h, --help             show this help\n"
-            "\n"
-            "exit status: 0 written, 1 failure (an op without an ONNX form names op and node),\n"
-            "2 usage error\n",
-            LMG_ONNX_OPSET);
-}
-
 static char *path_join(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -194,59 +153,64 @@ static int write_draws(const lmg_graph *g, uint64_t step, const char *path, int 
     return 0;
 }
 
-int lmg_cmd_export(int argc, char **argv)
+static const char onnx_usage[] = "lmg export onnx RUN|GRAPH -o MODEL.onnx [options]";
+
+static int export_onnx(int argc, char **argv)
 {
-    const char *format = NULL, *src = NULL, *out = NULL, *ckpt = NULL, *draws_path = NULL;
+    const char *src = NULL, *out = NULL, *ckpt = NULL, *draws_path = NULL;
     const char *graph_out = NULL;
-    int training = 0, draws = 0, is_static = 0, quiet = 0, step_given = 0;
+    int training = 0, draws = 0, is_static = 0, quiet = 0, rc;
     long long ext_min = 1 << 20, step = 1;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
-                   (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
-            out = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--checkpoint", &missing))) {
-            ckpt = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--save-graph", &missing))) {
-            graph_out = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--write-draws", &missing))) {
-            draws_path = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--step", &missing))) {
-            if (cli_parse_int(v, 0, INT64_MAX, &step) != 0)
-                return cli_usage_error(CMD, "--step wants an integer >= 0, not '%s'", v);
-            step_given = 1;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--external-min", &missing))) {
-            if (cli_parse_int(v, 0, INT64_MAX, &ext_min) != 0)
-                return cli_usage_error(CMD, "--external-min wants bytes >= 0, not '%s'", v);
-        } else if (missing) {
-            return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "--training") == 0) {
-            training = 1;
-        } else if (strcmp(argv[i], "--draws") == 0) {
-            draws = 1;
-        } else if (strcmp(argv[i], "--static") == 0) {
-            is_static = 1;
-        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!format) {
-            format = argv[i];
-        } else if (!src) {
-            src = argv[i];
-        } else {
-            return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!format) return cli_usage_error(CMD, "no format given (lmg export onnx RUN|GRAPH -o M.onnx)");
-    if (strcmp(format, "onnx") != 0)
-        return cli_usage_error(CMD, "unknown format '%s' (onnx)", format);
-    if (!src) return cli_usage_error(CMD, "no run directory or graph file given");
-    if (!out) return cli_usage_error(CMD, "no output given (-o MODEL.onnx)");
+    char about[2048];
+    snprintf(about, sizeof about,
+             "Write an ONNX model (standard ops, opset %d) that onnxruntime and other tools run.\n"
+             "RUN is a run directory of lmg train: its model without the objective (outputs\n"
+             "logits and hidden) with the weights of best.safetensors (or --checkpoint).\n"
+             "A classifier run (lmg finetune) outputs class_probs (the softmax of the class\n"
+             "logits, as lmg classify reports them) and class_logits [batch, classes]; its\n"
+             "class names, in class order, go to metadata_props 'lmgraph.labels' (a JSON list).\n"
+             "GRAPH is a .pb or .lmgt file (lmg build, lmg autodiff, ...), exported as it is,\n"
+             "with its loss when it has one. Batch and sequence length become the symbolic\n"
+             "axes 'batch' and 'seq' where the graph allows; the model's config, the tokenizer\n"
+             "and the source go to metadata_props.",
+             LMG_ONNX_OPSET);
+    cli_opt opts[] = {
+        CLI_STR("--output", "-o", "PATH", &out, "the .onnx file to write", .flags = CLI_REQUIRED),
+        CLI_STR("--checkpoint", NULL, "FILE", &ckpt,
+                "weights of a run (.safetensors; default best, else\n"
+                "checkpoint; with --training: checkpoint)"),
+        CLI_FLAG("--training", NULL, &training,
+                 "the whole training step (forward, backward, clipping,\n"
+                 "AdamW): parameters and AdamW state in, new/<name> out;\n"
+                 "random draws become inputs draw/<node>/<what>. A forward\n"
+                 "graph with a 'loss' output gets lmgraph's default optimizer"),
+        CLI_FLAG("--draws", NULL, &draws, "make the draws of random ops inputs in a forward export too"),
+        CLI_STR("--write-draws", NULL, "FILE", &draws_path,
+                "also write the draws of one step (.npz), to feed them"),
+        CLI_INT("--step", "N", &step, 0, INT64_MAX,
+                "the step those draws belong to (default 1; a run: the\n"
+                "checkpoint's next step)"),
+        CLI_FLAG("--static", NULL, &is_static, "keep every axis at its built size"),
+        CLI_STR("--save-graph", NULL, "PATH", &graph_out,
+                "also write the lmgraph graph that was exported (.pb), e.g.\n"
+                "the training step built for --training"),
+        CLI_INT("--external-min", "BYTES", &ext_min, 0, INT64_MAX,
+                "initializers of at least this size go to MODEL.onnx.data\n"
+                "(default 1048576; 0 = everything inside the model)"),
+        CLI_FLAG("--quiet", "-q", &quiet, "print nothing on success"),
+        CLI_POS("run directory or graph file", &src, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = "export onnx",
+        .usage = onnx_usage,
+        .about = about,
+        .opts = opts,
+        .exit_status = "0 written, 1 failure (an op without an ONNX form names op and node),\n"
+                       "2 usage error",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    int step_given = cli_given(&spec, "--step") > 0;
 
     lmg_graph *g = NULL, *run = NULL;
     lmg_st_file *weights = NULL;
@@ -254,7 +218,6 @@ int lmg_cmd_export(int argc, char **argv)
     char *data_dir = NULL, *ck = NULL, *tok = NULL, *labels = NULL;
     const char *step_meta = NULL;
     lmg_status s = LMG_OK;
-    int rc = 0;
     struct timespec ts0, ts1;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
     if (is_dir(src)) {
@@ -351,4 +314,12 @@ int lmg_cmd_export(int argc, char **argv)
     free(tok);
     free(labels);
     return rc;
+}
+
+int lmg_cmd_export(int argc, char **argv)
+{
+    static const cli_action formats[] = {
+        {"onnx", export_onnx, onnx_usage, "an ONNX model of a run or a graph"},
+    };
+    return cli_dispatch(CMD, "format", formats, 1, "0 written, 1 failure, 2 usage error", argc, argv);
 }

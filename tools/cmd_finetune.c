@@ -17,60 +17,6 @@ int lmg_cmd_finetune(int argc, char **argv);
 
 static const char *const CMD = "finetune";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg finetune PRETRAINED_RUN (--task topics|DIR|FILE | --data DIR) --out DIR [options]\n"
-            "       lmg finetune --resume DIR [--steps N] [--stop-after N]\n"
-            "\n"
-            "Fine-tune a pretrained run (lmg train) on a classification task: the labelled data is\n"
-            "tokenized with the run's tokenizer into rows of the run's sequence length, the run's\n"
-            "model gets a classification head (bert: the <cls> position; gpt: the last token),\n"
-            "its parameters are loaded by name, and the objective 'sup' (cross-entropy over the\n"
-            "classes) is trained with validation, early stopping on the validation macro-F1,\n"
-            "checkpoints, metrics.jsonl and loss.svg in DIR. Then: lmg eval DIR, lmg classify DIR.\n"
-            "\n"
-            "data:\n"
-            "  --task T                 topics (the fortunes files, one class per file), a folder\n"
-            "                           of class files, FILE.tsv (label<TAB>text) or FILE.jsonl\n"
-            "                           ({\"text\": ..., \"label\": ...}); prepared into DIR/data\n"
-            "  --data DIR               labelled data made by lmg data prepare --labels with the\n"
-            "                           run's tokenizer\n"
-            "  --classes A,B,...        keep these classes only\n"
-            "  --min-docs N             leave out classes with fewer documents (default %d)\n"
-            "  --val F, --test F        split fractions, stratified by class (default 0.1 each)\n"
-            "  --split-seed S           the split's seed (default 1)\n"
-            "\n"
-            "model and training:\n"
-            "  --from-scratch           the same model from random weights (the baseline)\n"
-            "  --freeze                 train the head alone (a linear probe)\n"
-            "  --pool cls|last|mean     pooling of the head (default: bert cls, gpt last)\n"
-            "  --objective SPEC         sup (default) or a mix such as mlm:1.0,sup:0.5\n"
-            "  --batch N                rows per step (default: the run's batch)\n"
-            "  --dropout P              dropout (default: the run's)\n"
-            "  --steps N                training steps (default 300)\n"
-            "  --lr LR                  peak learning rate (default 1e-3), cosine to lr/10\n"
-            "  --warmup N               warm-up steps (default 5%% of the steps)\n"
-            "  --weight-decay W         AdamW decay of matrices (default 0.01)\n"
-            "  --eval-every N           validate every N steps (default 50)\n"
-            "  --patience N             stop after N evaluations without improvement (default 5)\n"
-            "  --stop-on f1|loss        what validation picks the best weights by (default f1)\n"
-            "  --seed S                 initialisation of new parameters and dropout (default:\n"
-            "                           the run's)\n"
-            "  --data-seed S            order of the training batches (default 1)\n"
-            "  --stop-after N           end after step N as if interrupted\n"
-            "  --resume DIR             continue a fine-tune from its checkpoint\n"
-            "  --backend NAME, --device P:D, -q/--quiet, -h/--help\n"
-            "\n"
-            "DIR must not exist or be empty: nothing in it is overwritten.\n"
-            "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
-            "and the command says how to resume; a second one ends it at once.\n"
-            "\n"
-            "exit status: 0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
-            "143 interrupted (SIGTERM)\n",
-            LMG_LABELS_DEFAULT_MIN_DOCS);
-}
-
 typedef struct progress {
     int quiet;
     int64_t every;
@@ -121,6 +67,9 @@ static int nonempty_dir(const char *path, int *is_file)
 
 static int file_exists(const char *p) { return access(p, F_OK) == 0; }
 
+/* Options that set a fine-tune up: --resume takes none of them. */
+#define SETUP CLI_GROUP1
+
 int lmg_cmd_finetune(int argc, char **argv)
 {
     const char *pre = NULL, *task = NULL, *data = NULL, *out = NULL, *resume = NULL,
@@ -130,75 +79,80 @@ int lmg_cmd_finetune(int argc, char **argv)
               stop_after = 0, batch = 0, min_docs = LMG_LABELS_DEFAULT_MIN_DOCS, split_seed = 1,
               seed = -1;
     double lr = 1e-3, wd = 0.01, dropout = -1, val = 0.1, test = 0.1;
-    int scratch = 0, freeze = 0, quiet = 0, steps_given = 0, setup_flags = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        struct {
-            const char *name;
-            long long *var, lo, hi;
-        } ints[] = {
-            {"--steps", &steps, 1, 1000000000},        {"--warmup", &warmup, 0, 1000000000},
-            {"--eval-every", &eval_every, 0, 1000000000}, {"--patience", &patience, 0, 1000000},
-            {"--data-seed", &data_seed, 0, INT64_MAX},  {"--stop-after", &stop_after, 0, 1000000000},
-            {"--batch", &batch, 1, 1 << 20},            {"--min-docs", &min_docs, 0, 1000000000},
-            {"--split-seed", &split_seed, 0, INT64_MAX}, {"--seed", &seed, 0, INT64_MAX},
-        };
-        struct {
-            const char *name;
-            double *var, lo, hi;
-        } dbls[] = {
-            {"--lr", &lr, 1e-12, 10}, {"--weight-decay", &wd, 0, 10}, {"--dropout", &dropout, 0, 0.999},
-            {"--val", &val, 0, 1},    {"--test", &test, 0, 1},
-        };
-        struct {
-            const char *name;
-            const char **var;
-        } strs[] = {
-            {"--task", &task},     {"--data", &data},         {"--out", &out},
-            {"--resume", &resume}, {"--classes", &classes},   {"--pool", &pool},
-            {"--objective", &objective}, {"--backend", &backend}, {"--device", &device},
-            {"--stop-on", &stop_on},
-        };
-        int done = 0;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            return 0;
-        }
-        for (size_t k = 0; k < sizeof ints / sizeof *ints && !done && !missing; k++)
-            if ((v = cli_flag(argc, argv, &i, ints[k].name, &missing))) {
-                done = 1;
-                if (cli_parse_int(v, ints[k].lo, ints[k].hi, ints[k].var) != 0)
-                    return cli_usage_error(CMD, "%s wants an integer in %lld..%lld, not '%s'",
-                                           ints[k].name, ints[k].lo, ints[k].hi, v);
-                if (ints[k].var == &steps) steps_given = 1;
-                else if (ints[k].var != &stop_after) setup_flags++;
-            }
-        for (size_t k = 0; k < sizeof dbls / sizeof *dbls && !done && !missing; k++)
-            if ((v = cli_flag(argc, argv, &i, dbls[k].name, &missing))) {
-                done = 1;
-                if (cli_parse_double(v, dbls[k].var) != 0 || *dbls[k].var < dbls[k].lo ||
-                    *dbls[k].var > dbls[k].hi)
-                    return cli_usage_error(CMD, "%s wants a number in [%g, %g], not '%s'",
-                                           dbls[k].name, dbls[k].lo, dbls[k].hi, v);
-                setup_flags++;
-            }
-        for (size_t k = 0; k < sizeof strs / sizeof *strs && !done && !missing; k++)
-            if ((v = cli_flag(argc, argv, &i, strs[k].name, &missing))) {
-                done = 1;
-                *strs[k].var = v;
-                if (strs[k].var != &resume && strs[k].var != &backend && strs[k].var != &device)
-                    setup_flags++;
-            }
-        if (done) continue;
-        if (missing) return cli_usage_error(CMD, "%s needs a value", argv[i]);
-        if (strcmp(argv[i], "--from-scratch") == 0) scratch = 1, setup_flags++;
-        else if (strcmp(argv[i], "--freeze") == 0) freeze = 1, setup_flags++;
-        else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) quiet = 1;
-        else if (argv[i][0] == '-') return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        else if (!pre) pre = argv[i];
-        else return cli_usage_error(CMD, "one pretrained run expected, got '%s' and '%s'", pre, argv[i]);
-    }
+    int scratch = 0, freeze = 0, quiet = 0, rc;
+    char min_docs_help[96];
+    snprintf(min_docs_help, sizeof min_docs_help, "leave out classes with fewer documents (default %d)",
+             LMG_LABELS_DEFAULT_MIN_DOCS);
+    cli_opt opts[] = {
+        CLI_SECTION("data"),
+        CLI_STR("--task", NULL, "T", &task,
+                "topics (the fortunes files, one class per file), a folder\n"
+                "of class files, FILE.tsv (label<TAB>text) or FILE.jsonl\n"
+                "({\"text\": ..., \"label\": ...}); prepared into DIR/data", .flags = SETUP),
+        CLI_STR("--data", NULL, "DIR", &data,
+                "labelled data made by lmg data prepare --labels with the\n"
+                "run's tokenizer", .flags = SETUP),
+        CLI_STR("--classes", NULL, "A,B,...", &classes, "keep these classes only", .flags = SETUP),
+        CLI_INT("--min-docs", "N", &min_docs, 0, 1000000000, min_docs_help, .flags = SETUP),
+        CLI_DOUBLE("--val", "F", &val, 0, 1, "validation fraction, stratified by class (default 0.1)",
+                   .flags = SETUP),
+        CLI_DOUBLE("--test", "F", &test, 0, 1, "test fraction, stratified by class (default 0.1)",
+                   .flags = SETUP),
+        CLI_INT("--split-seed", "S", &split_seed, 0, INT64_MAX, "the split's seed (default 1)", .flags = SETUP),
+        CLI_SECTION("model and training"),
+        CLI_FLAG("--from-scratch", NULL, &scratch, "the same model from random weights (the baseline)",
+                 .flags = SETUP),
+        CLI_FLAG("--freeze", NULL, &freeze, "train the head alone (a linear probe)", .flags = SETUP),
+        CLI_CHOICE("--pool", NULL, "cls|last|mean", &pool, "pooling of the head (default: bert cls, gpt last)",
+                   .flags = SETUP),
+        CLI_STR("--objective", NULL, "SPEC", &objective, "sup (default) or a mix such as mlm:1.0,sup:0.5",
+                .flags = SETUP),
+        CLI_INT("--batch", "N", &batch, 1, 1 << 20, "rows per step (default: the run's batch)", .flags = SETUP),
+        CLI_DOUBLE("--dropout", "P", &dropout, 0, 0.999, "dropout (default: the run's)", .flags = SETUP),
+        CLI_INT("--steps", "N", &steps, 1, 1000000000, "training steps (default 300)"),
+        CLI_DOUBLE("--lr", "LR", &lr, 1e-12, 10, "peak learning rate (default 1e-3), cosine to lr/10",
+                   .flags = SETUP),
+        CLI_INT("--warmup", "N", &warmup, 0, 1000000000, "warm-up steps (default 5% of the steps)",
+                .flags = SETUP),
+        CLI_DOUBLE("--weight-decay", "W", &wd, 0, 10, "AdamW decay of matrices (default 0.01)", .flags = SETUP),
+        CLI_INT("--eval-every", "N", &eval_every, 0, 1000000000, "validate every N steps (default 50)",
+                .flags = SETUP),
+        CLI_INT("--patience", "N", &patience, 0, 1000000,
+                "stop after N evaluations without improvement (default 5)", .flags = SETUP),
+        CLI_CHOICE("--stop-on", NULL, "f1|loss", &stop_on,
+                   "what validation picks the best weights by (default f1)", .flags = SETUP),
+        CLI_INT("--seed", "S", &seed, 0, INT64_MAX,
+                "initialisation of new parameters and dropout (default:\nthe run's)", .flags = SETUP),
+        CLI_INT("--data-seed", "S", &data_seed, 0, INT64_MAX, "order of the training batches (default 1)",
+                .flags = SETUP),
+        CLI_INT("--stop-after", "N", &stop_after, 0, 1000000000, "end after step N as if interrupted"),
+        CLI_STR("--out", NULL, "DIR", &out, "the run directory to create", .flags = SETUP),
+        CLI_STR("--resume", NULL, "DIR", &resume, "continue a fine-tune from its checkpoint"),
+        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
+        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
+        CLI_FLAG("--quiet", "-q", &quiet, "no progress output"),
+        CLI_POS("pretrained run", &pre),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = CMD,
+        .usage = "lmg finetune PRETRAINED_RUN (--task topics|DIR|FILE | --data DIR) --out DIR [options]\n"
+                 "lmg finetune --resume DIR [--steps N] [--stop-after N]",
+        .about = "Fine-tune a pretrained run (lmg train) on a classification task: the labelled data is\n"
+                 "tokenized with the run's tokenizer into rows of the run's sequence length, the run's\n"
+                 "model gets a classification head (bert: the <cls> position; gpt: the last token),\n"
+                 "its parameters are loaded by name, and the objective 'sup' (cross-entropy over the\n"
+                 "classes) is trained with validation, early stopping on the validation macro-F1,\n"
+                 "checkpoints, metrics.jsonl and loss.svg in DIR. Then: lmg eval DIR, lmg classify DIR.",
+        .opts = opts,
+        .epilog = "DIR must not exist or be empty: nothing in it is overwritten.\n"
+                  "Ctrl-C (SIGINT) or SIGTERM: the step under way finishes, a checkpoint is written\n"
+                  "and the command says how to resume; a second one ends it at once.",
+        .exit_status = "0 trained, 1 failure, 2 usage error, 130 interrupted (SIGINT),\n"
+                       "143 interrupted (SIGTERM)",
+    };
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    int steps_given = cli_given(&spec, "--steps") > 0, setup_flags = cli_given_group(&spec, SETUP);
     progress prog = {quiet, steps >= 100 ? steps / 20 : 1};
     lmg_train_config c;
     lmg_train_config_default(&c);
@@ -226,10 +180,6 @@ int lmg_cmd_finetune(int argc, char **argv)
     if (!out) return cli_usage_error(CMD, "--out DIR is required");
     if (!task == !data) return cli_usage_error(CMD, "give one of --task and --data");
     if (data && classes) return cli_usage_error(CMD, "--classes goes with --task");
-    if (pool && strcmp(pool, "cls") && strcmp(pool, "last") && strcmp(pool, "mean"))
-        return cli_usage_error(CMD, "--pool wants cls, last or mean, not '%s'", pool);
-    if (strcmp(stop_on, "f1") && strcmp(stop_on, "loss"))
-        return cli_usage_error(CMD, "--stop-on wants f1 or loss, not '%s'", stop_on);
     if (freeze && scratch)
         return cli_usage_error(CMD, "--freeze keeps pretrained weights: not with --from-scratch");
     lmg_objective_term terms[LMG_MAX_OBJECTIVE_TERMS];
@@ -250,7 +200,7 @@ int lmg_cmd_finetune(int argc, char **argv)
     char *pre_data = NULL;
     lmg_status s = lmg_run_open(pre, &tg, &mc, &pre_data, NULL);
     if (s != LMG_OK) return cli_fail(CMD, s, "'%s' is not a pretrained run", pre);
-    int rc = 0;
+    rc = 0;
     char ck[4200], tokp[4200], data_dir[4200];
     snprintf(ck, sizeof ck, "%s/best.safetensors", pre);
     if (!file_exists(ck)) snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", pre);

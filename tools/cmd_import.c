@@ -11,83 +11,73 @@ int lmg_cmd_import(int argc, char **argv);
 
 static const char *const CMD = "import";
 
-static void help(FILE *f)
-{
-    fprintf(f,
-            "usage: lmg import onnx MODEL.onnx -o GRAPH.pb [options]\n"
-            "\n"
-            "Read an ONNX model (opset 13 or later) into an lmgraph graph. Its float\n"
-            "initializers become trainable parameters, so `lmg autodiff` and training work on\n"
-            "it. Shape computations (Shape, Concat, ConstantOfShape, Trilu, ...) are folded into\n"
-            "constants, since lmgraph shapes are static: give symbolic input dims a size with\n"
-            "--dim. Ops that do not map are listed all at once with their nodes.\n"
-            "\n"
-            "options:\n"
-            "  -o, --output PATH      the graph to write (.pb, or .lmgt for the text form)\n"
-            "  --dim NAME=N           the size of symbolic dim NAME (repeatable)\n"
-            "  --frozen               initializers become constants, not parameters\n"
-            "  -q, --quiet            print nothing on success\n"
-            "  -h, --help             show this help\n"
-            "\n"
-            "exit status: 0 written, 1 failure, 2 usage error\n");
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-int lmg_cmd_import(int argc, char **argv)
+static const char onnx_usage[] = "lmg import onnx MODEL.onnx -o GRAPH.pb [options]";
+
+/* --dim NAME=N, repeatable: appended to the dims o->dst points at. */
+typedef struct {
+    const char **names;
+    int64_t *vals;
+    int n, cap;
+} dims;
+
+static int dim_opt(const char *cmd, const cli_opt *o, const char *v)
 {
-    const char *format = NULL, *src = NULL, *out = NULL;
-    int quiet = 0, frozen = 0, nd = 0;
-    const char **names = calloc((size_t)argc + 1, sizeof *names);
-    int64_t *vals = calloc((size_t)argc + 1, sizeof *vals);
-    char **owned = calloc((size_t)argc + 1, sizeof *owned);
-    int rc = names && vals && owned ? 0 : cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
-    for (int i = 1; rc == 0 && i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            help(stdout);
-            rc = -1;
-        } else if ((v = cli_flag(argc, argv, &i, "-o", &missing)) ||
-                   (!missing && (v = cli_flag(argc, argv, &i, "--output", &missing)))) {
-            out = v;
-        } else if (!missing && (v = cli_flag(argc, argv, &i, "--dim", &missing))) {
-            const char *eq = strchr(v, '=');
-            long long n;
-            if (!eq || eq == v || cli_parse_int(eq + 1, 1, INT64_MAX, &n) != 0) {
-                rc = cli_usage_error(CMD, "--dim wants NAME=N with N >= 1, not '%s'", v);
-                break;
-            }
-            owned[nd] = strndup(v, (size_t)(eq - v));
-            names[nd] = owned[nd];
-            vals[nd++] = n;
-        } else if (missing) {
-            rc = cli_usage_error(CMD, "%s needs a value", argv[i]);
-        } else if (strcmp(argv[i], "--frozen") == 0) {
-            frozen = 1;
-        } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (!format) {
-            format = argv[i];
-        } else if (!src) {
-            src = argv[i];
-        } else {
-            rc = cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-        }
+    dims *d = o->dst;
+    const char *eq = strchr(v, '=');
+    long long n;
+    if (!eq || eq == v || cli_parse_int(eq + 1, 1, INT64_MAX, &n) != 0)
+        return cli_usage_error(cmd, "--dim wants NAME=N with N >= 1, not '%s'", v);
+    if (d->n == d->cap) {
+        int cap = d->cap ? 2 * d->cap : 8;
+        const char **nn = realloc(d->names, (size_t)cap * sizeof *nn);
+        if (nn) d->names = nn;
+        int64_t *nv = nn ? realloc(d->vals, (size_t)cap * sizeof *nv) : NULL;
+        if (!nv) return cli_fail(cmd, LMG_ERR_NOMEM, "out of memory");
+        d->vals = nv;
+        d->cap = cap;
     }
-    if (rc == 0 && !format) rc = cli_usage_error(CMD, "no format given (lmg import onnx M.onnx -o G.pb)");
-    if (rc == 0 && strcmp(format, "onnx") != 0) rc = cli_usage_error(CMD, "unknown format '%s' (onnx)", format);
-    if (rc == 0 && !src) rc = cli_usage_error(CMD, "no model file given");
-    if (rc == 0 && !out) rc = cli_usage_error(CMD, "no output given (-o GRAPH.pb)");
+    d->names[d->n] = strndup(v, (size_t)(eq - v));
+    if (!d->names[d->n]) return cli_fail(cmd, LMG_ERR_NOMEM, "out of memory");
+    d->vals[d->n++] = n;
+    return 0;
+}
+
+static int import_onnx(int argc, char **argv)
+{
+    const char *src = NULL, *out = NULL;
+    int quiet = 0, frozen = 0, rc = 0;
+    dims d = {NULL, NULL, 0, 0};
+    cli_opt opts[] = {
+        CLI_STR("--output", "-o", "PATH", &out, "the graph to write (.pb, or .lmgt for the text form)",
+                .flags = CLI_REQUIRED),
+        CLI_CALL("--dim", "NAME=N", dim_opt, &d, "the size of symbolic dim NAME (repeatable)"),
+        CLI_FLAG("--frozen", NULL, &frozen, "initializers become constants, not parameters"),
+        CLI_FLAG("--quiet", "-q", &quiet, "print nothing on success"),
+        CLI_POS("model file", &src, .flags = CLI_REQUIRED),
+        CLI_OPT_END,
+    };
+    cli_spec spec = {
+        .cmd = "import onnx",
+        .usage = onnx_usage,
+        .about = "Read an ONNX model (opset 13 or later) into an lmgraph graph. Its float\n"
+                 "initializers become trainable parameters, so `lmg autodiff` and training work on\n"
+                 "it. Shape computations (Shape, Concat, ConstantOfShape, Trilu, ...) are folded into\n"
+                 "constants, since lmgraph shapes are static: give symbolic input dims a size with\n"
+                 "--dim. Ops that do not map are listed all at once with their nodes.",
+        .opts = opts,
+        .exit_status = "0 written, 1 failure, 2 usage error",
+    };
+    if (cli_parse(&spec, argc, argv, &rc)) rc = 0;
+    else if (rc == 0) rc = -1; /* --help */
     lmg_graph *g = NULL;
     if (rc == 0) {
-        lmg_onnx_import_opts o = {nd, names, vals, !frozen};
+        lmg_onnx_import_opts o = {d.n, d.names, d.vals, !frozen};
         lmg_status s = lmg_onnx_import(src, &o, &g);
         if (s != LMG_OK) rc = cli_fail_file(CMD, src);
     }
@@ -110,9 +100,16 @@ int lmg_cmd_import(int argc, char **argv)
                g->n_outputs, np);
     }
     lmg_graph_free(g);
-    for (int i = 0; i < nd; i++) free(owned[i]);
-    free(owned);
-    free(names);
-    free(vals);
+    for (int i = 0; i < d.n; i++) free((char *)d.names[i]);
+    free(d.names);
+    free(d.vals);
     return rc < 0 ? 0 : rc;
+}
+
+int lmg_cmd_import(int argc, char **argv)
+{
+    static const cli_action formats[] = {
+        {"onnx", import_onnx, onnx_usage, "an ONNX model as an lmgraph graph"},
+    };
+    return cli_dispatch(CMD, "format", formats, 1, "0 written, 1 failure, 2 usage error", argc, argv);
 }
