@@ -52,9 +52,9 @@ enum {
     CLI_LO_OPEN = 1 << 1,  /* CLI_DOUBLE: the value must be > lo (not >= lo) */
     CLI_HI_OPEN = 1 << 2,  /* CLI_DOUBLE: the value must be < hi */
     CLI_REST = 1 << 3,     /* CLI_POS: every remaining positional, into a cli_list */
-    CLI_GROUP1 = 1 << 8,   /* command-defined groups, counted by cli_given_group */
+    CLI_GROUP1 = 1 << 8,   /* a command's own group, counted by cli_given_group ("options
+                            * that set a run up", which --resume refuses) */
     CLI_GROUP2 = 1 << 9,
-    CLI_GROUP3 = 1 << 10,
 };
 
 /* The values of a repeatable option, in order; v is malloc'd (cli_list_free). */
@@ -133,8 +133,9 @@ typedef struct cli_action {
     const char *summary;              /* one line for the command's --help */
 } cli_action;
 
-/* Run the action argv[1] names. --help (or nothing) lists the actions' usage lines and
- * summaries; a command of one action (export onnx) shows that action's help instead.
+/* Run the action argv[1] names. --help lists the actions' usage lines and summaries; a
+ * command of one action (export onnx) shows that action's help instead. No action or an
+ * unknown one is a usage error.
  * `what` names an action in errors: "unknown format 'x' (onnx)". */
 int cli_dispatch(const char *cmd, const char *what, const cli_action *actions, int n,
                  const char *exit_status, int argc, char **argv);
