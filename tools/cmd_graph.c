@@ -34,7 +34,7 @@ static int write_text(const char *cmd, const char *path, const char *text)
     return 0;
 }
 
-/* The help and exit status every one of these commands shares. */
+/* The -o option and the exit status these commands share. */
 #define OUTPUT_OPT(out, what) CLI_STR("--output", "-o", "FILE", out, what)
 #define GRAPH_EXIT "0 done, 1 failure (an unreadable or invalid graph), 2 usage error"
 
