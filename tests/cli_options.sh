@@ -122,4 +122,13 @@ rc=$?
 rc=$?
 [ $rc -eq 2 ] && grep -q "unknown action 'frobnicate' (train, encode, decode, info)" "$tmp/err" &&
     ok "an unknown action names the actions" || bad "tokenizer frobnicate: exit $rc, $(cat "$tmp/err")"
+# After "--" everything is a positional, and a flag takes no value.
+"$lmg" print -- --missing.pb >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "^lmg print: --missing.pb: " "$tmp/err" &&
+    ok "after -- a name starting with - is a file" || bad "print -- --missing.pb: exit $rc, $(cat "$tmp/err")"
+"$lmg" print --no-weights=1 g.pb >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "^lmg print: --no-weights takes no value, not '1'" "$tmp/err" &&
+    ok "a flag given a value is a usage error" || bad "print --no-weights=1: exit $rc, $(cat "$tmp/err")"
 exit $failed

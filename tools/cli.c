@@ -353,7 +353,7 @@ void cli_help(const cli_spec *spec, FILE *f)
         int w = opt_left(o, left, sizeof left);
         if (w > width) fprintf(f, "%s\n%*s", left, col, "");
         else fprintf(f, "%-*s", col, left);
-        put_indented(f, o->help, col, o->flags & CLI_REQUIRED ? " (required)" : "");
+        put_indented(f, o->help ? o->help : "", col, o->flags & CLI_REQUIRED ? " (required)" : "");
     }
     if (!sections) fputs("\noptions:\n", f);
     fprintf(f, "%-*s%s\n", col, "  -h, --help", "show this help");
