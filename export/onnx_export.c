@@ -735,7 +735,8 @@ static const char *const ew_onnx[LMG_OP_COUNT] = {
 static lmg_status e_same(ox *x, const lmg_node *n)
 {
     const char *op = ew_onnx[n->op];
-    bind(x, n->n_in == 2 ? OP(x, op, operand(x, 0), operand(x, 1)) : OP(x, op, IN(x, 0)), n->out[0]);
+    const char *y = n->n_in == 2 ? OP(x, op, operand(x, 0), operand(x, 1)) : OP(x, op, IN(x, 0));
+    bind(x, y, n->out[0]);
     return LMG_OK;
 }
 

@@ -498,11 +498,11 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
                     return snprintf(why, nw, "input %d is missing", k), LMG_ERR_UNSUPPORTED;
     for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
         if (!same[i].onnx || strcmp(op, same[i].onnx) != 0) continue;
-        if (same[i].n_in == 1)
-            return bind_out(m, n, 0, mk(m, same[i].op, out, &x, 1, NULL, 0)) ? m->g->status : LMG_OK;
-        if (!b || n->n_input != 2) return snprintf(why, nw, "needs two inputs"), LMG_ERR_UNSUPPORTED;
-        return bind_out(m, n, 0, mk(m, same[i].op, out, (int[]){x, data_of(m, b)}, 2, NULL, 0))
-                   ? m->g->status : LMG_OK;
+        if (same[i].n_in == 2 && (!b || n->n_input != 2))
+            return snprintf(why, nw, "needs two inputs"), LMG_ERR_UNSUPPORTED;
+        r = same[i].n_in == 1 ? mk(m, same[i].op, out, &x, 1, NULL, 0)
+                              : mk(m, same[i].op, out, (int[]){x, data_of(m, b)}, 2, NULL, 0);
+        return bind_out(m, n, 0, r) ? m->g->status : LMG_OK;
     }
     const lmg_shape *xs = &m->g->values[x].shape;
     if (strcmp(op, "Reciprocal") == 0) {

@@ -1,5 +1,5 @@
 /* elementwise.c — reference kernels of the elementwise ops: the loops of every expression of
- * ops/elementwise.def (arithmetic, unary maths, activations and their backward helpers), Cast and Where. */
+ * ops/elementwise.def (arithmetic, maths, activations and their backward helpers), Cast, Where. */
 #include "iter.h"
 #include "../../ops/ops.h"
 

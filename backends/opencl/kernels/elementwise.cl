@@ -1,8 +1,8 @@
-/* elementwise.cl — the kernel shapes of the ops of ops/elementwise.def (broadcasting binary
- * f32 and wrapping i32, unary maths with alpha and beta), the GELU helpers, Cast and Where. One kernel per op, so each compiles to straight,
- * vectorisable code: `_flat` for operands walked like the output, `_rows` for broadcasts (a
- * 2-D range: dimension 0 runs along the last collapsed dim, dimension 1 over the rows, whose
- * start offsets come from a table the host made). Each work-item reads element i of its
+/* elementwise.cl — the kernels of the ops of ops/elementwise.def (broadcasting binary f32 and
+ * wrapping i32, unary with alpha and beta), the GELU helpers, Cast and Where. One kernel per
+ * op, so each compiles to straight, vectorisable code: `_flat` for operands walked like the
+ * output, `_rows` for broadcasts (a 2-D range: dimension 0 runs along the last collapsed dim,
+ * dimension 1 over the rows, whose start offsets come from a table the host made). Each work-item reads element i of its
  * operands before it writes element i, so an output may overwrite a same-shaped input. */
 
 /* tanh(u) as 1 - 2/(exp(2u) + 1): exact at the ends (+-1, NaN passes), and its absolute
