@@ -449,10 +449,20 @@ static int reshape_to(im *m, const char *out, int x, const lmg_shape *s)
 
 static int scalar_f(im *m, float v) { return lmg_graph_scalar(m->g, v); }
 
-/* The ONNX ops this importer knows, when their operands are tensors. */
+/* ONNX operators that are one op of ops/elementwise.def (its ONNX column, 0 for none). */
+static const struct { const char *onnx; lmg_op op; int n_in; } same[] = {
+#define LMG_EW_UNARY(E, ONNX, ...) {ONNX, LMG_OP_##E, 1},
+#define LMG_EW_BINARY(E, ONNX, ...) {ONNX, LMG_OP_##E, 2},
+#define LMG_EW_BINARY_I32 LMG_EW_BINARY
+#include "../ops/elementwise.def"
+#undef LMG_EW_UNARY
+#undef LMG_EW_BINARY
+#undef LMG_EW_BINARY_I32
+};
+
+/* The other ONNX ops this importer knows, when their operands are tensors. */
 static const char *const mapped_ops[] = {
-    "Add", "Sub", "Mul", "Div", "Max", "Neg", "Exp", "Log", "Sqrt", "Tanh", "Relu",
-    "Reciprocal", "Sigmoid", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization",
+    "Reciprocal", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization",
     "Gather", "Reshape", "Transpose", "Slice", "Concat", "Squeeze", "Unsqueeze", "Flatten",
     "Identity", "Dropout", "ReduceSum", "ReduceMean", "Where", "Cast", "Expand", "ArgMax",
     "Constant", "Shape", "ConstantOfShape", "Trilu", "Pow", "Gelu", "GatherElements", NULL};
@@ -461,6 +471,8 @@ static int known(const char *op)
 {
     for (int i = 0; mapped_ops[i]; i++)
         if (strcmp(mapped_ops[i], op) == 0) return 1;
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+        if (same[i].onnx && strcmp(same[i].onnx, op) == 0) return 1;
     return 0;
 }
 
@@ -484,28 +496,17 @@ static lmg_status map_node(im *m, const Onnx__NodeProto *n, char *why, size_t nw
             for (int k = 0; k < arity[i].n; k++)
                 if (!input(m, n, (size_t)k))
                     return snprintf(why, nw, "input %d is missing", k), LMG_ERR_UNSUPPORTED;
-    static const struct { const char *onnx; lmg_op op; } binary[] = {
-        {"Add", LMG_OP_ADD}, {"Sub", LMG_OP_SUB}, {"Mul", LMG_OP_MUL}, {"Div", LMG_OP_DIV},
-        {"Max", LMG_OP_MAXIMUM}};
-    static const struct { const char *onnx; lmg_op op; } unary[] = {
-        {"Neg", LMG_OP_NEG}, {"Exp", LMG_OP_EXP}, {"Log", LMG_OP_LOG}, {"Sqrt", LMG_OP_SQRT},
-        {"Tanh", LMG_OP_TANH}, {"Relu", LMG_OP_RELU}};
-    for (size_t i = 0; i < sizeof binary / sizeof *binary; i++)
-        if (strcmp(op, binary[i].onnx) == 0) {
-            if (!b || n->n_input != 2)
-                return snprintf(why, nw, "needs two inputs"), LMG_ERR_UNSUPPORTED;
-            return bind_out(m, n, 0, mk(m, binary[i].op, out, (int[]){x, data_of(m, b)}, 2, NULL, 0))
-                       ? m->g->status : LMG_OK;
-        }
-    for (size_t i = 0; i < sizeof unary / sizeof *unary; i++)
-        if (strcmp(op, unary[i].onnx) == 0)
-            return bind_out(m, n, 0, mk(m, unary[i].op, out, &x, 1, NULL, 0)) ? m->g->status : LMG_OK;
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        if (!same[i].onnx || strcmp(op, same[i].onnx) != 0) continue;
+        if (same[i].n_in == 2 && (!b || n->n_input != 2))
+            return snprintf(why, nw, "needs two inputs"), LMG_ERR_UNSUPPORTED;
+        r = same[i].n_in == 1 ? mk(m, same[i].op, out, &x, 1, NULL, 0)
+                              : mk(m, same[i].op, out, (int[]){x, data_of(m, b)}, 2, NULL, 0);
+        return bind_out(m, n, 0, r) ? m->g->status : LMG_OK;
+    }
     const lmg_shape *xs = &m->g->values[x].shape;
     if (strcmp(op, "Reciprocal") == 0) {
         r = mk(m, LMG_OP_DIV, out, (int[]){scalar_f(m, 1.0f), x}, 2, NULL, 0);
-    } else if (strcmp(op, "Sigmoid") == 0) {
-        int e = lmg_unary(m->g, LMG_OP_EXP, lmg_neg(m->g, x));
-        r = mk(m, LMG_OP_DIV, out, (int[]){scalar_f(m, 1.0f), lmg_scale(m->g, e, 1.0, 1.0)}, 2, NULL, 0);
     } else if (strcmp(op, "Pow") == 0) {
         if (!b || !b->is_const || lmg_shape_numel(&b->shape) != 1)
             return snprintf(why, nw, "exponent is not a constant"), LMG_ERR_UNSUPPORTED;

@@ -115,6 +115,10 @@ lmg_status lmg_infer_GELU(const lmg_graph *g, const lmg_node *n, lmg_dtype *t, l
 {
     return infer_unary(g, n, "", t, s);
 }
+lmg_status lmg_infer_SIGMOID(const lmg_graph *g, const lmg_node *n, lmg_dtype *t, lmg_shape *s)
+{
+    return infer_unary(g, n, "", t, s);
+}
 lmg_status lmg_infer_RELU_GRAD(const lmg_graph *g, const lmg_node *n, lmg_dtype *t,
                                lmg_shape *s)
 {
@@ -316,6 +320,16 @@ lmg_status lmg_grad_TANH(lmg_grad_ctx *c)
     if (c->dy[0] < 0 || !c->need[0]) return LMG_OK;
     int one_minus_y2 = lmg_scale(g, lmg_mul(g, f.y, f.y), -1.0, 1.0);
     c->dx[0] = lmg_mul(g, c->dy[0], one_minus_y2);
+    return done(c);
+}
+
+lmg_status lmg_grad_SIGMOID(lmg_grad_ctx *c)
+{
+    fwd f = fwd_get(c);
+    lmg_graph *g = c->g;
+    if (c->dy[0] < 0 || !c->need[0]) return LMG_OK;
+    /* d sigmoid(x) = y (1 - y), from the forward output */
+    c->dx[0] = lmg_mul(g, c->dy[0], lmg_mul(g, f.y, lmg_scale(g, f.y, -1.0, 1.0)));
     return done(c);
 }
 

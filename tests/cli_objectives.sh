@@ -95,7 +95,9 @@ done
 grep -q "^SpanMask .*not differentiable" "$T/one" && grep -q "max_len (required, 1..64)" "$T/one" &&
     grep -q "notes of its group" "$T/one" || r=1
 "$lmg" ops Softmx >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "no op named 'Softmx'" "$T/err" || r=1
-check "lmg ops lists every op of ops.def with arity, gradient and semantics; one op by name" $r
+"$lmg" ops sigmoid >"$T/one" || r=1
+grep -q "^    kernel: y = 1 / (1 + exp(-WIDE(x)))$" "$T/one" || r=1
+check "lmg ops lists every op of ops.def with arity, gradient and semantics (the kernel's expression for those of ops/elementwise.def); one op by name" $r
 
 # --- logged terms -----------------------------------------------------------------------
 r=0

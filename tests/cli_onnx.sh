@@ -44,6 +44,13 @@ r=0
 "$lmg" export onnx "$tmp/drop.pb" --draws -o "$tmp/drop.onnx" >/dev/null 2>"$tmp/err" || r=1
 check "a random op without --draws: one line naming op and node, exit 1, no file; with --draws it exports" $r
 
+# --- an ONNX operator of the elementwise table's ONNX column imports as that one op ---------
+r=0
+"$lmg" import onnx tests/onnx/small.onnx --dim batch=2 -o "$tmp/small.pb" >/dev/null 2>"$tmp/err" || r=1
+"$lmg" print "$tmp/small.pb" --no-weights >"$tmp/small.txt" 2>"$tmp/err" || r=1
+grep -q "node y: f32\[2,4\] = Sigmoid(z)$" "$tmp/small.txt" && ! grep -q "= Exp(" "$tmp/small.txt" || r=1
+check "import: ONNX Sigmoid becomes one Sigmoid node (ops/elementwise.def's ONNX column)" $r
+
 # --- lmg run: .npy in, .npz / .safetensors out ----------------------------------------------
 r=0
 cat >"$tmp/g.lmgt" <<'G'

@@ -127,6 +127,18 @@ static void wrap(const char *s, int indent)
     if (col) putchar('\n');
 }
 
+/* The expression the kernels of each op of ops/elementwise.def compute, as written there. */
+static const char *const ew_expr[LMG_OP_COUNT] = {
+#define LMG_EW_UNARY(E, ONNX, ...) [LMG_OP_##E] = "kernel: y = " #__VA_ARGS__,
+#define LMG_EW_BINARY(E, ONNX, ...) [LMG_OP_##E] = "kernel: y = " #__VA_ARGS__ " (a, b broadcast)",
+#define LMG_EW_BINARY_I32(E, ONNX, ...) \
+    [LMG_OP_##E] = "kernel: y = " #__VA_ARGS__ " (a, b broadcast; f32, or i32 wrapping)",
+#include "../ops/elementwise.def"
+#undef LMG_EW_UNARY
+#undef LMG_EW_BINARY
+#undef LMG_EW_BINARY_I32
+};
+
 static void print_op(const op_text *t, int op)
 {
     const lmg_op_info *in = lmg_op_get((lmg_op)op);
@@ -136,6 +148,8 @@ static void print_op(const op_text *t, int op)
     printf("%-17s inputs %-6s outputs %d  %s\n", in->name, arity, in->n_out,
            in->grad ? "differentiable" : "not differentiable");
     if (t->own[op]) wrap(t->own[op], 4); /* Exp, Log, ...: the name says it */
+    if (ew_expr[op]) wrap(ew_expr[op], 4);
+    if (ew_expr[op] && strstr(ew_expr[op], "WIDE(")) wrap("(WIDE: in double in the reference)", 6);
 }
 
 int lmg_cmd_ops(int argc, char **argv)

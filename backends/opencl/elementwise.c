@@ -1,5 +1,5 @@
-/* elementwise.c — the OpenCL recorders of the elementwise ops: broadcasting arithmetic,
- * unary maths, ReLU/GELU backward helpers, Cast and Where (kernels/elementwise.cl). */
+/* elementwise.c — the OpenCL recorders of the elementwise ops: one per line of
+ * ops/elementwise.def (kernels/elementwise.cl makes their kernels), Cast and Where. */
 #include "opencl_internal.h"
 
 #include <stdio.h>
@@ -47,35 +47,27 @@ static lmg_status binary(lmg_exec *e, const lmg_node *n, const char *op)
     return broadcast(e, n, kernel, 2, n->in, 0);
 }
 
-lmg_status lmg_cl_op_ADD(lmg_exec *e, const lmg_node *n) { return binary(e, n, "add"); }
-lmg_status lmg_cl_op_SUB(lmg_exec *e, const lmg_node *n) { return binary(e, n, "sub"); }
-lmg_status lmg_cl_op_MUL(lmg_exec *e, const lmg_node *n) { return binary(e, n, "mul"); }
-lmg_status lmg_cl_op_DIV(lmg_exec *e, const lmg_node *n) { return binary(e, n, "div"); }
-lmg_status lmg_cl_op_MAXIMUM(lmg_exec *e, const lmg_node *n) { return binary(e, n, "max"); }
-lmg_status lmg_cl_op_RELU_GRAD(lmg_exec *e, const lmg_node *n) { return binary(e, n, "relu_grad"); }
-lmg_status lmg_cl_op_GELU_GRAD(lmg_exec *e, const lmg_node *n) { return binary(e, n, "gelu_grad"); }
-
+/* Every unary kernel takes alpha and beta, the node's attributes (most ignore them). */
 static lmg_status unary(lmg_exec *e, const lmg_node *n, const char *kernel)
 {
-    double alpha = 1.0, beta = 0.0;
-    if (n->op == LMG_OP_SCALE) {
-        alpha = lmg_node_attr_float(n, "alpha", 1.0);
-        beta = lmg_node_attr_float(n, "beta", 0.0);
-    }
+    double alpha = lmg_node_attr_float(n, "alpha", 1.0), beta = lmg_node_attr_float(n, "beta", 0.0);
     int64_t N = lmg_cl_numel(e, n->out[0]);
     return lmg_cl_kernel(e, kernel, (size_t)N, 0, "bbffi", lmg_cl_at(e, n->out[0]),
                          lmg_cl_at(e, n->in[0]), alpha, beta, (int)N);
 }
 
-lmg_status lmg_cl_op_NEG(lmg_exec *e, const lmg_node *n) { return unary(e, n, "neg_f32"); }
-lmg_status lmg_cl_op_SCALE(lmg_exec *e, const lmg_node *n) { return unary(e, n, "scale_f32"); }
-lmg_status lmg_cl_op_EXP(lmg_exec *e, const lmg_node *n) { return unary(e, n, "exp_f32"); }
-lmg_status lmg_cl_op_LOG(lmg_exec *e, const lmg_node *n) { return unary(e, n, "log_f32"); }
-lmg_status lmg_cl_op_SQRT(lmg_exec *e, const lmg_node *n) { return unary(e, n, "sqrt_f32"); }
-lmg_status lmg_cl_op_RSQRT(lmg_exec *e, const lmg_node *n) { return unary(e, n, "rsqrt_f32"); }
-lmg_status lmg_cl_op_TANH(lmg_exec *e, const lmg_node *n) { return unary(e, n, "tanh_f32"); }
-lmg_status lmg_cl_op_RELU(lmg_exec *e, const lmg_node *n) { return unary(e, n, "relu_f32"); }
-lmg_status lmg_cl_op_GELU(lmg_exec *e, const lmg_node *n) { return unary(e, n, "gelu_f32"); }
+/* The recorders of ops/elementwise.def, launching the kernels kernels/elementwise.cl makes
+ * from the same lines (an i32 launch of an op without an i32 form cannot happen: its rule
+ * refuses i32 inputs). */
+#define LMG_EW_UNARY(E, ONNX, ...) \
+    lmg_status lmg_cl_op_##E(lmg_exec *e, const lmg_node *n) { return unary(e, n, "ew_" #E); }
+#define LMG_EW_BINARY(E, ONNX, ...) \
+    lmg_status lmg_cl_op_##E(lmg_exec *e, const lmg_node *n) { return binary(e, n, "ew_" #E); }
+#define LMG_EW_BINARY_I32 LMG_EW_BINARY
+#include "../../ops/elementwise.def"
+#undef LMG_EW_UNARY
+#undef LMG_EW_BINARY
+#undef LMG_EW_BINARY_I32
 
 lmg_status lmg_cl_op_CAST(lmg_exec *e, const lmg_node *n)
 {

@@ -1,80 +1,26 @@
-/* elementwise.c — reference kernels of the elementwise ops: broadcasting arithmetic (f32 and
- * wrapping i32), unary maths, ReLU/GELU and their backward helpers, Cast and Where. */
+/* elementwise.c — reference kernels of the elementwise ops: the loops of every expression of
+ * ops/elementwise.def (arithmetic, maths, activations and their backward helpers), Cast, Where. */
 #include "iter.h"
+#include "../../ops/ops.h"
 
-#include <math.h>
 #include <string.h>
+#include <tgmath.h>
 
-/* ---- binary arithmetic ------------------------------------------------------------- */
+/* ---- the ops of ops/elementwise.def -------------------------------------------------- */
 
-/* One loop per op over the runs of the broadcast walk: u, v are the operands' elements. */
-#define BINARY_RUNS(T, EXPR)                                                              \
-    for (int64_t r_ = 0, i = 0; r_ < runs; r_++, iter_next(&it)) {                         \
-        const T *pa = a + it.off[0], *pb = b + it.off[1];                                 \
-        for (int64_t j = 0; j < len; j++, i++) {                                          \
-            T u = pa[j * sa], v = pb[j * sb];                                             \
-            out[i] = (EXPR);                                                              \
-        }                                                                                 \
-    }
+/* ops.def's arity and properties as constants, so each line of elementwise.def is checked
+ * against its op at compile time. */
+#define LMG_OP(E, N, mi, ma, no, gr) enum { ew_in_##E = (mi) * 100 + (ma), ew_flags_##E = (gr) };
+#include "../../ops/ops.def"
+#undef LMG_OP
 
-static lmg_status binary(const lmg_node *n, const lmg_tensor *const *in, lmg_tensor *y)
-{
-    const lmg_shape *sh[2] = {&in[0]->shape, &in[1]->shape};
-    iter it;
-    int64_t len, rs[ITER_MAX];
-    iter_init_bcast(&it, &y->shape, sh, 2);
-    int64_t runs = iter_runs(&it, &len, rs), sa = rs[0], sb = rs[1];
-    lmg_op op = n->op;
-    if (y->dtype == LMG_DTYPE_I32) {
-        /* Two's-complement wrap-around, computed unsigned so overflow is defined. */
-        const uint32_t *a = in[0]->data, *b = in[1]->data;
-        uint32_t *out = y->data;
-        if (op == LMG_OP_ADD) BINARY_RUNS(uint32_t, u + v)
-        else if (op == LMG_OP_SUB) BINARY_RUNS(uint32_t, u - v)
-        else BINARY_RUNS(uint32_t, u * v)
-        return LMG_OK;
-    }
-    const float *a = lmg_f32(in[0]), *b = lmg_f32(in[1]);
-    float *out = lmg_f32(y);
-    switch (op) {
-    case LMG_OP_ADD: BINARY_RUNS(float, u + v) break;
-    case LMG_OP_SUB: BINARY_RUNS(float, u - v) break;
-    case LMG_OP_MUL: BINARY_RUNS(float, u * v) break;
-    case LMG_OP_DIV: BINARY_RUNS(float, u / v) break;
-    default: /* Maximum: NaN in either input propagates */
-        BINARY_RUNS(float, isnan(u) || isnan(v) ? NAN : u >= v ? u : v)
-        break;
-    }
-    return LMG_OK;
-}
+#define EW_CHECK(E, n_in)                                                                    \
+    _Static_assert(ew_in_##E == (n_in) * 100 + (n_in) && (ew_flags_##E & LMG_ELEMENTWISE),  \
+                   "ops/elementwise.def: " #E " needs " #n_in " input(s) and LMG_ELEMENTWISE "  \
+                   "in ops/ops.def");
 
-lmg_status lmg_ref_ADD(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return binary(n, in, out[0]);
-}
-lmg_status lmg_ref_SUB(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return binary(n, in, out[0]);
-}
-lmg_status lmg_ref_MUL(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return binary(n, in, out[0]);
-}
-lmg_status lmg_ref_DIV(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return binary(n, in, out[0]);
-}
-lmg_status lmg_ref_MAXIMUM(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                           lmg_tensor *const *out)
-{
-    return binary(n, in, out[0]);
-}
-
-/* ---- unary ------------------------------------------------------------------------- */
+/* The reference evaluates what an expression puts in WIDE() in double (see the table). */
+#define WIDE(v) ((double)(v))
 
 #define GELU_C 0.7978845608028654 /* sqrt(2/pi) */
 #define GELU_K 0.044715
@@ -91,100 +37,68 @@ static double gelu_deriv(double x)
     return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x);
 }
 
-static lmg_status unary(const lmg_node *n, const lmg_tensor *xt, lmg_tensor *yt)
-{
-    const float *x = lmg_f32(xt);
-    float *y = lmg_f32(yt);
-    int64_t numel = lmg_numel(yt);
-    double alpha = 1.0, beta = 0.0;
-    if (n->op == LMG_OP_SCALE) {
-        alpha = lmg_node_attr_float(n, "alpha", 1.0);
-        beta = lmg_node_attr_float(n, "beta", 0.0);
+/* A unary op reads the attributes alpha and beta (unused by most expressions) once per node;
+ * y may be x itself (in place): element i is read before it is written. */
+#define LMG_EW_UNARY(E, ONNX, ...)                                                           \
+    EW_CHECK(E, 1)                                                                           \
+    lmg_status lmg_ref_##E(const lmg_ref_ctx *c, const lmg_node *n,                          \
+                           const lmg_tensor *const *in, lmg_tensor *const *out)              \
+    {                                                                                        \
+        const float *px = lmg_f32(in[0]);                                                    \
+        float *y = lmg_f32(out[0]);                                                          \
+        int64_t numel = lmg_numel(out[0]);                                                   \
+        double alpha = lmg_node_attr_float(n, "alpha", 1.0);                                 \
+        double beta = lmg_node_attr_float(n, "beta", 0.0);                                   \
+        (void)alpha, (void)beta;                                                             \
+        for (int64_t i = 0; i < numel; i++) {                                                \
+            float x = px[i];                                                                 \
+            y[i] = (float)(__VA_ARGS__);                                                     \
+        }                                                                                    \
+        return LMG_OK;                                                                       \
     }
-    for (int64_t i = 0; i < numel; i++) {
-        float v = x[i];
-        switch (n->op) {
-        case LMG_OP_NEG: y[i] = -v; break;
-        case LMG_OP_SCALE: y[i] = (float)(alpha * (double)v + beta); break;
-        case LMG_OP_EXP: y[i] = expf(v); break;
-        case LMG_OP_LOG: y[i] = logf(v); break;
-        case LMG_OP_SQRT: y[i] = sqrtf(v); break;
-        case LMG_OP_RSQRT: y[i] = (float)(1.0 / sqrt((double)v)); break;
-        case LMG_OP_TANH: y[i] = tanhf(v); break;
-        case LMG_OP_RELU: y[i] = v > 0.0f || isnan(v) ? v : 0.0f; break;
-        default: y[i] = (float)gelu((double)v); break;
-        }
+
+/* One loop per op over the runs of the broadcast walk: a, b are the operands' elements. */
+#define EW_BINARY_RUNS(T, ...)                                                               \
+    {                                                                                        \
+        const T *a0 = in[0]->data, *b0 = in[1]->data;                                        \
+        T *y = out[0]->data;                                                                 \
+        for (int64_t r_ = 0, i = 0; r_ < runs; r_++, iter_next(&it)) {                       \
+            const T *pa = a0 + it.off[0], *pb = b0 + it.off[1];                              \
+            for (int64_t j = 0; j < len; j++, i++) {                                         \
+                T a = pa[j * rs[0]], b = pb[j * rs[1]];                                      \
+                y[i] = (T)(__VA_ARGS__);                                                     \
+            }                                                                                \
+        }                                                                                    \
     }
-    return LMG_OK;
-}
 
-lmg_status lmg_ref_NEG(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_SCALE(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                         lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_EXP(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_LOG(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                       lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_SQRT(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                        lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_RSQRT(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                         lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_TANH(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                        lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_RELU(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                        lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
-lmg_status lmg_ref_GELU(const lmg_ref_ctx *c, const lmg_node *n, const lmg_tensor *const *in,
-                        lmg_tensor *const *out)
-{
-    return unary(n, in[0], out[0]);
-}
+#define EW_BINARY(E, INT_FORM, ...)                                                          \
+    EW_CHECK(E, 2)                                                                           \
+    lmg_status lmg_ref_##E(const lmg_ref_ctx *c, const lmg_node *n,                          \
+                           const lmg_tensor *const *in, lmg_tensor *const *out)              \
+    {                                                                                        \
+        const lmg_shape *sh[2] = {&in[0]->shape, &in[1]->shape};                             \
+        iter it;                                                                             \
+        int64_t len, rs[ITER_MAX];                                                           \
+        iter_init_bcast(&it, &out[0]->shape, sh, 2);                                         \
+        int64_t runs = iter_runs(&it, &len, rs);                                             \
+        INT_FORM                                                                             \
+        EW_BINARY_RUNS(float, __VA_ARGS__)                                                   \
+        return LMG_OK;                                                                       \
+    }
 
-/* ---- backward helpers: (dy, x) -> dx ------------------------------------------------ */
+#define LMG_EW_BINARY(E, ONNX, ...) EW_BINARY(E, , __VA_ARGS__)
+/* Two's-complement wrap-around, computed unsigned so overflow is defined. */
+#define LMG_EW_BINARY_I32(E, ONNX, ...)                                                      \
+    EW_BINARY(E, if (out[0]->dtype == LMG_DTYPE_I32) {                                       \
+        EW_BINARY_RUNS(uint32_t, __VA_ARGS__)                                                \
+        return LMG_OK;                                                                       \
+    }, __VA_ARGS__)
 
-lmg_status lmg_ref_RELU_GRAD(const lmg_ref_ctx *c, const lmg_node *n,
-                             const lmg_tensor *const *in, lmg_tensor *const *out)
-{
-    const float *dy = lmg_f32(in[0]), *x = lmg_f32(in[1]);
-    float *dx = lmg_f32(out[0]);
-    int64_t numel = lmg_numel(out[0]);
-    for (int64_t i = 0; i < numel; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
-    return LMG_OK;
-}
+#include "../../ops/elementwise.def"
 
-lmg_status lmg_ref_GELU_GRAD(const lmg_ref_ctx *c, const lmg_node *n,
-                             const lmg_tensor *const *in, lmg_tensor *const *out)
-{
-    const float *dy = lmg_f32(in[0]), *x = lmg_f32(in[1]);
-    float *dx = lmg_f32(out[0]);
-    int64_t numel = lmg_numel(out[0]);
-    for (int64_t i = 0; i < numel; i++) dx[i] = (float)((double)dy[i] * gelu_deriv((double)x[i]));
-    return LMG_OK;
-}
+#undef LMG_EW_UNARY
+#undef LMG_EW_BINARY
+#undef LMG_EW_BINARY_I32
 
 /* ---- Cast and Where ---------------------------------------------------------------- */
 

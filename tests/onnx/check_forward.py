@@ -1,4 +1,5 @@
-"""check_forward.py — exported forward graphs against `lmg run`: GPT, BERT and a user graph,
+"""check_forward.py — exported forward graphs against `lmg run`: GPT, BERT and a user graph (with
+ops that are one ONNX node from ops/elementwise.def's ONNX column, as Sigmoid),
 each exported once and run by onnxruntime at two (batch, seq) sizes on the symbolic axes,
 compared with lmgraph's reference backend on graphs built at those sizes. Prints TAP lines.
 
@@ -34,7 +35,8 @@ graph "user" {{
   node ce = CrossEntropy(logits, targets)
   node half = Scale(ce) {{alpha = 0.5, beta = 0.25}}
   node loss = Add(half, r)
-  output loss, logits
+  node squash = Sigmoid(logits)
+  output loss, logits, squash
 }}
 """
 
@@ -117,7 +119,7 @@ def main():
             got = dict(zip(names, sess.run(None, feeds)))
             with np.load(res) as z:
                 want = {k: z[k] for k in z.files}
-            for name in ("logits", "loss"):
+            for name in ("logits", "loss") + (("squash",) if kind == "user" else ()):
                 err = max_rel(got[name], want[name])
                 tap.check(f"{kind} B={B} T={T}: {name} max rel err {err:.2e} <= {TOL:g}",
                           err <= TOL, f"shapes {got[name].shape} {want[name].shape}")

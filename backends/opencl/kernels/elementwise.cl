@@ -1,8 +1,8 @@
-/* elementwise.cl — broadcasting arithmetic (f32, wrapping i32), unary maths, ReLU/GELU and
- * their backward helpers, Cast and Where. One kernel per op, so each compiles to straight,
- * vectorisable code: `_flat` for operands walked like the output, `_rows` for broadcasts (a
- * 2-D range: dimension 0 runs along the last collapsed dim, dimension 1 over the rows, whose
- * start offsets come from a table the host made). Each work-item reads element i of its
+/* elementwise.cl — the kernels of the ops of ops/elementwise.def (broadcasting binary f32 and
+ * wrapping i32, unary with alpha and beta), the GELU helpers, Cast and Where. One kernel per
+ * op, so each compiles to straight, vectorisable code: `_flat` for operands walked like the
+ * output, `_rows` for broadcasts (a 2-D range: dimension 0 runs along the last collapsed dim,
+ * dimension 1 over the rows, whose start offsets come from a table the host made). Each work-item reads element i of its
  * operands before it writes element i, so an output may overwrite a same-shaped input. */
 
 /* tanh(u) as 1 - 2/(exp(2u) + 1): exact at the ends (+-1, NaN passes), and its absolute
@@ -17,7 +17,7 @@ inline float gelu_q(float x)
     return 2.0f / (exp(2.0f * u) + 1.0f);
 }
 
-inline float gelu_f(float x)
+inline float gelu(float x)
 {
     float q = gelu_q(x);
     return 0.5f * x * (2.0f - q);
@@ -29,59 +29,46 @@ inline float gelu_deriv(float x)
     return 0.5f * (2.0f - q) + 0.5f * x * (q * (2.0f - q)) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
 }
 
-#define BINARY(NAME, T, EXPR)                                                                   \
-    __kernel void NAME##_flat(__global T *y, ulong y_off, __global const T *a, ulong a_off,     \
-                              __global const T *b, ulong b_off, int n)                           \
+/* ops/elementwise.def follows this file in the program; its lines become the kernels below,
+ * named ew_<E> (unary) and ew_<E>_<f32|i32>_<flat|rows> (binary). The device computes in f32:
+ * WIDE() changes nothing. */
+#define WIDE(v) (v)
+
+#define EW_BINARY(NAME, T, ...)                                                                 \
+    __kernel void NAME##_flat(__global T *y, ulong y_off, __global const T *pa, ulong a_off,    \
+                              __global const T *pb, ulong b_off, int n)                          \
     {                                                                                            \
         int i = get_global_id(0);                                                                \
         if (i >= n) return;                                                                      \
-        T u = a[a_off + i], v = b[b_off + i];                                                    \
-        y[y_off + i] = EXPR;                                                                     \
+        T a = pa[a_off + i], b = pb[b_off + i];                                                  \
+        y[y_off + i] = __VA_ARGS__;                                                              \
     }                                                                                            \
-    __kernel void NAME##_rows(__global T *y, ulong y_off, __global const T *a, ulong a_off,     \
-                              __global const T *b, ulong b_off, int inner, int rows, int sa,     \
+    __kernel void NAME##_rows(__global T *y, ulong y_off, __global const T *pa, ulong a_off,    \
+                              __global const T *pb, ulong b_off, int inner, int rows, int sa,    \
                               int sb, __global const int *ro, ulong ro_off)                      \
     {                                                                                            \
-        int x = get_global_id(0), r = get_global_id(1);                                         \
-        if (x >= inner || r >= rows) return;                                                     \
+        int j = get_global_id(0), r = get_global_id(1);                                         \
+        if (j >= inner || r >= rows) return;                                                     \
         __global const int *o = ro + ro_off + r;                                                 \
-        T u = a[a_off + o[0] + x * sa], v = b[b_off + o[rows] + x * sb];                        \
-        y[y_off + (ulong)r * (ulong)inner + x] = EXPR;                                          \
+        T a = pa[a_off + o[0] + j * sa], b = pb[b_off + o[rows] + j * sb];                      \
+        y[y_off + (ulong)r * (ulong)inner + j] = __VA_ARGS__;                                   \
     }
 
-BINARY(add_f32, float, u + v)
-BINARY(sub_f32, float, u - v)
-BINARY(mul_f32, float, u * v)
-BINARY(div_f32, float, u / v)
-/* Maximum: NaN in either input propagates, as in the reference. */
-BINARY(max_f32, float, isnan(u) || isnan(v) ? NAN : (u >= v ? u : v))
-/* (dy, x) pairs */
-BINARY(relu_grad_f32, float, v > 0.0f ? u : 0.0f)
-BINARY(gelu_grad_f32, float, u * gelu_deriv(v))
+#define LMG_EW_BINARY(E, ONNX, ...) EW_BINARY(ew_##E##_f32, float, __VA_ARGS__)
 /* Two's-complement wrap-around: unsigned arithmetic is defined on overflow. */
-BINARY(add_i32, uint, u + v)
-BINARY(sub_i32, uint, u - v)
-BINARY(mul_i32, uint, u * v)
+#define LMG_EW_BINARY_I32(E, ONNX, ...)                                                         \
+    EW_BINARY(ew_##E##_f32, float, __VA_ARGS__)                                                  \
+    EW_BINARY(ew_##E##_i32, uint, __VA_ARGS__)
 
-#define UNARY(NAME, EXPR)                                                                       \
-    __kernel void NAME(__global float *y, ulong y_off, __global const float *x, ulong x_off,    \
-                       float alpha, float beta, int n)                                           \
+#define LMG_EW_UNARY(E, ONNX, ...)                                                              \
+    __kernel void ew_##E(__global float *y, ulong y_off, __global const float *px, ulong x_off, \
+                         float alpha, float beta, int n)                                         \
     {                                                                                            \
         int i = get_global_id(0);                                                                \
         if (i >= n) return;                                                                      \
-        float v = x[x_off + i];                                                                  \
-        y[y_off + i] = EXPR;                                                                     \
+        float x = px[x_off + i];                                                                 \
+        y[y_off + i] = __VA_ARGS__;                                                              \
     }
-
-UNARY(neg_f32, -v)
-UNARY(scale_f32, alpha * v + beta)
-UNARY(exp_f32, exp(v))
-UNARY(log_f32, log(v))
-UNARY(sqrt_f32, sqrt(v))
-UNARY(rsqrt_f32, 1.0f / sqrt(v))
-UNARY(tanh_f32, tanh(v))
-UNARY(relu_f32, v > 0.0f || isnan(v) ? v : 0.0f)
-UNARY(gelu_f32, gelu_f(v))
 
 /* f32 -> i32 truncates toward zero, saturates, and maps NaN to 0 (the _sat conversion). */
 __kernel void cast_f32_i32(__global int *y, ulong y_off, __global const float *x, ulong x_off,
