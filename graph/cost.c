@@ -40,16 +40,17 @@ static lmg_status matmul_shapes(const lmg_graph *g, const lmg_node *n, const lmg
     *sa = &g->values[n->in[0]].shape;
     *sb = &g->values[n->in[1]].shape;
     *sc = &g->values[n->out[0]].shape;
-    const lmg_shape *s[3] = {*sa, *sb, *sc};
+    const int ids[3] = {n->in[0], n->in[1], n->out[0]};
     for (int j = 0; j < 3; j++) {
-        if (s[j]->rank < 2)
-            return lmg_error(LMG_ERR_INVALID, "node '%s' (MatMul): an operand of rank %d",
-                             n->name, s[j]->rank);
-        for (int d = 0; d < s[j]->rank; d++)
-            if (s[j]->dims[d] < 0)
+        const lmg_value *v = &g->values[ids[j]];
+        if (v->shape.rank < 2)
+            return lmg_error(LMG_ERR_INVALID, "node '%s' (MatMul): '%s' has rank %d", n->name,
+                             v->name, v->shape.rank);
+        for (int d = 0; d < v->shape.rank; d++)
+            if (v->dim_sym[d] != 0 || v->shape.dims[d] < 0)
                 return lmg_error(LMG_ERR_INVALID,
-                                 "node '%s' (MatMul): a dimension has no size (bind the graph's "
-                                 "named dimensions first)", n->name);
+                                 "node '%s' (MatMul): '%s' has a dimension without a size (bind "
+                                 "the graph's named dimensions first)", n->name, v->name);
     }
     return LMG_OK;
 }
