@@ -524,7 +524,12 @@ lmg_status lmg_graph_dot(const lmg_graph *g, const lmg_dot_opts *opts, char **te
 
     lmg_sbuf_printf(&d.b, "digraph \"");
     sb_esc(&d.b, g->name);
-    lmg_sbuf_printf(&d.b, "\" {\n  rankdir=TB; labelloc=t; fontname=\"Helvetica\"; label=\"");
+    /* nslimit=2 bounds dot's network-simplex passes that place nodes across a rank (2 x the
+     * nodes iterations, instead of until optimal): on the 4-layer training step that pass
+     * took most of the time, 11.5 s of CPU at --depth all against 1.9 s with the bound, for
+     * a picture of the same width. */
+    lmg_sbuf_printf(&d.b, "\" {\n  rankdir=TB; nslimit=2; labelloc=t; fontname=\"Helvetica\"; "
+                          "label=\"");
     sb_esc(&d.b, g->name);
     lmg_sbuf_printf(&d.b, " (%d nodes%s)\";\n", g->n_nodes, d.o.forward_only ? ", forward only" : "");
     lmg_sbuf_printf(&d.b, "  node [fontname=\"Helvetica\", fontsize=10];\n");

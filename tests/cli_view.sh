@@ -92,6 +92,7 @@ for depth in 1 2 3 all; do
 edges at boxes or sources, $4 edge labels" sh -c \
         "test $2 -gt 0 && test $1 -le \$((3 * $2)) && test $3 -eq 0 && test $4 -eq 0"
 done
+check "the picture bounds dot's node placement passes (nslimit)" grep -q "nslimit=2;" "$tmp/t2.dot"
 
 if command -v dot >/dev/null 2>&1; then
     "$lmg" dot "$tmp/run/train.pb" -o "$tmp/t.dot" 2>"$tmp/err"
