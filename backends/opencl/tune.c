@@ -450,13 +450,13 @@ static double shape_flops(const gemm_shape *s)
 }
 
 /* A graph's product list as the search's shapes: every size positive, each fitting the
- * BLAS interfaces' int, counts capped at INT_MAX. */
+ * BLAS interfaces' int, counts from 0 (timed, weighing nothing) capped at INT_MAX. */
 static lmg_status workload_from(const lmg_matmul_shape *in, int n, gemm_shape *out)
 {
     for (int i = 0; i < n; i++) {
         const lmg_matmul_shape *m = &in[i];
         if (m->m <= 0 || m->n <= 0 || m->k <= 0 || m->m > INT_MAX || m->n > INT_MAX ||
-            m->k > INT_MAX || m->count <= 0)
+            m->k > INT_MAX || m->count < 0)
             return lmg_error(LMG_ERR_ARG, "CLBlast tuning: product %d (%lldx%lldx%lld, count "
                              "%lld) is not a product to time", i + 1, (long long)m->m,
                              (long long)m->n, (long long)m->k, (long long)m->count);
