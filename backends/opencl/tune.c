@@ -854,7 +854,6 @@ static void compose_set(char *buf, size_t n, const char *xgemm, int min_indirect
 static lmg_status search_open(search *S, cl_device_id dev, const lmg_cl_tune_opts *opts,
                               lmg_cl_tune_result *res)
 {
-    memset(res, 0, sizeof *res);
     S->dev = dev;
     S->res = res;
     S->best_idx = -1;
@@ -1074,6 +1073,7 @@ static lmg_status search_save(search *S)
 lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
                               lmg_cl_tune_result *res)
 {
+    memset(res, 0, sizeof *res);
     search *S = calloc(1, sizeof *S);
     if (!S) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status s = search_open(S, dev, opts, res);
