@@ -16,6 +16,9 @@ lmg_status lmg_graph_append_node(lmg_graph *g, const char *name, lmg_op op,
 /* Low-level value creation (kind NODE, no producer yet); -1 on error/duplicate. */
 int lmg_graph_add_value(lmg_graph *g, const char *name, lmg_value_kind kind,
                         lmg_dtype t, lmg_shape s);
+/* bwd[i] = 1 for node i of the backward pass or the optimizer: named grad/..., reading a
+ * value named grad/..., or reading what such a node computed (graph/cost.c). */
+lmg_status lmg_graph_mark_backward(const lmg_graph *g, unsigned char *bwd);
 
 /* ---- named dimensions (graph/dims.c) ----------------------------------------------- */
 /* A graph may declare sizes by name (`f32[B,T,V]`) so one file serves every model size.

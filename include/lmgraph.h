@@ -279,6 +279,29 @@ typedef struct lmg_dot_opts {
 } lmg_dot_opts;
 LMG_API lmg_status lmg_graph_dot(const lmg_graph *g, const lmg_dot_opts *opts, char **text);
 
+/* What one run of a graph computes, counted from its shapes (graph/cost.c). A matrix product
+ * as a backend issues it: row-major C[m,n] = op(A)[m,k] op(B)[k,n], op = transpose when ta
+ * (tb); a MatMul of batched rows by a 2-D weight is one product over all the rows, any other
+ * batch one product per output matrix. */
+typedef struct lmg_matmul_shape {
+    int ta, tb;
+    int64_t m, n, k;
+    int64_t count;    /* products of this shape in one run */
+} lmg_matmul_shape;
+/* The distinct product shapes of g's MatMul nodes, in the order they first occur, with their
+ * counts; *shapes is malloc'd (NULL and *n 0 when g has none). A dimension without a size
+ * (a named one not yet bound) is an error naming the node. */
+LMG_API lmg_status lmg_graph_matmul_shapes(const lmg_graph *g, lmg_matmul_shape **shapes,
+                                           int *n);
+/* FLOPs of one run: 2*M*N*K per MatMul (batch included) and the products inside Attention
+ * (QK^T and PV: 4*B*H*T*S*D) and AttentionGrad (four products: 8*B*H*T*S*D), halved when
+ * causal. [0] forward, [1] backward and optimizer (nodes named grad/..., reading a gradient,
+ * or computed from one: lmg dot's split). */
+typedef struct lmg_graph_flops {
+    double matmul[2], attention[2];
+} lmg_graph_flops;
+LMG_API lmg_status lmg_graph_count_flops(const lmg_graph *g, lmg_graph_flops *f);
+
 /* Append the backward pass for scalar `loss`; for every trainable parameter p a value named
  * "grad/<p>" becomes a graph output (and the loss stays one). */
 LMG_API lmg_status lmg_autodiff(lmg_graph *g, const char *loss);

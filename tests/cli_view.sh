@@ -1,8 +1,9 @@
 #!/bin/sh
 # cli_view.sh — looking at graphs: `lmg print --no-weights` (size and CRC-32 per initializer,
 # checked against zlib's values) and `lmg dot` clusters by scope: every node drawn once or
-# counted in a collapsed box, --forward-only leaves exactly the forward nodes, and Graphviz
-# lays out a 4-layer training graph (GPT-S's 460 nodes) in under 10 s at the default depth.
+# counted in a collapsed box, --forward-only leaves exactly the forward nodes, edges stay few
+# (merged at boxes, no edge labels), and Graphviz lays out a 4-layer training graph (GPT-S's
+# 460 nodes) in under 10 s at the default depth.
 lmg=${LMG_BUILD:-build}/lmg
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -71,10 +72,29 @@ check "dot --forward-only draws exactly the forward graph's $n_fwd nodes ($c)" s
 check "dot --depth x is a usage error naming the value" sh -c \
     "test $? -eq 2 && grep -q \"not 'x'\" '$tmp/err'"
 
+"$lmg" train --backend ref --corpus /usr/share/games/fortunes/art --layers 4 --heads 2 \
+    --d-model 32 --d-ff 64 --vocab 300 --seq 16 --batch 4 --steps 1 --eval-every 1 \
+    --eval-batches 1 --samples 0 -q --out "$tmp/run" >/dev/null 2>&1
+# What Graphviz's time grows with, on the whole training step (optimizer included): edges
+# between the same two ends are drawn once when either end is a collapsed box or a source
+# (only two ops may be joined by several edges, one per value), edges stay within a small
+# multiple of the vertices, and no edge has a `label` (dot ranks each one as a node of its
+# own; values are xlabels).
+for depth in 1 2 3 all; do
+    "$lmg" dot "$tmp/run/train.pb" --depth $depth -o "$tmp/t$depth.dot" 2>"$tmp/err"
+    stats=$(awk '/ -> / { e++; a = $1; b = $3; sub(/;$/, "", b)
+                          if (a !~ /^n/ || b !~ /^n/) { if (seen[a " " b]++) dup++ }
+                          if ($0 ~ /[[ ]label=/) lab++ }
+                 /^ *[nvs][0-9]+ \[/ { v++ }
+                 END { printf "%d %d %d %d", e, v, dup + 0, lab + 0 }' "$tmp/t$depth.dot")
+    set -- $stats
+    check "dot --depth $depth of the training step: $1 edges for $2 vertices, $3 parallel \
+edges at boxes or sources, $4 edge labels" sh -c \
+        "test $2 -gt 0 && test $1 -le \$((3 * $2)) && test $3 -eq 0 && test $4 -eq 0"
+done
+check "the picture bounds dot's node placement passes (nslimit)" grep -q "nslimit=2;" "$tmp/t2.dot"
+
 if command -v dot >/dev/null 2>&1; then
-    "$lmg" train --backend ref --corpus /usr/share/games/fortunes/art --layers 4 --heads 2 \
-        --d-model 32 --d-ff 64 --vocab 300 --seq 16 --batch 4 --steps 1 --eval-every 1 \
-        --eval-batches 1 --samples 0 -q --out "$tmp/run" >/dev/null 2>&1
     "$lmg" dot "$tmp/run/train.pb" -o "$tmp/t.dot" 2>"$tmp/err"
     start=$(date +%s.%N)
     timeout 60 dot -Tsvg "$tmp/t.dot" -o "$tmp/t.svg" 2>"$tmp/err"

@@ -22,12 +22,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* 1 when argv[i] is "-h" or "--help". */
 int cli_is_help(const char *arg);
-/* Flag value: for "--name V" returns V and advances *i; for "--name=V" returns V. NULL when
- * argv[*i] is not this flag. A flag given without its value is a usage error: *missing = 1.
- * Kept for hand-written loops; a command states its options as a cli_opt table instead:
- *   else if ((v = cli_flag(argc, argv, &i, "--depth", &missing))) depth = v;
- * becomes the table row CLI_STR("--depth", NULL, "N", &depth, "...help..."). */
-const char *cli_flag(int argc, char **argv, int *i, const char *name, int *missing);
 
 /* ---- option tables ------------------------------------------------------------------
  * A command states its options once, as a table that cli_parse reads argv with and

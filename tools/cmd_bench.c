@@ -127,32 +127,6 @@ static double print_ceiling(int threads)
     return gf > own ? gf : own;
 }
 
-/* FLOPs of one run of g: 2*M*N*K per MatMul (batch included), and the products inside the
- * fused attention ops (QK^T and PV forward; four products backward), halved when causal. */
-static void count_flops(const lmg_graph *g, double *matmul, double *attention)
-{
-    *matmul = *attention = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const lmg_node *n = &g->nodes[i];
-        if (n->op == LMG_OP_MATMUL) {
-            const lmg_value *a = &g->values[n->in[0]], *y = &g->values[n->out[0]];
-            int ta = (int)lmg_node_attr_int(n, "trans_a", 0);
-            int64_t k = a->shape.rank >= 2 ? a->shape.dims[a->shape.rank - (ta ? 2 : 1)] : 1;
-            *matmul += 2.0 * (double)lmg_shape_numel(&y->shape) * (double)k;
-        } else if (n->op == LMG_OP_ATTENTION || n->op == LMG_OP_ATTENTION_GRAD) {
-            int q_in = n->op == LMG_OP_ATTENTION ? 0 : 1;
-            const lmg_value *q = &g->values[n->in[q_in]], *kv = &g->values[n->in[q_in + 1]];
-            if (q->shape.rank != 4 || kv->shape.rank != 4) continue;
-            double b = (double)q->shape.dims[0] * (double)q->shape.dims[1];
-            double t = (double)q->shape.dims[2], s = (double)kv->shape.dims[2];
-            double d = (double)q->shape.dims[3];
-            double f = (n->op == LMG_OP_ATTENTION ? 4.0 : 8.0) * b * t * s * d;
-            if (lmg_node_attr_int(n, "causal", 0)) f *= 0.5;
-            *attention += f;
-        }
-    }
-}
-
 static uint32_t lcg(uint32_t *s)
 {
     *s = *s * 1664525u + 1013904223u;
@@ -196,10 +170,10 @@ typedef struct bench_row {
     double planned_mb, rss_mb, freed_mb, loss0, loss1;
 } bench_row;
 
-static lmg_status make_training_graph(const char *arch, lmg_model_config *c, lmg_graph **out)
+/* The training step (forward, loss, backward, clipping, AdamW) of model c. */
+static lmg_status make_training_graph(const lmg_model_config *c, lmg_graph **out)
 {
     *out = NULL;
-    lmg_model_config_small(c, arch);
     lmg_graph *g = NULL;
     LMG_TRY(lmg_model_build(c, &g));
     lmg_optim_config oc;
@@ -223,11 +197,17 @@ static int bench_model(const char *arch, const lmg_backend *be, const char *devi
     lmg_model_config c;
     lmg_graph *g = NULL;
     double t_build = now_s();
-    lmg_status s = make_training_graph(arch, &c, &g);
+    lmg_model_config_small(&c, arch);
+    lmg_status s = make_training_graph(&c, &g);
     if (s != LMG_OK) return cli_fail("bench", s, "building the %s training graph", label);
     t_build = now_s() - t_build;
-    double mm, att;
-    count_flops(g, &mm, &att);
+    lmg_graph_flops fl;
+    s = lmg_graph_count_flops(g, &fl);
+    if (s != LMG_OK) {
+        lmg_graph_free(g);
+        return cli_fail("bench", s, "counting the %s training graph's FLOPs", label);
+    }
+    double mm = fl.matmul[0] + fl.matmul[1], att = fl.attention[0] + fl.attention[1];
     row->step_gflop = (mm + att) * 1e-9;
     lmg_plan *plan = NULL;
     s = lmg_plan_build(g, NULL, &plan);
@@ -361,6 +341,18 @@ static cl_device_id opencl_device(const char *spec)
     return devs[d];
 }
 
+/* The distinct products of GPT-S's training step, from its graph. */
+static lmg_status gpt_s_products(lmg_matmul_shape **sh, int *n)
+{
+    lmg_model_config c;
+    lmg_model_config_small(&c, "gpt");
+    lmg_graph *g = NULL;
+    LMG_TRY(make_training_graph(&c, &g));
+    lmg_status s = lmg_graph_matmul_shapes(g, sh, n);
+    lmg_graph_free(g);
+    return s;
+}
+
 /* --products: CLBlast's GFLOP/s at GPT-S's product shapes with CLBlast's default parameters
  * and with the set lmg applies, in one process; by the wall clock and by CPU time. */
 static int bench_products(const char *device, int reps)
@@ -370,10 +362,15 @@ static int bench_products(const char *device, int reps)
     char name[256] = "";
     clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name, name, NULL);
     int n;
-    const lmg_cl_tune_shape *sh = lmg_cl_tune_gpt_s_shapes(&n);
-    lmg_cl_tune_shape all[32];
-    all[0] = (lmg_cl_tune_shape){0, 0, 1024, 1024, 1024, 0};
+    lmg_matmul_shape *sh = NULL;
+    lmg_status s0 = gpt_s_products(&sh, &n);
+    if (s0 != LMG_OK) return cli_fail("bench", s0, "listing GPT-S's matrix products");
+    /* 1024^3 first (count 0: outside the step's totals), for the comparison with OpenBLAS. */
+    lmg_matmul_shape all[32];
+    all[0] = (lmg_matmul_shape){0, 0, 1024, 1024, 1024, 0};
+    if (n > 31) n = 31;
     memcpy(all + 1, sh, (size_t)n * sizeof *sh);
+    free(sh);
     n++;
     double gf[3][32], gc[3][32], tot[3] = {0, 0, 0}, totc[3] = {0, 0, 0}, flops = 0;
     const char *state = "";
@@ -391,20 +388,23 @@ static int bench_products(const char *device, int reps)
             s = lmg_cl_gemm_measure(dev, &all[i], reps, &gf[pass][i], &gc[pass][i], &err);
             if (s != LMG_OK) return cli_fail("bench", s, "timing CLBlast Sgemm");
             if (!(err <= 1e-4))
-                return cli_fail("bench", LMG_ERR_DEVICE, "CLBlast Sgemm %zux%zux%zu is wrong "
-                                "(relative error %.3g)", all[i].m, all[i].n, all[i].k, err);
+                return cli_fail("bench", LMG_ERR_DEVICE, "CLBlast Sgemm %lldx%lldx%lld is wrong "
+                                "(relative error %.3g)", (long long)all[i].m, (long long)all[i].n,
+                                (long long)all[i].k, err);
             double f = 2.0 * all[i].m * all[i].n * all[i].k * all[i].count;
             tot[pass] += f / (gf[pass][i] * 1e9);
             totc[pass] += f / (gc[pass][i] * 1e9);
             if (pass == 0) flops += f;
             if (pass == 1) {
                 /* Host BLAS in a native kernel, right after tuned CLBlast at the same shape. */
-                s = lmg_opencl_host_gemm_measure(dev, all[i].ta, all[i].tb, all[i].m, all[i].n,
-                                                 all[i].k, reps, &gf[2][i], &gc[2][i], &err);
+                s = lmg_opencl_host_gemm_measure(dev, all[i].ta, all[i].tb, (size_t)all[i].m,
+                                                 (size_t)all[i].n, (size_t)all[i].k, reps,
+                                                 &gf[2][i], &gc[2][i], &err);
                 if (s != LMG_OK) return cli_fail("bench", s, "timing host BLAS");
                 if (!(err <= 1e-4))
-                    return cli_fail("bench", LMG_ERR_DEVICE, "host BLAS %zux%zux%zu is wrong "
-                                    "(relative error %.3g)", all[i].m, all[i].n, all[i].k, err);
+                    return cli_fail("bench", LMG_ERR_DEVICE, "host BLAS %lldx%lldx%lld is wrong "
+                                    "(relative error %.3g)", (long long)all[i].m,
+                                    (long long)all[i].n, (long long)all[i].k, err);
                 tot[2] += f / (gf[2][i] * 1e9);
                 totc[2] += f / (gc[2][i] * 1e9);
             }
@@ -419,12 +419,14 @@ static int bench_products(const char *device, int reps)
            "speedup", "host BLAS");
     for (int i = 0; i < n; i++) {
         char shape[48], d[32], t[32], hb[32];
-        snprintf(shape, sizeof shape, "%zux%zux%zu", all[i].m, all[i].n, all[i].k);
+        snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)all[i].m, (long long)all[i].n,
+                 (long long)all[i].k);
         snprintf(d, sizeof d, "%.1f [%.1f]", gf[0][i], gc[0][i]);
         snprintf(t, sizeof t, "%.1f [%.1f]", gf[1][i], gc[1][i]);
         snprintf(hb, sizeof hb, "%.1f [%.1f]", gf[2][i], gc[2][i]);
-        printf("%s%s  %-16s %5d %16s %16s %7.2fx %18s\n", all[i].ta ? "T" : "N",
-               all[i].tb ? "T" : "N", shape, all[i].count, d, t, gf[1][i] / gf[0][i], hb);
+        printf("%s%s  %-16s %5lld %16s %16s %7.2fx %18s\n", all[i].ta ? "T" : "N",
+               all[i].tb ? "T" : "N", shape, (long long)all[i].count, d, t, gf[1][i] / gf[0][i],
+               hb);
     }
     printf("GPT-S step's products (count x shape): defaults %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f], "
            "tuned %.0f ms = %.1f GFLOP/s [%.0f ms, %.1f]\n",
@@ -584,12 +586,58 @@ static void tune_log(void *ctx, const char *line)
     fflush(stdout);
 }
 
+/* The products to tune for: those of `path`, or of the default training step. *what names
+ * them for the output and the cache file. Returns the exit status. */
+static int tune_workload(const char *path, lmg_matmul_shape **sh, int *n, char *what, size_t what_n)
+{
+    lmg_graph *g = NULL;
+    lmg_status s;
+    if (path) {
+        snprintf(what, what_n, "graph '%s'", path);
+        if (cli_load_graph(path, &g) != LMG_OK) return cli_fail_file("tune", path);
+    } else {
+        lmg_train_config tc;
+        lmg_train_config_default(&tc);
+        const lmg_model_config *c = &tc.model;
+        snprintf(what, what_n, "lmg train's default model (%s, %d layers, d_model %d, d_ff %d, "
+                 "vocab %d, seq %d, batch %d), one training step", c->arch, c->layers, c->d_model,
+                 c->d_ff, c->vocab, c->seq, c->batch);
+        s = make_training_graph(c, &g);
+        if (s != LMG_OK) return cli_fail("tune", s, "building the default training graph");
+    }
+    s = lmg_graph_matmul_shapes(g, sh, n);
+    lmg_graph_free(g);
+    if (s != LMG_OK) return path ? cli_fail_file("tune", path) : cli_fail("tune", s, "%s", what);
+    if (*n == 0) {
+        fprintf(stderr, "lmg tune: %s has no matrix products (MatMul nodes): nothing to tune\n",
+                what);
+        return 1;
+    }
+    return 0;
+}
+
+static void tune_print_workload(const char *what, const lmg_matmul_shape *sh, int n)
+{
+    double flops = 0;
+    for (int i = 0; i < n; i++) flops += 2.0 * (double)sh[i].m * (double)sh[i].n * (double)sh[i].k *
+                                         (double)sh[i].count;
+    printf("workload: %s: %d product shapes, %.2f GFLOP per run\n", what, n, flops * 1e-9);
+    for (int i = 0; i < n; i++)
+        printf("  %s%s %lldx%lldx%lld x%lld\n", sh[i].ta ? "T" : "N", sh[i].tb ? "T" : "N",
+               (long long)sh[i].m, (long long)sh[i].n, (long long)sh[i].k, (long long)sh[i].count);
+}
+
 int lmg_cmd_tune(int argc, char **argv)
 {
-    const char *device = NULL;
+    const char *device = NULL, *graph = NULL;
     long long max = 0, reps = 3;
-    int no_save = 0, show = 0, rc;
+    int no_save = 0, show = 0, list = 0, rc;
     cli_opt opts[] = {
+        CLI_STR("--graph", NULL, "FILE", &graph,
+                "tune for this graph (.pb or .lmgt): a training graph (a run\n"
+                "folder's train.pb) tunes for training steps. Default: the\n"
+                "training step of the model `lmg train` trains without options"),
+        CLI_FLAG("--list", NULL, &list, "print the graph's products and stop (no device needed)"),
         CLI_STR("--device", NULL, "P:D", &device, "the OpenCL device (default as for the backend)"),
         CLI_INT("--max", "N", &max, 1, 1000, "try only the first N sets of the list"),
         CLI_INT("--reps", "N", &reps, 1, 64, "timed runs per shape (default 3)"),
@@ -599,27 +647,48 @@ int lmg_cmd_tune(int argc, char **argv)
     };
     cli_spec spec = {
         .cmd = "tune",
-        .usage = "lmg tune [--device P:D] [--max N] [--reps N] [--no-save] [--show]",
-        .about = "Search CLBlast's matrix-product parameters for an OpenCL device: a fixed list of\n"
+        .usage = "lmg tune [--graph FILE] [--device P:D] [--max N] [--reps N] [--no-save]\n"
+                 "                [--list] [--show]",
+        .about = "Search CLBlast's matrix-product parameters for an OpenCL device, for the products\n"
+                 "of one graph: every MatMul's shape (M x N x K and its transposes, as the OpenCL\n"
+                 "backend issues it) and how often one run of the graph computes it. A fixed list of\n"
                  "Xgemm parameter sets (and the size from which products leave XgemmDirect for\n"
-                 "Xgemm), each checked against OpenBLAS at every product shape of a GPT-S training\n"
-                 "step and at small odd sizes with all transposes (CLBlast does not check overridden\n"
-                 "parameters, and some sets compute wrong numbers), then timed over the step's\n"
-                 "products. The fastest correct set is saved to the device's cache file, which the\n"
-                 "OpenCL backend applies at start-up (and checks once). Each set costs one CLBlast\n"
-                 "program build, 10-25 s on PoCL: a full search takes several minutes.",
+                 "Xgemm) is tried, each checked against OpenBLAS at every product shape and at small\n"
+                 "odd sizes with all transposes (CLBlast does not check overridden parameters, and\n"
+                 "some sets compute wrong numbers), then timed over the graph's products. The\n"
+                 "fastest correct set is saved to the device's cache file, which the OpenCL backend\n"
+                 "applies at start-up (and checks once). Each set costs one CLBlast program build,\n"
+                 "10-25 s on PoCL: a full search takes several minutes.",
         .opts = opts,
         .epilog = "LMG_CLBLAST_TUNING=off makes the backend keep CLBlast's own parameters.",
         .exit_status = "0 done, 1 failure, 2 usage error",
     };
     if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     int save = !no_save;
+    lmg_matmul_shape *sh = NULL;
+    int n = 0;
+    char what[1200];
+    if (!show) {
+        rc = tune_workload(graph, &sh, &n, what, sizeof what);
+        if (rc) return rc;
+        tune_print_workload(what, sh, n);
+        if (list) {
+            free(sh);
+            return 0;
+        }
+    }
     cl_device_id dev = opencl_device(device);
-    if (!dev) return cli_fail("tune", LMG_ERR_DEVICE, "no OpenCL device '%s'", device ? device : "");
+    if (!dev) {
+        free(sh);
+        return cli_fail("tune", LMG_ERR_DEVICE, "no OpenCL device '%s'", device ? device : "");
+    }
     char name[256] = "", path[1024];
     clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name, name, NULL);
     lmg_status s = lmg_cl_tune_cache_path(dev, path, sizeof path);
-    if (s != LMG_OK) return cli_fail("tune", s, "finding the cache file");
+    if (s != LMG_OK) {
+        free(sh);
+        return cli_fail("tune", s, "finding the cache file");
+    }
     printf("device '%s'\ncache file %s%s\n", name, path, access(path, R_OK) == 0 ? "" : " (none yet)");
     if (show) {
         s = lmg_cl_tune_apply(dev);
@@ -630,14 +699,19 @@ int lmg_cmd_tune(int argc, char **argv)
     lmg_cl_tune_opts o = {0};
     o.max_candidates = (int)max;
     o.reps = (int)reps;
+    o.shapes = sh;
+    o.n_shapes = n;
+    o.workload = what;
     o.save = save;
     o.log = tune_log;
     lmg_cl_tune_result r;
     s = lmg_cl_tune_search(dev, &o, &r);
+    free(sh);
     if (s != LMG_OK) return cli_fail("tune", s, "searching");
     printf("\n%d sets tried: %d rejected for wrong results, %d dropped as far slower, %d failed\n",
            r.tried, r.wrong, r.dropped, r.failed);
-    printf("GPT-S step's products: %.0f ms (%.1f GFLOP/s) before, %.0f ms (%.1f GFLOP/s) best\n",
+    printf("the workload's products: %.1f ms (%.1f GFLOP/s) before, %.1f ms (%.1f GFLOP/s) "
+           "best\n",
            r.baseline_ms, r.baseline_gflops, r.best_ms, r.best_gflops);
     if (r.best[0]) printf("best set:\n%s", r.best);
     else printf("no set beat the parameters in force\n");

@@ -17,6 +17,7 @@
     X(demo, "build a small graph, differentiate it and check it against finite differences") \
     X(devices, "list OpenCL platforms and devices")                                      \
     X(plan, "print the memory plan of a graph")                                          \
+    X(summary, "parameters per scope, FLOPs per step and planned memory of a graph or run") \
     X(bench, "time training steps of the benchmark models")                              \
     X(tune, "search CLBlast matrix-product parameters for an OpenCL device")             \
     X(tokenizer, "train a byte-level BPE tokenizer, encode and decode")                  \

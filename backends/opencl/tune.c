@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <clblast_c.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -255,6 +256,14 @@ static double cpu_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* One product of a workload as the search runs it: row-major C[m,n] = op(A) op(B), `count`
+ * times per run (a lmg_matmul_shape in CLBlast's size types). */
+typedef struct gemm_shape {
+    int ta, tb;
+    size_t m, n, k;
+    int count;
+} gemm_shape;
+
 #define GUARD 64          /* floats of sentinel before and after C */
 #define SENTINEL 1234.5f
 
@@ -292,7 +301,7 @@ static void bench_free(bench *b)
 #define BATCH_STEP 16
 #define OFF_B 48
 
-static lmg_status bench_init(bench *b, cl_device_id dev, const lmg_cl_tune_shape *s, int n)
+static lmg_status bench_init(bench *b, cl_device_id dev, const gemm_shape *s, int n)
 {
     memset(b, 0, sizeof *b);
     b->dev = dev;
@@ -350,13 +359,13 @@ cl_fail:
  * BATCH_STEP * i floats further on (different, overlapping operands: no extra memory) and
  * writes its own rows of C. */
 
-static void gemm_lds(const lmg_cl_tune_shape *s, size_t m, size_t *lda, size_t *ldb)
+static void gemm_lds(const gemm_shape *s, size_t m, size_t *lda, size_t *ldb)
 {
     *lda = s->ta ? m : s->k;
     *ldb = s->tb ? s->k : s->n;
 }
 
-static CLBlastStatusCode run_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch)
+static CLBlastStatusCode run_gemm(bench *b, const gemm_shape *s, size_t batch)
 {
     CLBlastTranspose ta = s->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = s->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -376,7 +385,7 @@ static CLBlastStatusCode run_gemm(bench *b, const lmg_cl_tune_shape *s, size_t b
 
 /* Run once and compare with cblas: *err = max|C - ref| / max|ref| (inf when NaN, a guard
  * was overwritten, or CLBlast failed). */
-static lmg_status check_gemm(bench *b, const lmg_cl_tune_shape *s, size_t batch, double *err)
+static lmg_status check_gemm(bench *b, const gemm_shape *s, size_t batch, double *err)
 {
     *err = INFINITY;
     if (batch < 1) batch = 1;
@@ -418,7 +427,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Median seconds of `reps` runs (the program is already built). */
-static lmg_status time_gemm(bench *b, const lmg_cl_tune_shape *s, int reps, double *sec)
+static lmg_status time_gemm(bench *b, const gemm_shape *s, int reps, double *sec)
 {
     double t[64];
     if (reps > 64) reps = 64;
@@ -435,14 +444,33 @@ static lmg_status time_gemm(bench *b, const lmg_cl_tune_shape *s, int reps, doub
     return LMG_OK;
 }
 
-static double shape_flops(const lmg_cl_tune_shape *s)
+static double shape_flops(const gemm_shape *s)
 {
     return 2.0 * (double)s->m * (double)s->n * (double)s->k;
 }
 
-lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int reps,
+/* A graph's product list as the search's shapes: every size positive, each fitting the
+ * BLAS interfaces' int, counts from 0 (timed, weighing nothing) capped at INT_MAX. */
+static lmg_status workload_from(const lmg_matmul_shape *in, int n, gemm_shape *out)
+{
+    for (int i = 0; i < n; i++) {
+        const lmg_matmul_shape *m = &in[i];
+        if (m->m <= 0 || m->n <= 0 || m->k <= 0 || m->m > INT_MAX || m->n > INT_MAX ||
+            m->k > INT_MAX || m->count < 0)
+            return lmg_error(LMG_ERR_ARG, "CLBlast tuning: product %d (%lldx%lldx%lld, count "
+                             "%lld) is not a product to time", i + 1, (long long)m->m,
+                             (long long)m->n, (long long)m->k, (long long)m->count);
+        out[i] = (gemm_shape){m->ta != 0, m->tb != 0, (size_t)m->m, (size_t)m->n, (size_t)m->k,
+                              m->count > INT_MAX ? INT_MAX : (int)m->count};
+    }
+    return LMG_OK;
+}
+
+lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_matmul_shape *ms, int reps,
                                double *gflops, double *gflops_cpu, double *max_rel_err)
 {
+    gemm_shape sh, *s = &sh;
+    LMG_TRY(workload_from(ms, 1, s));
     bench b;
     LMG_TRY(bench_init(&b, dev, s, 1));
     double err, sec = 0, csec = 0;
@@ -458,22 +486,6 @@ lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int
     return LMG_OK;
 }
 
-/* GPT-S, one training step (B*T = 1024 tokens, C 256, F 1024, V 4096, 4 layers): for each
- * forward product Y[M,N] = X[M,K] W[K,N], the backward dX = dY W^T and dW = X^T dY. */
-static const lmg_cl_tune_shape GPT_S[] = {
-    {0, 0, 1024, 768, 256, 4},  {0, 1, 1024, 256, 768, 4},  {1, 0, 256, 768, 1024, 4},  /* qkv */
-    {0, 0, 1024, 256, 256, 4},  {0, 1, 1024, 256, 256, 4},  {1, 0, 256, 256, 1024, 4},  /* proj */
-    {0, 0, 1024, 1024, 256, 4}, {0, 1, 1024, 256, 1024, 4}, {1, 0, 256, 1024, 1024, 4}, /* mlp1 */
-    {0, 0, 1024, 256, 1024, 4}, {0, 1, 1024, 1024, 256, 4}, {1, 0, 1024, 256, 1024, 4}, /* mlp2 */
-    {0, 1, 1024, 4096, 256, 1}, {0, 0, 1024, 256, 4096, 1}, {1, 0, 4096, 256, 1024, 1}, /* head */
-};
-
-const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n)
-{
-    *n = (int)(sizeof GPT_S / sizeof *GPT_S);
-    return GPT_S;
-}
-
 /* The direct kernel (small products) is kept at CLBlast's values; the search lowers the
  * indirect threshold so GPT-S's 1024x256x256 products use the tuned Xgemm too when that is
  * faster. */
@@ -485,7 +497,7 @@ static const char DIRECT_LINE[] =
  * too) with all four transposes, and, when the set changes XgemmDirect, small ones through
  * it with the transposes a training step uses. Returns the number of shapes written to
  * out[7]. */
-static int check_shapes_for(const char *set, lmg_cl_tune_shape *out)
+static int check_shapes_for(const char *set, gemm_shape *out)
 {
     size_t mi = 576; /* CLBlast's own threshold on PoCL when a set does not say */
     for (const char *p = set; *p; p = next_line(p)) {
@@ -495,17 +507,17 @@ static int check_shapes_for(const char *set, lmg_cl_tune_shape *out)
     }
     if (mi > 2048) mi = 2048;
     size_t m = mi + 40, n = mi + 24, k = mi + 8;
-    for (int t = 0; t < 4; t++) out[t] = (lmg_cl_tune_shape){t >> 1, t & 1, m, n, k, 1};
+    for (int t = 0; t < 4; t++) out[t] = (gemm_shape){t >> 1, t & 1, m, n, k, 1};
     /* XgemmDirect at CLBlast's own values needs no check (and no build before it is used). */
     const char *direct = strstr(set, "XgemmDirect ");
     if (direct && strncmp(direct, DIRECT_LINE, strlen(DIRECT_LINE)) == 0) return 4;
-    for (int t = 0; t < 3; t++) out[4 + t] = (lmg_cl_tune_shape){t >> 1, t & 1, 40, 24, 72, 1};
+    for (int t = 0; t < 3; t++) out[4 + t] = (gemm_shape){t >> 1, t & 1, 40, 24, 72, 1};
     return 7;
 }
 #define TOL 1e-4
 
 /* Check the parameters in force on every shape; *ok = 0 on the first wrong result. */
-static lmg_status check_shapes(bench *b, const lmg_cl_tune_shape *s, int n, int *ok, char *why,
+static lmg_status check_shapes(bench *b, const gemm_shape *s, int n, int *ok, char *why,
                                size_t why_n)
 {
     *ok = 1;
@@ -578,7 +590,7 @@ static lmg_status apply_checked(cl_device_id dev, const char *set, const char *w
         set_state(dev, "%s (unchecked)", what);
         return LMG_OK;
     }
-    lmg_cl_tune_shape cs[7];
+    gemm_shape cs[7];
     int n_cs = check_shapes_for(set, cs);
     bench b;
     LMG_TRY(bench_init(&b, dev, cs, n_cs));
@@ -731,7 +743,7 @@ static void logf_(const lmg_cl_tune_opts *o, const char *fmt, ...)
 
 /* Time the workload with the parameters in force: total seconds of one step's products
  * (median per shape x count). */
-static lmg_status time_workload(bench *b, const lmg_cl_tune_shape *s, int n, int reps,
+static lmg_status time_workload(bench *b, const gemm_shape *s, int n, int reps,
                                 double *total)
 {
     *total = 0;
@@ -743,7 +755,7 @@ static lmg_status time_workload(bench *b, const lmg_cl_tune_shape *s, int n, int
     return LMG_OK;
 }
 
-static double workload_flops(const lmg_cl_tune_shape *s, int n)
+static double workload_flops(const gemm_shape *s, int n)
 {
     double f = 0;
     for (int i = 0; i < n; i++) f += shape_flops(&s[i]) * s[i].count;
@@ -754,7 +766,7 @@ static double workload_flops(const lmg_cl_tune_shape *s, int n)
  * probe shape (the workload's first) is dropped before the full check and timing, which
  * cost seconds per slow set. *ms < 0 when wrong, failed or dropped. */
 static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
-                          const lmg_cl_tune_shape *s, int n, int reps, double *best_probe,
+                          const gemm_shape *s, int n, int reps, double *best_probe,
                           double *ms, int *wrong, double *build_s, int *dropped)
 {
     *ms = -1;
@@ -771,7 +783,7 @@ static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
     }
     int ok;
     char why[160];
-    lmg_cl_tune_shape cs[7];
+    gemm_shape cs[7];
     int n_cs = check_shapes_for(set, cs);
     lmg_status e = check_shapes(b, cs, n_cs, &ok, why, sizeof why);
     if (e != LMG_OK) {
@@ -808,212 +820,271 @@ static lmg_status try_set(bench *b, const lmg_cl_tune_opts *o, const char *set,
     return LMG_OK;
 }
 
+/* One search: the workload and its buffers, the candidates still in the running, the best. */
+typedef struct search {
+    cl_device_id dev;
+    lmg_cl_tune_opts o;
+    lmg_cl_tune_result *res;
+    int reps;
+    gemm_shape *shapes;    /* the workload; shapes[0] is the probe */
+    int n_shapes;
+    double flops;          /* of one run of the workload */
+    bench b;
+    int bench_open;
+    size_t max_wg;
+    cl_ulong local_mem;
+    char path[1024];       /* the cache file */
+    double best_probe;     /* fastest seconds at the probe shape so far */
+    int fin[N_XGEMM_CANDIDATES], n_fin; /* candidates timed over the workload, by index */
+    double fin_ms[N_XGEMM_CANDIDATES];
+    int best_idx;          /* the winning candidate, or -1: the parameters in force stay */
+    char set[4096], best[4096];
+} search;
+
+/* The full parameter set of Xgemm candidate `xgemm` (a list entry) with the direct kernel at
+ * CLBlast's values and products of every dimension from `min_indirect` on sent to Xgemm. */
+static void compose_set(char *buf, size_t n, const char *xgemm, int min_indirect)
+{
+    snprintf(buf, n, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n", xgemm, DIRECT_LINE,
+             min_indirect);
+}
+
+/* Options, the workload (the caller's products, which must be some), the cache path, and
+ * buffers for the workload and the checks. */
+static lmg_status search_open(search *S, cl_device_id dev, const lmg_cl_tune_opts *opts,
+                              lmg_cl_tune_result *res)
+{
+    S->dev = dev;
+    S->res = res;
+    S->best_idx = -1;
+    S->o = opts ? *opts : (lmg_cl_tune_opts){0};
+    S->reps = S->o.reps > 0 ? S->o.reps : 3;
+    if (!S->o.shapes || S->o.n_shapes <= 0)
+        return lmg_error(LMG_ERR_ARG, "CLBlast tuning: no matrix products to tune for (the "
+                         "workload has none)");
+    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof S->max_wg, &S->max_wg, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof S->local_mem, &S->local_mem, NULL);
+    if (S->o.cache_path) snprintf(S->path, sizeof S->path, "%s", S->o.cache_path);
+    else LMG_TRY(lmg_cl_tune_cache_path(dev, S->path, sizeof S->path));
+
+    /* Room for the workload and for the checks (the largest threshold used) after it. */
+    S->n_shapes = S->o.n_shapes;
+    S->shapes = malloc(((size_t)S->n_shapes + 7) * sizeof *S->shapes);
+    if (!S->shapes) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    LMG_TRY(workload_from(S->o.shapes, S->n_shapes, S->shapes));
+    int n_all = S->n_shapes + check_shapes_for(CLBLAST_DEFAULTS, S->shapes + S->n_shapes);
+    LMG_TRY(bench_init(&S->b, dev, S->shapes, n_all));
+    S->bench_open = 1;
+    cl_device_type type = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    S->b.cpu_clock = (type & CL_DEVICE_TYPE_CPU) && !getenv("LMG_TUNE_WALL_CLOCK");
+    if (S->b.cpu_clock)
+        logf_(&S->o, "times below: this process's CPU time / %.0f compute units (machine load "
+                     "does not count)", S->b.units);
+    S->flops = workload_flops(S->shapes, S->n_shapes);
+    return LMG_OK;
+}
+
+/* The parameters in force before the search (CLBlast's database, or an earlier override):
+ * the time every candidate must beat, and the first probe time. */
+static lmg_status search_baseline(search *S)
+{
+    double t0 = now_s();
+    CLBlastStatusCode st = run_gemm(&S->b, &S->shapes[0], 1);
+    clFinish(S->b.q);
+    if (st != CLBlastSuccess) return clblast_error(st, "CLBlast Sgemm with the current parameters");
+    double total;
+    LMG_TRY(time_workload(&S->b, S->shapes, S->n_shapes, S->reps, &total));
+    LMG_TRY(time_gemm(&S->b, &S->shapes[0], S->reps, &S->best_probe));
+    S->res->baseline_ms = S->res->best_ms = total * 1e3;
+    S->res->baseline_gflops = S->res->best_gflops = S->flops / total * 1e-9;
+    logf_(&S->o, "baseline (parameters in force): %.1f ms per run of the workload's products, "
+                 "%.1f GFLOP/s (first call %.1f s)",
+          S->res->baseline_ms, S->res->baseline_gflops, now_s() - t0);
+    return LMG_OK;
+}
+
+/* Candidate i of the list as a full set in S->set; 0 when it breaks one of CLBlast's
+ * constraints or the device's limits (then it is not built at all). */
+static int candidate_set(search *S, int i)
+{
+    kline k;
+    char line[512];
+    snprintf(line, sizeof line, "Xgemm %s", XGEMM_CANDIDATES[i]);
+    if (parse_line(line, &k) != 0 || k.n != N_XGEMM || !xgemm_valid(&k, S->max_wg, S->local_mem))
+        return 0;
+    compose_set(S->set, sizeof S->set, XGEMM_CANDIDATES[i], MIN_INDIRECT[0]);
+    return 1;
+}
+
+/* Round 1: every candidate built, checked against the host and timed once (a set more than
+ * 2x slower than the best at the probe shape is dropped there). */
+static lmg_status search_candidates(search *S)
+{
+    int limit = S->o.max_candidates > 0 && S->o.max_candidates < N_XGEMM_CANDIDATES
+                    ? S->o.max_candidates
+                    : N_XGEMM_CANDIDATES;
+    for (int i = 0; i < limit; i++) {
+        if (!candidate_set(S, i)) {
+            logf_(&S->o, "[%d/%d] %s: breaks a constraint, skipped", i + 1, limit,
+                  XGEMM_CANDIDATES[i]);
+            continue;
+        }
+        logf_(&S->o, "[%d/%d] %s", i + 1, limit, XGEMM_CANDIDATES[i]);
+        double ms, build_s;
+        int wrong, dropped;
+        LMG_TRY(try_set(&S->b, &S->o, S->set, S->shapes, S->n_shapes, S->reps, &S->best_probe,
+                        &ms, &wrong, &build_s, &dropped));
+        S->res->tried++;
+        S->res->wrong += wrong;
+        S->res->dropped += dropped;
+        if (ms < 0) {
+            S->res->failed += !wrong && !dropped;
+            continue;
+        }
+        logf_(&S->o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, S->flops / ms * 1e-6, build_s);
+        S->fin[S->n_fin] = i;
+        S->fin_ms[S->n_fin++] = ms;
+    }
+    return LMG_OK;
+}
+
+/* Round 2 and the choice: the three best again, interleaved, so that a burst of load on the
+ * machine during one candidate's turn does not pick the winner (the best of the rounds
+ * counts); the winner must beat the baseline. */
+static lmg_status search_choose(search *S)
+{
+    for (int a = 0; a < S->n_fin; a++)
+        for (int c = a + 1; c < S->n_fin; c++)
+            if (S->fin_ms[c] < S->fin_ms[a]) {
+                double t = S->fin_ms[a];
+                int ti = S->fin[a];
+                S->fin_ms[a] = S->fin_ms[c], S->fin[a] = S->fin[c];
+                S->fin_ms[c] = t, S->fin[c] = ti;
+            }
+    int n_top = S->n_fin < 3 ? S->n_fin : 3;
+    for (int round = 0; round < 2 && n_top > 1; round++)
+        for (int a = 0; a < n_top; a++) {
+            compose_set(S->set, sizeof S->set, XGEMM_CANDIDATES[S->fin[a]], MIN_INDIRECT[0]);
+            LMG_TRY(apply_set(S->dev, S->set));
+            double total;
+            LMG_TRY(time_workload(&S->b, S->shapes, S->n_shapes, S->reps, &total));
+            logf_(&S->o, "again [%d]: %.1f ms", S->fin[a] + 1, total * 1e3);
+            if (total * 1e3 < S->fin_ms[a]) S->fin_ms[a] = total * 1e3;
+        }
+    int top = -1;
+    for (int a = 0; a < n_top; a++)
+        if (S->fin_ms[a] < S->res->best_ms && (top < 0 || S->fin_ms[a] < S->fin_ms[top])) top = a;
+    if (top < 0) return LMG_OK;
+    S->res->best_ms = S->fin_ms[top];
+    S->best_idx = S->fin[top];
+    compose_set(S->best, sizeof S->best, XGEMM_CANDIDATES[S->best_idx], MIN_INDIRECT[0]);
+    logf_(&S->o, "best Xgemm: [%d] %.1f ms", S->best_idx + 1, S->res->best_ms);
+    return LMG_OK;
+}
+
+/* With the best Xgemm, send mid-sized products to it instead of XgemmDirect when that is
+ * faster: the new threshold is built and checked like a candidate, then both are timed
+ * twice, interleaved, and the better round of each counts. */
+static lmg_status search_min_indirect(search *S)
+{
+    if (S->best_idx < 0) return LMG_OK;
+    for (size_t j = 1; j < sizeof MIN_INDIRECT / sizeof *MIN_INDIRECT; j++) {
+        compose_set(S->set, sizeof S->set, XGEMM_CANDIDATES[S->best_idx], MIN_INDIRECT[j]);
+        logf_(&S->o, "best Xgemm with XGEMM_MIN_INDIRECT_SIZE=%d", MIN_INDIRECT[j]);
+        double ms = -1, build_s;
+        int wrong, dropped;
+        LMG_TRY(try_set(&S->b, &S->o, S->set, S->shapes, S->n_shapes, S->reps, NULL, &ms, &wrong,
+                        &build_s, &dropped));
+        S->res->tried++;
+        S->res->wrong += wrong;
+        if (ms < 0) continue;
+        logf_(&S->o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, S->flops / ms * 1e-6, build_s);
+        double old_ms = INFINITY, new_ms = INFINITY;
+        for (int round = 0; round < 2; round++) {
+            double t_old, t_new;
+            LMG_TRY(apply_set(S->dev, S->best));
+            LMG_TRY(time_workload(&S->b, S->shapes, S->n_shapes, S->reps, &t_old));
+            LMG_TRY(apply_set(S->dev, S->set));
+            LMG_TRY(time_workload(&S->b, S->shapes, S->n_shapes, S->reps, &t_new));
+            logf_(&S->o, "  again: %.1f ms with %d, %.1f ms with %d", t_old * 1e3,
+                  MIN_INDIRECT[0], t_new * 1e3, MIN_INDIRECT[j]);
+            old_ms = fmin(old_ms, t_old * 1e3);
+            new_ms = fmin(new_ms, t_new * 1e3);
+        }
+        S->res->best_ms = old_ms;
+        if (new_ms < old_ms) {
+            S->res->best_ms = new_ms;
+            snprintf(S->best, sizeof S->best, "%s", S->set);
+        }
+    }
+    return LMG_OK;
+}
+
+/* The strided-batched routine is a program of its own with the same parameters: the winner
+ * is checked there too (one more build) before it is kept, else the baseline stays. */
+static lmg_status search_check_batched(search *S)
+{
+    if (!S->best[0]) return LMG_OK;
+    LMG_TRY(apply_set(S->dev, S->best));
+    static const gemm_shape batched[] = {
+        {0, 0, 512, 72, 40, 1}, {0, 1, 512, 72, 40, 1}, {1, 0, 512, 72, 40, 1},
+        {0, 0, 1024, 136, 264, 1},
+    };
+    for (size_t i = 0; i < sizeof batched / sizeof *batched; i++) {
+        double err;
+        lmg_status s = check_gemm(&S->b, &batched[i], 4, &err);
+        if (s != LMG_OK || !(err <= TOL)) {
+            logf_(&S->o, "best set fails the strided-batched check (%s): not kept",
+                  s != LMG_OK ? lmg_last_error() : "wrong results");
+            S->res->wrong++;
+            S->best[0] = 0;
+            S->res->best_ms = S->res->baseline_ms;
+            return LMG_OK;
+        }
+    }
+    return LMG_OK;
+}
+
+/* The result, and the cache file when asked: comment lines naming the device and the
+ * workload, then the set (the lines lmg_cl_tune_apply reads). */
+static lmg_status search_save(search *S)
+{
+    lmg_cl_tune_result *res = S->res;
+    res->best_gflops = S->flops / res->best_ms * 1e-6;
+    if (!S->best[0]) return LMG_OK;
+    snprintf(res->best, sizeof res->best, "%s", S->best);
+    if (!S->o.save) return LMG_OK;
+    char name[256], work[256], text[5000];
+    dev_str(S->dev, CL_DEVICE_NAME, name, sizeof name);
+    /* One line each, whatever the caller's description holds. */
+    snprintf(work, sizeof work, "%s", S->o.workload ? S->o.workload : "the workload");
+    for (char *p = work; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    snprintf(text, sizeof text,
+             "# lmgraph CLBlast parameters for '%s' (lmg tune)\n"
+             "# %s, %d product shapes: %.1f ms (%.1f GFLOP/s) vs %.1f ms before\n%s",
+             name, work, S->n_shapes, res->best_ms, res->best_gflops, res->baseline_ms, S->best);
+    LMG_TRY(write_text(S->path, text));
+    logf_(&S->o, "saved to %s", S->path);
+    return LMG_OK;
+}
+
 lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
                               lmg_cl_tune_result *res)
 {
     memset(res, 0, sizeof *res);
-    lmg_cl_tune_opts o = opts ? *opts : (lmg_cl_tune_opts){0};
-    int reps = o.reps > 0 ? o.reps : 3;
-    int n_shapes = o.n_shapes;
-    const lmg_cl_tune_shape *shapes = o.shapes;
-    if (!shapes) shapes = lmg_cl_tune_gpt_s_shapes(&n_shapes);
-    size_t max_wg = 0;
-    cl_ulong local_mem = 0;
-    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
-    clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL);
-    char path[1024];
-    if (o.cache_path) snprintf(path, sizeof path, "%s", o.cache_path);
-    else LMG_TRY(lmg_cl_tune_cache_path(dev, path, sizeof path));
-
-    /* Buffers big enough for the workload and for the checks (the largest threshold used). */
-    lmg_cl_tune_shape *all = malloc(((size_t)n_shapes + 7) * sizeof *all);
-    if (!all) return lmg_error(LMG_ERR_NOMEM, "out of memory");
-    memcpy(all, shapes, (size_t)n_shapes * sizeof *all);
-    int n_all = n_shapes + check_shapes_for(CLBLAST_DEFAULTS, all + n_shapes);
-    bench b;
-    lmg_status s0 = bench_init(&b, dev, all, n_all);
-    free(all);
-    LMG_TRY(s0);
-    cl_device_type type = 0;
-    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    b.cpu_clock = (type & CL_DEVICE_TYPE_CPU) && !getenv("LMG_TUNE_WALL_CLOCK");
-    if (b.cpu_clock)
-        logf_(&o, "times below: this process's CPU time / %.0f compute units (machine load does "
-                  "not count)", b.units);
-    double flops = workload_flops(shapes, n_shapes);
-    lmg_status s = LMG_OK;
-    char *set = malloc(4096), *best = calloc(1, 4096);
-    if (!set || !best) {
-        s = lmg_error(LMG_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-
-    double best_probe = 0;
-    /* Baseline: whatever is in force now (CLBlast's database, or an earlier override). */
-    {
-        double t0 = now_s();
-        CLBlastStatusCode st = run_gemm(&b, &shapes[0], 1);
-        clFinish(b.q);
-        if (st != CLBlastSuccess) {
-            s = clblast_error(st, "CLBlast Sgemm with the current parameters");
-            goto done;
-        }
-        double total;
-        s = time_workload(&b, shapes, n_shapes, reps, &total);
-        if (s != LMG_OK) goto done;
-        s = time_gemm(&b, &shapes[0], reps, &best_probe);
-        if (s != LMG_OK) goto done;
-        res->baseline_ms = res->best_ms = total * 1e3;
-        res->baseline_gflops = res->best_gflops = flops / total * 1e-9;
-        logf_(&o, "baseline (parameters in force): %.1f ms per step's products, %.1f GFLOP/s "
-                  "(first call %.1f s)",
-              res->baseline_ms, res->baseline_gflops, now_s() - t0);
-    }
-
-    int limit = o.max_candidates > 0 && o.max_candidates < N_XGEMM_CANDIDATES ? o.max_candidates
-                                                                             : N_XGEMM_CANDIDATES;
-    /* Round 1: every candidate once (a set more than 2x slower than the best at the probe
-     * shape is dropped there). */
-    int fin[N_XGEMM_CANDIDATES], n_fin = 0;
-    double fin_ms[N_XGEMM_CANDIDATES];
-    for (int i = 0; i < limit; i++) {
-        kline k;
-        char line[512];
-        snprintf(line, sizeof line, "Xgemm %s", XGEMM_CANDIDATES[i]);
-        if (parse_line(line, &k) != 0 || k.n != N_XGEMM || !xgemm_valid(&k, max_wg, local_mem)) {
-            logf_(&o, "[%d/%d] %s: breaks a constraint, skipped", i + 1, limit, XGEMM_CANDIDATES[i]);
-            continue;
-        }
-        snprintf(set, 4096, "%s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n", line, DIRECT_LINE,
-                 MIN_INDIRECT[0]);
-        logf_(&o, "[%d/%d] %s", i + 1, limit, XGEMM_CANDIDATES[i]);
-        double ms, build_s;
-        int wrong, dropped;
-        s = try_set(&b, &o, set, shapes, n_shapes, reps, &best_probe, &ms, &wrong, &build_s,
-                    &dropped);
-        if (s != LMG_OK) goto done;
-        res->tried++;
-        res->wrong += wrong;
-        res->dropped += dropped;
-        if (ms < 0) {
-            res->failed += !wrong && !dropped;
-            continue;
-        }
-        logf_(&o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, flops / ms * 1e-6, build_s);
-        fin[n_fin] = i;
-        fin_ms[n_fin++] = ms;
-    }
-    /* Round 2: the three best again, interleaved, so that a burst of load on the machine
-     * during one candidate's turn does not pick the winner: the best of the rounds counts. */
-    for (int a = 0; a < n_fin; a++)
-        for (int c = a + 1; c < n_fin; c++)
-            if (fin_ms[c] < fin_ms[a]) {
-                double t = fin_ms[a];
-                int ti = fin[a];
-                fin_ms[a] = fin_ms[c], fin[a] = fin[c];
-                fin_ms[c] = t, fin[c] = ti;
-            }
-    int n_top = n_fin < 3 ? n_fin : 3;
-    for (int round = 0; round < 2 && n_top > 1; round++)
-        for (int a = 0; a < n_top; a++) {
-            snprintf(set, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
-                     XGEMM_CANDIDATES[fin[a]], DIRECT_LINE, MIN_INDIRECT[0]);
-            s = apply_set(dev, set);
-            if (s != LMG_OK) goto done;
-            double total;
-            s = time_workload(&b, shapes, n_shapes, reps, &total);
-            if (s != LMG_OK) goto done;
-            logf_(&o, "again [%d]: %.1f ms", fin[a] + 1, total * 1e3);
-            if (total * 1e3 < fin_ms[a]) fin_ms[a] = total * 1e3;
-        }
-    int best_idx = -1;
-    for (int a = 0; a < n_top; a++)
-        if (fin_ms[a] < res->best_ms && (best_idx < 0 || fin_ms[a] < fin_ms[best_idx])) best_idx = a;
-    if (best_idx >= 0) {
-        res->best_ms = fin_ms[best_idx];
-        best_idx = fin[best_idx];
-        snprintf(best, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
-                 XGEMM_CANDIDATES[best_idx], DIRECT_LINE, MIN_INDIRECT[0]);
-        logf_(&o, "best Xgemm: [%d] %.1f ms", best_idx + 1, res->best_ms);
-    }
-    /* With the best Xgemm, send mid-sized products to it instead of XgemmDirect when that is
-     * faster: both timed twice, interleaved. */
-    if (best_idx >= 0) {
-        for (size_t j = 1; j < sizeof MIN_INDIRECT / sizeof *MIN_INDIRECT; j++) {
-            snprintf(set, 4096, "Xgemm %s\n%sGemmRoutine XGEMM_MIN_INDIRECT_SIZE=%d\n",
-                     XGEMM_CANDIDATES[best_idx], DIRECT_LINE, MIN_INDIRECT[j]);
-            logf_(&o, "best Xgemm with XGEMM_MIN_INDIRECT_SIZE=%d", MIN_INDIRECT[j]);
-            double ms = -1, build_s;
-            int wrong, dropped;
-            s = try_set(&b, &o, set, shapes, n_shapes, reps, NULL, &ms, &wrong, &build_s,
-                        &dropped);
-            if (s != LMG_OK) goto done;
-            res->tried++;
-            res->wrong += wrong;
-            if (ms < 0) continue;
-            logf_(&o, "  %.1f ms (%.1f GFLOP/s), build %.1f s", ms, flops / ms * 1e-6, build_s);
-            /* Equal chances: two interleaved rounds each, the better round counts. */
-            double old_ms = INFINITY, new_ms = INFINITY;
-            for (int round = 0; round < 2; round++) {
-                double t_old, t_new;
-                s = apply_set(dev, best);
-                if (s == LMG_OK) s = time_workload(&b, shapes, n_shapes, reps, &t_old);
-                if (s == LMG_OK) s = apply_set(dev, set);
-                if (s == LMG_OK) s = time_workload(&b, shapes, n_shapes, reps, &t_new);
-                if (s != LMG_OK) goto done;
-                logf_(&o, "  again: %.1f ms with %d, %.1f ms with %d", t_old * 1e3,
-                      MIN_INDIRECT[0], t_new * 1e3, MIN_INDIRECT[j]);
-                old_ms = fmin(old_ms, t_old * 1e3);
-                new_ms = fmin(new_ms, t_new * 1e3);
-            }
-            res->best_ms = old_ms;
-            if (new_ms < old_ms) {
-                res->best_ms = new_ms;
-                snprintf(best, 4096, "%s", set);
-            }
-        }
-    }
-    if (best[0]) {
-        /* The strided-batched routine is a program of its own with the same parameters: check
-         * the winner there too (one more build) before keeping it. */
-        s = apply_set(dev, best);
-        if (s != LMG_OK) goto done;
-        static const lmg_cl_tune_shape batched[] = {
-            {0, 0, 512, 72, 40, 1}, {0, 1, 512, 72, 40, 1}, {1, 0, 512, 72, 40, 1},
-            {0, 0, 1024, 136, 264, 1},
-        };
-        for (size_t i = 0; i < sizeof batched / sizeof *batched; i++) {
-            double err;
-            s = check_gemm(&b, &batched[i], 4, &err);
-            if (s != LMG_OK || !(err <= TOL)) {
-                logf_(&o, "best set fails the strided-batched check (%s): not kept",
-                      s != LMG_OK ? lmg_last_error() : "wrong results");
-                res->wrong++;
-                best[0] = 0;
-                res->best_ms = res->baseline_ms;
-                s = LMG_OK;
-                break;
-            }
-        }
-    }
-    res->best_gflops = flops / res->best_ms * 1e-6;
-    if (best[0]) {
-        snprintf(res->best, sizeof res->best, "%s", best);
-        if (o.save) {
-            char name[256], text[5000];
-            dev_str(dev, CL_DEVICE_NAME, name, sizeof name);
-            snprintf(text, sizeof text,
-                     "# lmgraph CLBlast parameters for '%s' (lmg tune)\n"
-                     "# GPT-S step products: %.1f ms (%.1f GFLOP/s) vs %.1f ms before\n%s",
-                     name, res->best_ms, res->best_gflops, res->baseline_ms, best);
-            s = write_text(path, text);
-            if (s != LMG_OK) goto done;
-            logf_(&o, "saved to %s", path);
-        }
-    }
-done:
-    free(set);
-    free(best);
-    bench_free(&b);
+    search *S = calloc(1, sizeof *S);
+    if (!S) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = search_open(S, dev, opts, res);
+    if (s == LMG_OK) s = search_baseline(S);
+    if (s == LMG_OK) s = search_candidates(S);
+    if (s == LMG_OK) s = search_choose(S);
+    if (s == LMG_OK) s = search_min_indirect(S);
+    if (s == LMG_OK) s = search_check_batched(S);
+    if (s == LMG_OK) s = search_save(S);
+    if (S->bench_open) bench_free(&S->b);
+    free(S->shapes);
+    free(S);
     return s;
 }

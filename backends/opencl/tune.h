@@ -28,21 +28,17 @@ const char *lmg_cl_tune_state(cl_device_id dev);
  * platform, device name and version, and driver version. */
 lmg_status lmg_cl_tune_cache_path(cl_device_id dev, char *buf, size_t n);
 
-/* One matrix product of the search's workload: row-major C[m,n] = op(A) op(B), `count`
- * times per training step. */
-typedef struct lmg_cl_tune_shape {
-    int ta, tb;
-    size_t m, n, k;
-    int count;
-} lmg_cl_tune_shape;
-
 typedef void (*lmg_cl_tune_log_fn)(void *ctx, const char *line);
 
 typedef struct lmg_cl_tune_opts {
     int max_candidates;       /* 0: the whole built-in list */
     int reps;                 /* timed runs per shape (0: 3) */
-    const lmg_cl_tune_shape *shapes; /* NULL: GPT-S's products (one training step) */
+    /* The workload: the products of one run of a graph (lmg_graph_matmul_shapes), timed as
+     * count x the median per shape; the first is the probe that drops slow sets early.
+     * Required: a search without products is an error. */
+    const lmg_matmul_shape *shapes;
     int n_shapes;
+    const char *workload;     /* what the products are, for the cache file ("graph 'g.pb'") */
     const char *cache_path;   /* NULL: lmg_cl_tune_cache_path */
     int save;                 /* write the best set to the cache file */
     lmg_cl_tune_log_fn log;   /* one line per candidate (may be NULL) */
@@ -52,7 +48,8 @@ typedef struct lmg_cl_tune_opts {
 typedef struct lmg_cl_tune_result {
     int tried, wrong, failed;  /* candidates run; rejected by the host check; CLBlast errors */
     int dropped;               /* far slower than the best at the probe shape: not timed fully */
-    double baseline_ms;        /* the workload with the parameters in force before the search */
+    double baseline_ms;        /* one run of the workload's products with the parameters in
+                                  force before the search */
     double best_ms;            /* the workload with the best set (== baseline when none beat it) */
     double baseline_gflops, best_gflops; /* the same workload as GFLOP/s */
     char best[768];            /* the winning set as cache-file lines ("" = baseline kept) */
@@ -61,7 +58,8 @@ typedef struct lmg_cl_tune_result {
 /* Try a documented list of Xgemm / XgemmDirect / GemmRoutine parameter sets on `dev`, each
  * checked against cblas_sgemm at every workload shape (results, and guard bytes around C),
  * timed over the workload, and keep the fastest correct one (applied on return; saved when
- * opts->save). Each new set costs one CLBlast program build (10-25 s on PoCL). */
+ * opts->save). Each new set costs one CLBlast program build (10-25 s on PoCL). The backend
+ * knows no model: the caller gives the products (opts->shapes) of the graph it tunes for. */
 lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
                               lmg_cl_tune_result *res);
 
@@ -70,7 +68,7 @@ lmg_status lmg_cl_tune_search(cl_device_id dev, const lmg_cl_tune_opts *opts,
  * clock and by this process's CPU time over the compute units (what an idle machine would
  * show on a CPU device; may be NULL); the result is checked against cblas_sgemm and
  * *max_rel_err gets max|C - ref| / max|ref|. */
-lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_cl_tune_shape *s, int reps,
+lmg_status lmg_cl_gemm_measure(cl_device_id dev, const lmg_matmul_shape *s, int reps,
                                double *gflops, double *gflops_cpu, double *max_rel_err);
 
 /* Override CLBlast's parameters for `dev` with a set in the cache-file form (one line per
@@ -79,8 +77,5 @@ lmg_status lmg_cl_tune_override(cl_device_id dev, const char *set);
 /* The sets this file knows: "defaults" (CLBlast 1.5's own values on PoCL CPU devices, valid on
  * any device), "pocl" (the built-in PoCL set). NULL for another name. */
 const char *lmg_cl_tune_known_set(const char *name);
-
-/* The GPT-S training step's products (BENCH.md), for benchmarks and the search. */
-const lmg_cl_tune_shape *lmg_cl_tune_gpt_s_shapes(int *n);
 
 #endif
