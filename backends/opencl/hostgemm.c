@@ -19,10 +19,8 @@
  * leaves its pieces to the others. */
 #define PAR_WORKERS 8
 
-typedef void (*par_fn)(void *ctx, int64_t piece, int worker);
-
 typedef struct par_job {
-    par_fn fn;
+    lmg_cl_par_fn fn;
     void *ctx;
     int64_t pieces;
     _Atomic int64_t next;
@@ -41,7 +39,7 @@ static void *par_work(void *p)
     return NULL;
 }
 
-static void par_for(int workers, int64_t pieces, par_fn fn, void *ctx)
+void lmg_cl_par_for(int workers, int64_t pieces, lmg_cl_par_fn fn, void *ctx)
 {
     if (workers > PAR_WORKERS) workers = PAR_WORKERS;
     if (workers < 1) workers = 1;
@@ -63,7 +61,7 @@ static void par_for(int workers, int64_t pieces, par_fn fn, void *ctx)
 }
 
 /* One worker per core (a CPU device's compute units are the host's cores). */
-static int host_cores(void)
+int lmg_cl_host_cores(void)
 {
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c < 1 ? 1 : c > PAR_WORKERS ? PAR_WORKERS : (int)c;
@@ -127,10 +125,10 @@ static void CL_CALLBACK hg_run(void *p)
     enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
     size_t batch = g->batch ? g->batch : 1;
-    int workers = gemm_split ? host_cores() : 1;
+    int workers = gemm_split ? lmg_cl_host_cores() : 1;
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)batch;
     if (workers > 1 && batch > 1) {
-        par_for(workers, (int64_t)batch, hg_piece, &sp);
+        lmg_cl_par_for(workers, (int64_t)batch, hg_piece, &sp);
         return;
     }
     /* Blocks of at least 64 rows or columns, about three per worker (some balance, and B or A
@@ -142,7 +140,7 @@ static void CL_CALLBACK hg_run(void *p)
     sp.block = (sp.block + 15) / 16 * 16;
     if (sp.block < 64) sp.block = 64;
     if (workers > 1 && flops >= 16e6 && sp.extent > sp.block) {
-        par_for(workers, (int64_t)((sp.extent + sp.block - 1) / sp.block), hg_piece, &sp);
+        lmg_cl_par_for(workers, (int64_t)((sp.extent + sp.block - 1) / sp.block), hg_piece, &sp);
         return;
     }
     for (size_t i = 0; i < batch; i++)
@@ -493,7 +491,7 @@ static void att_piece(void *ctx, int64_t bh, int worker)
 static void att_run(const att_args *a, att_head_fn fn, size_t per)
 {
     att_job j = {a, fn, per};
-    par_for(a->workers, a->B * a->H, att_piece, &j);
+    lmg_cl_par_for(a->workers, a->B * a->H, att_piece, &j);
 }
 
 static void att_fwd_head(const att_args *a, int64_t bh, float *s)
@@ -602,7 +600,7 @@ static void CL_CALLBACK att_bwd(void *p)
 /* One worker per core, at most one per head. */
 static int att_workers(const att_args *a)
 {
-    int64_t w = host_cores();
+    int64_t w = lmg_cl_host_cores();
     if (w > a->B * a->H) w = a->B * a->H;
     return w < 1 ? 1 : (int)w;
 }

@@ -113,6 +113,7 @@ static int has_input(const lmg_node *n, int k) { return k < n->n_in && n->in[k] 
 
 lmg_status lmg_cl_op_CROSS_ENTROPY(lmg_exec *e, const lmg_node *n)
 {
+    if (e->ops_host) return lmg_cl_host_cross_entropy(e, n);
     int64_t N = lmg_cl_numel(e, n->in[1]), R, V;
     rows_of(e, n->in[0], &R, &V);
     int ignore = (int)lmg_node_attr_int(n, "ignore_index", -100);
@@ -132,6 +133,7 @@ lmg_status lmg_cl_op_CROSS_ENTROPY(lmg_exec *e, const lmg_node *n)
 
 lmg_status lmg_cl_op_CROSS_ENTROPY_GRAD(lmg_exec *e, const lmg_node *n)
 {
+    if (e->ops_host) return lmg_cl_host_cross_entropy_grad(e, n);
     int64_t N = lmg_cl_numel(e, n->in[2]), R, V;
     rows_of(e, n->in[1], &R, &V);
     if (N == 0 || V == 0) return LMG_OK;

@@ -625,6 +625,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     e->gemm_host = e->dev->gemm_host;
     const char *att = getenv("LMG_CL_ATTENTION");
     e->attention_host = e->gemm_host && !(att && strcmp(att, "kernels") == 0);
+    e->ops_host = e->gemm_host && e->dev->ops_host;
     cl_int err = CL_SUCCESS;
     int prof = lmg_opencl_profile_enabled();
     e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id,
