@@ -165,6 +165,7 @@ struct lmg_exec {
     cl_event *prof_pre;    /* a marker before each CLBlast call: its event covers only its
                             * last kernel, the marker's end is where the call began */
     int *prof_entry;
+    double *prof_cmd_ms;   /* per command: device time over this exec's timed runs */
     int prof_id;
     int prof_runs;
     size_t region_base[LMG_CL_NREGIONS];
