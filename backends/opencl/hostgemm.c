@@ -83,12 +83,20 @@ typedef struct hg_args {
 static int gemm_split = 1;
 
 typedef struct hg_split {
-    const float *a, *b;
+    const float *a, *b, *bias;
     float *c;
     const lmg_cl_gemm *g;
     int along_n;    /* blocks of C's columns (else rows) */
     size_t block, extent;
 } hg_split;
+
+/* C[r0..r1, c0..c1) = bias[c0..c1) ahead of a product with beta 1 (a bias Add folded in). */
+static void hg_bias(const hg_split *x, size_t r0, size_t r1, size_t c0, size_t c1)
+{
+    if (!x->bias) return;
+    for (size_t i = r0; i < r1; i++)
+        memcpy(x->c + i * x->g->ldc + c0, x->bias + c0, (c1 - c0) * sizeof *x->c);
+}
 
 static void hg_piece(void *ctx, int64_t piece, int worker)
 {
@@ -106,6 +114,8 @@ static void hg_piece(void *ctx, int64_t piece, int worker)
     }
     size_t lo = (size_t)piece * x->block;
     size_t len = x->extent - lo < x->block ? x->extent - lo : x->block;
+    if (x->along_n) hg_bias(x, 0, g->m, lo, lo + len);
+    else hg_bias(x, lo, lo + len, 0, g->n);
     if (x->along_n)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)len, (blasint)g->k, g->alpha,
                     x->a, (blasint)g->lda, x->b + (g->tb ? lo * g->ldb : lo), (blasint)g->ldb,
@@ -121,7 +131,8 @@ static void CL_CALLBACK hg_run(void *p)
     const hg_args *x = p;
     const lmg_cl_gemm *g = &x->g;
     const float *base = x->mem;
-    hg_split sp = {base + g->a.off, base + g->b.off, (float *)x->mem + g->c.off, g, 0, 0, 0};
+    hg_split sp = {base + g->a.off, base + g->b.off, g->has_bias ? base + g->bias.off : NULL,
+                   (float *)x->mem + g->c.off, g, 0, 0, 0};
     enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
     size_t batch = g->batch ? g->batch : 1;
@@ -143,6 +154,7 @@ static void CL_CALLBACK hg_run(void *p)
         lmg_cl_par_for(workers, (int64_t)((sp.extent + sp.block - 1) / sp.block), hg_piece, &sp);
         return;
     }
+    hg_bias(&sp, 0, g->m, 0, g->n); /* (batch 1 when there is a bias) */
     for (size_t i = 0; i < batch; i++)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k, g->alpha,
                     sp.a + i * g->sa, (blasint)g->lda, sp.b + i * g->sb, (blasint)g->ldb, g->beta,

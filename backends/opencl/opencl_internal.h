@@ -131,6 +131,8 @@ typedef struct lmg_cl_gemm {
     size_t lda, ldb, ldc;
     size_t sa, sb, sc;    /* batch strides in elements (batch > 1 only) */
     size_t temp;          /* bytes of CLBlast scratch this product needs (batch 1) */
+    int has_bias;         /* host BLAS, batch 1: C starts as `bias` [n] in every row (beta 1) */
+    lmg_cl_loc bias;
 } lmg_cl_gemm;
 
 typedef struct lmg_cl_cmd {
