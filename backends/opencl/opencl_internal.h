@@ -295,6 +295,9 @@ lmg_status lmg_cl_host_adamw(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_c
                              lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
                              const int64_t *starts, const double *wd);
 
+/* The strided copy of walk d (operand 0 y, 1 x; rank >= 1) as host code. */
+lmg_status lmg_cl_host_copy(lmg_exec *e, const lmg_cl_desc *d, lmg_cl_loc y, lmg_cl_loc x);
+
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 
 /* With lmg_opencl_profile_enabled(): add the recorded commands' nodes to the process table
