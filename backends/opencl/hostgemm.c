@@ -16,14 +16,21 @@
 /* Up to PAR_WORKERS threads (the caller and helpers) take the next piece from a shared
  * counter until none is left, so a thread the machine does not schedule holds up one piece,
  * not a fixed share. BLAS runs on one thread per piece meanwhile; a helper that cannot start
- * leaves its pieces to the others. */
+ * leaves its pieces to the others. The caller waits for the pieces, not for the helpers: on
+ * a loaded machine a new thread may first run milliseconds later, which joining it cost
+ * every small command (GPT-S's 69 ReduceSums went from 6 to 28 ms). Helpers are detached
+ * and the job is freed by whoever leaves it last; a late helper finds no piece and exits
+ * without touching ctx. */
 #define PAR_WORKERS 8
 
 typedef struct par_job {
     lmg_cl_par_fn fn;
     void *ctx;
     int64_t pieces;
-    _Atomic int64_t next;
+    _Atomic int64_t next, done;
+    _Atomic int refs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 } par_job;
 
 typedef struct par_worker {
@@ -31,32 +38,78 @@ typedef struct par_worker {
     int id;
 } par_worker;
 
+static void par_release(par_job *j)
+{
+    if (--j->refs > 0) return;
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+static void par_take(par_job *j, int id)
+{
+    for (int64_t i; (i = j->next++) < j->pieces;) {
+        j->fn(j->ctx, i, id);
+        if (++j->done == j->pieces) {
+            pthread_mutex_lock(&j->mu);
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+}
+
 static void *par_work(void *p)
 {
-    const par_worker *w = p;
-    par_job *j = w->job;
-    for (int64_t i; (i = j->next++) < j->pieces;) j->fn(j->ctx, i, w->id);
+    par_worker w = *(par_worker *)p;
+    free(p);
+    par_take(w.job, w.id);
+    par_release(w.job);
     return NULL;
+}
+
+/* Without memory for the job: every piece on the calling thread. */
+static void par_serial(int64_t pieces, lmg_cl_par_fn fn, void *ctx)
+{
+    for (int64_t i = 0; i < pieces; i++) fn(ctx, i, 0);
 }
 
 void lmg_cl_par_for(int workers, int64_t pieces, lmg_cl_par_fn fn, void *ctx)
 {
     if (workers > PAR_WORKERS) workers = PAR_WORKERS;
+    if (workers > pieces) workers = (int)pieces;
     if (workers < 1) workers = 1;
     int n = openblas_get_num_threads();
     if (n > 1) openblas_set_num_threads(1);
-    par_job j = {fn, ctx, pieces, 0};
-    par_worker w[PAR_WORKERS];
-    pthread_t t[PAR_WORKERS];
-    int started[PAR_WORKERS] = {0};
-    for (int i = 0; i < workers; i++) {
-        w[i].job = &j;
-        w[i].id = i;
-        if (i > 0) started[i] = pthread_create(&t[i], NULL, par_work, &w[i]) == 0;
+    par_job *j = workers > 1 ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        par_serial(pieces, fn, ctx);
+        if (n > 1) openblas_set_num_threads(n);
+        return;
     }
-    par_work(&w[0]);
-    for (int i = 1; i < workers; i++)
-        if (started[i]) pthread_join(t[i], NULL);
+    j->fn = fn, j->ctx = ctx, j->pieces = pieces, j->refs = 1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    pthread_attr_t attr;
+    int detach = pthread_attr_init(&attr) == 0;
+    if (detach) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (int i = 1; i < workers && detach; i++) {
+        par_worker *w = malloc(sizeof *w);
+        if (!w) break;
+        w->job = j, w->id = i;
+        j->refs++;
+        pthread_t t;
+        if (pthread_create(&t, &attr, par_work, w) != 0) {
+            j->refs--;
+            free(w);
+            break;
+        }
+    }
+    if (detach) pthread_attr_destroy(&attr);
+    par_take(j, 0);
+    pthread_mutex_lock(&j->mu);
+    while (j->done < j->pieces) pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    par_release(j);
     if (n > 1) openblas_set_num_threads(n);
 }
 

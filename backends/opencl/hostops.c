@@ -587,3 +587,93 @@ lmg_status lmg_cl_host_copy(lmg_exec *e, const lmg_cl_desc *d, lmg_cl_loc y, lmg
     a.workers = (int)(w < pieces ? w : pieces);
     return lmg_cl_record_native(e, "copy (host)", copy_run, &a, sizeof a);
 }
+
+/* ---- sums over rows or columns (ReduceSum, ReduceMean) ------------------------------ */
+
+/* cols: x [R, K] summed over R into y [K] (the bias gradients), a block of columns per
+ * piece with double accumulators; rows: x [K, R] summed along R, `chunks` pieces per row
+ * whose double partials are added in order (a total over a whole tensor included). */
+typedef struct red_args {
+    lmg_cl_native_hdr h;
+    lmg_cl_loc y, x, part;
+    int64_t R, K, chunk, chunks;
+    int cols, workers;
+    double div;
+} red_args;
+
+#define RED_COLS 128
+
+VEC_CLONES static void red_cols_piece(void *ctx, int64_t piece, int worker)
+{
+    (void)worker;
+    const red_args *a = ctx;
+    float *y = lmg_cl_native_at(&a->h, a->y);
+    const float *x = lmg_cl_native_at(&a->h, a->x);
+    int64_t c0 = piece * RED_COLS, n = a->K - c0 < RED_COLS ? a->K - c0 : RED_COLS;
+    double acc[RED_COLS] = {0};
+    for (int64_t r = 0; r < a->R; r++) {
+        const float *row = x + r * a->K + c0;
+        for (int64_t j = 0; j < n; j++) acc[j] += row[j];
+    }
+    for (int64_t j = 0; j < n; j++) y[c0 + j] = (float)(acc[j] / a->div);
+}
+
+/* Sixteen float lanes over blocks of 1024 elements, each block's total added in double. */
+VEC_CLONES static void red_rows_piece(void *ctx, int64_t piece, int worker)
+{
+    (void)worker;
+    const red_args *a = ctx;
+    int64_t k = piece / a->chunks, c = piece % a->chunks, lo = c * a->chunk;
+    int64_t n = a->R - lo < a->chunk ? a->R - lo : a->chunk;
+    const float *x = lmg_cl_native_at(&a->h, a->x) + k * a->R + lo;
+    double s = 0;
+    int64_t j = 0;
+    while (j < n) {
+        int64_t end = n - j < 1024 ? n : j + 1024;
+        v16f v = {0};
+        for (; j + VL <= end; j += VL) v += vf_load(x + j);
+        double t = 0;
+        for (int i = 0; i < VL; i++) t += v[i];
+        for (; j < end; j++) t += x[j];
+        s += t;
+    }
+    ((double *)lmg_cl_native_at(&a->h, a->part))[piece] = s;
+}
+
+static void CL_CALLBACK red_run(void *p)
+{
+    const red_args *a = p;
+    if (a->cols) {
+        lmg_cl_par_for(a->workers, (a->K + RED_COLS - 1) / RED_COLS, red_cols_piece, (void *)a);
+        return;
+    }
+    lmg_cl_par_for(a->workers, a->K * a->chunks, red_rows_piece, (void *)a);
+    const double *part = (const double *)lmg_cl_native_at(&a->h, a->part);
+    float *y = lmg_cl_native_at(&a->h, a->y);
+    for (int64_t k = 0; k < a->K; k++) {
+        double s = 0;
+        for (int64_t c = 0; c < a->chunks; c++) s += part[k * a->chunks + c];
+        y[k] = (float)(s / a->div);
+    }
+}
+
+lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R, int64_t K,
+                              int cols, double div)
+{
+    red_args a;
+    memset(&a, 0, sizeof a);
+    a.y = y, a.x = x, a.R = R, a.K = K, a.cols = cols, a.div = div;
+    int64_t pieces;
+    if (cols) {
+        pieces = (K + RED_COLS - 1) / RED_COLS;
+    } else {
+        a.chunk = 65536;
+        a.chunks = (R + a.chunk - 1) / a.chunk;
+        pieces = K * a.chunks;
+        a.part = lmg_cl_scratch(e, (size_t)(2 * pieces)); /* doubles, 8-byte aligned */
+    }
+    int64_t w = lmg_cl_host_cores();
+    a.workers = (int)(w < pieces ? w : pieces);
+    return lmg_cl_record_native(e, cols ? "column sums (host)" : "row sums (host)", red_run, &a,
+                                sizeof a);
+}

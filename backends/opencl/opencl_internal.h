@@ -298,6 +298,10 @@ lmg_status lmg_cl_host_adamw(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_c
 /* The strided copy of walk d (operand 0 y, 1 x; rank >= 1) as host code. */
 lmg_status lmg_cl_host_copy(lmg_exec *e, const lmg_cl_desc *d, lmg_cl_loc y, lmg_cl_loc x);
 
+/* y[k] = sum over R of x / div as host code: x [R, K] (cols) or [K, R] (rows). */
+lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R, int64_t K,
+                              int cols, double div);
+
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 
 /* With lmg_opencl_profile_enabled(): add the recorded commands' nodes to the process table
