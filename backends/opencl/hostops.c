@@ -15,10 +15,12 @@
  * target_clones; this file is built with -ftree-vectorize -fno-math-errno. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-/* The 64-byte vectors never cross a call: every helper taking one is inlined. */
-#pragma GCC diagnostic ignored "-Wpsabi"
 #else
 #define VEC_CLONES
+#endif
+#ifdef __GNUC__
+/* The 64-byte vectors never cross a call: every helper taking one is inlined. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
 typedef float v16f __attribute__((vector_size(64)));
