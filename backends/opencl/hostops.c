@@ -679,3 +679,157 @@ lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R
     return lmg_cl_record_native(e, cols ? "column sums (host)" : "row sums (host)", red_run, &a,
                                 sizeof a);
 }
+
+/* ---- LayerNorm and its gradient ----------------------------------------------------- */
+
+/* Sum of x[0..n) (or of (x - m)^2) in sixteen float lanes, the lanes added in double. */
+static inline __attribute__((always_inline)) double vsum(const float *x, int64_t n, int sq,
+                                                         float m)
+{
+    v16f s = {0}, mv = vf_splat(m);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        v16f d = vf_load(x + j) - mv;
+        s += sq ? d * d : d;
+    }
+    double t = 0;
+    for (int i = 0; i < VL; i++) t += s[i];
+    for (; j < n; j++) t += sq ? ((double)x[j] - m) * ((double)x[j] - m) : (double)x[j] - m;
+    return t;
+}
+
+/* Sums of dy*g and of dy*g*(x - m)*r over a row. */
+static inline __attribute__((always_inline)) void vsum_grad(const float *dy, const float *x,
+                                                            const float *g, int64_t n, float m,
+                                                            float r, double *a, double *b)
+{
+    v16f sa = {0}, sb = {0}, mv = vf_splat(m), rv = vf_splat(r);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        v16f dn = vf_load(dy + j) * vf_load(g + j);
+        sa += dn;
+        sb += dn * ((vf_load(x + j) - mv) * rv);
+    }
+    double ta = 0, tb = 0;
+    for (int i = 0; i < VL; i++) ta += sa[i], tb += sb[i];
+    for (; j < n; j++) {
+        double dn = (double)dy[j] * g[j];
+        ta += dn;
+        tb += dn * (((double)x[j] - m) * r);
+    }
+    *a = ta, *b = tb;
+}
+
+typedef struct ln_args {
+    lmg_cl_native_hdr h;
+    lmg_cl_loc y, mean, rstd, x, gamma, beta; /* forward */
+    lmg_cl_loc dx, dgamma, dbeta, dy, part;   /* backward (x, gamma, mean, rstd as above) */
+    int64_t R, C, rows; /* rows per piece */
+    int workers;
+    double eps;
+} ln_args;
+
+VEC_CLONES static void ln_fwd_piece(void *ctx, int64_t piece, int worker)
+{
+    (void)worker;
+    const ln_args *a = ctx;
+    const lmg_cl_native_hdr *h = &a->h;
+    const float *g = lmg_cl_native_at(h, a->gamma), *bt = lmg_cl_native_at(h, a->beta);
+    int64_t C = a->C;
+    for (int64_t r = piece * a->rows; r < a->R && r < (piece + 1) * a->rows; r++) {
+        const float *x = lmg_cl_native_at(h, a->x) + r * C;
+        float *y = lmg_cl_native_at(h, a->y) + r * C;
+        float m = (float)(vsum(x, C, 0, 0.0f) / (double)C);
+        double v = vsum(x, C, 1, m) / (double)C; /* biased, as the reference */
+        float s = (float)(1.0 / sqrt(v + a->eps));
+        for (int64_t j = 0; j < C; j++) y[j] = (x[j] - m) * s * g[j] + bt[j];
+        lmg_cl_native_at(h, a->mean)[r] = m;
+        lmg_cl_native_at(h, a->rstd)[r] = s;
+    }
+}
+
+static void CL_CALLBACK ln_fwd(void *p)
+{
+    const ln_args *a = p;
+    lmg_cl_par_for(a->workers, (a->R + a->rows - 1) / a->rows, ln_fwd_piece, (void *)a);
+}
+
+/* dx per row; dgamma and dbeta partials of the piece's rows in part[piece][2C]. */
+VEC_CLONES static void ln_bwd_piece(void *ctx, int64_t piece, int worker)
+{
+    (void)worker;
+    const ln_args *a = ctx;
+    const lmg_cl_native_hdr *h = &a->h;
+    const float *g = lmg_cl_native_at(h, a->gamma);
+    int64_t C = a->C;
+    float *pg = lmg_cl_native_at(h, a->part) + piece * 2 * C, *pb = pg + C;
+    for (int64_t j = 0; j < 2 * C; j++) pg[j] = 0.0f;
+    for (int64_t r = piece * a->rows; r < a->R && r < (piece + 1) * a->rows; r++) {
+        const float *x = lmg_cl_native_at(h, a->x) + r * C;
+        const float *dy = lmg_cl_native_at(h, a->dy) + r * C;
+        float *dx = lmg_cl_native_at(h, a->dx) + r * C; /* may be dy's storage */
+        float m = lmg_cl_native_at(h, a->mean)[r], s = lmg_cl_native_at(h, a->rstd)[r];
+        double sa, sb;
+        vsum_grad(dy, x, g, C, m, s, &sa, &sb);
+        float dmean = (float)(sa / (double)C), dnn = (float)(sb / (double)C);
+        for (int64_t j = 0; j < C; j++) {
+            pg[j] += dy[j] * ((x[j] - m) * s);
+            pb[j] += dy[j];
+        }
+        for (int64_t j = 0; j < C; j++)
+            dx[j] = s * (dy[j] * g[j] - dmean - (x[j] - m) * s * dnn);
+    }
+}
+
+static void CL_CALLBACK ln_bwd(void *p)
+{
+    const ln_args *a = p;
+    int64_t pieces = (a->R + a->rows - 1) / a->rows, C = a->C;
+    lmg_cl_par_for(a->workers, pieces, ln_bwd_piece, (void *)a);
+    const float *part = lmg_cl_native_at(&a->h, a->part);
+    float *dg = lmg_cl_native_at(&a->h, a->dgamma), *db = lmg_cl_native_at(&a->h, a->dbeta);
+    for (int64_t j = 0; j < C; j++) {
+        double sg = 0, sb = 0;
+        for (int64_t k = 0; k < pieces; k++) {
+            sg += part[k * 2 * C + j];
+            sb += part[k * 2 * C + C + j];
+        }
+        dg[j] = (float)sg;
+        db[j] = (float)sb;
+    }
+}
+
+static void ln_sizes(ln_args *a)
+{
+    a->rows = (16384 + a->C - 1) / (a->C ? a->C : 1);
+    if (a->rows > 64) a->rows = 64; /* enough pieces to share, few partial rows to add */
+    int64_t pieces = (a->R + a->rows - 1) / a->rows, w = lmg_cl_host_cores();
+    a->workers = (int)(w < pieces ? w : pieces > 0 ? pieces : 1);
+}
+
+/* (x, gamma, beta) -> (y, mean, rstd) over rows of x's last dim C. */
+lmg_status lmg_cl_host_layer_norm(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C)
+{
+    ln_args a;
+    memset(&a, 0, sizeof a);
+    a.R = R, a.C = C, a.eps = lmg_node_attr_float(n, "eps", 1e-5);
+    a.y = lmg_cl_at(e, n->out[0]), a.mean = lmg_cl_at(e, n->out[1]), a.rstd = lmg_cl_at(e, n->out[2]);
+    a.x = lmg_cl_at(e, n->in[0]), a.gamma = lmg_cl_at(e, n->in[1]), a.beta = lmg_cl_at(e, n->in[2]);
+    ln_sizes(&a);
+    return lmg_cl_record_native(e, "layernorm (host)", ln_fwd, &a, sizeof a);
+}
+
+/* (dy, x, gamma, mean, rstd) -> (dx, dgamma, dbeta), R >= 1 rows of C >= 1. */
+lmg_status lmg_cl_host_layer_norm_grad(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C)
+{
+    ln_args a;
+    memset(&a, 0, sizeof a);
+    a.R = R, a.C = C;
+    a.dy = lmg_cl_at(e, n->in[0]), a.x = lmg_cl_at(e, n->in[1]), a.gamma = lmg_cl_at(e, n->in[2]);
+    a.mean = lmg_cl_at(e, n->in[3]), a.rstd = lmg_cl_at(e, n->in[4]);
+    a.dx = lmg_cl_at(e, n->out[0]), a.dgamma = lmg_cl_at(e, n->out[1]);
+    a.dbeta = lmg_cl_at(e, n->out[2]);
+    ln_sizes(&a);
+    a.part = lmg_cl_scratch(e, (size_t)(2 * C * ((R + a.rows - 1) / a.rows)));
+    return lmg_cl_record_native(e, "layernorm grad (host)", ln_bwd, &a, sizeof a);
+}

@@ -302,6 +302,10 @@ lmg_status lmg_cl_host_copy(lmg_exec *e, const lmg_cl_desc *d, lmg_cl_loc y, lmg
 lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R, int64_t K,
                               int cols, double div);
 
+/* LayerNorm over R rows of C, and its gradient (R, C >= 1), as host code. */
+lmg_status lmg_cl_host_layer_norm(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
+lmg_status lmg_cl_host_layer_norm_grad(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
+
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 
 /* With lmg_opencl_profile_enabled(): add the recorded commands' nodes to the process table
