@@ -495,7 +495,12 @@ static pthread_once_t check_once = PTHREAD_ONCE_INIT;
 static int check_ok;
 static char check_why[128];
 
-static void check_run(void) { check_ok = check_ops(check_why, sizeof check_why); }
+static int check_more(char *why, size_t nwhy);
+
+static void check_run(void)
+{
+    check_ok = check_ops(check_why, sizeof check_why) && check_more(check_why, sizeof check_why);
+}
 
 lmg_status lmg_cl_hostops_choose(lmg_cl_dev *d)
 {
@@ -508,16 +513,16 @@ lmg_status lmg_cl_hostops_choose(lmg_cl_dev *d)
     char *at = d->gemm_route + used;
     size_t room = sizeof d->gemm_route - used;
     if (env && strcmp(env, "off") == 0) {
-        snprintf(at, room, "; loss and AdamW: kernels (LMG_CL_HOST_OPS=off)");
+        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: kernels (LMG_CL_HOST_OPS=off)");
         return LMG_OK;
     }
     pthread_once(&check_once, check_run);
     if (!check_ok) {
-        snprintf(at, room, "; loss and AdamW: kernels (host code rejected: %s)", check_why);
+        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: kernels (host code rejected: %s)", check_why);
         return LMG_OK;
     }
     d->ops_host = 1;
-    snprintf(at, room, "; loss and AdamW: host code (checked)");
+    snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: host code (checked)");
     return LMG_OK;
 }
 
@@ -832,4 +837,125 @@ lmg_status lmg_cl_host_layer_norm_grad(lmg_exec *e, const lmg_node *n, int64_t R
     ln_sizes(&a);
     a.part = lmg_cl_scratch(e, (size_t)(2 * C * ((R + a.rows - 1) / a.rows)));
     return lmg_cl_record_native(e, "layernorm grad (host)", ln_bwd, &a, sizeof a);
+}
+
+/* ---- the check, continued ----------------------------------------------------------- */
+
+static float check_rand(uint32_t *seed)
+{
+    *seed = *seed * 1664525u + 1013904223u;
+    return (float)((*seed >> 8) % 20001) / 10000.0f - 1.0f;
+}
+
+static int check_close(const float *got, const double *want, int64_t n, double tol,
+                       const char *what, char *why, size_t nwhy)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol * (1.0 + fabs(want[i])))) {
+            snprintf(why, nwhy, "%s element %lld: %.9g, not %.9g", what, (long long)i, got[i],
+                     want[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* LayerNorm forward and gradient over rows with a vector tail in several pieces, column and
+ * row sums over several pieces, and copies with a contiguous and a strided inner dim. */
+static int check_more(char *why, size_t nwhy)
+{
+    enum { R = 5, C = 37, N = R * C, KR = 70, KC = 150, RL = 2500 };
+    size_t total = 8 * N + 4 * C + 4 * R + KR * KC + 3 * RL + 4096;
+    float *buf = calloc(total, sizeof *buf);
+    double *want = calloc(KR * KC + 3 * RL + 2 * N, sizeof *want);
+    int ok = buf && want;
+    if (!ok) snprintf(why, nwhy, "out of memory");
+    uint32_t seed = 7;
+    /* layout: x, y, dy, dx [N]; gamma, beta, dgamma, dbeta [C]; mean, rstd [R]; part */
+    float *x = buf, *y = x + N, *dy = y + N, *dx = dy + N, *g = dx + N, *b = g + C;
+    float *dg = b + C, *db = dg + C;
+    for (int i = 0; ok && i < N; i++) x[i] = 3.0f * check_rand(&seed) + 0.5f, dy[i] = check_rand(&seed);
+    for (int j = 0; ok && j < C; j++) g[j] = 1.0f + 0.5f * check_rand(&seed), b[j] = check_rand(&seed);
+    ln_args a;
+    memset(&a, 0, sizeof a);
+    a.R = R, a.C = C, a.rows = 2, a.workers = 2, a.eps = 1e-5;
+    a.x = at0(0), a.y = at0(N), a.dy = at0(2 * N), a.dx = at0(3 * N), a.gamma = at0(4 * N);
+    a.beta = at0(4 * N + C), a.dgamma = at0(4 * N + 2 * C), a.dbeta = at0(4 * N + 3 * C);
+    a.mean = at0(4 * N + 4 * C), a.rstd = at0(4 * N + 4 * C + R), a.part = at0(4 * N + 4 * C + 2 * R);
+    if (ok) {
+        run_on(ln_fwd, &a, buf);
+        run_on(ln_bwd, &a, buf);
+    }
+    double *wy = want, *wdx = want + N, acc[2 * C];
+    memset(acc, 0, sizeof acc);
+    for (int r = 0; ok && r < R; r++) {
+        double m = 0, v = 0, dm = 0, dn = 0;
+        for (int j = 0; j < C; j++) m += x[r * C + j];
+        m /= C;
+        for (int j = 0; j < C; j++) v += (x[r * C + j] - m) * (x[r * C + j] - m);
+        double s = 1.0 / sqrt(v / C + 1e-5);
+        for (int j = 0; j < C; j++) {
+            double nr = (x[r * C + j] - m) * s, d = (double)dy[r * C + j] * g[j];
+            wy[r * C + j] = nr * g[j] + b[j];
+            dm += d, dn += d * nr;
+            acc[j] += dy[r * C + j] * nr, acc[C + j] += dy[r * C + j];
+        }
+        for (int j = 0; j < C; j++) {
+            double nr = (x[r * C + j] - m) * s;
+            wdx[r * C + j] = s * ((double)dy[r * C + j] * g[j] - dm / C - nr * dn / C);
+        }
+    }
+    ok = ok && check_close(y, wy, N, 1e-5, "LayerNorm", why, nwhy) &&
+         check_close(dx, wdx, N, 1e-5, "LayerNorm gradient", why, nwhy) &&
+         check_close(dg, acc, C, 1e-5, "LayerNorm dgamma", why, nwhy) &&
+         check_close(db, acc + C, C, 1e-5, "LayerNorm dbeta", why, nwhy);
+    /* sums: xs [KR, KC] over its rows into ys [KC]; xl [3, RL] along RL into yl [3] */
+    float *xs = buf, *ys = xs + KR * KC, *xl = ys + KC, *yl = xl + 3 * RL, *pl = yl + 4;
+    for (int i = 0; ok && i < KR * KC; i++) xs[i] = check_rand(&seed);
+    for (int i = 0; ok && i < 3 * RL; i++) xl[i] = check_rand(&seed);
+    red_args ra;
+    memset(&ra, 0, sizeof ra);
+    ra.x = at0(0), ra.y = at0(KR * KC), ra.R = KR, ra.K = KC, ra.cols = 1, ra.workers = 2;
+    ra.div = 1.0;
+    if (ok) run_on(red_run, &ra, buf);
+    for (int k = 0; ok && k < KC; k++) {
+        want[k] = 0;
+        for (int r = 0; r < KR; r++) want[k] += xs[r * KC + k];
+    }
+    ok = ok && check_close(ys, want, KC, 1e-6, "column sums", why, nwhy);
+    memset(&ra, 0, sizeof ra);
+    ra.x = at0((uint64_t)(xl - buf)), ra.y = at0((uint64_t)(yl - buf));
+    ra.part = at0((uint64_t)(pl - buf + 1) & ~(uint64_t)1); /* doubles */
+    ra.R = RL, ra.K = 3, ra.chunk = 1000, ra.chunks = 3, ra.workers = 2, ra.div = 2.0;
+    if (ok) run_on(red_run, &ra, buf);
+    for (int k = 0; ok && k < 3; k++) {
+        want[k] = 0;
+        for (int r = 0; r < RL; r++) want[k] += xl[k * RL + r];
+        want[k] /= 2.0;
+    }
+    /* float lanes over blocks: the rounding of 2500 terms of about 1 (as the kernels') */
+    ok = ok && check_close(yl, want, 3, 2e-5, "row sums", why, nwhy);
+    /* copies of x [3, 5, 17]: perm (1, 0, 2) (rows of 17 whole) and (0, 2, 1) (strided) */
+    for (int pass = 0; ok && pass < 2; pass++) {
+        float *cx = buf, *cy = buf + 255;
+        for (int i = 0; i < 255; i++) cx[i] = (float)i;
+        static const int64_t dims[2][3] = {{5, 3, 17}, {3, 17, 5}};
+        static const int64_t yst[2][3] = {{51, 17, 1}, {85, 5, 1}};
+        static const int64_t xst[2][3] = {{17, 85, 1}, {85, 1, 17}};
+        copy_args ca;
+        memset(&ca, 0, sizeof ca);
+        ca.y = at0(255), ca.x = at0(0), ca.rank = 3, ca.workers = 2, ca.rows = dims[pass][0] * dims[pass][1];
+        ca.per = 4;
+        for (int d = 0; d < 3; d++)
+            ca.dims[d] = dims[pass][d], ca.yst[d] = yst[pass][d], ca.xst[d] = xst[pass][d];
+        run_on(copy_run, &ca, buf);
+        for (int64_t i = 0; i < dims[pass][0]; i++)
+            for (int64_t j = 0; j < dims[pass][1]; j++)
+                for (int64_t k = 0; k < dims[pass][2]; k++)
+                    want[(i * dims[pass][1] + j) * dims[pass][2] + k] =
+                        cx[i * xst[pass][0] + j * xst[pass][1] + k * xst[pass][2]];
+        ok = check_close(cy, want, 255, 0, pass ? "strided copy" : "row copy", why, nwhy);
+    }
+    free(buf);
+    free(want);
+    return ok;
 }
