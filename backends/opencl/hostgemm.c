@@ -581,11 +581,7 @@ static void att_fwd_head(const att_args *a, int64_t bh, float *s)
             lse[i] = -INFINITY;
             continue;
         }
-        double sum = 0;
-        for (int64_t j = 0; j < a->S; j++) {
-            r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
-            sum += r[j];
-        }
+        double sum = lmg_cl_host_exp_sum(r, a->S, m); /* vectorised exp (hostops.c) */
         float inv = (float)(1.0 / sum);
         for (int64_t j = 0; j < a->S; j++) r[j] *= inv;
         lse[i] = (float)((double)m + log(sum));
@@ -636,11 +632,10 @@ static void att_bwd_head(const att_args *a, int64_t bh, float *s)
         }
         double di = 0;
         for (int64_t d = 0; d < a->D; d++) di += (double)g[i * a->D + d] * o[i * a->D + d];
-        for (int64_t j = 0; j < a->S; j++) {
-            float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
-            r[j] = pr;                             /* P */
-            dr[j] = pr * (float)((double)dr[j] - di); /* dS */
-        }
+        if (a->causal || mask)
+            for (int64_t j = 0; j < a->S; j++)
+                if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
+        lmg_cl_host_softmax_grad_row(r, dr, a->S, l, (float)di); /* P, and dS into dr */
     }
     if (D == 0) return;
     /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */

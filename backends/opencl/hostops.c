@@ -117,6 +117,39 @@ VEC_CLONES static void row_grad(float *dx, const float *x, int64_t V, float lse,
     dx[t] -= k;
 }
 
+/* The host attention's softmax rows (hostgemm.c): r = exp(r - m) with the sum, and the
+ * gradient's p = exp(s - lse), d = p (d - di); a score of -inf (a hidden key) gives 0. */
+VEC_CLONES double lmg_cl_host_exp_sum(float *r, int64_t n, float m)
+{
+    v16f s = {0}, mv = vf_splat(m);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        v16f p = vexp_nonpos(vf_load(r + j) - mv);
+        vf_store(r + j, p);
+        s += p;
+    }
+    double t = 0;
+    for (int i = 0; i < VL; i++) t += s[i];
+    for (; j < n; j++) t += r[j] = vexp_nonpos(vf_splat(r[j] - m))[0];
+    return t;
+}
+
+VEC_CLONES void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, float lse, float di)
+{
+    v16f lv = vf_splat(lse), dv = vf_splat(di);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        v16f p = vexp_nonpos(vf_load(s + j) - lv);
+        vf_store(s + j, p);
+        vf_store(d + j, p * (vf_load(d + j) - dv));
+    }
+    for (; j < n; j++) {
+        float p = vexp_nonpos(vf_splat(s[j] - lse))[0];
+        s[j] = p;
+        d[j] = p * (d[j] - di);
+    }
+}
+
 /* A position counts when its target is not ignore_index and lies in [0, V). */
 static int counts(int32_t t, int32_t ignore, int64_t V) { return t != ignore && t >= 0 && t < V; }
 

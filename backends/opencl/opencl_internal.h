@@ -306,6 +306,11 @@ lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R
 lmg_status lmg_cl_host_layer_norm(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
 lmg_status lmg_cl_host_layer_norm_grad(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
 
+/* Softmax rows of the host attention: r[j] = exp(r[j] - m), returning the sum; and
+ * s[j] = exp(s[j] - lse), d[j] = s[j] (d[j] - di). exp(-inf) = 0; s - m, s - lse <= 0. */
+double lmg_cl_host_exp_sum(float *r, int64_t n, float m);
+void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, float lse, float di);
+
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 
 /* With lmg_opencl_profile_enabled(): add the recorded commands' nodes to the process table
