@@ -72,8 +72,8 @@ check "LMG_CL_HOST_OPS=fast fails (exit 1)" test $? -eq 1
 check "and names the variable and its values" grep -q "LMG_CL_HOST_OPS.*auto or off" "$tmp/err"
 if [ -x "$tests/test_opencl" ]; then
     LMG_CL_HOST_OPS=off "$tests/test_opencl" CrossEntropy x/CrossEntropy AdamW LayerNorm \
-        x/LayerNorm Transpose Slice Concat Expand ReduceSum ReduceMean x/Reduce models \
-        >"$tmp/out" 2>&1
+        x/LayerNorm Transpose Slice Concat Expand ReduceSum ReduceMean x/Reduce Attention \
+        x/Attention models >"$tmp/out" 2>&1
     rc=$?
     check "test_opencl's loss, AdamW, LayerNorm, copies and sums pass on the kernels too" \
         sh -c "test $rc -eq 0 && ! grep -q '^not ok' '$tmp/out' && grep -q '^ok - opencl forward CrossEntropy/4x5' '$tmp/out'"

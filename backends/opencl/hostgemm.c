@@ -509,6 +509,7 @@ typedef struct att_args {
     lmg_cl_native_hdr h;
     int64_t B, H, T, S, D;
     int causal, has_mask;
+    int vexp;                              /* softmax rows by hostops.c's checked exp */
     int workers;                           /* threads over the heads, each with its scratch */
     float scale;
     lmg_cl_loc out, lse, q, k, v, mask, sc; /* forward */
@@ -581,7 +582,13 @@ static void att_fwd_head(const att_args *a, int64_t bh, float *s)
             lse[i] = -INFINITY;
             continue;
         }
-        double sum = lmg_cl_host_exp_sum(r, a->S, m); /* vectorised exp (hostops.c) */
+        double sum = 0;
+        if (a->vexp) sum = lmg_cl_host_exp_sum(r, a->S, m); /* vectorised (hostops.c) */
+        else
+            for (int64_t j = 0; j < a->S; j++) {
+                r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
+                sum += r[j];
+            }
         float inv = (float)(1.0 / sum);
         for (int64_t j = 0; j < a->S; j++) r[j] *= inv;
         lse[i] = (float)((double)m + log(sum));
@@ -632,6 +639,14 @@ static void att_bwd_head(const att_args *a, int64_t bh, float *s)
         }
         double di = 0;
         for (int64_t d = 0; d < a->D; d++) di += (double)g[i * a->D + d] * o[i * a->D + d];
+        if (!a->vexp) {
+            for (int64_t j = 0; j < a->S; j++) {
+                float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
+                r[j] = pr;                                /* P */
+                dr[j] = pr * (float)((double)dr[j] - di); /* dS */
+            }
+            continue;
+        }
         if (a->causal || mask)
             for (int64_t j = 0; j < a->S; j++)
                 if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
@@ -675,6 +690,7 @@ static void att_fill(lmg_exec *e, const lmg_node *n, int q_in, int mask_in, att_
     a->causal = lmg_node_attr_int(n, "causal", 0) != 0;
     a->scale = (float)lmg_node_attr_float(n, "scale", a->D > 0 ? 1.0 / sqrt((double)a->D) : 1.0);
     a->has_mask = mask_in < n->n_in && n->in[mask_in] >= 0;
+    a->vexp = e->ops_host;
     a->q = lmg_cl_at(e, n->in[q_in]);
     a->k = lmg_cl_at(e, n->in[q_in + 1]);
     a->v = lmg_cl_at(e, n->in[q_in + 2]);

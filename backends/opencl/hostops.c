@@ -893,7 +893,8 @@ static int check_close(const float *got, const double *want, int64_t n, double t
 }
 
 /* LayerNorm forward and gradient over rows with a vector tail in several pieces, column and
- * row sums over several pieces, and copies with a contiguous and a strided inner dim. */
+ * row sums over several pieces, the attention's softmax rows, and copies with a contiguous
+ * and a strided inner dim. */
 static int check_more(char *why, size_t nwhy)
 {
     enum { R = 5, C = 37, N = R * C, KR = 70, KC = 150, RL = 2500 };
@@ -967,6 +968,26 @@ static int check_more(char *why, size_t nwhy)
     }
     /* float lanes over blocks: the rounding of 2500 terms of about 1 (as the kernels') */
     ok = ok && check_close(yl, want, 3, 2e-5, "row sums", why, nwhy);
+    /* the attention's rows: 37 scores, every fifth hidden (-inf) */
+    float *sr = buf, *dr = buf + 64, sd[37];
+    double se = 0, wd[37];
+    for (int j = 0; ok && j < 37; j++) {
+        sr[j] = j % 5 == 2 ? -INFINITY : 4.0f * check_rand(&seed) - 4.0f;
+        sd[j] = sr[j], dr[j] = check_rand(&seed);
+        want[j] = exp((double)sr[j] - 0.5);
+        se += want[j];
+        wd[j] = exp((double)sr[j] - 1.5) * ((double)dr[j] - 0.25);
+    }
+    if (ok) {
+        double got = lmg_cl_host_exp_sum(sr, 37, 0.5f);
+        ok = check_close(sr, want, 37, 1e-6, "attention softmax row", why, nwhy);
+        if (ok && !(fabs(got - se) <= 1e-6 * se)) {
+            ok = 0;
+            snprintf(why, nwhy, "attention softmax sum %.9g, not %.9g", got, se);
+        }
+        lmg_cl_host_softmax_grad_row(sd, dr, 37, 1.5f, 0.25f);
+        ok = ok && check_close(dr, wd, 37, 1e-6, "attention softmax gradient row", why, nwhy);
+    }
     /* copies of x [3, 5, 17]: perm (1, 0, 2) (rows of 17 whole) and (0, 2, 1) (strided) */
     for (int pass = 0; ok && pass < 2; pass++) {
         float *cx = buf, *cy = buf + 255;
