@@ -1,5 +1,6 @@
-/* hostops.c — cross-entropy (forward and gradient) and AdamW on CPU OpenCL devices as host
- * code in native kernels, in loops the compiler vectorises, chosen after a self-check. */
+/* hostops.c — the row ops PoCL runs worst (cross-entropy and its gradient, AdamW, LayerNorm,
+ * row and column sums, strided copies, attention's softmax rows) as vectorised host code in
+ * native kernels on CPU OpenCL devices, chosen after a self-check. */
 #include "opencl_internal.h"
 
 #include <math.h>
@@ -23,20 +24,22 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
+#define VINLINE static inline __attribute__((always_inline))
+
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 #define VL 16
 
-static inline __attribute__((always_inline)) v16f vf_splat(float x) { return (v16f){0} + x; }
-static inline __attribute__((always_inline)) v16f vf_load(const float *p)
+VINLINE v16f vf_splat(float x) { return (v16f){0} + x; }
+VINLINE v16f vf_load(const float *p)
 {
     v16f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline __attribute__((always_inline)) void vf_store(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+VINLINE void vf_store(float *p, v16f v) { memcpy(p, &v, sizeof v); }
 /* The first n (< VL) floats of p, the rest `fill`. */
-static inline __attribute__((always_inline)) v16f vf_load_part(const float *p, int64_t n, float fill)
+VINLINE v16f vf_load_part(const float *p, int64_t n, float fill)
 {
     float t[VL];
     for (int i = 0; i < VL; i++) t[i] = i < n ? p[i] : fill;
@@ -46,7 +49,7 @@ static inline __attribute__((always_inline)) v16f vf_load_part(const float *p, i
 /* exp(x) for x <= 0 (and -inf), relative error below 2e-7: x = n ln2 + r with |r| <= ln2/2,
  * Cephes' degree-6 polynomial for exp(r), 2^n built in the exponent bits. Below -87 (where
  * expf itself is below 1.7e-38) the result is 0; NaN stays NaN. Not for x > 0. */
-static inline __attribute__((always_inline)) v16f vexp_nonpos(v16f x)
+VINLINE v16f vexp_nonpos(v16f x)
 {
     const v16f lo = vf_splat(-87.0f), magic = vf_splat(12582912.0f); /* 1.5 * 2^23 */
     v16i under = x < lo;
@@ -67,7 +70,7 @@ static inline __attribute__((always_inline)) v16f vexp_nonpos(v16f x)
     return (v16f)((v16i)y & ~under);
 }
 
-static inline __attribute__((always_inline)) float vf_hsum(v16f v)
+VINLINE float vf_hsum(v16f v)
 {
     double s = 0;
     for (int i = 0; i < VL; i++) s += v[i];
@@ -513,7 +516,8 @@ static int check_ops(char *why, size_t nwhy)
     for (int i = 0; i < P && ok; i++) {
         double gi = (double)g[i] * sc[1], wd = i < 24 ? 0.1 : 0.0;
         double mi = 0.9 * m0[i] + 0.1 * gi, vi = 0.999 * v0[i] + 0.001 * gi * gi;
-        double upd = (mi / (1 - pow(0.9, 3))) / (sqrt(vi / (1 - pow(0.999, 3))) + 1e-8) + wd * p0[i];
+        double bc1 = 1 - pow(0.9, 3), bc2 = 1 - pow(0.999, 3);
+        double upd = (mi / bc1) / (sqrt(vi / bc2) + 1e-8) + wd * p0[i];
         double pr = p0[i] - 1e-3 * upd;
         if (!(fabs(p[i] - pr) <= 1e-6 && fabs(m[i] - mi) <= 1e-6 && fabs(v[i] - vi) <= 1e-7)) {
             ok = 0;
@@ -551,7 +555,8 @@ lmg_status lmg_cl_hostops_choose(lmg_cl_dev *d)
     }
     pthread_once(&check_once, check_run);
     if (!check_ok) {
-        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: kernels (host code rejected: %s)", check_why);
+        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: kernels (host code "
+                 "rejected: %s)", check_why);
         return LMG_OK;
     }
     d->ops_host = 1;
@@ -721,7 +726,7 @@ lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R
 /* ---- LayerNorm and its gradient ----------------------------------------------------- */
 
 /* Sum of x[0..n) (or of (x - m)^2) in sixteen float lanes, the lanes added in double. */
-static inline __attribute__((always_inline)) double vsum(const float *x, int64_t n, int sq,
+VINLINE double vsum(const float *x, int64_t n, int sq,
                                                          float m)
 {
     v16f s = {0}, mv = vf_splat(m);
@@ -737,7 +742,7 @@ static inline __attribute__((always_inline)) double vsum(const float *x, int64_t
 }
 
 /* Sums of dy*g and of dy*g*(x - m)*r over a row. */
-static inline __attribute__((always_inline)) void vsum_grad(const float *dy, const float *x,
+VINLINE void vsum_grad(const float *dy, const float *x,
                                                             const float *g, int64_t n, float m,
                                                             float r, double *a, double *b)
 {
@@ -851,7 +856,8 @@ lmg_status lmg_cl_host_layer_norm(lmg_exec *e, const lmg_node *n, int64_t R, int
     ln_args a;
     memset(&a, 0, sizeof a);
     a.R = R, a.C = C, a.eps = lmg_node_attr_float(n, "eps", 1e-5);
-    a.y = lmg_cl_at(e, n->out[0]), a.mean = lmg_cl_at(e, n->out[1]), a.rstd = lmg_cl_at(e, n->out[2]);
+    a.y = lmg_cl_at(e, n->out[0]), a.mean = lmg_cl_at(e, n->out[1]);
+    a.rstd = lmg_cl_at(e, n->out[2]);
     a.x = lmg_cl_at(e, n->in[0]), a.gamma = lmg_cl_at(e, n->in[1]), a.beta = lmg_cl_at(e, n->in[2]);
     ln_sizes(&a);
     return lmg_cl_record_native(e, "layernorm (host)", ln_fwd, &a, sizeof a);
@@ -907,14 +913,21 @@ static int check_more(char *why, size_t nwhy)
     /* layout: x, y, dy, dx [N]; gamma, beta, dgamma, dbeta [C]; mean, rstd [R]; part */
     float *x = buf, *y = x + N, *dy = y + N, *dx = dy + N, *g = dx + N, *b = g + C;
     float *dg = b + C, *db = dg + C;
-    for (int i = 0; ok && i < N; i++) x[i] = 3.0f * check_rand(&seed) + 0.5f, dy[i] = check_rand(&seed);
-    for (int j = 0; ok && j < C; j++) g[j] = 1.0f + 0.5f * check_rand(&seed), b[j] = check_rand(&seed);
+    for (int i = 0; ok && i < N; i++) {
+        x[i] = 3.0f * check_rand(&seed) + 0.5f;
+        dy[i] = check_rand(&seed);
+    }
+    for (int j = 0; ok && j < C; j++) {
+        g[j] = 1.0f + 0.5f * check_rand(&seed);
+        b[j] = check_rand(&seed);
+    }
     ln_args a;
     memset(&a, 0, sizeof a);
     a.R = R, a.C = C, a.rows = 2, a.workers = 2, a.eps = 1e-5;
     a.x = at0(0), a.y = at0(N), a.dy = at0(2 * N), a.dx = at0(3 * N), a.gamma = at0(4 * N);
     a.beta = at0(4 * N + C), a.dgamma = at0(4 * N + 2 * C), a.dbeta = at0(4 * N + 3 * C);
-    a.mean = at0(4 * N + 4 * C), a.rstd = at0(4 * N + 4 * C + R), a.part = at0(4 * N + 4 * C + 2 * R);
+    a.mean = at0(4 * N + 4 * C), a.rstd = at0(4 * N + 4 * C + R);
+    a.part = at0(4 * N + 4 * C + 2 * R);
     if (ok) {
         run_on(ln_fwd, &a, buf);
         run_on(ln_bwd, &a, buf);
@@ -997,7 +1010,8 @@ static int check_more(char *why, size_t nwhy)
         static const int64_t xst[2][3] = {{17, 85, 1}, {85, 1, 17}};
         copy_args ca;
         memset(&ca, 0, sizeof ca);
-        ca.y = at0(255), ca.x = at0(0), ca.rank = 3, ca.workers = 2, ca.rows = dims[pass][0] * dims[pass][1];
+        ca.y = at0(255), ca.x = at0(0), ca.rank = 3, ca.workers = 2;
+        ca.rows = dims[pass][0] * dims[pass][1];
         ca.per = 4;
         for (int d = 0; d < 3; d++)
             ca.dims[d] = dims[pass][d], ca.yst[d] = yst[pass][d], ca.xst[d] = xst[pass][d];
