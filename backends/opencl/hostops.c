@@ -122,7 +122,7 @@ VEC_CLONES static void row_grad(float *dx, const float *x, int64_t V, float lse,
 
 /* The host attention's softmax rows (hostgemm.c): r = exp(r - m) with the sum, and the
  * gradient's p = exp(s - lse), d = p (d - di); a score of -inf (a hidden key) gives 0. */
-VEC_CLONES double lmg_cl_host_exp_sum(float *r, int64_t n, float m)
+VEC_CLONES static double exp_sum(float *r, int64_t n, float m)
 {
     v16f s = {0}, mv = vf_splat(m);
     int64_t j = 0;
@@ -137,7 +137,7 @@ VEC_CLONES double lmg_cl_host_exp_sum(float *r, int64_t n, float m)
     return t;
 }
 
-VEC_CLONES void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, float lse, float di)
+VEC_CLONES static void softmax_grad_row(float *s, float *d, int64_t n, float lse, float di)
 {
     v16f lv = vf_splat(lse), dv = vf_splat(di);
     int64_t j = 0;
@@ -151,6 +151,14 @@ VEC_CLONES void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, floa
         s[j] = p;
         d[j] = p * (d[j] - di);
     }
+}
+
+/* Plain entry points: a clone set's resolver of an external function would be a weak,
+ * exported symbol of the library. */
+double lmg_cl_host_exp_sum(float *r, int64_t n, float m) { return exp_sum(r, n, m); }
+void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, float lse, float di)
+{
+    softmax_grad_row(s, d, n, lse, di);
 }
 
 /* A position counts when its target is not ignore_index and lies in [0, V). */
