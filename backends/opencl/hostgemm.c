@@ -523,6 +523,13 @@ static int att_visible(const att_args *a, const float *mask, int64_t b, int64_t 
     return !mask || mask[b * a->S + j] != 0.0f;
 }
 
+/* The first key query i may not see (S when it sees them all): causal hides j > i + S - T. */
+static int64_t att_end(const att_args *a, int64_t i)
+{
+    int64_t e = a->causal ? i + a->S - a->T + 1 : a->S;
+    return e < 0 ? 0 : e > a->S ? a->S : e;
+}
+
 /* S = scale * Q K^T for head (b, h) into s [T, S]. */
 static void att_scores(const att_args *a, const float *q, const float *k, float *s)
 {
@@ -571,7 +578,10 @@ static void att_fwd_head(const att_args *a, int64_t bh, float *s)
     float *o = lmg_cl_native_at(h, a->out) + bh * a->T * a->D;
     float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
     att_scores(a, q, k, s);
-    for (int64_t i = 0; i < a->T; i++) {
+    for (int64_t i = 0; a->vexp && i < a->T; i++) /* vectorised rows (hostops.c) */
+        lse[i] = lmg_cl_host_softmax_row(s + i * a->S, a->S, att_end(a, i),
+                                         mask ? mask + b * a->S : NULL);
+    for (int64_t i = 0; !a->vexp && i < a->T; i++) {
         float *r = s + i * a->S, m = -INFINITY;
         for (int64_t j = 0; j < a->S; j++) {
             if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
@@ -583,12 +593,10 @@ static void att_fwd_head(const att_args *a, int64_t bh, float *s)
             continue;
         }
         double sum = 0;
-        if (a->vexp) sum = lmg_cl_host_exp_sum(r, a->S, m); /* vectorised (hostops.c) */
-        else
-            for (int64_t j = 0; j < a->S; j++) {
-                r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
-                sum += r[j];
-            }
+        for (int64_t j = 0; j < a->S; j++) {
+            r[j] = r[j] == -INFINITY ? 0.0f : expf(r[j] - m);
+            sum += r[j];
+        }
         float inv = (float)(1.0 / sum);
         for (int64_t j = 0; j < a->S; j++) r[j] *= inv;
         lse[i] = (float)((double)m + log(sum));
@@ -647,10 +655,8 @@ static void att_bwd_head(const att_args *a, int64_t bh, float *s)
             }
             continue;
         }
-        if (a->causal || mask)
-            for (int64_t j = 0; j < a->S; j++)
-                if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
-        lmg_cl_host_softmax_grad_row(r, dr, a->S, l, (float)di); /* P, and dS into dr */
+        lmg_cl_host_softmax_grad_row(r, dr, a->S, att_end(a, i), mask ? mask + b * a->S : NULL,
+                                     l, (float)di); /* P, and dS into dr */
     }
     if (D == 0) return;
     /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */

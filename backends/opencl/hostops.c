@@ -153,11 +153,58 @@ VEC_CLONES static void softmax_grad_row(float *s, float *d, int64_t n, float lse
     }
 }
 
+/* Scores of keys at or after `end` (causal) or whose mask is 0 become -inf. */
+VEC_CLONES static void hide_keys(float *r, int64_t n, int64_t end, const float *mask)
+{
+    for (int64_t j = end; j < n; j++) r[j] = -INFINITY;
+    if (mask)
+        for (int64_t j = 0; j < end; j++) r[j] = mask[j] != 0.0f ? r[j] : -INFINITY;
+}
+
+/* NaN-propagating max of r[0..n) as the reference finds it (-inf when empty). */
+VEC_CLONES static float row_max(const float *r, int64_t n)
+{
+    v16f m = vf_splat(-INFINITY);
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) {
+        v16f v = vf_load(r + j);
+        v16i gt = v > m;
+        m = (v16f)(((v16i)v & gt) | ((v16i)m & ~gt));
+    }
+    float mx = -INFINITY;
+    for (int i = 0; i < VL; i++) mx = m[i] > mx ? m[i] : mx;
+    for (; j < n; j++) mx = r[j] > mx ? r[j] : mx;
+    /* A NaN is skipped above; it turns the exp's sum NaN unless nothing else is visible. */
+    if (mx == -INFINITY)
+        for (j = 0; j < n; j++)
+            if (isnan(r[j])) return NAN;
+    return mx;
+}
+
 /* Plain entry points: a clone set's resolver of an external function would be a weak,
  * exported symbol of the library. */
-double lmg_cl_host_exp_sum(float *r, int64_t n, float m) { return exp_sum(r, n, m); }
-void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, float lse, float di)
+float lmg_cl_host_softmax_row(float *r, int64_t n, int64_t end, const float *mask)
 {
+    if (end < 0) end = 0;
+    if (end > n) end = n;
+    hide_keys(r, n, end, mask);
+    float m = row_max(r, end);
+    if (m == -INFINITY) { /* sees no key: P = 0 */
+        memset(r, 0, (size_t)n * sizeof *r);
+        return -INFINITY;
+    }
+    double sum = isnan(m) ? NAN : exp_sum(r, n, m);
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < n; j++) r[j] *= inv;
+    return (float)((double)m + log(sum));
+}
+
+void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, int64_t end, const float *mask,
+                                  float lse, float di)
+{
+    if (end < 0) end = 0;
+    if (end > n) end = n;
+    hide_keys(s, n, end, mask);
     softmax_grad_row(s, d, n, lse, di);
 }
 
@@ -989,24 +1036,30 @@ static int check_more(char *why, size_t nwhy)
     }
     /* float lanes over blocks: the rounding of 2500 terms of about 1 (as the kernels') */
     ok = ok && check_close(yl, want, 3, 2e-5, "row sums", why, nwhy);
-    /* the attention's rows: 37 scores, every fifth hidden (-inf) */
-    float *sr = buf, *dr = buf + 64, sd[37];
-    double se = 0, wd[37];
+    /* the attention's rows: 37 scores, keys from 30 on hidden (causal), every fifth masked */
+    float *sr = buf, *dr = buf + 64, *mk = buf + 128, sd[37];
+    double se = 0, wd[37], mx = -INFINITY;
     for (int j = 0; ok && j < 37; j++) {
-        sr[j] = j % 5 == 2 ? -INFINITY : 4.0f * check_rand(&seed) - 4.0f;
+        sr[j] = 4.0f * check_rand(&seed) - 4.0f;
+        mk[j] = j % 5 == 2 ? 0.0f : 1.0f;
         sd[j] = sr[j], dr[j] = check_rand(&seed);
-        want[j] = exp((double)sr[j] - 0.5);
-        se += want[j];
-        wd[j] = exp((double)sr[j] - 1.5) * ((double)dr[j] - 0.25);
+        if (j < 30 && mk[j] != 0.0f) mx = fmax(mx, sr[j]);
     }
+    for (int j = 0; ok && j < 37; j++) {
+        int vis = j < 30 && mk[j] != 0.0f;
+        want[j] = vis ? exp((double)sr[j] - mx) : 0.0;
+        se += want[j];
+        wd[j] = vis ? exp((double)sr[j] - 1.5) * ((double)dr[j] - 0.25) : 0.0;
+    }
+    for (int j = 0; ok && j < 37; j++) want[j] /= se;
     if (ok) {
-        double got = lmg_cl_host_exp_sum(sr, 37, 0.5f);
+        float got = lmg_cl_host_softmax_row(sr, 37, 30, mk);
         ok = check_close(sr, want, 37, 1e-6, "attention softmax row", why, nwhy);
-        if (ok && !(fabs(got - se) <= 1e-6 * se)) {
+        if (ok && !(fabs(got - (mx + log(se))) <= 1e-6 * (1 + fabs(mx + log(se))))) {
             ok = 0;
-            snprintf(why, nwhy, "attention softmax sum %.9g, not %.9g", got, se);
+            snprintf(why, nwhy, "attention log-sum-exp %.9g, not %.9g", got, mx + log(se));
         }
-        lmg_cl_host_softmax_grad_row(sd, dr, 37, 1.5f, 0.25f);
+        lmg_cl_host_softmax_grad_row(sd, dr, 37, 30, mk, 1.5f, 0.25f);
         ok = ok && check_close(dr, wd, 37, 1e-6, "attention softmax gradient row", why, nwhy);
     }
     /* copies of x [3, 5, 17]: perm (1, 0, 2) (rows of 17 whole) and (0, 2, 1) (strided) */

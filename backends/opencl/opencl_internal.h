@@ -306,10 +306,13 @@ lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R
 lmg_status lmg_cl_host_layer_norm(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
 lmg_status lmg_cl_host_layer_norm_grad(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
 
-/* Softmax rows of the host attention: r[j] = exp(r[j] - m), returning the sum; and
- * s[j] = exp(s[j] - lse), d[j] = s[j] (d[j] - di). exp(-inf) = 0; s - m, s - lse <= 0. */
-double lmg_cl_host_exp_sum(float *r, int64_t n, float m);
-void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, float lse, float di);
+/* Softmax rows of the host attention over n keys, those from `end` on (causal) and those
+ * whose mask (NULL: none) is 0 hidden: r becomes P, returning the log-sum-exp (-inf and P = 0
+ * when no key is visible); and s (the scores again) becomes P = exp(s - lse) with
+ * d = P (d - di) (dS from dP). */
+float lmg_cl_host_softmax_row(float *r, int64_t n, int64_t end, const float *mask);
+void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, int64_t end, const float *mask,
+                                  float lse, float di);
 
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 
