@@ -5,21 +5,24 @@
 /* Elements [off, off + n) of two places overlap. */
 static int overlaps(lmg_cl_loc a, int64_t na, lmg_cl_loc b, int64_t nb)
 {
-    return a.region == b.region && a.off < b.off + (uint64_t)nb && b.off < a.off + (uint64_t)na;
+    return a.region == b.region && a.off < b.off + (uint64_t)nb &&
+           b.off < a.off + (uint64_t)na;
 }
 
-/* On the host route, a bias Add right after a product of [m, n] (y = mm + bias[n], the
- * models' every linear layer) is folded in: C starts as the bias in every row and the
- * product adds to it (beta 1), into the Add's output, so the Add's pass over y goes away.
- * Only when nothing else reads the product (no other consumer, not a graph output), and
- * the Add's output does not overlap the operands, which are still being read. Returns the
- * Add's output and bias through *out and *bias. */
+/* On the host route with the checked host code, a bias Add right after a product of [m, n]
+ * (y = mm + bias[n], the models' every linear layer) is folded in: C starts as the bias in
+ * every row and the product adds to it (beta 1), into the Add's output, so the Add's pass
+ * over y goes away. Only when nothing else reads the product (no other consumer, not a
+ * graph output), and the Add's output does not overlap the operands, which are still being
+ * read. Returns the Add's output and bias through *out and *bias. */
 static int bias_add_next(const lmg_exec *e, const lmg_node *mm, const lmg_cl_gemm *gm,
                          lmg_cl_loc *out, lmg_cl_loc *bias)
 {
     const lmg_graph *g = e->g;
     int i = e->cur_node, y = mm->out[0];
-    if (!e->gemm_host || e->keep_all || e->canary || i < 0 || i + 1 >= g->n_nodes) return 0;
+    if (!e->gemm_host || !e->ops_host || e->keep_all || e->canary || i < 0 ||
+        i + 1 >= g->n_nodes)
+        return 0;
     const lmg_node *add = &g->nodes[i + 1];
     if (add->op != LMG_OP_ADD || add->n_in != 2 || (add->in[0] == y) == (add->in[1] == y))
         return 0;

@@ -271,7 +271,7 @@ static void ref_gemm(const lmg_cl_gemm *g, const float *buf, double *out)
                                       : buf[g->b.off + bt * g->sb + p * g->ldb + j];
                     s += av * bv;
                 }
-                out[(bt * g->m + i) * g->n + j] = s;
+                out[(bt * g->m + i) * g->n + j] = s + (g->has_bias ? buf[g->bias.off + j] : 0.0);
             }
 }
 
@@ -281,18 +281,20 @@ static void ref_gemm(const lmg_cl_gemm *g, const float *buf, double *out)
  * odd offsets, leading dimensions above the minimum, guard words everywhere else. Sets *ok
  * to 0 (with a reason) when the result or a guard word is wrong. */
 static lmg_status check_one(cl_context ctx, cl_command_queue q, int ta, int tb, size_t m,
-                            size_t n, size_t k, size_t batch, int *ok, char *why, size_t nwhy)
+                            size_t n, size_t k, size_t batch, int bias, int *ok, char *why,
+                            size_t nwhy)
 {
     lmg_cl_gemm g = {0};
     g.ta = ta, g.tb = tb, g.m = m, g.n = n, g.k = k, g.batch = batch;
-    g.alpha = 1.0f, g.beta = 0.0f;
+    g.alpha = 1.0f, g.beta = bias ? 1.0f : 0.0f, g.has_bias = bias; /* a bias Add folded in */
     size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
     g.lda = ac + 3, g.ldb = bc + 1, g.ldc = n + 2;
     size_t asz = ar * g.lda, bsz = br * g.ldb, csz = m * g.ldc;
     g.sa = batch > 1 ? asz + 5 : 0, g.sb = batch > 1 ? bsz + 7 : 0, g.sc = batch > 1 ? csz + 1 : 0;
     g.a.off = 13;
     g.b.off = g.a.off + batch * (asz + 5) + 11;
-    g.c.off = g.b.off + batch * (bsz + 7) + 17;
+    g.bias.off = g.b.off + batch * (bsz + 7) + 5;
+    g.c.off = g.bias.off + (bias ? n : 0) + 17;
     size_t total = g.c.off + batch * (csz + 1) + 19;
     float *h = malloc(total * 4), *out = malloc(total * 4);
     double *ref = malloc(batch * m * n * sizeof *ref);
@@ -320,6 +322,10 @@ static lmg_status check_one(cl_context ctx, cl_command_queue q, int ta, int tb, 
                 seed = seed * 1664525u + 1013904223u;
                 h[g.b.off + bt * g.sb + r * g.ldb + c] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
             }
+    }
+    for (size_t j = 0; bias && j < n; j++) {
+        seed = seed * 1664525u + 1013904223u;
+        h[g.bias.off + j] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
     }
     ref_gemm(&g, h, ref);
     /* As in a step: the operands arrive through one sub-buffer (a region), the product runs
@@ -374,8 +380,8 @@ release:
     const char *t = ta ? (tb ? "TT" : "TN") : (tb ? "NT" : "NN");
     if (!(maxerr <= 1e-5 * (maxref > 1 ? maxref : 1) * (double)(k > 16 ? k : 16) / 16)) {
         *ok = 0;
-        snprintf(why, nwhy, "%s %zux%zux%zu batch %zu: max error %.3g (max |C| %.3g)", t, m, n, k,
-                 batch, maxerr, maxref);
+        snprintf(why, nwhy, "%s %zux%zux%zu batch %zu%s: max error %.3g (max |C| %.3g)", t, m, n,
+                 k, batch, bias ? " with a bias" : "", maxerr, maxref);
     } else if (bad) {
         *ok = 0;
         snprintf(why, nwhy, "%s %zux%zux%zu batch %zu: %zu words outside C changed", t, m, n, k,
@@ -472,8 +478,13 @@ lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d)
     lmg_status s = LMG_OK;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes && ok && s == LMG_OK; i++)
         s = check_one(d->ctx, q, (int)shapes[i][0], (int)shapes[i][1], shapes[i][2],
-                      shapes[i][3], shapes[i][4], 1, &ok, why, sizeof why);
-    if (ok && s == LMG_OK) s = check_one(d->ctx, q, 0, 1, 19, 23, 16, 3, &ok, why, sizeof why);
+                      shapes[i][3], shapes[i][4], 1, 0, &ok, why, sizeof why);
+    if (ok && s == LMG_OK) s = check_one(d->ctx, q, 0, 1, 19, 23, 16, 3, 0, &ok, why, sizeof why);
+    /* A bias folded in (beta 1), in row blocks and in column blocks. */
+    if (ok && s == LMG_OK)
+        s = check_one(d->ctx, q, 0, 0, 200, 150, 300, 1, 1, &ok, why, sizeof why);
+    if (ok && s == LMG_OK)
+        s = check_one(d->ctx, q, 0, 1, 70, 333, 350, 1, 1, &ok, why, sizeof why);
     double gf = 0;
     if (ok && s == LMG_OK) s = time_route(d->ctx, q, &gf);
     clReleaseCommandQueue(q);
