@@ -64,6 +64,21 @@ check "CLBlast was used when forced" grep -q "matrix products: CLBlast (LMG_CL_G
 awk -v a="$la" -v b="$lb" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 1e-3)}'
 check "GPT-S loss after two steps agrees between the routes ($la, $lb)" test $? -eq 0
 
+# The loss, AdamW, LayerNorm, copies and sums as host code: named on the host route, refused
+# by name with a bad LMG_CL_HOST_OPS, and the kernels they replace keep their parity bounds.
+check "the host route names the checked host code" grep -q "LayerNorm, sums, copies: host code (checked)" "$tmp/a"
+LMG_CL_HOST_OPS=fast "$lmg" bench --steps 1 --warmup 0 --no-blas >"$tmp/out" 2>"$tmp/err"
+check "LMG_CL_HOST_OPS=fast fails (exit 1)" test $? -eq 1
+check "and names the variable and its values" grep -q "LMG_CL_HOST_OPS.*auto or off" "$tmp/err"
+if [ -x "$tests/test_opencl" ]; then
+    LMG_CL_HOST_OPS=off "$tests/test_opencl" CrossEntropy x/CrossEntropy AdamW LayerNorm \
+        x/LayerNorm Transpose Slice Concat Expand ReduceSum ReduceMean x/Reduce Attention \
+        x/Attention models >"$tmp/out" 2>&1
+    rc=$?
+    check "test_opencl's loss, AdamW, LayerNorm, copies and sums pass on the kernels too" \
+        sh -c "test $rc -eq 0 && ! grep -q '^not ok' '$tmp/out' && grep -q '^ok - opencl forward CrossEntropy/4x5' '$tmp/out'"
+fi
+
 # The OpenCL parity cases of products and attention keep their bounds on the CLBlast route and
 # the OpenCL attention kernels too (the default run of test_opencl takes the host route).
 if [ -x "$tests/test_opencl" ]; then

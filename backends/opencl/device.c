@@ -368,6 +368,7 @@ static lmg_status open_device(int p, int di, lmg_cl_dev **out)
      * CLBlast parameters on a thread of its own, overlapping CLBlast's check with the build
      * of our program. */
     s = lmg_cl_hostgemm_choose(d);
+    if (s == LMG_OK) s = lmg_cl_hostops_choose(d);
     if (s != LMG_OK) goto fail;
     int use_clblast = !d->gemm_host;
     int tuning = use_clblast && lmg_cl_tune_start(id) == LMG_OK;

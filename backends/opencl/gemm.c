@@ -2,6 +2,63 @@
  * one Sgemm over all batch rows, other batches as SgemmStridedBatched (or one call each). */
 #include "opencl_internal.h"
 
+/* Elements [off, off + n) of two places overlap. */
+static int overlaps(lmg_cl_loc a, int64_t na, lmg_cl_loc b, int64_t nb)
+{
+    return a.region == b.region && a.off < b.off + (uint64_t)nb &&
+           b.off < a.off + (uint64_t)na;
+}
+
+/* On the host route with the checked host code, a bias Add right after a product of [m, n]
+ * (y = mm + bias[n], the models' every linear layer) is folded in: C starts as the bias in
+ * every row and the product adds to it (beta 1), into the Add's output, so the Add's pass
+ * over y goes away. Only when nothing else reads the product (no other consumer, not a
+ * graph output), and the Add's output does not overlap the operands, which are still being
+ * read. Returns the Add's output and bias through *out and *bias. */
+static int bias_add_next(const lmg_exec *e, const lmg_node *mm, const lmg_cl_gemm *gm,
+                         lmg_cl_loc *out, lmg_cl_loc *bias)
+{
+    const lmg_graph *g = e->g;
+    int i = e->cur_node, y = mm->out[0];
+    if (!e->gemm_host || !e->ops_host || e->keep_all || e->canary || i < 0 ||
+        i + 1 >= g->n_nodes)
+        return 0;
+    const lmg_node *add = &g->nodes[i + 1];
+    if (add->op != LMG_OP_ADD || add->n_in != 2 || (add->in[0] == y) == (add->in[1] == y))
+        return 0;
+    int b = add->in[0] == y ? add->in[1] : add->in[0], z = add->out[0];
+    const lmg_shape *sb = &lmg_cl_value(e, b)->shape;
+    if (lmg_cl_value(e, b)->dtype != LMG_DTYPE_F32 || sb->rank < 1 ||
+        lmg_shape_numel(sb) != (int64_t)gm->n || sb->dims[sb->rank - 1] != (int64_t)gm->n ||
+        lmg_cl_numel(e, z) != lmg_cl_numel(e, y) || e->is_output[y])
+        return 0;
+    /* Whatever reads the product's bits (a view of it included) is a node taking it as input;
+     * values placed in its storage later (the Add in place, views of the Add) are written
+     * after it. */
+    for (int j = 0; j < g->n_nodes; j++)
+        for (int k = 0; k < g->nodes[j].n_in; k++)
+            if (j != i + 1 && g->nodes[j].in[k] == y) return 0;
+    lmg_cl_loc zl = lmg_cl_at(e, z), bl = lmg_cl_at(e, b);
+    int64_t nz = lmg_cl_numel(e, z);
+    if (overlaps(zl, nz, gm->a, lmg_cl_numel(e, mm->in[0])) ||
+        overlaps(zl, nz, gm->b, lmg_cl_numel(e, mm->in[1])) || overlaps(zl, nz, bl, (int64_t)gm->n))
+        return 0;
+    *out = zl;
+    *bias = bl;
+    return 1;
+}
+
+/* Record a batch-1 product, with the following bias Add folded in where it may be. */
+static lmg_status record_2d(lmg_exec *e, const lmg_node *n, lmg_cl_gemm *gm)
+{
+    if (bias_add_next(e, n, gm, &gm->c, &gm->bias)) {
+        gm->has_bias = 1;
+        gm->beta = 1.0f;
+        e->consumed = 2;
+    }
+    return lmg_cl_record_gemm(e, gm);
+}
+
 lmg_status lmg_cl_op_MATMUL(lmg_exec *e, const lmg_node *n)
 {
     const lmg_shape *sa = &lmg_cl_value(e, n->in[0])->shape;
@@ -32,12 +89,12 @@ lmg_status lmg_cl_op_MATMUL(lmg_exec *e, const lmg_node *n)
     lmg_shape bs = lmg_shape_make(sc->rank - 2, sc->dims);
     lmg_shape ba = lmg_shape_make(sa->rank - 2, sa->dims), bb = lmg_shape_make(sb->rank - 2, sb->dims);
     int64_t batch = lmg_shape_numel(&bs);
-    if (batch == 1) return lmg_cl_record_gemm(e, &gm);
+    if (batch == 1) return record_2d(e, n, &gm);
     int64_t na = lmg_shape_numel(&ba), nb = lmg_shape_numel(&bb);
     if (nb == 1 && !ta && na == batch) {
         /* [B..,M,K] x [K,N]: the batch rows of a are one [B*M, K] matrix. */
         gm.m = (size_t)(batch * M);
-        return lmg_cl_record_gemm(e, &gm);
+        return record_2d(e, n, &gm);
     }
     int64_t st[3][LMG_MAX_DIMS];
     lmg_cl_bcast_strides(&ba, &bs, st[0]);

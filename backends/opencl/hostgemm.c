@@ -16,16 +16,21 @@
 /* Up to PAR_WORKERS threads (the caller and helpers) take the next piece from a shared
  * counter until none is left, so a thread the machine does not schedule holds up one piece,
  * not a fixed share. BLAS runs on one thread per piece meanwhile; a helper that cannot start
- * leaves its pieces to the others. */
+ * leaves its pieces to the others. The caller waits for the pieces, not for the helpers: on
+ * a loaded machine a new thread may first run milliseconds later, which joining it cost
+ * every small command (GPT-S's 69 ReduceSums went from 6 to 28 ms). Helpers are detached
+ * and the job is freed by whoever leaves it last; a late helper finds no piece and exits
+ * without touching ctx. */
 #define PAR_WORKERS 8
 
-typedef void (*par_fn)(void *ctx, int64_t piece, int worker);
-
 typedef struct par_job {
-    par_fn fn;
+    lmg_cl_par_fn fn;
     void *ctx;
     int64_t pieces;
-    _Atomic int64_t next;
+    _Atomic int64_t next, done;
+    _Atomic int refs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 } par_job;
 
 typedef struct par_worker {
@@ -33,37 +38,83 @@ typedef struct par_worker {
     int id;
 } par_worker;
 
+static void par_release(par_job *j)
+{
+    if (--j->refs > 0) return;
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+static void par_take(par_job *j, int id)
+{
+    for (int64_t i; (i = j->next++) < j->pieces;) {
+        j->fn(j->ctx, i, id);
+        if (++j->done == j->pieces) {
+            pthread_mutex_lock(&j->mu);
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+}
+
 static void *par_work(void *p)
 {
-    const par_worker *w = p;
-    par_job *j = w->job;
-    for (int64_t i; (i = j->next++) < j->pieces;) j->fn(j->ctx, i, w->id);
+    par_worker w = *(par_worker *)p;
+    free(p);
+    par_take(w.job, w.id);
+    par_release(w.job);
     return NULL;
 }
 
-static void par_for(int workers, int64_t pieces, par_fn fn, void *ctx)
+/* Without memory for the job: every piece on the calling thread. */
+static void par_serial(int64_t pieces, lmg_cl_par_fn fn, void *ctx)
+{
+    for (int64_t i = 0; i < pieces; i++) fn(ctx, i, 0);
+}
+
+void lmg_cl_par_for(int workers, int64_t pieces, lmg_cl_par_fn fn, void *ctx)
 {
     if (workers > PAR_WORKERS) workers = PAR_WORKERS;
+    if (workers > pieces) workers = (int)pieces;
     if (workers < 1) workers = 1;
     int n = openblas_get_num_threads();
     if (n > 1) openblas_set_num_threads(1);
-    par_job j = {fn, ctx, pieces, 0};
-    par_worker w[PAR_WORKERS];
-    pthread_t t[PAR_WORKERS];
-    int started[PAR_WORKERS] = {0};
-    for (int i = 0; i < workers; i++) {
-        w[i].job = &j;
-        w[i].id = i;
-        if (i > 0) started[i] = pthread_create(&t[i], NULL, par_work, &w[i]) == 0;
+    par_job *j = workers > 1 ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        par_serial(pieces, fn, ctx);
+        if (n > 1) openblas_set_num_threads(n);
+        return;
     }
-    par_work(&w[0]);
-    for (int i = 1; i < workers; i++)
-        if (started[i]) pthread_join(t[i], NULL);
+    j->fn = fn, j->ctx = ctx, j->pieces = pieces, j->refs = 1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    pthread_attr_t attr;
+    int detach = pthread_attr_init(&attr) == 0;
+    if (detach) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (int i = 1; i < workers && detach; i++) {
+        par_worker *w = malloc(sizeof *w);
+        if (!w) break;
+        w->job = j, w->id = i;
+        j->refs++;
+        pthread_t t;
+        if (pthread_create(&t, &attr, par_work, w) != 0) {
+            j->refs--;
+            free(w);
+            break;
+        }
+    }
+    if (detach) pthread_attr_destroy(&attr);
+    par_take(j, 0);
+    pthread_mutex_lock(&j->mu);
+    while (j->done < j->pieces) pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    par_release(j);
     if (n > 1) openblas_set_num_threads(n);
 }
 
 /* One worker per core (a CPU device's compute units are the host's cores). */
-static int host_cores(void)
+int lmg_cl_host_cores(void)
 {
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c < 1 ? 1 : c > PAR_WORKERS ? PAR_WORKERS : (int)c;
@@ -85,12 +136,20 @@ typedef struct hg_args {
 static int gemm_split = 1;
 
 typedef struct hg_split {
-    const float *a, *b;
+    const float *a, *b, *bias;
     float *c;
     const lmg_cl_gemm *g;
     int along_n;    /* blocks of C's columns (else rows) */
     size_t block, extent;
 } hg_split;
+
+/* C[r0..r1, c0..c1) = bias[c0..c1) ahead of a product with beta 1 (a bias Add folded in). */
+static void hg_bias(const hg_split *x, size_t r0, size_t r1, size_t c0, size_t c1)
+{
+    if (!x->bias) return;
+    for (size_t i = r0; i < r1; i++)
+        memcpy(x->c + i * x->g->ldc + c0, x->bias + c0, (c1 - c0) * sizeof *x->c);
+}
 
 static void hg_piece(void *ctx, int64_t piece, int worker)
 {
@@ -108,6 +167,8 @@ static void hg_piece(void *ctx, int64_t piece, int worker)
     }
     size_t lo = (size_t)piece * x->block;
     size_t len = x->extent - lo < x->block ? x->extent - lo : x->block;
+    if (x->along_n) hg_bias(x, 0, g->m, lo, lo + len);
+    else hg_bias(x, lo, lo + len, 0, g->n);
     if (x->along_n)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)len, (blasint)g->k, g->alpha,
                     x->a, (blasint)g->lda, x->b + (g->tb ? lo * g->ldb : lo), (blasint)g->ldb,
@@ -123,14 +184,15 @@ static void CL_CALLBACK hg_run(void *p)
     const hg_args *x = p;
     const lmg_cl_gemm *g = &x->g;
     const float *base = x->mem;
-    hg_split sp = {base + g->a.off, base + g->b.off, (float *)x->mem + g->c.off, g, 0, 0, 0};
+    hg_split sp = {base + g->a.off, base + g->b.off, g->has_bias ? base + g->bias.off : NULL,
+                   (float *)x->mem + g->c.off, g, 0, 0, 0};
     enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
     size_t batch = g->batch ? g->batch : 1;
-    int workers = gemm_split ? host_cores() : 1;
+    int workers = gemm_split ? lmg_cl_host_cores() : 1;
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)batch;
     if (workers > 1 && batch > 1) {
-        par_for(workers, (int64_t)batch, hg_piece, &sp);
+        lmg_cl_par_for(workers, (int64_t)batch, hg_piece, &sp);
         return;
     }
     /* Blocks of at least 64 rows or columns, about three per worker (some balance, and B or A
@@ -142,9 +204,10 @@ static void CL_CALLBACK hg_run(void *p)
     sp.block = (sp.block + 15) / 16 * 16;
     if (sp.block < 64) sp.block = 64;
     if (workers > 1 && flops >= 16e6 && sp.extent > sp.block) {
-        par_for(workers, (int64_t)((sp.extent + sp.block - 1) / sp.block), hg_piece, &sp);
+        lmg_cl_par_for(workers, (int64_t)((sp.extent + sp.block - 1) / sp.block), hg_piece, &sp);
         return;
     }
+    hg_bias(&sp, 0, g->m, 0, g->n); /* (batch 1 when there is a bias) */
     for (size_t i = 0; i < batch; i++)
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k, g->alpha,
                     sp.a + i * g->sa, (blasint)g->lda, sp.b + i * g->sb, (blasint)g->ldb, g->beta,
@@ -208,7 +271,7 @@ static void ref_gemm(const lmg_cl_gemm *g, const float *buf, double *out)
                                       : buf[g->b.off + bt * g->sb + p * g->ldb + j];
                     s += av * bv;
                 }
-                out[(bt * g->m + i) * g->n + j] = s;
+                out[(bt * g->m + i) * g->n + j] = s + (g->has_bias ? buf[g->bias.off + j] : 0.0);
             }
 }
 
@@ -218,18 +281,20 @@ static void ref_gemm(const lmg_cl_gemm *g, const float *buf, double *out)
  * odd offsets, leading dimensions above the minimum, guard words everywhere else. Sets *ok
  * to 0 (with a reason) when the result or a guard word is wrong. */
 static lmg_status check_one(cl_context ctx, cl_command_queue q, int ta, int tb, size_t m,
-                            size_t n, size_t k, size_t batch, int *ok, char *why, size_t nwhy)
+                            size_t n, size_t k, size_t batch, int bias, int *ok, char *why,
+                            size_t nwhy)
 {
     lmg_cl_gemm g = {0};
     g.ta = ta, g.tb = tb, g.m = m, g.n = n, g.k = k, g.batch = batch;
-    g.alpha = 1.0f, g.beta = 0.0f;
+    g.alpha = 1.0f, g.beta = bias ? 1.0f : 0.0f, g.has_bias = bias; /* a bias Add folded in */
     size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
     g.lda = ac + 3, g.ldb = bc + 1, g.ldc = n + 2;
     size_t asz = ar * g.lda, bsz = br * g.ldb, csz = m * g.ldc;
     g.sa = batch > 1 ? asz + 5 : 0, g.sb = batch > 1 ? bsz + 7 : 0, g.sc = batch > 1 ? csz + 1 : 0;
     g.a.off = 13;
     g.b.off = g.a.off + batch * (asz + 5) + 11;
-    g.c.off = g.b.off + batch * (bsz + 7) + 17;
+    g.bias.off = g.b.off + batch * (bsz + 7) + 5;
+    g.c.off = g.bias.off + (bias ? n : 0) + 17;
     size_t total = g.c.off + batch * (csz + 1) + 19;
     float *h = malloc(total * 4), *out = malloc(total * 4);
     double *ref = malloc(batch * m * n * sizeof *ref);
@@ -257,6 +322,10 @@ static lmg_status check_one(cl_context ctx, cl_command_queue q, int ta, int tb, 
                 seed = seed * 1664525u + 1013904223u;
                 h[g.b.off + bt * g.sb + r * g.ldb + c] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
             }
+    }
+    for (size_t j = 0; bias && j < n; j++) {
+        seed = seed * 1664525u + 1013904223u;
+        h[g.bias.off + j] = (float)((seed >> 9) % 2001) / 1000.0f - 1;
     }
     ref_gemm(&g, h, ref);
     /* As in a step: the operands arrive through one sub-buffer (a region), the product runs
@@ -311,8 +380,8 @@ release:
     const char *t = ta ? (tb ? "TT" : "TN") : (tb ? "NT" : "NN");
     if (!(maxerr <= 1e-5 * (maxref > 1 ? maxref : 1) * (double)(k > 16 ? k : 16) / 16)) {
         *ok = 0;
-        snprintf(why, nwhy, "%s %zux%zux%zu batch %zu: max error %.3g (max |C| %.3g)", t, m, n, k,
-                 batch, maxerr, maxref);
+        snprintf(why, nwhy, "%s %zux%zux%zu batch %zu%s: max error %.3g (max |C| %.3g)", t, m, n,
+                 k, batch, bias ? " with a bias" : "", maxerr, maxref);
     } else if (bad) {
         *ok = 0;
         snprintf(why, nwhy, "%s %zux%zux%zu batch %zu: %zu words outside C changed", t, m, n, k,
@@ -409,8 +478,13 @@ lmg_status lmg_cl_hostgemm_choose(lmg_cl_dev *d)
     lmg_status s = LMG_OK;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes && ok && s == LMG_OK; i++)
         s = check_one(d->ctx, q, (int)shapes[i][0], (int)shapes[i][1], shapes[i][2],
-                      shapes[i][3], shapes[i][4], 1, &ok, why, sizeof why);
-    if (ok && s == LMG_OK) s = check_one(d->ctx, q, 0, 1, 19, 23, 16, 3, &ok, why, sizeof why);
+                      shapes[i][3], shapes[i][4], 1, 0, &ok, why, sizeof why);
+    if (ok && s == LMG_OK) s = check_one(d->ctx, q, 0, 1, 19, 23, 16, 3, 0, &ok, why, sizeof why);
+    /* A bias folded in (beta 1), in row blocks and in column blocks. */
+    if (ok && s == LMG_OK)
+        s = check_one(d->ctx, q, 0, 0, 200, 150, 300, 1, 1, &ok, why, sizeof why);
+    if (ok && s == LMG_OK)
+        s = check_one(d->ctx, q, 0, 1, 70, 333, 350, 1, 1, &ok, why, sizeof why);
     double gf = 0;
     if (ok && s == LMG_OK) s = time_route(d->ctx, q, &gf);
     clReleaseCommandQueue(q);
@@ -446,6 +520,7 @@ typedef struct att_args {
     lmg_cl_native_hdr h;
     int64_t B, H, T, S, D;
     int causal, has_mask;
+    int vexp;                              /* softmax rows by hostops.c's checked exp */
     int workers;                           /* threads over the heads, each with its scratch */
     float scale;
     lmg_cl_loc out, lse, q, k, v, mask, sc; /* forward */
@@ -457,6 +532,13 @@ static int att_visible(const att_args *a, const float *mask, int64_t b, int64_t 
 {
     if (a->causal && j > i + a->S - a->T) return 0;
     return !mask || mask[b * a->S + j] != 0.0f;
+}
+
+/* The first key query i may not see (S when it sees them all): causal hides j > i + S - T. */
+static int64_t att_end(const att_args *a, int64_t i)
+{
+    int64_t e = a->causal ? i + a->S - a->T + 1 : a->S;
+    return e < 0 ? 0 : e > a->S ? a->S : e;
 }
 
 /* S = scale * Q K^T for head (b, h) into s [T, S]. */
@@ -493,7 +575,7 @@ static void att_piece(void *ctx, int64_t bh, int worker)
 static void att_run(const att_args *a, att_head_fn fn, size_t per)
 {
     att_job j = {a, fn, per};
-    par_for(a->workers, a->B * a->H, att_piece, &j);
+    lmg_cl_par_for(a->workers, a->B * a->H, att_piece, &j);
 }
 
 static void att_fwd_head(const att_args *a, int64_t bh, float *s)
@@ -507,7 +589,10 @@ static void att_fwd_head(const att_args *a, int64_t bh, float *s)
     float *o = lmg_cl_native_at(h, a->out) + bh * a->T * a->D;
     float *lse = lmg_cl_native_at(h, a->lse) + bh * a->T;
     att_scores(a, q, k, s);
-    for (int64_t i = 0; i < a->T; i++) {
+    for (int64_t i = 0; a->vexp && i < a->T; i++) /* vectorised rows (hostops.c) */
+        lse[i] = lmg_cl_host_softmax_row(s + i * a->S, a->S, att_end(a, i),
+                                         mask ? mask + b * a->S : NULL);
+    for (int64_t i = 0; !a->vexp && i < a->T; i++) {
         float *r = s + i * a->S, m = -INFINITY;
         for (int64_t j = 0; j < a->S; j++) {
             if (!att_visible(a, mask, b, i, j)) r[j] = -INFINITY;
@@ -573,11 +658,16 @@ static void att_bwd_head(const att_args *a, int64_t bh, float *s)
         }
         double di = 0;
         for (int64_t d = 0; d < a->D; d++) di += (double)g[i * a->D + d] * o[i * a->D + d];
-        for (int64_t j = 0; j < a->S; j++) {
-            float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
-            r[j] = pr;                             /* P */
-            dr[j] = pr * (float)((double)dr[j] - di); /* dS */
+        if (!a->vexp) {
+            for (int64_t j = 0; j < a->S; j++) {
+                float pr = att_visible(a, mask, b, i, j) ? expf(r[j] - l) : 0.0f;
+                r[j] = pr;                                /* P */
+                dr[j] = pr * (float)((double)dr[j] - di); /* dS */
+            }
+            continue;
         }
+        lmg_cl_host_softmax_grad_row(r, dr, a->S, att_end(a, i), mask ? mask + b * a->S : NULL,
+                                     l, (float)di); /* P, and dS into dr */
     }
     if (D == 0) return;
     /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */
@@ -602,7 +692,7 @@ static void CL_CALLBACK att_bwd(void *p)
 /* One worker per core, at most one per head. */
 static int att_workers(const att_args *a)
 {
-    int64_t w = host_cores();
+    int64_t w = lmg_cl_host_cores();
     if (w > a->B * a->H) w = a->B * a->H;
     return w < 1 ? 1 : (int)w;
 }
@@ -617,6 +707,7 @@ static void att_fill(lmg_exec *e, const lmg_node *n, int q_in, int mask_in, att_
     a->causal = lmg_node_attr_int(n, "causal", 0) != 0;
     a->scale = (float)lmg_node_attr_float(n, "scale", a->D > 0 ? 1.0 / sqrt((double)a->D) : 1.0);
     a->has_mask = mask_in < n->n_in && n->in[mask_in] >= 0;
+    a->vexp = e->ops_host;
     a->q = lmg_cl_at(e, n->in[q_in]);
     a->k = lmg_cl_at(e, n->in[q_in + 1]);
     a->v = lmg_cl_at(e, n->in[q_in + 2]);

@@ -47,6 +47,7 @@ lmg_status lmg_cl_op_LAYER_NORM(lmg_exec *e, const lmg_node *n)
     int64_t R, C;
     rows_of(e, n->in[0], &R, &C);
     if (R == 0 || C == 0) return LMG_OK;
+    if (e->ops_host) return lmg_cl_host_layer_norm(e, n, R, C);
     size_t L = lmg_cl_row_group(e, "layernorm_rows", C);
     double eps = lmg_node_attr_float(n, "eps", 1e-5);
     return lmg_cl_kernel(e, "layernorm_rows", (size_t)R * L, L, "bbbbbbifL",
@@ -76,6 +77,7 @@ lmg_status lmg_cl_op_LAYER_NORM_GRAD(lmg_exec *e, const lmg_node *n)
         LMG_TRY(lmg_cl_fill(e, lmg_cl_at(e, n->out[1]), C, 0));
         return lmg_cl_fill(e, lmg_cl_at(e, n->out[2]), C, 0);
     }
+    if (e->ops_host) return lmg_cl_host_layer_norm_grad(e, n, R, C);
     size_t L = lmg_cl_row_group(e, "layernorm_grad_rows", C);
     LMG_TRY(lmg_cl_kernel(e, "layernorm_grad_rows", (size_t)R * L, L, "bbbbbbiL",
                           lmg_cl_at(e, n->out[0]), lmg_cl_at(e, n->in[0]), lmg_cl_at(e, n->in[1]),
@@ -113,6 +115,7 @@ static int has_input(const lmg_node *n, int k) { return k < n->n_in && n->in[k] 
 
 lmg_status lmg_cl_op_CROSS_ENTROPY(lmg_exec *e, const lmg_node *n)
 {
+    if (e->ops_host) return lmg_cl_host_cross_entropy(e, n);
     int64_t N = lmg_cl_numel(e, n->in[1]), R, V;
     rows_of(e, n->in[0], &R, &V);
     int ignore = (int)lmg_node_attr_int(n, "ignore_index", -100);
@@ -132,6 +135,7 @@ lmg_status lmg_cl_op_CROSS_ENTROPY(lmg_exec *e, const lmg_node *n)
 
 lmg_status lmg_cl_op_CROSS_ENTROPY_GRAD(lmg_exec *e, const lmg_node *n)
 {
+    if (e->ops_host) return lmg_cl_host_cross_entropy_grad(e, n);
     int64_t N = lmg_cl_numel(e, n->in[2]), R, V;
     rows_of(e, n->in[1], &R, &V);
     if (N == 0 || V == 0) return LMG_OK;

@@ -625,6 +625,7 @@ static lmg_status cl_init_inner(lmg_exec *e, const lmg_exec_opts *opts)
     e->gemm_host = e->dev->gemm_host;
     const char *att = getenv("LMG_CL_ATTENTION");
     e->attention_host = e->gemm_host && !(att && strcmp(att, "kernels") == 0);
+    e->ops_host = e->gemm_host && e->dev->ops_host;
     cl_int err = CL_SUCCESS;
     int prof = lmg_opencl_profile_enabled();
     e->queue = clCreateCommandQueue(e->dev->ctx, e->dev->id,
@@ -777,8 +778,11 @@ static lmg_status run_gemm(lmg_exec *e, const lmg_cl_gemm *gm, cl_event *ev)
         w.a.off += e->region_base[gm->a.region];
         w.b.off += e->region_base[gm->b.region];
         w.c.off += e->region_base[gm->c.region];
+        if (gm->has_bias) w.bias.off += e->region_base[gm->bias.region];
         return lmg_cl_hostgemm_enqueue(e->queue, e->whole, &w, ev);
     }
+    if (gm->has_bias)
+        return lmg_error(LMG_ERR_INVALID, "opencl: a bias folded into a CLBlast product");
     CLBlastTranspose ta = gm->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = gm->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode st;

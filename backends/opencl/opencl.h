@@ -46,7 +46,9 @@ lmg_status lmg_opencl_host_gemm_measure(cl_device_id dev, int ta, int tb, size_t
  * (all prepared graphs, alive or freed, until taken). Off, nothing is recorded or slowed. */
 typedef struct lmg_opencl_prof_node {
     char node[96], op[32];
-    char kernel[48];       /* the node's first kernel, or "sgemm (host BLAS)" / "(CLBlast)" */
+    char kernel[48];       /* the kernel that took most of the node's time, or "sgemm (host
+                            * BLAS)" / "(CLBlast)"; its first kernel until a run is timed */
+    double kernel_ms;      /* that kernel's device time over all runs */
     int exec;              /* which prepared graph (1, 2, ... in order of preparation) */
     int order;             /* the node's index in its graph */
     int commands;          /* launches per run */

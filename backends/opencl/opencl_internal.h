@@ -50,7 +50,9 @@ typedef struct lmg_cl_dev {
     /* Matrix products by the host's BLAS through native kernels (hostgemm.c) instead of
      * CLBlast, and why that route was or was not taken. */
     int gemm_host;
-    char gemm_route[256];
+    char gemm_route[320];
+    /* Cross-entropy and AdamW by host code in native kernels (hostops.c; needs gemm_host). */
+    int ops_host;
 } lmg_cl_dev;
 
 /* Open the device `spec` chooses (see lmg_opencl_pick_device), build the program if this is
@@ -129,6 +131,8 @@ typedef struct lmg_cl_gemm {
     size_t lda, ldb, ldc;
     size_t sa, sb, sc;    /* batch strides in elements (batch > 1 only) */
     size_t temp;          /* bytes of CLBlast scratch this product needs (batch 1) */
+    int has_bias;         /* host BLAS, batch 1: C starts as `bias` [n] in every row (beta 1) */
+    lmg_cl_loc bias;
 } lmg_cl_gemm;
 
 typedef struct lmg_cl_cmd {
@@ -163,11 +167,13 @@ struct lmg_exec {
     cl_event *prof_pre;    /* a marker before each CLBlast call: its event covers only its
                             * last kernel, the marker's end is where the call began */
     int *prof_entry;
+    double *prof_cmd_ms;   /* per command: device time over this exec's timed runs */
     int prof_id;
     int prof_runs;
     size_t region_base[LMG_CL_NREGIONS];
     /* Attention by host BLAS too (with gemm_host; LMG_CL_ATTENTION=kernels turns it off). */
     int attention_host;
+    int ops_host;          /* cross-entropy and AdamW by host code (dev->ops_host) */
     cl_mem gemm_temp;      /* CLBlast's scratch, shared by every product of the step */
     size_t gemm_temp_bytes;
     size_t region_elems[LMG_CL_NREGIONS];
@@ -268,6 +274,45 @@ static inline float *lmg_cl_native_at(const lmg_cl_native_hdr *h, lmg_cl_loc l)
 /* Fused attention forward and backward by host BLAS per head (hostgemm.c). */
 lmg_status lmg_cl_host_attention(lmg_exec *e, const lmg_node *n);
 lmg_status lmg_cl_host_attention_grad(lmg_exec *e, const lmg_node *n);
+
+/* Threads over independent pieces: up to `workers` (the caller included) take the next
+ * piece from a shared counter, BLAS on one thread meanwhile (hostgemm.c). */
+typedef void (*lmg_cl_par_fn)(void *ctx, int64_t piece, int worker);
+void lmg_cl_par_for(int workers, int64_t pieces, lmg_cl_par_fn fn, void *ctx);
+/* One worker per core (a CPU device's compute units are the host's cores), at most 8. */
+int lmg_cl_host_cores(void);
+
+/* ---- cross-entropy and AdamW by host code on CPU devices (hostops.c) --------------- */
+
+/* Decide d->ops_host after d->gemm_host: 1 when native kernels run and the host code passes
+ * its check against double-precision definitions (LMG_CL_HOST_OPS=off forbids); says which
+ * route in d->gemm_route. */
+lmg_status lmg_cl_hostops_choose(lmg_cl_dev *d);
+lmg_status lmg_cl_host_cross_entropy(lmg_exec *e, const lmg_node *n);
+lmg_status lmg_cl_host_cross_entropy_grad(lmg_exec *e, const lmg_node *n);
+/* AdamW over `count` elements of p/g/m/v (segment k from starts[k], weight decay wd[k]). */
+lmg_status lmg_cl_host_adamw(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_cl_loc g,
+                             lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
+                             const int64_t *starts, const double *wd);
+
+/* The strided copy of walk d (operand 0 y, 1 x; rank >= 1) as host code. */
+lmg_status lmg_cl_host_copy(lmg_exec *e, const lmg_cl_desc *d, lmg_cl_loc y, lmg_cl_loc x);
+
+/* y[k] = sum over R of x / div as host code: x [R, K] (cols) or [K, R] (rows). */
+lmg_status lmg_cl_host_reduce(lmg_exec *e, lmg_cl_loc y, lmg_cl_loc x, int64_t R, int64_t K,
+                              int cols, double div);
+
+/* LayerNorm over R rows of C, and its gradient (R, C >= 1), as host code. */
+lmg_status lmg_cl_host_layer_norm(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
+lmg_status lmg_cl_host_layer_norm_grad(lmg_exec *e, const lmg_node *n, int64_t R, int64_t C);
+
+/* Softmax rows of the host attention over n keys, those from `end` on (causal) and those
+ * whose mask (NULL: none) is 0 hidden: r becomes P, returning the log-sum-exp (-inf and P = 0
+ * when no key is visible); and s (the scores again) becomes P = exp(s - lse) with
+ * d = P (d - di) (dS from dP). */
+float lmg_cl_host_softmax_row(float *r, int64_t n, int64_t end, const float *mask);
+void lmg_cl_host_softmax_grad_row(float *s, float *d, int64_t n, int64_t end, const float *mask,
+                                  float lse, float di);
 
 /* ---- profiling (profile.c) --------------------------------------------------------- */
 

@@ -15,6 +15,7 @@ static lmg_status adamw_range(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_
     double b1 = lmg_node_attr_float(n, "beta1", 0.9), b2 = lmg_node_attr_float(n, "beta2", 0.999);
     double eps = lmg_node_attr_float(n, "eps", 1e-8);
     if (count == 0) return LMG_OK;
+    if (e->ops_host) return lmg_cl_host_adamw(e, n, p, g, m, v, count, nseg, starts, wd);
     uint32_t *tab = malloc((size_t)nseg * 2 * sizeof *tab);
     if (!tab) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     for (int k = 0; k < nseg; k++) {

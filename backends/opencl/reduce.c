@@ -41,6 +41,7 @@ static lmg_status reduce(lmg_exec *e, const lmg_node *n, int mean)
     if (ng == 0 || (ng == 1 && !gr[0]) || R == 1)
         return lmg_cl_kernel(e, "copy_flat", (size_t)K, 0, "bbi", ly, lx, (int)K);
     if (gr[ng - 1] && (ng == 1 || (ng == 2 && !gr[0]))) {
+        if (e->ops_host) return lmg_cl_host_reduce(e, ly, lx, R, K, 0, div);
         if (K < 64 && R >= 32768) {
             /* Few long rows (a global norm, a total): pieces of 4096 or more, summed in
              * piece order by a second pass. */
@@ -61,6 +62,7 @@ static lmg_status reduce(lmg_exec *e, const lmg_node *n, int mean)
                              L * sizeof(float));
     }
     if (ng == 2 && gr[0] && !gr[1]) {
+        if (e->ops_host) return lmg_cl_host_reduce(e, ly, lx, R, K, 1, div);
         /* [R, K]: enough chunks of rows to keep the device busy, summed in chunk order. */
         int64_t chunks = (65536 + K - 1) / K;
         if (chunks > 256) chunks = 256;

@@ -23,6 +23,7 @@ static lmg_status copy(lmg_exec *e, const lmg_shape *dims, lmg_cl_loc ys, const 
     lmg_cl_desc_make(&d, dims, 2, st);
     int64_t N = lmg_shape_numel(dims);
     if (d.rank == 0) return lmg_cl_kernel(e, "copy_flat", (size_t)N, 0, "bbi", ys, xs, (int)N);
+    if (e->ops_host) return lmg_cl_host_copy(e, &d, ys, xs);
     int64_t inner, rows;
     int ist[3];
     lmg_cl_loc table;
