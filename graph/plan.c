@@ -97,6 +97,17 @@ static int inplace_input(planner *pl, int node, int out)
     return -1;
 }
 
+/* The whole storage group of r moves into the bytes of y, a gradient in its fixed region that
+ * an in-place op writes over r: a partial gradient (the tied embedding's product, a first
+ * micro-batch's) then waits in its final place instead of the arena. */
+static void adopt(planner *pl, int r, int y)
+{
+    lmg_plan *p = pl->p;
+    for (int v = 0; v < pl->g->n_values; v++)
+        if (v == r || p->alias[v] == r) join(pl, v, y);
+    if (pl->gfirst[r] < pl->gfirst[y]) pl->gfirst[y] = pl->gfirst[r];
+}
+
 /* One pass of alias decisions over the node order. Returns the first Reshape view that an
  * in-place update (AdamW) would overwrite while the view is still read, or -1. */
 static int alias_pass(planner *pl)
@@ -119,7 +130,11 @@ static int alias_pass(planner *pl)
                 join(pl, y, root_of(p, n->in[a]));
                 continue;
             }
-            if (pl->fixed[y]) continue;
+            if (pl->fixed[y]) {
+                int x = !pl->keep_all && k == 0 && n->n_out == 1 ? inplace_input(pl, i, y) : -1;
+                if (x >= 0) adopt(pl, root_of(p, x), y);
+                continue;
+            }
             if (n->op == LMG_OP_RESHAPE && n->in[0] >= 0 && !pl->no_view[y] &&
                 value_bytes(&g->values[n->in[0]]) == value_bytes(&g->values[y])) {
                 join(pl, y, root_of(p, n->in[0]));

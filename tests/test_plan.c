@@ -100,6 +100,26 @@ static int check_plan(const lmg_graph *g, const lmg_plan *p, size_t align, int k
         bad += !CHECK(g->values[v].kind == LMG_VALUE_NODE, "'%s' aliased but not computed",
                       g->values[v].name);
         if (g->values[v].kind != LMG_VALUE_NODE) continue;
+        if (g->values[r].kind == LMG_VALUE_NODE && p->first[r] > p->first[v]) {
+            /* v waits in the bytes of a later gradient r, whose producer writes over it in
+             * place: r is persistent, its op may run in place, v is one of its inputs, and
+             * no member of the group is read after r is written. */
+            int j = p->first[r];
+            const lmg_node *c = &g->nodes[j];
+            int ki = lmg_op_inplace_input(c->op), reads = 0;
+            for (int k = 0; k < c->n_in; k++)
+                if (c->in[k] >= 0 && gr.root[c->in[k]] == r &&
+                    (lmg_op_is(c->op, LMG_ELEMENTWISE) || k == ki))
+                    reads = 1;
+            bad += !CHECK(!keep_all && reads && p->region[r] == LMG_REGION_GRADS,
+                          "'%s' waits in '%s', which is not written over it in place",
+                          g->values[v].name, g->values[r].name);
+            for (int m = 0; m < n; m++)
+                if (gr.root[m] == r && m != r)
+                    bad += !CHECK(p->last[m] <= j, "'%s' read at node %d after '%s' overwrites it",
+                                  g->values[m].name, p->last[m], g->values[r].name);
+            continue;
+        }
         int i = g->values[v].producer;
         const lmg_node *nd = &g->nodes[i];
         int from_input = 0, k_out = 0;
@@ -115,8 +135,12 @@ static int check_plan(const lmg_graph *g, const lmg_plan *p, size_t align, int k
             continue;
         }
         bad += !CHECK(!keep_all, "keep_all plan runs '%s' in place", g->values[v].name);
-        bad += !CHECK(lmg_op_is(nd->op, LMG_ELEMENTWISE), "'%s' (%s) runs in place but is not elementwise",
-                      g->values[v].name, lmg_op_name(nd->op));
+        /* Elementwise: over any input; an LMG_INPLACE_IN<k> op: over input k only. */
+        int ki = lmg_op_inplace_input(nd->op);
+        bad += !CHECK(lmg_op_is(nd->op, LMG_ELEMENTWISE) ||
+                          (ki >= 0 && ki < nd->n_in && nd->in[ki] >= 0 && gr.root[nd->in[ki]] == r),
+                      "'%s' (%s) runs in place but is neither elementwise nor allowed over that "
+                      "input", g->values[v].name, lmg_op_name(nd->op));
         bad += !CHECK(p->region[r] == LMG_REGION_ARENA, "'%s' overwrites a persistent value",
                       g->values[v].name);
         /* Overwriting at node i: every member made before i is dead after i. */
