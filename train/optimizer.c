@@ -133,6 +133,19 @@ static lmg_status average_over_ranks(lmg_graph *g, const char *param, int *grad)
     return LMG_OK;
 }
 
+/* The model's pass ("logits", "hidden") is what evaluation and sampling graphs read, never a
+ * training step: as outputs of the step they would stay live to its end (17 MiB on GPT-S),
+ * and the logits could not lend their bytes to their gradient. */
+static void drop_pass_outputs(lmg_graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const char *n = g->values[g->outputs[i]].name;
+        if (strcmp(n, "logits") != 0 && strcmp(n, "hidden") != 0) g->outputs[k++] = g->outputs[i];
+    }
+    g->n_outputs = k;
+}
+
 lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim_config *o)
 {
     LMG_TRY(check(o));
@@ -159,7 +172,10 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
             names[k] = strdup(g->values[v].name);
             if (!names[k++]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         }
-    if (s == LMG_OK) s = lmg_autodiff(g, loss);
+    if (s == LMG_OK) {
+        drop_pass_outputs(g);
+        s = lmg_autodiff(g, loss);
+    }
     char buf[512];
     for (int i = 0; i < np && s == LMG_OK; i++) {
         snprintf(buf, sizeof buf, "grad/%s", names[i]);
