@@ -18,6 +18,7 @@ typedef struct rc {
     unsigned char *chosen; /* per value: recomputed for the backward pass */
     int *pos;              /* per forward node: where its recomputation goes, or -1 */
     int *emitted_at;       /* per forward node: the position it was last recomputed for */
+    int *n_emit;           /* per forward node: copies made so far */
     int *cur, *cur_pos;    /* per value: its recomputed copy at position cur_pos */
     int *final;            /* per chosen value: the copy backward nodes read */
     int *at;               /* per node appended here: the backward node it goes before */
@@ -89,8 +90,13 @@ static lmg_status note_at(rc *r, int p)
     return LMG_OK;
 }
 
-/* Append a copy of forward node f ("recompute/<name>") that will run before backward node
- * p, after the copies of the chain it needs. */
+/* The copy of forward value y that a recomputation at position p reads: y itself when kept,
+ * the copy backward nodes read when one was made already, else one made now. */
+static lmg_status copy_of(rc *r, int y, int p, int *out);
+
+/* Append a copy of forward node f that will run before backward node p, after the copies
+ * of the chain it needs. Named "grad/<node>/recompute" (a prime for a second copy): it
+ * belongs to the backward pass. */
 static lmg_status emit(rc *r, int f, int p)
 {
     lmg_graph *g = r->g;
@@ -101,10 +107,8 @@ static lmg_status emit(rc *r, int f, int p)
         return lmg_error(LMG_ERR_UNSUPPORTED, "recompute: node '%s' has too many inputs",
                          g->nodes[f].name);
     for (int k = 0; k < n_in; k++) {
-        int y = g->nodes[f].in[k];
-        if (y >= 0 && !available(r, y) && r->cur_pos[y] != p)
-            LMG_TRY(emit(r, g->values[y].producer, p));
-        ins[k] = y < 0 || available(r, y) ? y : r->cur[y];
+        ins[k] = g->nodes[f].in[k];
+        if (ins[k] >= 0) LMG_TRY(copy_of(r, ins[k], p, &ins[k]));
     }
     /* Builder calls may move g->nodes: take what is needed first. */
     const lmg_node *n = &g->nodes[f];
@@ -112,26 +116,25 @@ static lmg_status emit(rc *r, int f, int p)
     const lmg_attr *attrs = n->attrs;
     int n_attr = n->n_attr;
     char *names[8] = {0}, *nname = NULL;
-    char base[600], nbase[600];
+    char base[600];
     lmg_status s = LMG_OK;
-    snprintf(nbase, sizeof nbase, "recompute/%s", n->name ? n->name : "node");
-    for (int k = 0; k < n_out && s == LMG_OK; k++) {
-        snprintf(base, sizeof base, "recompute/%s", g->values[n->out[k]].name);
-        names[k] = strdup(base);
+    if (r->n_emit[f]) snprintf(base, sizeof base, "grad/%s/recompute'%d", n->name, r->n_emit[f]);
+    else snprintf(base, sizeof base, "grad/%s/recompute", n->name);
+    nname = strdup(base);
+    for (int k = 0; k < n_out && nname && s == LMG_OK; k++) {
+        char t[640];
+        if (n_out == 1) snprintf(t, sizeof t, "%s", base);
+        else snprintf(t, sizeof t, "%s:%d", base, k);
+        names[k] = strdup(t);
         for (int j = 1; names[k] && lmg_graph_find(g, names[k]) >= 0; j++) {
             free(names[k]);
-            names[k] = NULL;
-            char t[640];
-            snprintf(t, sizeof t, "%s'%d", base, j);
-            names[k] = strdup(t);
+            char t2[660];
+            snprintf(t2, sizeof t2, "%s'%d", t, j);
+            names[k] = strdup(t2);
         }
         if (!names[k]) s = lmg_error(LMG_ERR_NOMEM, "recompute: out of memory");
     }
-    if (s == LMG_OK) {
-        /* A single output names its node, as autodiff's nodes do. */
-        nname = strdup(n_out == 1 ? names[0] : nbase);
-        if (!nname) s = lmg_error(LMG_ERR_NOMEM, "recompute: out of memory");
-    }
+    if (!nname) s = lmg_error(LMG_ERR_NOMEM, "recompute: out of memory");
     int outs[8];
     if (s == LMG_OK &&
         lmg_graph_node(g, op, nname, ins, n_in, attrs, n_attr, (const char *const *)names, outs) < 0)
@@ -145,9 +148,23 @@ static lmg_status emit(rc *r, int f, int p)
         int v = n->out[k];
         r->cur[v] = outs[k];
         r->cur_pos[v] = p;
-        if (r->chosen[v] && r->pos[f] == p) r->final[v] = outs[k];
+        /* The first copy of a chosen value serves every backward reader: they all come at
+         * or after its first one, and positions are visited in order. */
+        if (r->chosen[v] && r->final[v] < 0) r->final[v] = outs[k];
     }
     r->emitted_at[f] = p;
+    r->n_emit[f]++;
+    return LMG_OK;
+}
+
+static lmg_status copy_of(rc *r, int y, int p, int *out)
+{
+    if (available(r, y)) *out = y;
+    else if (r->chosen[y] && r->final[y] >= 0) *out = r->final[y];
+    else {
+        if (r->cur_pos[y] != p) LMG_TRY(emit(r, r->g->values[y].producer, p));
+        *out = r->cur[y];
+    }
     return LMG_OK;
 }
 
@@ -171,6 +188,12 @@ static lmg_status reorder(rc *r, int nn)
     return LMG_OK;
 }
 
+static int by_value(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
 lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward)
 {
     int nv = g->n_values, nn = g->n_nodes;
@@ -185,11 +208,12 @@ lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward)
     r.chosen = calloc(n1, 1);
     r.pos = malloc(((size_t)nn + 1) * sizeof *r.pos);
     r.emitted_at = malloc(((size_t)nn + 1) * sizeof *r.emitted_at);
+    r.n_emit = calloc((size_t)nn + 1, sizeof *r.n_emit);
     r.cur = malloc(n1 * sizeof *r.cur);
     r.cur_pos = malloc(n1 * sizeof *r.cur_pos);
     r.final = malloc(n1 * sizeof *r.final);
     lmg_status s = LMG_OK;
-    if (!r.first_bw || !r.chosen || !r.pos || !r.emitted_at || !r.cur || !r.cur_pos || !r.final)
+    if (!r.first_bw || !r.chosen || !r.pos || !r.emitted_at || !r.n_emit || !r.cur || !r.cur_pos || !r.final)
         s = lmg_error(LMG_ERR_NOMEM, "recompute: out of memory");
     if (s == LMG_OK) {
         for (int v = 0; v < nv; v++) r.first_bw[v] = r.cur_pos[v] = r.final[v] = r.cur[v] = -1;
@@ -203,10 +227,21 @@ lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward)
             }
         choose(&r);
     }
-    /* In the order of the positions, so a chain's copies precede their reader. */
-    for (int p = n_forward; p < nn && s == LMG_OK; p++)
-        for (int f = 0; f < n_forward && s == LMG_OK; f++)
-            if (r.pos[f] == p) s = emit(&r, f, p);
+    /* By position, then forward order: a copy exists before any later position reads it. */
+    int n_todo = 0;
+    long long *todo = s == LMG_OK ? malloc(((size_t)n_forward + 1) * sizeof *todo) : NULL;
+    if (s == LMG_OK && !todo) s = lmg_error(LMG_ERR_NOMEM, "recompute: out of memory");
+    for (int f = 0; f < n_forward && s == LMG_OK; f++)
+        if (r.pos[f] >= 0) todo[n_todo++] = (long long)r.pos[f] * (nn + 1) + f;
+    if (todo) qsort(todo, (size_t)n_todo, sizeof *todo, by_value);
+    for (int t = 0; t < n_todo && s == LMG_OK; t++) {
+        int p = (int)(todo[t] / (nn + 1)), f = (int)(todo[t] % (nn + 1));
+        int need = 0; /* a chain at an earlier position may have made the copy */
+        for (int k = 0; k < g->nodes[f].n_out; k++)
+            need |= r.chosen[g->nodes[f].out[k]] && r.final[g->nodes[f].out[k]] < 0;
+        if (need) s = emit(&r, f, p);
+    }
+    free(todo);
     if (s == LMG_OK && g->n_nodes > nn) {
         for (int i = n_forward; i < nn; i++) {
             lmg_node *n = &g->nodes[i];
@@ -220,6 +255,7 @@ lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward)
     free(r.chosen);
     free(r.pos);
     free(r.emitted_at);
+    free(r.n_emit);
     free(r.cur);
     free(r.cur_pos);
     free(r.final);

@@ -282,7 +282,7 @@ LMG_API lmg_status lmg_graph_dot(const lmg_graph *g, const lmg_dot_opts *opts, c
 /* Append the backward pass for scalar `loss`; for every trainable parameter p a value named
  * "grad/<p>" becomes a graph output (and the loss stays one). Forward values that the
  * backward pass reads and cheap ops (elementwise, LayerNorm, Transpose, Reshape) make from
- * values it reads anyway are recomputed there by nodes named "recompute/<value>" instead of
+ * values it reads anyway are recomputed there by nodes named "grad/<node>/recompute" instead of
  * kept (activation checkpointing: the same kernels on the same inputs, the same bits). */
 LMG_API lmg_status lmg_autodiff(lmg_graph *g, const char *loss);
 typedef struct lmg_autodiff_opts {
