@@ -407,10 +407,11 @@ typedef struct lmg_optim_config {
     double clip;          /* global gradient norm limit; <= 0: no clipping */
     int ranks;            /* data-parallel ranks (mpirun); > 1 averages every gradient over
                              them with an AllReduce node before clipping (0 and 1: one rank) */
+    int no_recompute;     /* keep every activation the backward pass reads (lmg_autodiff_opts) */
 } lmg_optim_config;
 
 /* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1,
- * one rank. */
+ * one rank, recomputation on. */
 LMG_API void lmg_optim_config_default(lmg_optim_config *o);
 /* The learning rate of 1-based step `step`. */
 LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);

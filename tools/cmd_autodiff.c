@@ -14,16 +14,21 @@ static const char *const CMD = "autodiff";
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: lmg autodiff FORWARD --loss NAME -o TRAIN [--external-min-bytes N]\n"
+            "usage: lmg autodiff FORWARD --loss NAME -o TRAIN [--no-recompute]\n"
+            "                    [--external-min-bytes N]\n"
             "\n"
             "Differentiate the forward graph FORWARD (.pb or .lmgt) with respect to every\n"
             "trainable parameter. NAME must be an f32 value with one element. The training\n"
             "graph TRAIN gets, for each parameter p, an output named grad/<p>; the loss stays\n"
             "an output. TRAIN is written as text when its name ends in .lmgt, else as binary.\n"
+            "Forward values the backward pass reads that cheap ops (elementwise, LayerNorm,\n"
+            "Transpose, Reshape) make from values it reads anyway are recomputed there, by\n"
+            "nodes named grad/<node>/recompute, instead of kept through the step.\n"
             "\n"
             "options:\n"
             "  --loss NAME              the value to differentiate (required)\n"
             "  -o, --output PATH        where to write the training graph (required)\n"
+            "  --no-recompute           keep every forward value the backward pass reads\n"
             "  --external-min-bytes N   store tensors of at least N bytes in a .safetensors\n"
             "                           file beside a .pb output (default 0: never)\n"
             "  -q, --quiet              print nothing on success\n"
@@ -51,6 +56,7 @@ int lmg_cmd_autodiff(int argc, char **argv)
     const char *in = NULL, *out = NULL, *loss = NULL;
     long long ext = 0;
     int quiet = 0;
+    lmg_autodiff_opts ao = {0};
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -69,6 +75,8 @@ int lmg_cmd_autodiff(int argc, char **argv)
             return cli_usage_error(CMD, "%s needs a value", argv[i]);
         } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
             quiet = 1;
+        } else if (strcmp(argv[i], "--no-recompute") == 0) {
+            ao.no_recompute = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
         } else if (!in) {
@@ -90,7 +98,7 @@ int lmg_cmd_autodiff(int argc, char **argv)
         return cli_fail(CMD, s, "'%s' is not a valid graph", in);
     }
     int fwd_nodes = g->n_nodes, params = count_params(g);
-    s = lmg_autodiff(g, loss);
+    s = lmg_autodiff_with(g, loss, &ao);
     if (s != LMG_OK) {
         lmg_graph_free(g);
         return cli_fail(CMD, s, "differentiating '%s'", in);

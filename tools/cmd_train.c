@@ -54,6 +54,8 @@ static void help(FILE *f)
             "  --warmup N               linear warm-up steps (default 5%% of the steps)\n"
             "  --weight-decay W         AdamW decay of matrices (default 0.1)\n"
             "  --clip C                 global gradient-norm limit, 0 = none (default 1)\n"
+            "  --no-recompute           keep every activation the backward pass reads instead\n"
+            "                           of recomputing the cheap ones there (more memory)\n"
             "  --eval-every N           validate every N steps and at the end (default 100)\n"
             "  --eval-batches N         validation batches per evaluation, 0 = all (default 20)\n"
             "  --patience N             stop after N evaluations without improvement, 0 = never\n"
@@ -316,6 +318,9 @@ static int train(int argc, char **argv)
             rc = cli_usage_error(CMD, "%s needs a value", argv[i]);
         } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
             quiet = 1;
+        } else if (strcmp(argv[i], "--no-recompute") == 0) {
+            c.optim.no_recompute = 1;
+            training_flags++;
         } else if (argv[i][0] == '-') {
             rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
         } else {

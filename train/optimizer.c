@@ -19,6 +19,7 @@ void lmg_optim_config_default(lmg_optim_config *o)
     o->weight_decay = 0.1;
     o->clip = 1.0;
     o->ranks = 1;
+    o->no_recompute = 0;
 }
 
 double lmg_lr_at(const lmg_optim_config *o, int64_t step)
@@ -174,7 +175,8 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
         }
     if (s == LMG_OK) {
         drop_pass_outputs(g);
-        s = lmg_autodiff(g, loss);
+        lmg_autodiff_opts ao = {o->no_recompute};
+        s = lmg_autodiff_with(g, loss, &ao);
     }
     char buf[512];
     for (int i = 0; i < np && s == LMG_OK; i++) {
