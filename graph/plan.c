@@ -555,6 +555,69 @@ static void bprintf(buf *b, const char *fmt, ...)
     }
 }
 
+static int by_bytes_desc(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b; /* pairs (bytes, value) */
+    if (x[0] != y[0]) return x[0] < y[0] ? 1 : -1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The storage groups live at the node where the arena's live total peaks: what a smaller
+ * plan has to cut. */
+static void print_peak(buf *b, const lmg_graph *g, const lmg_plan *p)
+{
+    int nv = g->n_values, nn = g->n_nodes;
+    int *gf = malloc(((size_t)nv + 1) * sizeof *gf), *gl = malloc(((size_t)nv + 1) * sizeof *gl);
+    long long *diff = calloc((size_t)nn + 3, sizeof *diff);
+    size_t *rows = malloc(((size_t)nv + 1) * 2 * sizeof *rows);
+    if (!gf || !gl || !diff || !rows) {
+        b->oom = 1;
+        free(gf), free(gl), free(diff), free(rows);
+        return;
+    }
+    for (int v = 0; v < nv; v++) gf[v] = p->first[v], gl[v] = p->last[v];
+    for (int v = 0; v < nv; v++) {
+        int r = p->alias[v];
+        if (r < 0) continue;
+        if (p->first[v] < gf[r]) gf[r] = p->first[v];
+        if (p->last[v] > gl[r]) gl[r] = p->last[v];
+    }
+    for (int v = 0; v < nv; v++) {
+        if (p->alias[v] >= 0 || p->region[v] != LMG_REGION_ARENA || p->bytes[v] == 0) continue;
+        diff[gf[v] < 0 ? 0 : gf[v]] += (long long)p->bytes[v];
+        diff[gl[v] + 1] -= (long long)p->bytes[v];
+    }
+    long long live = 0, best = 0;
+    int at = -1;
+    for (int t = 0; t <= nn; t++) {
+        live += diff[t];
+        if (live > best) best = live, at = t;
+    }
+    if (at >= 0) {
+        int n_rows = 0;
+        for (int v = 0; v < nv; v++)
+            if (p->alias[v] < 0 && p->region[v] == LMG_REGION_ARENA && p->bytes[v] > 0 &&
+                gf[v] <= at && gl[v] >= at) {
+                rows[2 * n_rows] = p->bytes[v];
+                rows[2 * n_rows + 1] = (size_t)v;
+                n_rows++;
+            }
+        qsort(rows, (size_t)n_rows, 2 * sizeof *rows, by_bytes_desc);
+        bprintf(b, "\narena peak at node %d '%s' (%s): %.2f MiB live in %d storage groups\n",
+                at, at < nn ? g->nodes[at].name : "(end)", at < nn ? lmg_op_name(g->nodes[at].op) : "-",
+                (double)best / (1024.0 * 1024.0), n_rows);
+        bprintf(b, "%12s %6s %6s  %s\n", "bytes", "first", "last", "value (the group's owner)");
+        for (int i = 0; i < n_rows; i++) {
+            int v = (int)rows[2 * i + 1];
+            char last[16];
+            if (gl[v] >= nn) snprintf(last, sizeof last, "end");
+            else snprintf(last, sizeof last, "%d", gl[v]);
+            bprintf(b, "%12zu %6d %6s  %s\n", rows[2 * i], gf[v], last, g->values[v].name);
+        }
+    }
+    free(gf), free(gl), free(diff), free(rows);
+}
+
 lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, char **text)
 {
     *text = NULL;
@@ -587,6 +650,7 @@ lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, cha
             bprintf(&b, "\n");
         }
     }
+    if (values) print_peak(&b, g, p);
     if (b.oom) {
         free(b.s);
         return lmg_error(LMG_ERR_NOMEM, "plan print: out of memory");
