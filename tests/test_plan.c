@@ -671,75 +671,118 @@ static lmg_exec *run_step(const lmg_graph *g)
     return e;
 }
 
+static int recompute_ok(lmg_op op, int costly)
+{
+    return op == LMG_OP_TRANSPOSE || op == LMG_OP_RESHAPE || op == LMG_OP_LAYER_NORM ||
+           (lmg_op_is(op, LMG_ELEMENTWISE) &&
+            (costly || (op != LMG_OP_GELU && op != LMG_OP_DROPOUT && op != LMG_OP_EXP &&
+                        op != LMG_OP_TANH && op != LMG_OP_LOG)));
+}
+
+/* Compare every output and initializer of b (ran on eb) with the same name in a (ea). */
+static int same_values(const char *what, const lmg_graph *a, lmg_exec *ea, const lmg_graph *b,
+                       lmg_exec *eb)
+{
+    int compared = 0, bad = 0;
+    for (int v = 0; v < b->n_values; v++) {
+        const lmg_value *val = &b->values[v];
+        int wanted = val->kind == LMG_VALUE_INIT;
+        for (int k = 0; k < b->n_outputs; k++) wanted |= b->outputs[k] == v;
+        if (!wanted) continue;
+        int w = lmg_graph_find(a, val->name);
+        size_t nb = (size_t)lmg_shape_numel(&val->shape) * lmg_dtype_size(val->dtype);
+        void *x = malloc(nb + 1), *y = malloc(nb + 1);
+        if (CHECK(w >= 0 && lmg_backend_ref.read(ea, w, x, nb) == LMG_OK &&
+                      lmg_backend_ref.read(eb, v, y, nb) == LMG_OK,
+                  "%s: '%s' missing", what, val->name))
+            bad += !CHECK(memcmp(x, y, nb) == 0, "%s: '%s' differs", what, val->name);
+        compared++;
+        free(x);
+        free(y);
+    }
+    return CHECK(compared > 20 && bad == 0, "%s: %d values compared, %d differ", what, compared, bad);
+}
+
 static void test_recompute(void)
 {
     static const char *const archs[2] = {"gpt", "bert"};
+    static const char *const modes[3] = {"no recompute", "recompute", "recompute, costly too"};
     test_begin("recompute: tiny GPT and BERT steps verify, copy only cheap ops, same bits as without");
     for (int a = 0; a < 2; a++) {
         lmg_model_config c;
         lmg_model_config_default(&c, archs[a]);
         c.layers = 2, c.heads = 2, c.d_model = 16, c.d_ff = 32, c.vocab = 64, c.seq = 8;
         c.batch = 2, c.dropout = 0.1;
-        lmg_graph *g[2] = {NULL, NULL};
-        lmg_exec *e[2] = {NULL, NULL};
-        size_t arena[2] = {0, 0};
-        int ok = 1;
-        for (int k = 0; k < 2 && ok; k++) {
-            lmg_optim_config oc;
-            lmg_optim_config_default(&oc);
-            oc.no_recompute = k;
+        lmg_graph *g[3] = {NULL, NULL, NULL};
+        lmg_exec *e[3] = {NULL, NULL, NULL};
+        size_t arena[3] = {0, 0, 0};
+        int copies[3] = {0, 0, 0}, ok = 1;
+        for (int k = 0; k < 3 && ok; k++) {
+            lmg_autodiff_opts ao = {.no_recompute = k == 0, .recompute_costly = k == 2};
             lmg_plan *p = NULL;
             ok = CHECK(lmg_model_build(&c, &g[k]) == LMG_OK &&
-                           lmg_train_graph_build(g[k], "loss", &oc) == LMG_OK &&
+                           lmg_autodiff_with(g[k], "loss", &ao) == LMG_OK &&
                            lmg_graph_verify(g[k]) == LMG_OK &&
                            lmg_plan_build(g[k], NULL, &p) == LMG_OK,
-                       "%s: %s", archs[a], lmg_last_error());
+                       "%s, %s: %s", archs[a], modes[k], lmg_last_error());
             if (p) arena[k] = p->region_bytes[LMG_REGION_ARENA];
             lmg_plan_free(p);
             if (ok) ok = CHECK((e[k] = run_step(g[k])) != NULL, "%s: run: %s", archs[a], lmg_last_error());
+            for (int i = 0; ok && i < g[k]->n_nodes; i++) {
+                const lmg_node *n = &g[k]->nodes[i];
+                if (!strstr(n->name, "/recompute")) continue;
+                copies[k]++;
+                CHECK(recompute_ok(n->op, k == 2), "%s, %s: '%s' recomputes a %s", archs[a],
+                      modes[k], n->name, lmg_op_name(n->op));
+            }
         }
         if (ok) {
-            int copies = 0, bad = 0;
-            for (int i = 0; i < g[0]->n_nodes; i++) {
-                const lmg_node *n = &g[0]->nodes[i];
-                if (!strstr(n->name, "/recompute")) continue;
-                copies++;
-                bad += !CHECK(lmg_op_is(n->op, LMG_ELEMENTWISE) || n->op == LMG_OP_LAYER_NORM ||
-                                  n->op == LMG_OP_TRANSPOSE || n->op == LMG_OP_RESHAPE,
-                              "%s: '%s' recomputes a %s", archs[a], n->name, lmg_op_name(n->op));
-            }
-            printf("# %s: %d recompute nodes; arena %zu bytes with, %zu without\n", archs[a], copies,
-                   arena[0], arena[1]);
-            CHECK(copies >= 4 && g[0]->n_nodes == g[1]->n_nodes + copies,
-                  "%s: %d recompute nodes, %d nodes vs %d", archs[a], copies, g[0]->n_nodes,
-                  g[1]->n_nodes);
-            CHECK(arena[0] < arena[1], "%s: arena %zu with recompute, %zu without", archs[a],
-                  arena[0], arena[1]);
-            /* Every output and every initializer (parameters and moments after AdamW). */
-            int compared = 0;
-            for (int v = 0; v < g[1]->n_values; v++) {
-                const lmg_value *val = &g[1]->values[v];
-                int wanted = val->kind == LMG_VALUE_INIT;
-                for (int k = 0; k < g[1]->n_outputs; k++) wanted |= g[1]->outputs[k] == v;
-                if (!wanted) continue;
-                int w = lmg_graph_find(g[0], val->name);
-                size_t nb = (size_t)lmg_shape_numel(&val->shape) * lmg_dtype_size(val->dtype);
-                void *x = malloc(nb + 1), *y = malloc(nb + 1);
-                if (CHECK(w >= 0 && lmg_backend_ref.read(e[0], w, x, nb) == LMG_OK &&
-                              lmg_backend_ref.read(e[1], v, y, nb) == LMG_OK,
-                          "%s: '%s' missing with recompute", archs[a], val->name))
-                    bad += !CHECK(memcmp(x, y, nb) == 0, "%s: '%s' differs with recompute",
-                                  archs[a], val->name);
-                compared++;
-                free(x);
-                free(y);
-            }
-            CHECK(compared > 20 && bad == 0, "%s: %d values compared, %d bad", archs[a], compared, bad);
+            printf("# %s: recompute nodes %d / %d / %d, arena %zu / %zu / %zu bytes (%s / %s / "
+                   "%s)\n", archs[a], copies[0], copies[1], copies[2], arena[0], arena[1],
+                   arena[2], modes[0], modes[1], modes[2]);
+            CHECK(copies[0] == 0 && copies[1] >= 4 && copies[2] > copies[1] &&
+                      g[1]->n_nodes == g[0]->n_nodes + copies[1] &&
+                      g[2]->n_nodes == g[0]->n_nodes + copies[2],
+                  "%s: %d / %d / %d recompute nodes", archs[a], copies[0], copies[1], copies[2]);
+            CHECK(arena[2] < arena[1] && arena[1] < arena[0], "%s: arena %zu / %zu / %zu",
+                  archs[a], arena[0], arena[1], arena[2]);
+            /* Every output (loss, logits, each gradient) and initializer, bit for bit. */
+            same_values(archs[a], g[0], e[0], g[1], e[1]);
+            same_values(archs[a], g[0], e[0], g[2], e[2]);
         }
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             if (e[k]) lmg_backend_ref.free(e[k]);
             lmg_graph_free(g[k]);
         }
+    }
+    test_end();
+
+    /* The training step (lmg_train_graph_build): recompute by default, off on request. */
+    test_begin("recompute: the training step recomputes by default and not with no_recompute");
+    lmg_model_config c;
+    lmg_model_config_default(&c, "gpt");
+    c.layers = 2, c.heads = 2, c.d_model = 16, c.d_ff = 32, c.vocab = 64, c.seq = 8, c.batch = 2;
+    lmg_graph *g[2] = {NULL, NULL};
+    lmg_exec *e[2] = {NULL, NULL};
+    int n_rec[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        lmg_optim_config oc;
+        lmg_optim_config_default(&oc);
+        oc.no_recompute = k;
+        if (CHECK(lmg_model_build(&c, &g[k]) == LMG_OK &&
+                      lmg_train_graph_build(g[k], "loss", &oc) == LMG_OK,
+                  "%s", lmg_last_error()))
+            e[k] = run_step(g[k]);
+        for (int i = 0; g[k] && i < g[k]->n_nodes; i++)
+            n_rec[k] += strstr(g[k]->nodes[i].name, "/recompute") != NULL;
+    }
+    if (CHECK(e[0] && e[1], "run: %s", lmg_last_error()) &&
+        CHECK(n_rec[0] > 0 && n_rec[1] == 0, "recompute nodes: %d by default, %d without", n_rec[0],
+              n_rec[1]))
+        same_values("training step", g[1], e[1], g[0], e[0]);
+    for (int k = 0; k < 2; k++) {
+        if (e[k]) lmg_backend_ref.free(e[k]);
+        lmg_graph_free(g[k]);
     }
     test_end();
 }

@@ -175,7 +175,7 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
         }
     if (s == LMG_OK) {
         drop_pass_outputs(g);
-        lmg_autodiff_opts ao = {o->no_recompute};
+        lmg_autodiff_opts ao = {.no_recompute = o->no_recompute};
         s = lmg_autodiff_with(g, loss, &ao);
     }
     char buf[512];
