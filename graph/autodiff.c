@@ -549,6 +549,6 @@ lmg_status lmg_autodiff_with(lmg_graph *g, const char *loss, const lmg_autodiff_
     free(a.spans);
     int n_forward = a.nn;
     if (s == LMG_OK) s = prune(g, a.nv, &n_forward);
-    if (s == LMG_OK && !(o && o->no_recompute)) s = lmg_graph_recompute(g, n_forward, o && o->recompute_costly);
+    if (s == LMG_OK && !(o && o->no_recompute)) s = lmg_graph_recompute(g, n_forward);
     return s;
 }

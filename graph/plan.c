@@ -65,32 +65,29 @@ static void join(planner *pl, int v, int root)
     if (p->last[v] > pl->glast[root]) pl->glast[root] = p->last[v];
 }
 
-/* The input of node n that output 0 may overwrite, or -1: any input of an elementwise op,
- * the one an LMG_INPLACE_IN<k> op names. The input's whole storage group must end its life
- * at this node and live in the arena, with the output's size and dtype. */
+/* The input of elementwise node n that output 0 may overwrite, or -1. The input's whole
+ * storage group must end its life at this node and live in the arena, with the output's size
+ * and dtype. */
 static int inplace_input(planner *pl, int node, int out)
 {
     const lmg_graph *g = pl->g;
     const lmg_plan *p = pl->p;
     const lmg_node *n = &g->nodes[node];
     const lmg_value *o = &g->values[out];
-    int elementwise = lmg_op_is(n->op, LMG_ELEMENTWISE), only = lmg_op_inplace_input(n->op);
-    if (!elementwise && only < 0) return -1;
+    if (!lmg_op_is(n->op, LMG_ELEMENTWISE)) return -1;
     for (int k = 0; k < n->n_in; k++) {
         int x = n->in[k];
-        if (x < 0 || (!elementwise && k != only)) continue;
+        if (x < 0) continue;
         int r = root_of(p, x);
         const lmg_value *xv = &g->values[x];
         if (p->region[r] != LMG_REGION_ARENA || g->values[r].kind != LMG_VALUE_NODE) continue;
         if (xv->dtype != o->dtype || !lmg_shape_equal(&xv->shape, &o->shape)) continue;
         if (pl->glast[r] != node) continue;
-        /* Another input in the same group must be read element for element too; a row-wise
-         * op promises that for input k alone. */
+        /* Another input in the same group must be read element for element too. */
         int ok = 1;
         for (int j = 0; j < n->n_in; j++)
             if (j != k && n->in[j] >= 0 && root_of(p, n->in[j]) == r &&
-                (!elementwise ||
-                 lmg_shape_numel(&g->values[n->in[j]].shape) != lmg_shape_numel(&o->shape)))
+                lmg_shape_numel(&g->values[n->in[j]].shape) != lmg_shape_numel(&o->shape))
                 ok = 0;
         if (ok) return x;
     }

@@ -281,15 +281,12 @@ LMG_API lmg_status lmg_graph_dot(const lmg_graph *g, const lmg_dot_opts *opts, c
 
 /* Append the backward pass for scalar `loss`; for every trainable parameter p a value named
  * "grad/<p>" becomes a graph output (and the loss stays one). Forward values that the
- * backward pass reads and cheap ops (Transpose, Reshape, LayerNorm, arithmetic elementwise
- * ops) make from values it reads anyway are recomputed there by nodes named "grad/<node>/recompute" instead of
+ * backward pass reads and cheap ops (elementwise, LayerNorm, Transpose, Reshape) make from
+ * values it reads anyway are recomputed there by nodes named "grad/<node>/recompute" instead of
  * kept (activation checkpointing: the same kernels on the same inputs, the same bits). */
 LMG_API lmg_status lmg_autodiff(lmg_graph *g, const char *loss);
 typedef struct lmg_autodiff_opts {
-    int no_recompute;     /* keep every forward value the backward pass reads */
-    int recompute_costly; /* also recompute elementwise ops with a transcendental or a random
-                             draw per element (Gelu, Exp, Dropout, ...): GPT-S plans 16 MiB
-                             less for about 3% more step time on a CPU device */
+    int no_recompute; /* keep every forward value the backward pass reads */
 } lmg_autodiff_opts;
 /* lmg_autodiff with options; o NULL: the defaults (recomputation on). */
 LMG_API lmg_status lmg_autodiff_with(lmg_graph *g, const char *loss, const lmg_autodiff_opts *o);

@@ -33,8 +33,6 @@ typedef lmg_status (*lmg_grad_fn)(lmg_grad_ctx *c);
 /* Op properties, the FLAGS column of ops.def. */
 #define LMG_GRAD 1u
 #define LMG_ELEMENTWISE 2u
-#define LMG_INPLACE_IN0 4u /* output 0 may be written over input 0 (see ops.def) */
-#define LMG_INPLACE_IN1 8u /* ... over input 1 */
 
 typedef struct lmg_op_info {
     const char *name;
@@ -51,9 +49,6 @@ int lmg_op_is(lmg_op op, unsigned flags);
 int lmg_op_has_rules(lmg_op op);
 /* For AdamW-like ops: the input that output `k` is written over, or -1. */
 int lmg_op_alias(lmg_op op, int k);
-/* The input that output 0 may be written over by an LMG_INPLACE_IN<k> property, or -1
- * (elementwise ops may take any input of the output's shape: see LMG_ELEMENTWISE). */
-int lmg_op_inplace_input(lmg_op op);
 
 /* Every family file defines, for each of its ops E listed in ops.def:
  *   lmg_status lmg_infer_E(const lmg_graph *, const lmg_node *, lmg_dtype *, lmg_shape *);

@@ -110,10 +110,3 @@ int lmg_op_alias(lmg_op op, int k)
     if (op == LMG_OP_ADAMW && k >= 0 && k < 3) return adamw[k];
     return -1;
 }
-
-int lmg_op_inplace_input(lmg_op op)
-{
-    if (lmg_op_is(op, LMG_INPLACE_IN0)) return 0;
-    if (lmg_op_is(op, LMG_INPLACE_IN1)) return 1;
-    return -1;
-}

@@ -7,7 +7,7 @@ import sys
 
 LINE = re.compile(r"^LMG_OP\(\s*(\w+),\s*(\w+),\s*(\d+),\s*(\d+),\s*(\d+),\s*([\w |]+?)\s*\)\s*(.*)$")
 FLAGS = {"0": set(), "1": {"LMG_GRAD"}, "LMG_GRAD": {"LMG_GRAD"},
-         "LMG_ELEMENTWISE": {"LMG_ELEMENTWISE"}, "LMG_INPLACE_IN0": set(), "LMG_INPLACE_IN1": set()}
+         "LMG_ELEMENTWISE": {"LMG_ELEMENTWISE"}}
 
 
 def flags(text, where):

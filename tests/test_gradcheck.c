@@ -249,17 +249,14 @@ static int inplace_checked[LMG_OP_COUNT];
 
 /* What ops.def's LMG_ELEMENTWISE claims and the memory planner relies on, for every input of
  * the output's size: changing its element j changes no output element but j, and with the
- * output written over it the kernel gives the same bits. An LMG_INPLACE_IN<k> op claims the
- * second part for input k alone (it reads whole rows, so no locality). */
+ * output written over it the kernel gives the same bits. */
 static void inplace_case(const lmg_case *c)
 {
-    int elementwise = lmg_op_is(c->op, LMG_ELEMENTWISE), only = lmg_op_inplace_input(c->op);
-    if (!elementwise && only < 0) return;
+    if (!lmg_op_is(c->op, LMG_ELEMENTWISE)) return;
     lmg_case_graph b;
     memset(&b, 0, sizeof b);
     char err[512] = "", tname[160];
-    snprintf(tname, sizeof tname, "%s, in place %s", elementwise ? "elementwise" : "row-wise",
-             c->name);
+    snprintf(tname, sizeof tname, "elementwise, in place %s", c->name);
     lmg_graph *g = NULL;
     float *ref = NULL, *x = NULL;
     if (lmg_case_make_inputs(c, &b, err, sizeof err) != 0 ||
@@ -286,7 +283,6 @@ static void inplace_case(const lmg_case *c)
         const lmg_tensor *t = &b.in[k];
         if (lmg_shape_numel(&t->shape) != numel || lmg_dtype_size(t->dtype) != lmg_dtype_size(yv->dtype))
             continue;
-        if (!elementwise && k != only) continue;
         if (!started++) {
             test_begin(tname);
             CHECK(ref_kernels[c->op](&ctx, n, in, out) == LMG_OK, "%s: %s", c->name, lmg_last_error());
@@ -302,7 +298,7 @@ static void inplace_case(const lmg_case *c)
         CHECK(memcmp(x, ref, bytes) == 0, "%s: the output written over input %d differs", c->name, k);
         /* Locality: perturb element j of input k (out of place), compare the rest. */
         uint32_t *y2 = malloc(bytes ? bytes : 4);
-        for (int trial = 0; elementwise && y2 && trial < 3 && numel > 1; trial++) {
+        for (int trial = 0; y2 && trial < 3 && numel > 1; trial++) {
             int64_t j = (int64_t)((uint64_t)(trial * 7919 + k * 31) % (uint64_t)numel);
             memcpy(x, t->data, bytes);
             if (t->dtype == LMG_DTYPE_I32) ((int32_t *)x)[j] ^= 1;
@@ -355,18 +351,6 @@ static void registry_checks(void)
             if (!inplace_checked[op]) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
         }
     CHECK(n_ew >= 10 && !missing[0], "%d elementwise ops; no in-place case for: %s", n_ew, missing);
-    test_end();
-
-    test_begin("every LMG_INPLACE_IN<k> op was checked in place over input k");
-    missing[0] = 0;
-    int n_rw = 0;
-    for (int op = 0; op < LMG_OP_COUNT; op++)
-        if (!lmg_op_is((lmg_op)op, LMG_ELEMENTWISE) && lmg_op_inplace_input((lmg_op)op) >= 0) {
-            n_rw++;
-            if (!inplace_checked[op]) list_add(missing, sizeof missing, lmg_op_name((lmg_op)op));
-        }
-    CHECK(n_rw >= 1 && !missing[0], "%d row-wise in-place ops; no in-place case for: %s", n_rw,
-          missing);
     test_end();
 
     test_begin("every op has a reference kernel");

@@ -593,48 +593,6 @@ static void inplace_test(void)
     test_end();
 }
 
-/* CrossEntropyGrad written over the logits it reads (LMG_INPLACE_IN1): every work-group must
- * finish reading its row before writing it, or dlogits differ from ref's. */
-static void ce_inplace_test(void)
-{
-    test_begin("opencl: CrossEntropyGrad written over its dying logits matches ref");
-    lmg_graph *g = lmg_graph_new("ce_inplace");
-    enum { N = 6, V = 300 };
-    int64_t dims[2] = {N, V}, nd = N;
-    uint64_t seed = 11;
-    static float xb[N * V];
-    int32_t tb[N];
-    for (int i = 0; i < N * V; i++) xb[i] = (float)(6.0 * rng_uniform(&seed) - 3.0);
-    for (int i = 0; i < N; i++) tb[i] = i == 2 ? -100 : (int32_t)(rng_uniform(&seed) * V);
-    int x = lmg_graph_input(g, "x", LMG_DTYPE_F32, lmg_shape_make(2, dims));
-    int t = lmg_graph_const(g, "t", LMG_DTYPE_I32, lmg_shape_make(1, &nd), tb);
-    int logits = lmg_scale(g, x, 1.5, 0.0);
-    int dloss = lmg_graph_scalar(g, 0.75f);
-    int d = lmg_graph_node(g, LMG_OP_CROSS_ENTROPY_GRAD, NULL, (int[]){dloss, logits, t}, 3, NULL,
-                           0, NULL, NULL);
-    lmg_graph_rename(g, d, "dlogits");
-    lmg_graph_add_output(g, d);
-    lmg_status s = g->status == LMG_OK ? lmg_graph_verify(g) : g->status;
-    lmg_exec *er = NULL, *eo = NULL;
-    if (s == LMG_OK) s = ref->init(g, &(lmg_exec_opts){0}, &er);
-    if (s == LMG_OK) s = ocl->init(g, &(lmg_exec_opts){0}, &eo);
-    if (s == LMG_OK) s = ref->write(er, x, xb, sizeof xb);
-    if (s == LMG_OK) s = ocl->write(eo, x, xb, sizeof xb);
-    if (s == LMG_OK) s = ref->run(er, 1);
-    if (s == LMG_OK) s = ocl->run(eo, 1);
-    static float a[N * V], b[N * V];
-    if (s == LMG_OK) s = ref->read(er, d, b, sizeof b);
-    if (s == LMG_OK) s = ocl->read(eo, d, a, sizeof a);
-    if (CHECK(s == LMG_OK, "%s", lmg_last_error())) {
-        CHECK(eo->alias[d] == logits, "dlogits does not take the logits' storage");
-        compare("CrossEntropyGrad in place", &g->values[d], a, b, 0, NMSE_TOL);
-    }
-    ocl->free(eo);
-    ref->free(er);
-    lmg_graph_free(g);
-    test_end();
-}
-
 /* ---- whole training steps of tiny models ------------------------------------------ */
 
 /* Feed every input of a training graph: ids (and targets) from a fixed stream that changes
@@ -817,7 +775,6 @@ int main(int argc, char **argv)
         canary_test();
         adamw_fusion_test();
         inplace_test();
-        ce_inplace_test();
         model_step_test("gpt");
         model_step_test("bert");
     }
