@@ -549,6 +549,12 @@ lmg_status lmg_autodiff_with(lmg_graph *g, const char *loss, const lmg_autodiff_
     free(a.spans);
     int n_forward = a.nn;
     if (s == LMG_OK) s = prune(g, a.nv, &n_forward);
-    if (s == LMG_OK && !(o && o->no_recompute)) s = lmg_graph_recompute(g, n_forward);
+    if (s == LMG_OK && !(o && o->no_recompute)) {
+        /* On failure (out of memory) the copies made so far go: the graph stays a whole
+         * training graph without recomputation. */
+        int nv = g->n_values, nn = g->n_nodes;
+        s = lmg_graph_recompute(g, n_forward);
+        if (s != LMG_OK) rollback(g, nv, nn, g->n_outputs);
+    }
     return s;
 }

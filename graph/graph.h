@@ -22,7 +22,8 @@ int lmg_graph_add_value(lmg_graph *g, const char *name, lmg_value_kind kind,
  * (elementwise, LayerNorm, Transpose, Reshape) make from values the backward pass reads anyway
  * is made again by nodes "grad/<node>/recompute" placed just before its first backward
  * reader, which then read the copy: the same kernels on the same inputs, so the same bits,
- * and the original dies with its last forward reader. */
+ * and the original dies with its last forward reader. On failure the graph keeps its nodes
+ * and values but may have gained unused copies at the end. */
 lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward);
 
 /* ---- named dimensions (graph/dims.c) ----------------------------------------------- */

@@ -102,7 +102,6 @@ static void adopt(planner *pl, int r, int y)
     lmg_plan *p = pl->p;
     for (int v = 0; v < pl->g->n_values; v++)
         if (v == r || p->alias[v] == r) join(pl, v, y);
-    if (pl->gfirst[r] < pl->gfirst[y]) pl->gfirst[y] = pl->gfirst[r];
 }
 
 /* One pass of alias decisions over the node order. Returns the first Reshape view that an
@@ -167,13 +166,12 @@ static int alias_pass(planner *pl)
 
 /* Greedy by size with best fit (TFLite's GreedyBySize): the largest group first, each put in
  * the smallest gap left between the groups already placed that overlap it in time. */
-struct item {
+typedef struct item {
     int root;
     size_t size;
     int first, last;
     size_t off;
-};
-typedef struct item item;
+} item;
 
 static int item_by_size(const void *a, const void *b)
 {

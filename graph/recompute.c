@@ -27,9 +27,9 @@ typedef struct rc {
 
 /* Worth running twice: elementwise ops, LayerNorm and data movement. Matrix products,
  * attention and reductions never run twice, so the step's time barely changes. On GPT-S
- * (PoCL) the copies take 3.4% of the step's device time and save 35 MiB; writing dlogits
- * over the logits instead would have saved 16 MiB for more time (7.5 ms against the GELU
- * copies' 4 ms, measured): the CrossEntropyGrad kernel slows down in place. */
+ * (PoCL) the copies take 3.4% of the step's device time and save 29 MiB; writing dlogits
+ * over the logits instead of copying the GELUs would save the same 16 MiB for more time
+ * (7.5 ms against 3.5 ms per step, measured): the CrossEntropyGrad kernel slows down in place. */
 static int cheap(lmg_op op)
 {
     return lmg_op_is(op, LMG_ELEMENTWISE) || op == LMG_OP_LAYER_NORM ||
@@ -59,12 +59,12 @@ static int buildable(const rc *r, int x, int depth)
 static void choose(rc *r)
 {
     lmg_graph *g = r->g;
+    for (int i = 0; i < r->nf; i++) r->pos[i] = -1;
     unsigned char *is_out = calloc((size_t)g->n_values + 1, 1);
     if (!is_out) return; /* nothing chosen: the graph stays as it is */
     for (int k = 0; k < g->n_outputs; k++) is_out[g->outputs[k]] = 1;
     for (int i = 0; i < r->nf; i++) {
         const lmg_node *n = &g->nodes[i];
-        r->pos[i] = -1;
         if (!cheap(n->op)) continue;
         int ok = 1;
         for (int k = 0; k < n->n_in && ok; k++)
@@ -171,13 +171,20 @@ static lmg_status copy_of(rc *r, int y, int p, int *out)
     return LMG_OK;
 }
 
-/* Put the appended nodes [nn, n_nodes) before the backward nodes they serve. */
-static lmg_status reorder(rc *r, int nn)
+/* Backward nodes read the copies, and the appended nodes [nn, n_nodes) move before the
+ * backward nodes they serve. Nothing changes unless all of it can. */
+static lmg_status rewire(rc *r, int nn, int nv)
 {
     lmg_graph *g = r->g;
     int total = g->n_nodes;
     lmg_node *nodes = malloc(((size_t)total + 1) * sizeof *nodes);
     if (!nodes) return lmg_error(LMG_ERR_NOMEM, "recompute: out of memory");
+    for (int i = r->nf; i < nn; i++) {
+        lmg_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && n->in[k] < nv && r->chosen[n->in[k]] && r->final[n->in[k]] >= 0)
+                n->in[k] = r->final[n->in[k]];
+    }
     int m = 0;
     for (int i = 0; i < nn; i++) {
         for (int j = 0; j < r->n_at; j++)
@@ -245,15 +252,7 @@ lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward)
         if (need) s = emit(&r, f, p);
     }
     free(todo);
-    if (s == LMG_OK && g->n_nodes > nn) {
-        for (int i = n_forward; i < nn; i++) {
-            lmg_node *n = &g->nodes[i];
-            for (int k = 0; k < n->n_in; k++)
-                if (n->in[k] >= 0 && n->in[k] < nv && r.chosen[n->in[k]] && r.final[n->in[k]] >= 0)
-                    n->in[k] = r.final[n->in[k]];
-        }
-        s = reorder(&r, nn);
-    }
+    if (s == LMG_OK && g->n_nodes > nn) s = rewire(&r, nn, nv);
     free(r.first_bw);
     free(r.chosen);
     free(r.pos);
