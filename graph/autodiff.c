@@ -64,7 +64,7 @@ static int node_updates_state(const lmg_node *n)
 /* Drop every node no output needs (a node that writes over one of its inputs is state and
  * always stays) and the node values that go with them. Initializers with an id at or above
  * `first_removable_init` are dropped too when unused: autodiff's own constants. */
-static lmg_status prune(lmg_graph *g, int first_removable_init)
+static lmg_status prune(lmg_graph *g, int first_removable_init, int *n_forward)
 {
     int nv = g->n_values, nn = g->n_nodes;
     unsigned char *need = calloc((size_t)nv + 1, 1);
@@ -103,6 +103,12 @@ static lmg_status prune(lmg_graph *g, int first_removable_init)
     }
     int n2 = 0;
     for (int i = 0; i < nn; i++) nmap[i] = live[i] ? n2++ : -1;
+    /* The nodes that stay of the first *n_forward. */
+    if (n_forward) {
+        int f = 0;
+        for (int i = 0; i < *n_forward && i < nn; i++) f += live[i];
+        *n_forward = f;
+    }
 
     for (int v = 0; v < nv; v++) {
         if (vmap[v] < 0) {
@@ -145,7 +151,7 @@ static lmg_status prune(lmg_graph *g, int first_removable_init)
 lmg_status lmg_graph_prune(lmg_graph *g)
 {
     if (!g) return lmg_error(LMG_ERR_ARG, "prune: no graph");
-    return prune(g, INT_MAX);
+    return prune(g, INT_MAX, NULL);
 }
 
 /* ---- autodiff ---------------------------------------------------------------------- */
@@ -499,6 +505,11 @@ static lmg_status ensure_sorted(lmg_graph *g)
 
 lmg_status lmg_autodiff(lmg_graph *g, const char *loss)
 {
+    return lmg_autodiff_with(g, loss, NULL);
+}
+
+lmg_status lmg_autodiff_with(lmg_graph *g, const char *loss, const lmg_autodiff_opts *o)
+{
     if (!g) return lmg_error(LMG_ERR_ARG, "autodiff: no graph");
     if (!loss || !*loss) return lmg_error(LMG_ERR_ARG, "autodiff: no loss value named");
     if (g->status != LMG_OK)
@@ -536,6 +547,14 @@ lmg_status lmg_autodiff(lmg_graph *g, const char *loss)
     free(a.grad);
     free(a.pgrad);
     free(a.spans);
-    if (s == LMG_OK) s = prune(g, a.nv);
+    int n_forward = a.nn;
+    if (s == LMG_OK) s = prune(g, a.nv, &n_forward);
+    if (s == LMG_OK && !(o && o->no_recompute)) {
+        /* On failure (out of memory) the copies made so far go: the graph stays a whole
+         * training graph without recomputation. */
+        int nv = g->n_values, nn = g->n_nodes;
+        s = lmg_graph_recompute(g, n_forward);
+        if (s != LMG_OK) rollback(g, nv, nn, g->n_outputs);
+    }
     return s;
 }

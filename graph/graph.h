@@ -20,6 +20,15 @@ int lmg_graph_add_value(lmg_graph *g, const char *name, lmg_value_kind kind,
  * value named grad/..., or reading what such a node computed (graph/cost.c). */
 lmg_status lmg_graph_mark_backward(const lmg_graph *g, unsigned char *bwd);
 
+/* Activation recomputation (graph/recompute.c): nodes [0, n_forward) are a forward pass and
+ * the rest a backward pass reading some of its values. Each such value that cheap ops
+ * (elementwise, LayerNorm, Transpose, Reshape) make from values the backward pass reads anyway
+ * is made again by nodes "grad/<node>/recompute" placed just before its first backward
+ * reader, which then read the copy: the same kernels on the same inputs, so the same bits,
+ * and the original dies with its last forward reader. On failure the graph keeps its nodes
+ * and values but may have gained unused copies at the end. */
+lmg_status lmg_graph_recompute(lmg_graph *g, int n_forward);
+
 /* ---- named dimensions (graph/dims.c) ----------------------------------------------- */
 /* A graph may declare sizes by name (`f32[B,T,V]`) so one file serves every model size.
  * The sizes are bound when the graph meets concrete shapes (a model it is linked to, or

@@ -17,6 +17,9 @@ typedef struct planner {
     int *gfirst, *glast;          /* per root: union of the members' lifetimes */
     unsigned char *no_view;       /* per value: a Reshape that must copy (found by a conflict) */
     unsigned char *fixed;         /* per value: region decided before aliasing (GRADS) */
+    int *adam_m, *adam_v;         /* per parameter: its AdamW moments, or -1 */
+    struct item *items;           /* arena packing: one per storage group in the arena */
+    int n_items;
 } planner;
 
 static size_t round_up(size_t n, size_t a)
@@ -62,14 +65,16 @@ static void join(planner *pl, int v, int root)
     if (p->last[v] > pl->glast[root]) pl->glast[root] = p->last[v];
 }
 
-/* The input of node n that output 0 may overwrite, or -1. The input's whole storage group
- * must end its life at this node and live in the arena, with the output's size and dtype. */
+/* The input of elementwise node n that output 0 may overwrite, or -1. The input's whole
+ * storage group must end its life at this node and live in the arena, with the output's size
+ * and dtype. */
 static int inplace_input(planner *pl, int node, int out)
 {
     const lmg_graph *g = pl->g;
     const lmg_plan *p = pl->p;
     const lmg_node *n = &g->nodes[node];
     const lmg_value *o = &g->values[out];
+    if (!lmg_op_is(n->op, LMG_ELEMENTWISE)) return -1;
     for (int k = 0; k < n->n_in; k++) {
         int x = n->in[k];
         if (x < 0) continue;
@@ -87,6 +92,16 @@ static int inplace_input(planner *pl, int node, int out)
         if (ok) return x;
     }
     return -1;
+}
+
+/* The whole storage group of r moves into the bytes of y, a gradient in its fixed region that
+ * an in-place op writes over r: a partial gradient (the tied embedding's product, a first
+ * micro-batch's) then waits in its final place instead of the arena. */
+static void adopt(planner *pl, int r, int y)
+{
+    lmg_plan *p = pl->p;
+    for (int v = 0; v < pl->g->n_values; v++)
+        if (v == r || p->alias[v] == r) join(pl, v, y);
 }
 
 /* One pass of alias decisions over the node order. Returns the first Reshape view that an
@@ -111,13 +126,17 @@ static int alias_pass(planner *pl)
                 join(pl, y, root_of(p, n->in[a]));
                 continue;
             }
-            if (pl->fixed[y]) continue;
+            if (pl->fixed[y]) {
+                int x = !pl->keep_all && k == 0 && n->n_out == 1 ? inplace_input(pl, i, y) : -1;
+                if (x >= 0) adopt(pl, root_of(p, x), y);
+                continue;
+            }
             if (n->op == LMG_OP_RESHAPE && n->in[0] >= 0 && !pl->no_view[y] &&
                 value_bytes(&g->values[n->in[0]]) == value_bytes(&g->values[y])) {
                 join(pl, y, root_of(p, n->in[0]));
                 continue;
             }
-            if (!pl->keep_all && k == 0 && n->n_out == 1 && lmg_op_is(n->op, LMG_ELEMENTWISE)) {
+            if (!pl->keep_all && k == 0 && n->n_out == 1) {
                 int x = inplace_input(pl, i, y);
                 if (x >= 0) join(pl, y, root_of(p, x));
             }
@@ -210,10 +229,11 @@ static lmg_status assign_offsets(item *it, int n, size_t *arena)
 
 /* Parameters in graph order; their gradients and AdamW moments mirror the same offsets, so
  * element i of the flat parameter block pairs with element i of grads, m and v. */
-static void lay_out_persistent(planner *pl, const int *adam_m, const int *adam_v)
+static void lay_out_persistent(planner *pl)
 {
     const lmg_graph *g = pl->g;
     lmg_plan *p = pl->p;
+    const int *adam_m = pl->adam_m, *adam_v = pl->adam_v;
     size_t off[LMG_REGION_COUNT] = {0};
     for (int v = 0; v < g->n_values; v++) {
         if (p->alias[v] >= 0 || p->region[v] != LMG_REGION_PARAMS) continue;
@@ -270,20 +290,12 @@ static void lay_out_persistent(planner *pl, const int *adam_m, const int *adam_v
     for (int r = 1; r < LMG_REGION_COUNT; r++) p->region_bytes[r] = off[r];
 }
 
-lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_plan **out)
+/* ---- the phases of lmg_plan_build ---------------------------------------------------- */
+
+static lmg_status plan_alloc(planner *pl, int nv)
 {
-    *out = NULL;
-    if (!g) return lmg_error(LMG_ERR_ARG, "memory plan: no graph");
-    LMG_TRY(lmg_graph_check_bound(g, "a memory plan"));
-    size_t align = opts && opts->alignment ? opts->alignment : 64;
-    if (align & (align - 1))
-        return lmg_error(LMG_ERR_ARG, "memory plan: alignment %zu is not a power of two", align);
-    int nv = g->n_values, nn = g->n_nodes;
     lmg_plan *p = calloc(1, sizeof *p);
-    planner pl = {g, p, align, opts ? opts->keep_all : 0, NULL, NULL, NULL, NULL};
-    int *adam_m = NULL, *adam_v = NULL;
-    item *it = NULL;
-    lmg_status s = LMG_OK;
+    pl->p = p;
     size_t n1 = (size_t)nv + 1;
     if (p) {
         p->n_values = nv;
@@ -294,50 +306,82 @@ lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_pla
         p->first = calloc(n1, sizeof *p->first);
         p->last = calloc(n1, sizeof *p->last);
     }
-    pl.gfirst = calloc(n1, sizeof *pl.gfirst);
-    pl.glast = calloc(n1, sizeof *pl.glast);
-    pl.no_view = calloc(n1, 1);
-    pl.fixed = calloc(n1, 1);
-    adam_m = malloc(n1 * sizeof *adam_m);
-    adam_v = malloc(n1 * sizeof *adam_v);
-    it = calloc(n1, sizeof *it);
+    pl->gfirst = calloc(n1, sizeof *pl->gfirst);
+    pl->glast = calloc(n1, sizeof *pl->glast);
+    pl->no_view = calloc(n1, 1);
+    pl->fixed = calloc(n1, 1);
+    pl->adam_m = malloc(n1 * sizeof *pl->adam_m);
+    pl->adam_v = malloc(n1 * sizeof *pl->adam_v);
+    pl->items = calloc(n1, sizeof *pl->items);
     if (!p || !p->region || !p->offset || !p->alias || !p->bytes || !p->first || !p->last ||
-        !pl.gfirst || !pl.glast || !pl.no_view || !pl.fixed || !adam_m || !adam_v || !it) {
-        s = lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
-        goto done;
-    }
+        !pl->gfirst || !pl->glast || !pl->no_view || !pl->fixed || !pl->adam_m || !pl->adam_v ||
+        !pl->items)
+        return lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
+    return LMG_OK;
+}
 
-    /* Liveness: a value lives from its producer to its last consumer; outputs to the end.
-     * Initializers and inputs live from before the first node (-1). */
-    for (int v = 0; v < nv; v++) {
+static void planner_free(planner *pl)
+{
+    free(pl->gfirst);
+    free(pl->glast);
+    free(pl->no_view);
+    free(pl->fixed);
+    free(pl->adam_m);
+    free(pl->adam_v);
+    free(pl->items);
+}
+
+/* Checks: every computed value has a producer, and nodes read only values made before. */
+static lmg_status check_order(const lmg_graph *g)
+{
+    for (int v = 0; v < g->n_values; v++) {
         const lmg_value *val = &g->values[v];
-        p->bytes[v] = value_bytes(val);
-        p->first[v] = val->kind == LMG_VALUE_NODE ? val->producer : -1;
-        p->last[v] = p->first[v];
-        adam_m[v] = adam_v[v] = -1;
-        if (val->kind == LMG_VALUE_NODE && (val->producer < 0 || val->producer >= nn)) {
-            s = lmg_error(LMG_ERR_INVALID, "memory plan: value '%s' has no producer", val->name);
-            goto done;
-        }
+        if (val->kind == LMG_VALUE_NODE && (val->producer < 0 || val->producer >= g->n_nodes))
+            return lmg_error(LMG_ERR_INVALID, "memory plan: value '%s' has no producer", val->name);
     }
-    for (int i = 0; i < nn; i++) {
+    for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         for (int k = 0; k < n->n_in; k++) {
             int x = n->in[k];
             if (x < 0) continue;
-            if (x >= nv || (g->values[x].kind == LMG_VALUE_NODE && g->values[x].producer >= i)) {
-                s = lmg_error(LMG_ERR_INVALID,
-                              "memory plan: node '%s' reads a value made later (nodes not in "
-                              "topological order)", n->name);
-                goto done;
-            }
-            if (i > p->last[x]) p->last[x] = i;
+            if (x >= g->n_values ||
+                (g->values[x].kind == LMG_VALUE_NODE && g->values[x].producer >= i))
+                return lmg_error(LMG_ERR_INVALID,
+                                 "memory plan: node '%s' reads a value made later (nodes not in "
+                                 "topological order)", n->name);
         }
     }
-    for (int k = 0; k < g->n_outputs; k++) p->last[g->outputs[k]] = nn;
+    return LMG_OK;
+}
 
-    /* Regions. */
-    for (int i = 0; i < nn; i++) {
+/* Lifetimes: a value lives from its producer to its last consumer; outputs to the end.
+ * Initializers and inputs live from before the first node (-1). */
+static void find_lifetimes(planner *pl)
+{
+    const lmg_graph *g = pl->g;
+    lmg_plan *p = pl->p;
+    for (int v = 0; v < g->n_values; v++) {
+        const lmg_value *val = &g->values[v];
+        p->bytes[v] = value_bytes(val);
+        p->first[v] = val->kind == LMG_VALUE_NODE ? val->producer : -1;
+        p->last[v] = p->first[v];
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lmg_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && i > p->last[n->in[k]]) p->last[n->in[k]] = i;
+    }
+    for (int k = 0; k < g->n_outputs; k++) p->last[g->outputs[k]] = g->n_nodes;
+}
+
+/* Fixed regions: AdamW moments, inputs, parameters, constants, and the parameters'
+ * gradients among the outputs; everything else starts in the arena. */
+static void fix_regions(planner *pl)
+{
+    const lmg_graph *g = pl->g;
+    lmg_plan *p = pl->p;
+    for (int v = 0; v < g->n_values; v++) pl->adam_m[v] = pl->adam_v[v] = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         if (n->op != LMG_OP_ADAMW || n->n_in < 4 || n->in[0] < 0) continue;
         int param = n->in[0];
@@ -345,11 +389,11 @@ lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_pla
             int st = n->in[k];
             if (st >= 0 && g->values[st].kind == LMG_VALUE_INIT && !g->values[st].trainable) {
                 p->region[st] = LMG_REGION_STATE;
-                (k == 2 ? adam_m : adam_v)[param] = st;
+                (k == 2 ? pl->adam_m : pl->adam_v)[param] = st;
             }
         }
     }
-    for (int v = 0; v < nv; v++) {
+    for (int v = 0; v < g->n_values; v++) {
         const lmg_value *val = &g->values[v];
         if (val->kind == LMG_VALUE_INPUT) p->region[v] = LMG_REGION_INPUTS;
         else if (val->kind == LMG_VALUE_INIT && val->trainable) p->region[v] = LMG_REGION_PARAMS;
@@ -364,45 +408,51 @@ lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_pla
         if (param < 0 || g->values[param].kind != LMG_VALUE_INIT || !g->values[param].trainable)
             continue;
         p->region[v] = LMG_REGION_GRADS;
-        pl.fixed[v] = 1;
+        pl->fixed[v] = 1;
     }
+}
 
-    /* Aliases; undo a view that an in-place update would clobber, and try again. */
+/* In-place and alias decisions; undo a view that an in-place update would clobber, and try
+ * again (each round turns one more view into a copy, so this ends). */
+static lmg_status decide_aliases(planner *pl)
+{
     for (int round = 0;; round++) {
-        int bad = alias_pass(&pl);
-        if (bad < 0) break;
-        if (round > nv) {
-            s = lmg_error(LMG_ERR_INVALID, "memory plan: aliasing does not settle");
-            goto done;
-        }
-        pl.no_view[bad] = 1;
+        int bad = alias_pass(pl);
+        if (bad < 0) return LMG_OK;
+        if (round > pl->g->n_values)
+            return lmg_error(LMG_ERR_INVALID, "memory plan: aliasing does not settle");
+        pl->no_view[bad] = 1;
     }
+}
 
-    /* Arena: one item per root; the lower bound is the largest live sum. */
+/* The arena: one item per storage group, its lower bound (the largest live sum over the
+ * node order), and offsets (greedy by size, or one after another with keep_all). */
+static lmg_status pack_arena(planner *pl)
+{
+    const lmg_graph *g = pl->g;
+    lmg_plan *p = pl->p;
+    int nn = g->n_nodes;
+    item *it = pl->items;
     int n_items = 0;
-    for (int v = 0; v < nv; v++) {
+    for (int v = 0; v < g->n_values; v++) {
         if (p->alias[v] >= 0 || p->region[v] != LMG_REGION_ARENA || p->bytes[v] == 0) continue;
-        it[n_items++] = (item){v, round_up(p->bytes[v], align), pl.gfirst[v], pl.glast[v], 0};
+        it[n_items++] = (item){v, round_up(p->bytes[v], pl->align), pl->gfirst[v], pl->glast[v], 0};
     }
-    {
-        long long *diff = calloc((size_t)nn + 3, sizeof *diff);
-        if (!diff) {
-            s = lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
-            goto done;
-        }
-        for (int i = 0; i < n_items; i++) {
-            diff[it[i].first] += (long long)p->bytes[it[i].root];
-            diff[it[i].last + 1] -= (long long)p->bytes[it[i].root];
-        }
-        long long live = 0, best = 0;
-        for (int t = 0; t <= nn; t++) {
-            live += diff[t];
-            if (live > best) best = live;
-        }
-        free(diff);
-        p->lower_bound = (size_t)best;
+    pl->n_items = n_items;
+    long long *diff = calloc((size_t)nn + 3, sizeof *diff);
+    if (!diff) return lmg_error(LMG_ERR_NOMEM, "memory plan: out of memory");
+    for (int i = 0; i < n_items; i++) {
+        diff[it[i].first] += (long long)p->bytes[it[i].root];
+        diff[it[i].last + 1] -= (long long)p->bytes[it[i].root];
     }
-    if (pl.keep_all) {
+    long long live = 0, best = 0;
+    for (int t = 0; t <= nn; t++) {
+        live += diff[t];
+        if (live > best) best = live;
+    }
+    free(diff);
+    p->lower_bound = (size_t)best;
+    if (pl->keep_all) {
         size_t off = 0;
         for (int i = 0; i < n_items; i++) {
             it[i].off = off;
@@ -410,33 +460,56 @@ lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_pla
         }
         p->region_bytes[LMG_REGION_ARENA] = off;
     } else {
-        s = assign_offsets(it, n_items, &p->region_bytes[LMG_REGION_ARENA]);
-        if (s != LMG_OK) goto done;
+        LMG_TRY(assign_offsets(it, n_items, &p->region_bytes[LMG_REGION_ARENA]));
     }
     for (int i = 0; i < n_items; i++) p->offset[it[i].root] = it[i].off;
+    return LMG_OK;
+}
 
-    lay_out_persistent(&pl, adam_m, adam_v);
-    for (int v = 0; v < nv; v++)
+/* Every alias takes its root's place; the peak is the sum of the regions. */
+static void finish(planner *pl)
+{
+    lmg_plan *p = pl->p;
+    for (int v = 0; v < p->n_values; v++)
         if (p->alias[v] >= 0) {
             p->region[v] = p->region[p->alias[v]];
             p->offset[v] = p->offset[p->alias[v]];
         }
     p->peak = 0;
     for (int r = 0; r < LMG_REGION_COUNT; r++) p->peak += p->region_bytes[r];
+}
 
-done:
-    free(pl.gfirst);
-    free(pl.glast);
-    free(pl.no_view);
-    free(pl.fixed);
-    free(adam_m);
-    free(adam_v);
-    free(it);
+lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_plan **out)
+{
+    *out = NULL;
+    if (!g) return lmg_error(LMG_ERR_ARG, "memory plan: no graph");
+    LMG_TRY(lmg_graph_check_bound(g, "a memory plan"));
+    size_t align = opts && opts->alignment ? opts->alignment : 64;
+    if (align & (align - 1))
+        return lmg_error(LMG_ERR_ARG, "memory plan: alignment %zu is not a power of two", align);
+    planner pl;
+    memset(&pl, 0, sizeof pl);
+    pl.g = g;
+    pl.align = align;
+    pl.keep_all = opts ? opts->keep_all : 0;
+    lmg_status s = plan_alloc(&pl, g->n_values);
+    if (s == LMG_OK) s = check_order(g);
+    if (s == LMG_OK) {
+        find_lifetimes(&pl);
+        fix_regions(&pl);
+        s = decide_aliases(&pl);
+    }
+    if (s == LMG_OK) s = pack_arena(&pl);
+    if (s == LMG_OK) {
+        lay_out_persistent(&pl);
+        finish(&pl);
+    }
+    planner_free(&pl);
     if (s != LMG_OK) {
-        lmg_plan_free(p);
+        lmg_plan_free(pl.p);
         return s;
     }
-    *out = p;
+    *out = pl.p;
     return LMG_OK;
 }
 
@@ -477,6 +550,69 @@ static void bprintf(buf *b, const char *fmt, ...)
     }
 }
 
+static int by_bytes_desc(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b; /* pairs (bytes, value) */
+    if (x[0] != y[0]) return x[0] < y[0] ? 1 : -1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The storage groups live at the node where the arena's live total peaks: what a smaller
+ * plan has to cut. */
+static void print_peak(buf *b, const lmg_graph *g, const lmg_plan *p)
+{
+    int nv = g->n_values, nn = g->n_nodes;
+    int *gf = malloc(((size_t)nv + 1) * sizeof *gf), *gl = malloc(((size_t)nv + 1) * sizeof *gl);
+    long long *diff = calloc((size_t)nn + 3, sizeof *diff);
+    size_t *rows = malloc(((size_t)nv + 1) * 2 * sizeof *rows);
+    if (!gf || !gl || !diff || !rows) {
+        b->oom = 1;
+        free(gf), free(gl), free(diff), free(rows);
+        return;
+    }
+    for (int v = 0; v < nv; v++) gf[v] = p->first[v], gl[v] = p->last[v];
+    for (int v = 0; v < nv; v++) {
+        int r = p->alias[v];
+        if (r < 0) continue;
+        if (p->first[v] < gf[r]) gf[r] = p->first[v];
+        if (p->last[v] > gl[r]) gl[r] = p->last[v];
+    }
+    for (int v = 0; v < nv; v++) {
+        if (p->alias[v] >= 0 || p->region[v] != LMG_REGION_ARENA || p->bytes[v] == 0) continue;
+        diff[gf[v] < 0 ? 0 : gf[v]] += (long long)p->bytes[v];
+        diff[gl[v] + 1] -= (long long)p->bytes[v];
+    }
+    long long live = 0, best = 0;
+    int at = -1;
+    for (int t = 0; t <= nn; t++) {
+        live += diff[t];
+        if (live > best) best = live, at = t;
+    }
+    if (at >= 0) {
+        int n_rows = 0;
+        for (int v = 0; v < nv; v++)
+            if (p->alias[v] < 0 && p->region[v] == LMG_REGION_ARENA && p->bytes[v] > 0 &&
+                gf[v] <= at && gl[v] >= at) {
+                rows[2 * n_rows] = p->bytes[v];
+                rows[2 * n_rows + 1] = (size_t)v;
+                n_rows++;
+            }
+        qsort(rows, (size_t)n_rows, 2 * sizeof *rows, by_bytes_desc);
+        bprintf(b, "\narena peak at node %d '%s' (%s): %.2f MiB live in %d storage groups\n",
+                at, at < nn ? g->nodes[at].name : "(end)", at < nn ? lmg_op_name(g->nodes[at].op) : "-",
+                (double)best / (1024.0 * 1024.0), n_rows);
+        bprintf(b, "%12s %6s %6s  %s\n", "bytes", "first", "last", "value (the group's owner)");
+        for (int i = 0; i < n_rows; i++) {
+            int v = (int)rows[2 * i + 1];
+            char last[16];
+            if (gl[v] >= nn) snprintf(last, sizeof last, "end");
+            else snprintf(last, sizeof last, "%d", gl[v]);
+            bprintf(b, "%12zu %6d %6s  %s\n", rows[2 * i], gf[v], last, g->values[v].name);
+        }
+    }
+    free(gf), free(gl), free(diff), free(rows);
+}
+
 lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, char **text)
 {
     *text = NULL;
@@ -509,6 +645,7 @@ lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, cha
             bprintf(&b, "\n");
         }
     }
+    if (values) print_peak(&b, g, p);
     if (b.oom) {
         free(b.s);
         return lmg_error(LMG_ERR_NOMEM, "plan print: out of memory");

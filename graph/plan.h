@@ -43,7 +43,8 @@ lmg_status lmg_plan_build(const lmg_graph *g, const lmg_plan_opts *opts, lmg_pla
 void lmg_plan_free(lmg_plan *p); /* free(NULL) is a no-op */
 
 /* A human table: one line per region, then (values != 0) one line per value with region,
- * offset, bytes, lifetime and alias. Returns a malloc'd string. */
+ * offset, bytes, lifetime and alias, and the storage groups live at the arena's peak.
+ * Returns a malloc'd string. */
 lmg_status lmg_plan_print(const lmg_graph *g, const lmg_plan *p, int values, char **text);
 const char *lmg_region_name(lmg_region r); /* "arena", "params", ... */
 

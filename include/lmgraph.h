@@ -303,8 +303,16 @@ typedef struct lmg_graph_flops {
 LMG_API lmg_status lmg_graph_count_flops(const lmg_graph *g, lmg_graph_flops *f);
 
 /* Append the backward pass for scalar `loss`; for every trainable parameter p a value named
- * "grad/<p>" becomes a graph output (and the loss stays one). */
+ * "grad/<p>" becomes a graph output (and the loss stays one). Forward values that the
+ * backward pass reads and cheap ops (elementwise, LayerNorm, Transpose, Reshape) make from
+ * values it reads anyway are recomputed there by nodes named "grad/<node>/recompute" instead of
+ * kept (activation checkpointing: the same kernels on the same inputs, the same bits). */
 LMG_API lmg_status lmg_autodiff(lmg_graph *g, const char *loss);
+typedef struct lmg_autodiff_opts {
+    int no_recompute; /* keep every forward value the backward pass reads */
+} lmg_autodiff_opts;
+/* lmg_autodiff with options; o NULL: the defaults (recomputation on). */
+LMG_API lmg_status lmg_autodiff_with(lmg_graph *g, const char *loss, const lmg_autodiff_opts *o);
 /* Drop nodes and values no output (or aliased state update) needs. */
 LMG_API lmg_status lmg_graph_prune(lmg_graph *g);
 
@@ -422,10 +430,11 @@ typedef struct lmg_optim_config {
     double clip;          /* global gradient norm limit; <= 0: no clipping */
     int ranks;            /* data-parallel ranks (mpirun); > 1 averages every gradient over
                              them with an AllReduce node before clipping (0 and 1: one rank) */
+    int no_recompute;     /* keep every activation the backward pass reads (lmg_autodiff_opts) */
 } lmg_optim_config;
 
 /* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1,
- * one rank. */
+ * one rank, recomputation on. */
 LMG_API void lmg_optim_config_default(lmg_optim_config *o);
 /* The learning rate of 1-based step `step`. */
 LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
@@ -436,6 +445,8 @@ LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
  * "adam.m/<p>", "adam.v/<p>" (zero, non-trainable initializers). New inputs: "lr" f32[]
  * (fed per step from lmg_lr_at) and "step" i32[] (1-based). Hyper-parameters are recorded
  * in the metadata ("optim.*"). One backend run of the result is one training step.
+ * The model's pass values "logits" and "hidden" stop being outputs (no step reads them), so
+ * their memory is reused within the step.
  * Data parallelism (o->ranks > 1): the rank's own gradient becomes "grad.local/<p>" and
  * "grad/<p>" its mean over the ranks (node "allreduce/<p>"), which clipping and AdamW read,
  * so every rank applies the same update; "optim.ranks" records the number. */

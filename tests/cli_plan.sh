@@ -40,6 +40,10 @@ check "Gelu runs in place too" grep -q " g  (shares 'mm')" "$tmp/out"
 check "Softmax does not run in place" grep -q " s\$" "$tmp/out"
 check "the parameter sits in params" grep -Eq "^1 +params +0 +256 +start +0 +w\$" "$tmp/out"
 check "the output lives to the end" grep -Eq " end +loss\$" "$tmp/out"
+check "the arena's peak is at Softmax, with two storage groups live" \
+    grep -q "^arena peak at node 3 's' (Softmax): .* in 2 storage groups" "$tmp/out"
+check "the peak lists the in-place chain's owner and Softmax's output" \
+    sh -c "grep -Eq '^ +128 +0 +3 +mm\$' '$tmp/out' && grep -Eq '^ +128 +3 +4 +s\$' '$tmp/out'"
 
 "$lmg" plan "$tmp/g.lmgt" --values --keep-all >"$tmp/out" 2>"$tmp/err"
 check "keep-all plan exits 0" test $? -eq 0

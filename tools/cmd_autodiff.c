@@ -30,23 +30,30 @@ int lmg_cmd_autodiff(int argc, char **argv)
     const char *in = NULL, *out = NULL, *loss = NULL;
     long long ext = 0;
     int quiet = 0, rc;
+    lmg_autodiff_opts ao = {0};
     cli_opt opts[] = {
         CLI_STR("--loss", NULL, "NAME", &loss, "the value to differentiate", .flags = CLI_REQUIRED),
         CLI_STR("--output", "-o", "PATH", &out, "where to write the training graph", .flags = CLI_REQUIRED),
         CLI_INT("--external-min-bytes", "N", &ext, 0, (double)(1LL << 50),
                 "store tensors of at least N bytes in a .safetensors\n"
                 "file beside a .pb output (default 0: never)"),
+        CLI_FLAG("--no-recompute", NULL, &ao.no_recompute,
+                 "keep every forward value the backward pass reads"),
         CLI_FLAG("--quiet", "-q", &quiet, "print nothing on success"),
         CLI_POS("input graph", &in, .flags = CLI_REQUIRED),
         CLI_OPT_END,
     };
     cli_spec spec = {
         .cmd = CMD,
-        .usage = "lmg autodiff FORWARD --loss NAME -o TRAIN [--external-min-bytes N]",
+        .usage = "lmg autodiff FORWARD --loss NAME -o TRAIN [--no-recompute]\n"
+                 "             [--external-min-bytes N]",
         .about = "Differentiate the forward graph FORWARD (.pb or .lmgt) with respect to every\n"
                  "trainable parameter. NAME must be an f32 value with one element. The training\n"
                  "graph TRAIN gets, for each parameter p, an output named grad/<p>; the loss stays\n"
-                 "an output. TRAIN is written as text when its name ends in .lmgt, else as binary.",
+                 "an output. TRAIN is written as text when its name ends in .lmgt, else as binary.\n"
+                 "Forward values the backward pass reads that cheap ops (elementwise, LayerNorm,\n"
+                 "Transpose, Reshape) make from values it reads anyway are recomputed there, by\n"
+                 "nodes named grad/<node>/recompute, instead of kept.",
         .opts = opts,
         .exit_status = "0 written, 1 failure (bad graph, no such loss, ...), 2 usage error",
     };
@@ -61,7 +68,7 @@ int lmg_cmd_autodiff(int argc, char **argv)
         return cli_fail(CMD, s, "'%s' is not a valid graph", in);
     }
     int fwd_nodes = g->n_nodes, params = count_params(g);
-    s = lmg_autodiff(g, loss);
+    s = lmg_autodiff_with(g, loss, &ao);
     if (s != LMG_OK) {
         lmg_graph_free(g);
         return cli_fail(CMD, s, "differentiating '%s'", in);

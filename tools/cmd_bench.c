@@ -648,7 +648,7 @@ int lmg_cmd_tune(int argc, char **argv)
     cli_spec spec = {
         .cmd = "tune",
         .usage = "lmg tune [--graph FILE] [--device P:D] [--max N] [--reps N] [--no-save]\n"
-                 "                [--list] [--show]",
+                 "         [--list] [--show]",
         .about = "Search CLBlast's matrix-product parameters for an OpenCL device, for the products\n"
                  "of one graph: every MatMul's shape (M x N x K and its transposes, as the OpenCL\n"
                  "backend issues it) and how often one run of the graph computes it. A fixed list of\n"

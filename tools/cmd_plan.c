@@ -29,7 +29,8 @@ int lmg_cmd_plan(int argc, char **argv)
     cli_opt table[] = {
         CLI_FLAG("--values", NULL, &values,
                  "also list every value: region, offset, bytes, first and last\n"
-                 "node that needs it, and the value whose storage it shares"),
+                 "node that needs it, and the value whose storage it shares;\n"
+                 "then what is live at the arena's peak, largest first"),
         CLI_FLAG("--keep-all", NULL, &opts.keep_all, "plan without reuse (every value readable after a run)"),
         CLI_CALL("--alignment", "N", alignment_opt, &opts,
                  "byte alignment of every value (power of two; default 64)"),

@@ -37,7 +37,7 @@ typedef struct train_args {
     long long steps, warmup, eval_every, eval_batches, patience, data_seed, stop_after, samples,
         profile;
     double lr, min_lr, weight_decay, clip;
-    int quiet, steps_given;
+    int quiet, steps_given, no_recompute;
 } train_args;
 
 /* ---- progress ---------------------------------------------------------------------- */
@@ -205,6 +205,9 @@ static int parse_options(train_args *a, int argc, char **argv, int *rc)
                    "AdamW decay of matrices (default 0.1)", .flags = SETUP),
         CLI_DOUBLE("--clip", "C", &a->clip, 0, HUGE_VAL, "global gradient-norm limit, 0 = none (default 1)",
                    .flags = SETUP),
+        CLI_FLAG("--no-recompute", NULL, &a->no_recompute,
+                 "keep every activation the backward pass reads instead\n"
+                 "of recomputing the cheap ones there (more memory)", .flags = SETUP),
         CLI_INT("--eval-every", "N", &a->eval_every, 0, 1000000000,
                 "validate every N steps and at the end (default 100)", .flags = SETUP),
         CLI_INT("--eval-batches", "N", &a->eval_batches, 0, 1000000000,
@@ -371,6 +374,7 @@ static int configure(train_args *a, train_run *r)
     c->optim.warmup = a->warmup >= 0 ? a->warmup : a->steps / 20;
     c->optim.weight_decay = a->weight_decay;
     c->optim.clip = a->clip;
+    c->optim.no_recompute = a->no_recompute;
     c->eval_every = (int)a->eval_every;
     c->eval_batches = (int)a->eval_batches;
     c->patience = (int)a->patience;

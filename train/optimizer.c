@@ -19,6 +19,7 @@ void lmg_optim_config_default(lmg_optim_config *o)
     o->weight_decay = 0.1;
     o->clip = 1.0;
     o->ranks = 1;
+    o->no_recompute = 0;
 }
 
 double lmg_lr_at(const lmg_optim_config *o, int64_t step)
@@ -133,6 +134,19 @@ static lmg_status average_over_ranks(lmg_graph *g, const char *param, int *grad)
     return LMG_OK;
 }
 
+/* The model's pass ("logits", "hidden") is what evaluation and sampling graphs read, never a
+ * training step: as outputs of the step they would stay live to its end (17 MiB on GPT-S),
+ * and the logits could not lend their bytes to their gradient. */
+static void drop_pass_outputs(lmg_graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const char *n = g->values[g->outputs[i]].name;
+        if (strcmp(n, "logits") != 0 && strcmp(n, "hidden") != 0) g->outputs[k++] = g->outputs[i];
+    }
+    g->n_outputs = k;
+}
+
 lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim_config *o)
 {
     LMG_TRY(check(o));
@@ -159,7 +173,11 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
             names[k] = strdup(g->values[v].name);
             if (!names[k++]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         }
-    if (s == LMG_OK) s = lmg_autodiff(g, loss);
+    if (s == LMG_OK) {
+        drop_pass_outputs(g);
+        lmg_autodiff_opts ao = {.no_recompute = o->no_recompute};
+        s = lmg_autodiff_with(g, loss, &ao);
+    }
     char buf[512];
     for (int i = 0; i < np && s == LMG_OK; i++) {
         snprintf(buf, sizeof buf, "grad/%s", names[i]);
