@@ -20,7 +20,7 @@ static int launcher_size(void)
 #ifdef LMG_HAVE_MPI
 #include <mpi.h>
 
-static int inited, use_mpi, world_rank, world_size = 1, node_rank;
+static int inited, use_mpi, world_rank, world_size = 1, node_rank, serialized;
 
 static lmg_status mpi_fail(int rc, const char *call)
 {
@@ -41,10 +41,13 @@ lmg_status lmg_dist_init(void)
     if (inited) return LMG_OK;
     inited = 1;
     if (launcher_size() < 1) return LMG_OK; /* started alone: one rank, no MPI */
+    /* Serialized: an executor's helper thread makes the collectives of a step while the main
+     * thread makes the others between steps, never both at once. */
     int provided = 0;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return lmg_error(LMG_ERR_DEVICE, "MPI_Init failed");
     use_mpi = 1;
+    serialized = provided >= MPI_THREAD_SERIALIZED;
     /* Failures come back as codes: the caller names the rank and aborts the job itself. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank));
@@ -72,6 +75,7 @@ int lmg_dist_rank(void) { return world_rank; }
 int lmg_dist_size(void) { return world_size; }
 int lmg_dist_local_rank(void) { return node_rank; }
 int lmg_dist_built(void) { return 1; }
+int lmg_dist_any_thread(void) { return serialized || world_size < 2; }
 
 lmg_status lmg_dist_allreduce_f32(float *x, size_t n, int mean)
 {
@@ -113,6 +117,7 @@ int lmg_dist_rank(void) { return 0; }
 int lmg_dist_size(void) { return 1; }
 int lmg_dist_local_rank(void) { return 0; }
 int lmg_dist_built(void) { return 0; }
+int lmg_dist_any_thread(void) { return 1; }
 lmg_status lmg_dist_allreduce_f32(float *x, size_t n, int mean)
 {
     (void)x, (void)n, (void)mean;

@@ -20,6 +20,9 @@ int lmg_dist_rank(void);       /* 0 .. size-1 */
 int lmg_dist_size(void);       /* 1 without a launcher */
 int lmg_dist_local_rank(void); /* the rank among the ranks on this machine */
 int lmg_dist_built(void);      /* 1 when built with MPI */
+/* 1 when the collectives below may be called from any one thread at a time (MPI gave
+ * MPI_THREAD_SERIALIZED), 0 when only from the thread that joined. */
+int lmg_dist_any_thread(void);
 
 /* In place over every rank: x = sum over ranks (mean: divided by the number of ranks,
  * in f32 after the f32 sum). Every rank gets the same bits. A no-op with one rank. */

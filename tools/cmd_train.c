@@ -54,6 +54,8 @@ static void help(FILE *f)
             "  --warmup N               linear warm-up steps (default 5%% of the steps)\n"
             "  --weight-decay W         AdamW decay of matrices (default 0.1)\n"
             "  --clip C                 global gradient-norm limit, 0 = none (default 1)\n"
+            "  --bucket-mb MB           with mpirun: reduce the gradients in buckets of MB MiB,\n"
+            "                           each while backward goes on (default: a quarter of them)\n"
             "  --eval-every N           validate every N steps and at the end (default 100)\n"
             "  --eval-batches N         validation batches per evaluation, 0 = all (default 20)\n"
             "  --patience N             stop after N evaluations without improvement, 0 = never\n"
@@ -294,6 +296,9 @@ static int train(int argc, char **argv)
             training_flags++;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--clip", &missing))) {
             rc = parse_pos_double("--clip", v, 0, &c.optim.clip);
+            training_flags++;
+        } else if (!missing && (v = cli_flag(argc, argv, &i, "--bucket-mb", &missing))) {
+            rc = parse_pos_double("--bucket-mb", v, 1e-6, &c.optim.bucket_mb);
             training_flags++;
         } else if (!missing && (v = cli_flag(argc, argv, &i, "--out", &missing))) {
             out = v;

@@ -19,6 +19,7 @@ void lmg_optim_config_default(lmg_optim_config *o)
     o->weight_decay = 0.1;
     o->clip = 1.0;
     o->ranks = 1;
+    o->bucket_mb = 0.0;
 }
 
 double lmg_lr_at(const lmg_optim_config *o, int64_t step)
@@ -39,6 +40,8 @@ static lmg_status check(const lmg_optim_config *o)
     if (!(o->beta1 >= 0.0 && o->beta1 < 1.0) || !(o->beta2 >= 0.0 && o->beta2 < 1.0))
         return lmg_error(LMG_ERR_ARG, "optimizer: betas %g, %g must be in [0, 1)", o->beta1,
                          o->beta2);
+    if (!(o->bucket_mb >= 0.0))
+        return lmg_error(LMG_ERR_ARG, "optimizer: bucket_mb %g must be >= 0", o->bucket_mb);
     if (!(o->eps > 0.0)) return lmg_error(LMG_ERR_ARG, "optimizer: eps %g must be > 0", o->eps);
     if (!(o->weight_decay >= 0.0))
         return lmg_error(LMG_ERR_ARG, "optimizer: weight_decay %g must be >= 0", o->weight_decay);
@@ -101,6 +104,75 @@ static lmg_status order_micro_batches(lmg_graph *g)
     }
     free(vm), free(key), free(order), free(nodes);
     return LMG_OK;
+}
+
+/* ---- buckets of AllReduce nodes ---------------------------------------------------- */
+
+/* Moves the AllReduce nodes (after micro-batch ordering, so "last" means last in the order
+ * that runs) into buckets of about `bucket_bytes`, filled in the order their gradients are
+ * completed; each bucket's nodes stand together right after the node that completes its
+ * last gradient. An executor meets them while backward still has work to enqueue and can
+ * reduce them meanwhile; the clipping that reads them comes after every node of backward,
+ * so the order stays topological. Each value is reduced alone, so where it stands does not
+ * change a bit of the result. */
+static lmg_status place_buckets(lmg_graph *g, double bucket_bytes)
+{
+    int nn = g->n_nodes, na = 0;
+    for (int i = 0; i < nn; i++) na += g->nodes[i].op == LMG_OP_ALL_REDUCE;
+    if (na == 0) return LMG_OK;
+    int *ar = malloc((size_t)na * sizeof *ar), *ready = malloc((size_t)na * sizeof *ready);
+    int *close = malloc((size_t)nn * sizeof *close); /* per node: its bucket's first AR, -1 */
+    int *next = malloc((size_t)na * sizeof *next);   /* the bucket's next AllReduce, -1 */
+    lmg_node *nodes = malloc((size_t)nn * sizeof *nodes);
+    if (!ar || !ready || !close || !next || !nodes) {
+        free(ar), free(ready), free(close), free(next), free(nodes);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory placing AllReduce buckets");
+    }
+    na = 0;
+    for (int i = 0; i < nn; i++)
+        if (g->nodes[i].op == LMG_OP_ALL_REDUCE) {
+            int v = g->nodes[i].in[0];
+            ready[na] = v >= 0 ? g->values[v].producer : -1;
+            ar[na++] = i;
+        }
+    /* Stable insertion sort by completion (the gradients are few: one per parameter). */
+    for (int a = 1; a < na; a++)
+        for (int b = a; b > 0 && ready[b - 1] > ready[b]; b--) {
+            int t = ready[b];
+            ready[b] = ready[b - 1], ready[b - 1] = t;
+            t = ar[b];
+            ar[b] = ar[b - 1], ar[b - 1] = t;
+        }
+    for (int i = 0; i < nn; i++) close[i] = -1;
+    int lead = -1, head = -1; /* the open bucket's first entry and AllReduce-free lead-in */
+    double bytes = 0.0;
+    for (int a = 0; a < na; a++) {
+        if (lead < 0) lead = a;
+        next[a] = a + 1 < na ? a + 1 : -1;
+        const lmg_value *x = &g->values[g->nodes[ar[a]].in[0]];
+        bytes += 4.0 * (double)lmg_shape_numel(&x->shape);
+        /* A bucket ends after a computed gradient whose producer completes no other. */
+        int full = bytes >= bucket_bytes && ready[a] >= 0 && (a == na - 1 || ready[a + 1] != ready[a]);
+        if (full || a == na - 1) {
+            next[a] = -1;
+            if (ready[a] < 0) head = lead; /* no node computes them: first of all */
+            else close[ready[a]] = lead;
+            lead = -1;
+            bytes = 0.0;
+        }
+    }
+    int pos = 0;
+    for (int a = head; a >= 0; a = next[a]) nodes[pos++] = g->nodes[ar[a]];
+    for (int i = 0; i < nn; i++) {
+        if (g->nodes[i].op == LMG_OP_ALL_REDUCE) continue;
+        nodes[pos++] = g->nodes[i];
+        for (int a = close[i]; a >= 0; a = next[a]) nodes[pos++] = g->nodes[ar[a]];
+    }
+    memcpy(g->nodes, nodes, (size_t)nn * sizeof *nodes);
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < g->nodes[i].n_out; k++) g->values[g->nodes[i].out[k]].producer = i;
+    free(ar), free(ready), free(close), free(next), free(nodes);
+    return pos == nn ? LMG_OK : lmg_error(LMG_ERR_INVALID, "placing AllReduce buckets lost nodes");
 }
 
 /* ---- the step graph ---------------------------------------------------------------- */
@@ -230,7 +302,17 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
     LMG_TRY(set_meta_d(g, "optim.eps", o->eps));
     LMG_TRY(set_meta_d(g, "optim.weight_decay", o->weight_decay));
     LMG_TRY(set_meta_d(g, "optim.clip", o->clip));
-    if (o->ranks > 1) LMG_TRY(set_meta_d(g, "optim.ranks", o->ranks));
     LMG_TRY(lmg_graph_set_meta(g, "optim.loss", loss));
-    return order_micro_batches(g);
+    LMG_TRY(order_micro_batches(g));
+    if (o->ranks <= 1) return LMG_OK;
+    LMG_TRY(set_meta_d(g, "optim.ranks", o->ranks));
+    double bucket = o->bucket_mb * 1048576.0;
+    if (bucket <= 0.0) {
+        for (int v = 0; v < g->n_values; v++)
+            if (g->values[v].kind == LMG_VALUE_INIT && g->values[v].trainable)
+                bucket += 4.0 * (double)lmg_shape_numel(&g->values[v].shape);
+        bucket /= 4.0;
+    }
+    LMG_TRY(set_meta_d(g, "optim.bucket_mb", bucket / 1048576.0));
+    return place_buckets(g, bucket);
 }
