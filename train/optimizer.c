@@ -54,22 +54,17 @@ static lmg_status check(const lmg_optim_config *o)
 /* ---- micro-batch-major order ------------------------------------------------------- */
 
 /* Which micro-batches (bit m) feed each node, from the Slice nodes "mb<m>/ids" and
- * "mb<m>/targets" the model builder makes. Sorting nodes by the highest micro-batch they
- * need, stably, keeps a topological order (a node needs at least what its inputs need) and
- * runs forward m and backward m before forward m+1. */
-static lmg_status order_micro_batches(lmg_graph *g)
+ * "mb<m>/targets" the model builder makes; *any says whether there are such Slices. */
+static uint64_t *micro_batch_masks(const lmg_graph *g, int *any)
 {
-    int nv = g->n_values, nn = g->n_nodes;
-    uint64_t *vm = calloc((size_t)nv + 1, sizeof *vm);
-    int *key = malloc(((size_t)nn + 1) * sizeof *key);
-    int *order = malloc(((size_t)nn + 1) * sizeof *order);
-    lmg_node *nodes = malloc(((size_t)nn + 1) * sizeof *nodes);
-    if (!vm || !key || !order || !nodes) {
-        free(vm), free(key), free(order), free(nodes);
-        return lmg_error(LMG_ERR_NOMEM, "out of memory ordering micro-batches");
+    uint64_t *vm = calloc((size_t)g->n_values + 1, sizeof *vm);
+    uint64_t *nm = malloc(((size_t)g->n_nodes + 1) * sizeof *nm);
+    *any = 0;
+    if (!vm || !nm) {
+        free(vm), free(nm);
+        return NULL;
     }
-    int any = 0;
-    for (int i = 0; i < nn; i++) {
+    for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         uint64_t m = 0;
         for (int k = 0; k < n->n_in; k++)
@@ -79,12 +74,33 @@ static lmg_status order_micro_batches(lmg_graph *g)
         if (n->op == LMG_OP_SLICE && n->name && sscanf(n->name, "mb%d/%15s", &mb, rest) == 2 &&
             mb >= 0 && mb < 64 && (strcmp(rest, "ids") == 0 || strcmp(rest, "targets") == 0)) {
             m |= (uint64_t)1 << mb;
-            any = 1;
+            *any = 1;
         }
         for (int k = 0; k < n->n_out; k++) vm[n->out[k]] = m;
+        nm[i] = m;
+    }
+    free(vm);
+    return nm;
+}
+
+/* Sorting nodes by the highest micro-batch they need, stably, keeps a topological order (a
+ * node needs at least what its inputs need) and runs forward m and backward m before
+ * forward m+1. */
+static lmg_status order_micro_batches(lmg_graph *g)
+{
+    int nn = g->n_nodes, any = 0;
+    uint64_t *nm = micro_batch_masks(g, &any);
+    int *key = malloc(((size_t)nn + 1) * sizeof *key);
+    int *order = malloc(((size_t)nn + 1) * sizeof *order);
+    lmg_node *nodes = malloc(((size_t)nn + 1) * sizeof *nodes);
+    if (!nm || !key || !order || !nodes) {
+        free(nm), free(key), free(order), free(nodes);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory ordering micro-batches");
+    }
+    for (int i = 0; i < nn; i++) {
         int hi = -1;
         for (int b = 63; b >= 0; b--)
-            if (m >> b & 1) {
+            if (nm[i] >> b & 1) {
                 hi = b;
                 break;
             }
@@ -102,7 +118,61 @@ static lmg_status order_micro_batches(lmg_graph *g)
             for (int k = 0; k < g->nodes[i].n_out; k++)
                 g->values[g->nodes[i].out[k]].producer = i;
     }
-    free(vm), free(key), free(order), free(nodes);
+    free(nm), free(key), free(order), free(nodes);
+    return LMG_OK;
+}
+
+/* With micro-batches, micro-batch m reads each parameter p through its own view "mb<m>/p"
+ * (a Reshape to the same shape, which the planner makes an alias). Autodiff then sums the
+ * micro-batch's contributions to p (a tied embedding's two, or those of several objective
+ * passes) into the view's gradient first, exactly as one rank of a data-parallel run sums
+ * its own, and p's gradient is the sum of the micro-batches' in turn: so one process with
+ * N micro-batches of B rows computes the same bits as N ranks of B rows (N = 2, where the
+ * order of a sum of two does not matter). */
+static lmg_status view_params_per_micro_batch(lmg_graph *g)
+{
+    int nn = g->n_nodes, any = 0;
+    uint64_t *nm = micro_batch_masks(g, &any);
+    if (!nm) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = LMG_OK;
+    for (int i = 0; i < nn && any && s == LMG_OK; i++) {
+        uint64_t m = nm[i];
+        if (m == 0 || (m & (m - 1)) != 0) continue; /* one micro-batch's nodes only */
+        int mb = 0;
+        while (!(m >> mb & 1)) mb++;
+        for (int k = 0; k < g->nodes[i].n_in && s == LMG_OK; k++) {
+            int p = g->nodes[i].in[k];
+            if (p < 0 || g->values[p].kind != LMG_VALUE_INIT || !g->values[p].trainable) continue;
+            char name[512];
+            snprintf(name, sizeof name, "mb%d/%s", mb, g->values[p].name);
+            int v = lmg_graph_find(g, name);
+            if (v < 0) {
+                lmg_shape sh = g->values[p].shape;
+                lmg_attr a = lmg_attr_ints("shape", sh.rank, sh.dims);
+                const char *out[1] = {name};
+                v = lmg_graph_node(g, LMG_OP_RESHAPE, name, &p, 1, &a, 1, out, NULL);
+                if (v < 0) s = g->status != LMG_OK ? g->status : lmg_error(LMG_ERR_INVALID,
+                                                                          "cannot add '%s'", name);
+            } else if (g->values[v].kind != LMG_VALUE_NODE ||
+                       g->nodes[g->values[v].producer].in[0] != p) {
+                s = lmg_error(LMG_ERR_INVALID, "the graph already has a value named '%s'", name);
+            }
+            if (s == LMG_OK) g->nodes[i].in[k] = v;
+        }
+    }
+    free(nm);
+    LMG_TRY(s);
+    /* The views read only parameters: moved ahead of every node, the order stays topological. */
+    int added = g->n_nodes - nn;
+    if (added == 0) return LMG_OK;
+    lmg_node *tmp = malloc((size_t)added * sizeof *tmp);
+    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    memcpy(tmp, g->nodes + nn, (size_t)added * sizeof *tmp);
+    memmove(g->nodes + added, g->nodes, (size_t)nn * sizeof *tmp);
+    memcpy(g->nodes, tmp, (size_t)added * sizeof *tmp);
+    free(tmp);
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_out; k++) g->values[g->nodes[i].out[k]].producer = i;
     return LMG_OK;
 }
 
@@ -231,6 +301,7 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
             names[k] = strdup(g->values[v].name);
             if (!names[k++]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         }
+    if (s == LMG_OK) s = view_params_per_micro_batch(g);
     if (s == LMG_OK) s = lmg_autodiff(g, loss);
     char buf[512];
     for (int i = 0; i < np && s == LMG_OK; i++) {
