@@ -122,7 +122,7 @@ static lmg_status order_micro_batches(lmg_graph *g)
     return LMG_OK;
 }
 
-/* With micro-batches, micro-batch m reads each parameter p through its own view "mb<m>/p"
+/* With micro-batches, micro-batch m reads each parameter p through its own view "p.mb<m>"
  * (a Reshape to the same shape, which the planner makes an alias). Autodiff then sums the
  * micro-batch's contributions to p (a tied embedding's two, or those of several objective
  * passes) into the view's gradient first, exactly as one rank of a data-parallel run sums
@@ -144,7 +144,7 @@ static lmg_status view_params_per_micro_batch(lmg_graph *g)
             int p = g->nodes[i].in[k];
             if (p < 0 || g->values[p].kind != LMG_VALUE_INIT || !g->values[p].trainable) continue;
             char name[512];
-            snprintf(name, sizeof name, "mb%d/%s", mb, g->values[p].name);
+            snprintf(name, sizeof name, "%s.mb%d", g->values[p].name, mb);
             int v = lmg_graph_find(g, name);
             if (v < 0) {
                 lmg_shape sh = g->values[p].shape;
