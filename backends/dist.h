@@ -25,7 +25,9 @@ int lmg_dist_built(void);      /* 1 when built with MPI */
 int lmg_dist_any_thread(void);
 
 /* In place over every rank: x = sum over ranks (mean: divided by the number of ranks,
- * in f32 after the f32 sum). Every rank gets the same bits. A no-op with one rank. */
+ * in f32 after the f32 sum), each element summed from the last rank's value to rank 0's in
+ * f32, whatever n: every rank gets the same bits, and so does any split of x into calls. A
+ * no-op with one rank. */
 lmg_status lmg_dist_allreduce_f32(float *x, size_t n, int mean);
 /* In place over every rank: x = the sum (max: the maximum) over ranks, in double. */
 lmg_status lmg_dist_allreduce_f64(double *x, size_t n, int max);
