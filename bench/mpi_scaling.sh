@@ -45,7 +45,7 @@ for r in $(seq "$rounds"); do
     echo "round $r: 1 rank $a ms/step, 2 ranks $b ms/step (global batch $B x seq 64)"
 done
 m1=$(median <"$T/one") m2=$(median <"$T/two")
-params=$(build/lmg print "$T/r2/train.pb" | grep -c "= AllReduce(")
+params=$(build/lmg print "$T/r2/train.pb" | grep -c "= AllReduce(grad.local/")
 floats=$(python3 -c "
 import json,struct
 b=open('$T/r2/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]

@@ -608,12 +608,14 @@ static void test_all_reduce_buckets(void)
         int n_ar = 0, runs = 0, first = -1, last_grad = -1, placed = 1;
         for (int i = 0; i < g2->n_nodes; i++) {
             const lmg_node *n = &g2->nodes[i];
-            if (n->op != LMG_OP_ALL_REDUCE) continue;
+            if (n->op != LMG_OP_ALL_REDUCE || strncmp(n->name, "allreduce/", 10) != 0) continue;
             n_ar++;
             int p = g2->values[n->in[0]].producer;
             if (p > last_grad) last_grad = p;
             if (first < 0) first = i;
-            if (i > 0 && g2->nodes[i - 1].op == LMG_OP_ALL_REDUCE) continue;
+            if (i > 0 && g2->nodes[i - 1].op == LMG_OP_ALL_REDUCE &&
+                strncmp(g2->nodes[i - 1].name, "allreduce/", 10) == 0)
+                continue;
             /* A run starts right after the node completing the gradient of one of its nodes. */
             runs++;
             int hit = 0;

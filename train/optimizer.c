@@ -176,6 +176,69 @@ static lmg_status view_params_per_micro_batch(lmg_graph *g)
     return LMG_OK;
 }
 
+/* ---- losses over the ranks' positions ---------------------------------------------- */
+
+/* Data parallelism: a CrossEntropy averages over the positions it counts (an MLM loss over
+ * the masked ones), whose number differs between ranks, so the mean of the ranks' means is
+ * not the global batch's mean. Each one (without weights, ignore_index < 0) is scaled by
+ * k = c / mean(c), its rank's count over the ranks' mean count (an AllReduce in the forward
+ * pass): the mean over the ranks of the scaled losses, and of their gradients, is then the
+ * global batch's. A position counts when its target t >= 0, which is min(relu(t + 1), 1) of
+ * the f32 target. With every rank counting the same (clm), or one rank, k = 1 exactly. */
+static lmg_status weigh_losses_by_count(lmg_graph *g)
+{
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const lmg_node *ce = &g->nodes[i];
+        if (ce->op != LMG_OP_CROSS_ENTROPY || ce->n_in != 2 ||
+            lmg_node_attr_int(ce, "ignore_index", -100) >= 0)
+            continue;
+        int l = ce->out[0], t = ce->in[1], n0 = g->n_nodes;
+        char name[512], buf[600];
+        snprintf(name, sizeof name, "%s", g->values[l].name);
+        snprintf(buf, sizeof buf, "%s.local", name);
+        LMG_TRY(lmg_graph_rename(g, l, buf));
+        lmg_attr to = lmg_attr_int("to", LMG_DTYPE_F32);
+        snprintf(buf, sizeof buf, "%s.count/targets", name);
+        int x = lmg_graph_node(g, LMG_OP_CAST, buf, &t, 1, &to, 1, NULL, NULL);
+        x = lmg_scale(g, x, 1.0, 1.0);
+        x = lmg_graph_node(g, LMG_OP_RELU, NULL, &x, 1, NULL, 0, NULL, NULL);
+        x = lmg_scale(g, x, -1.0, 0.0);
+        int lo = lmg_graph_scalar(g, -1.0f);
+        x = lmg_graph_node(g, LMG_OP_MAXIMUM, NULL, (int[]){x, lo}, 2, NULL, 0, NULL, NULL);
+        x = lmg_scale(g, x, -1.0, 0.0);
+        lmg_attr kd = lmg_attr_int("keepdims", 0);
+        snprintf(buf, sizeof buf, "%s.count", name);
+        int c = lmg_graph_node(g, LMG_OP_REDUCE_SUM, buf, &x, 1, &kd, 1, NULL, NULL);
+        lmg_attr mean = lmg_attr_int("mean", 1);
+        snprintf(buf, sizeof buf, "allreduce.count/%s", name);
+        int C = lmg_graph_node(g, LMG_OP_ALL_REDUCE, buf, &c, 1, &mean, 1, NULL, NULL);
+        int tiny = lmg_graph_scalar(g, 1e-30f); /* nothing counted anywhere: k = 0 / tiny */
+        C = lmg_graph_node(g, LMG_OP_MAXIMUM, NULL, (int[]){C, tiny}, 2, NULL, 0, NULL, NULL);
+        int k = lmg_div(g, c, C);
+        const char *out[1] = {name};
+        snprintf(buf, sizeof buf, "%s.scaled", name);
+        int l2 = lmg_graph_node(g, LMG_OP_MUL, buf, (int[]){l, k}, 2, NULL, 0, out, NULL);
+        if (l2 < 0 || g->status != LMG_OK)
+            return g->status != LMG_OK ? g->status : lmg_error(LMG_ERR_INVALID, "scaling '%s'", name);
+        for (int j = i + 1; j < n0; j++)
+            for (int a = 0; a < g->nodes[j].n_in; a++)
+                if (g->nodes[j].in[a] == l) g->nodes[j].in[a] = l2;
+        for (int o = 0; o < g->n_outputs; o++)
+            if (g->outputs[o] == l) g->outputs[o] = l2;
+        /* The new nodes go right after the CrossEntropy, ahead of its consumers. */
+        int added = g->n_nodes - n0;
+        lmg_node *tmp = malloc((size_t)added * sizeof *tmp);
+        if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        memcpy(tmp, g->nodes + n0, (size_t)added * sizeof *tmp);
+        memmove(g->nodes + i + 1 + added, g->nodes + i + 1, (size_t)(n0 - i - 1) * sizeof *tmp);
+        memcpy(g->nodes + i + 1, tmp, (size_t)added * sizeof *tmp);
+        free(tmp);
+        for (int j = i + 1; j < g->n_nodes; j++)
+            for (int o = 0; o < g->nodes[j].n_out; o++) g->values[g->nodes[j].out[o]].producer = j;
+    }
+    return LMG_OK;
+}
+
 /* ---- buckets of AllReduce nodes ---------------------------------------------------- */
 
 /* Moves the AllReduce nodes (after micro-batch ordering, so "last" means last in the order
@@ -185,10 +248,15 @@ static lmg_status view_params_per_micro_batch(lmg_graph *g)
  * reduce them meanwhile; the clipping that reads them comes after every node of backward,
  * so the order stays topological. Each value is reduced alone, so where it stands does not
  * change a bit of the result. */
+static int is_grad_all_reduce(const lmg_node *n)
+{
+    return n->op == LMG_OP_ALL_REDUCE && n->name && strncmp(n->name, "allreduce/", 10) == 0;
+}
+
 static lmg_status place_buckets(lmg_graph *g, double bucket_bytes)
 {
     int nn = g->n_nodes, na = 0;
-    for (int i = 0; i < nn; i++) na += g->nodes[i].op == LMG_OP_ALL_REDUCE;
+    for (int i = 0; i < nn; i++) na += is_grad_all_reduce(&g->nodes[i]);
     if (na == 0) return LMG_OK;
     int *ar = malloc((size_t)na * sizeof *ar), *ready = malloc((size_t)na * sizeof *ready);
     int *close = malloc((size_t)nn * sizeof *close); /* per node: its bucket's first AR, -1 */
@@ -200,7 +268,7 @@ static lmg_status place_buckets(lmg_graph *g, double bucket_bytes)
     }
     na = 0;
     for (int i = 0; i < nn; i++)
-        if (g->nodes[i].op == LMG_OP_ALL_REDUCE) {
+        if (is_grad_all_reduce(&g->nodes[i])) {
             int v = g->nodes[i].in[0];
             ready[na] = v >= 0 ? g->values[v].producer : -1;
             ar[na++] = i;
@@ -234,7 +302,7 @@ static lmg_status place_buckets(lmg_graph *g, double bucket_bytes)
     int pos = 0;
     for (int a = head; a >= 0; a = next[a]) nodes[pos++] = g->nodes[ar[a]];
     for (int i = 0; i < nn; i++) {
-        if (g->nodes[i].op == LMG_OP_ALL_REDUCE) continue;
+        if (is_grad_all_reduce(&g->nodes[i])) continue;
         nodes[pos++] = g->nodes[i];
         for (int a = close[i]; a >= 0; a = next[a]) nodes[pos++] = g->nodes[ar[a]];
     }
@@ -302,6 +370,7 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
             if (!names[k++]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         }
     if (s == LMG_OK) s = view_params_per_micro_batch(g);
+    if (s == LMG_OK && o->ranks > 1) s = weigh_losses_by_count(g);
     if (s == LMG_OK) s = lmg_autodiff(g, loss);
     char buf[512];
     for (int i = 0; i < np && s == LMG_OK; i++) {
