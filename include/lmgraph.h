@@ -421,7 +421,11 @@ LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
  * "grad/<p>" its mean over the ranks (node "allreduce/<p>"), which clipping and AdamW read,
  * so every rank applies the same update; "optim.ranks" records the number. The AllReduce
  * nodes stand in buckets (o->bucket_mb) right after the node that completes the bucket's
- * last gradient, so an executor can reduce them while backward goes on. */
+ * last gradient, so an executor can reduce them while backward goes on. Each CrossEntropy
+ * is scaled by the rank's counted positions over the ranks' mean count ("<loss>.scaled"),
+ * so a loss averaged over positions whose number differs between ranks (MLM) averages over
+ * the global batch's. With micro-batches, micro-batch m reads parameter p through a view
+ * "p.mb<m>", so its gradient sums each micro-batch's contributions first, as a rank does. */
 LMG_API lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss,
                                          const lmg_optim_config *o);
 
