@@ -3,17 +3,20 @@
 # the same global batch, each process pinned to one core (PoCL and OpenBLAS on one thread),
 # in alternating rounds; prints each round, the medians, the speed-up and the all-reduce bytes.
 #
-# usage: bench/mpi_scaling.sh [--rounds N] [--steps N] [--backend opencl|ref]
-# Needs two cores and an lmg built with MPI (mpirun on PATH).
+# usage: bench/mpi_scaling.sh [--rounds N] [--steps N] [--backend opencl|ref] [--bucket-mb MB]
+#                              [--lmg PATH]
+# Needs two cores and an lmg built with MPI (mpirun on PATH); --lmg times another build.
 set -e
 cd "$(dirname "$0")/.."
-rounds=3 steps=30 backend=opencl
+rounds=3 steps=30 backend=opencl bucket="" lmg=build/lmg
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --backend) backend=$2; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bucket-mb) bucket="--bucket-mb $2"; shift 2 ;;
+    --lmg) lmg=$2; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mpi_scaling.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -33,8 +36,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 : >"$T/one" && : >"$T/two"
 for r in $(seq "$rounds"); do
     rm -rf "$T/r1" "$T/r2"
-    taskset -c 0 build/lmg $common --batch $B --data "$data" --out "$T/r1" >"$T/log1" 2>&1
-    mpirun --bind-to core --map-by core -np 2 build/lmg $common --batch $((B / 2)) \
+    taskset -c 0 "$lmg" $common --batch $B --data "$data" --out "$T/r1" >"$T/log1" 2>&1
+    mpirun --bind-to core --map-by core -np 2 "$lmg" $common $bucket --batch $((B / 2)) \
         --data "$data" --out "$T/r2" >"$T/log2" 2>&1
     a=$(ms "$T/log1") b=$(ms "$T/log2")
     echo "$a" >>"$T/one"
@@ -42,7 +45,7 @@ for r in $(seq "$rounds"); do
     echo "round $r: 1 rank $a ms/step, 2 ranks $b ms/step (global batch $B x seq 64)"
 done
 m1=$(median <"$T/one") m2=$(median <"$T/two")
-params=$(build/lmg print "$T/r2/train.pb" | grep -c "= AllReduce(")
+params=$(build/lmg print "$T/r2/train.pb" | grep -c "= AllReduce(grad.local/")
 floats=$(python3 -c "
 import json,struct
 b=open('$T/r2/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]

@@ -431,10 +431,14 @@ typedef struct lmg_optim_config {
     int ranks;            /* data-parallel ranks (mpirun); > 1 averages every gradient over
                              them with an AllReduce node before clipping (0 and 1: one rank) */
     int no_recompute;     /* keep every activation the backward pass reads (lmg_autodiff_opts) */
+    double bucket_mb;     /* ranks > 1: gradients are reduced in buckets of about this many
+                             MiB, each as soon as backward has finished its gradients, so the
+                             reduction overlaps the rest of backward; 0: a quarter of all
+                             gradient bytes (four buckets) */
 } lmg_optim_config;
 
 /* lr 1e-3, min_lr 1e-4, warmup 50, steps 1000, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1,
- * one rank, recomputation on. */
+ * one rank, buckets of a quarter of the gradients, recomputation on. */
 LMG_API void lmg_optim_config_default(lmg_optim_config *o);
 /* The learning rate of 1-based step `step`. */
 LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
@@ -449,7 +453,13 @@ LMG_API double lmg_lr_at(const lmg_optim_config *o, int64_t step);
  * their memory is reused within the step.
  * Data parallelism (o->ranks > 1): the rank's own gradient becomes "grad.local/<p>" and
  * "grad/<p>" its mean over the ranks (node "allreduce/<p>"), which clipping and AdamW read,
- * so every rank applies the same update; "optim.ranks" records the number. */
+ * so every rank applies the same update; "optim.ranks" records the number. The AllReduce
+ * nodes stand in buckets (o->bucket_mb) right after the node that completes the bucket's
+ * last gradient, so an executor can reduce them while backward goes on. Each CrossEntropy
+ * is scaled by the rank's counted positions over the ranks' mean count ("<loss>.scaled"),
+ * so a loss averaged over positions whose number differs between ranks (MLM) averages over
+ * the global batch's. With micro-batches, micro-batch m reads parameter p through a view
+ * "p.mb<m>", so its gradient sums each micro-batch's contributions first, as a rank does. */
 LMG_API lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss,
                                          const lmg_optim_config *o);
 

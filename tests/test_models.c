@@ -589,6 +589,60 @@ static void test_lr_schedule(void)
     test_end();
 }
 
+/* The data-parallel step (ranks 2) as one process builds it: AllReduce nodes in buckets,
+ * each right after the node that completes one of its gradients, the first inside backward;
+ * run alone (AllReduce is then the identity) it trains exactly as the one-rank step. */
+static void test_all_reduce_buckets(void)
+{
+    test_begin("data parallel: AllReduce buckets stand inside backward and change no bit");
+    lmg_model_config c = tiny("gpt");
+    lmg_optim_config o;
+    lmg_optim_config_default(&o);
+    lmg_graph *g1 = NULL, *g2 = NULL;
+    CHECK(lmg_model_build(&c, &g1) == LMG_OK, "build: %s", lmg_last_error());
+    CHECK(lmg_model_build(&c, &g2) == LMG_OK, "build: %s", lmg_last_error());
+    if (g1 && g2) {
+        CHECK(lmg_train_graph_build(g1, "loss", &o) == LMG_OK, "train 1: %s", lmg_last_error());
+        o.ranks = 2;
+        CHECK(lmg_train_graph_build(g2, "loss", &o) == LMG_OK, "train 2: %s", lmg_last_error());
+        int n_ar = 0, runs = 0, first = -1, last_grad = -1, placed = 1;
+        for (int i = 0; i < g2->n_nodes; i++) {
+            const lmg_node *n = &g2->nodes[i];
+            if (n->op != LMG_OP_ALL_REDUCE || strncmp(n->name, "allreduce/", 10) != 0) continue;
+            n_ar++;
+            int p = g2->values[n->in[0]].producer;
+            if (p > last_grad) last_grad = p;
+            if (first < 0) first = i;
+            if (i > 0 && g2->nodes[i - 1].op == LMG_OP_ALL_REDUCE &&
+                strncmp(g2->nodes[i - 1].name, "allreduce/", 10) == 0)
+                continue;
+            /* A run starts right after the node completing the gradient of one of its nodes. */
+            runs++;
+            int hit = 0;
+            for (int j = i; j < g2->n_nodes && g2->nodes[j].op == LMG_OP_ALL_REDUCE; j++)
+                hit |= g2->values[g2->nodes[j].in[0]].producer == i - 1;
+            placed &= hit;
+        }
+        int np = 0;
+        for (int v = 0; v < g2->n_values; v++)
+            np += g2->values[v].kind == LMG_VALUE_INIT && g2->values[v].trainable;
+        CHECK(n_ar == np, "%d AllReduce nodes for %d parameters", n_ar, np);
+        CHECK(runs >= 3, "%d buckets (a quarter of the gradients each by default)", runs);
+        CHECK(placed, "every bucket right after the node completing one of its gradients");
+        CHECK(first < last_grad, "the first bucket (node %d) before backward ends (node %d)", first,
+              last_grad);
+        float l1[5], l2[5];
+        o.ranks = 1;
+        CHECK(train_steps(g1, 5, &o, c.batch, c.seq, c.vocab, l1) == LMG_OK, "%s", lmg_last_error());
+        CHECK(train_steps(g2, 5, &o, c.batch, c.seq, c.vocab, l2) == LMG_OK, "%s", lmg_last_error());
+        CHECK(memcmp(l1, l2, sizeof l1) == 0, "losses of 5 steps: %.9g vs %.9g at step 5", l1[4],
+              l2[4]);
+    }
+    lmg_graph_free(g1);
+    lmg_graph_free(g2);
+    test_end();
+}
+
 int main(void)
 {
     test_gpt_graph();
@@ -600,6 +654,7 @@ int main(void)
     test_weighted_sum();
     test_micro_batches();
     test_micro_batch_memory();
+    test_all_reduce_buckets();
     test_train_graph();
     test_lr_schedule();
     test_link_errors();

@@ -36,7 +36,7 @@ typedef struct train_args {
     cli_list corpus;
     long long steps, warmup, eval_every, eval_batches, patience, data_seed, stop_after, samples,
         profile;
-    double lr, min_lr, weight_decay, clip;
+    double lr, min_lr, weight_decay, clip, bucket_mb;
     int quiet, steps_given, no_recompute;
 } train_args;
 
@@ -208,6 +208,9 @@ static int parse_options(train_args *a, int argc, char **argv, int *rc)
         CLI_FLAG("--no-recompute", NULL, &a->no_recompute,
                  "keep every activation the backward pass reads instead\n"
                  "of recomputing the cheap ones there (more memory)", .flags = SETUP),
+        CLI_DOUBLE("--bucket-mb", "MB", &a->bucket_mb, 1e-6, HUGE_VAL,
+                   "with mpirun: reduce the gradients in buckets of MB MiB,\n"
+                   "each while backward goes on (default: a quarter of them)", .flags = SETUP),
         CLI_INT("--eval-every", "N", &a->eval_every, 0, 1000000000,
                 "validate every N steps and at the end (default 100)", .flags = SETUP),
         CLI_INT("--eval-batches", "N", &a->eval_batches, 0, 1000000000,
@@ -375,6 +378,7 @@ static int configure(train_args *a, train_run *r)
     c->optim.weight_decay = a->weight_decay;
     c->optim.clip = a->clip;
     c->optim.no_recompute = a->no_recompute;
+    c->optim.bucket_mb = a->bucket_mb;
     c->eval_every = (int)a->eval_every;
     c->eval_batches = (int)a->eval_batches;
     c->patience = (int)a->patience;

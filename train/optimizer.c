@@ -20,6 +20,7 @@ void lmg_optim_config_default(lmg_optim_config *o)
     o->clip = 1.0;
     o->ranks = 1;
     o->no_recompute = 0;
+    o->bucket_mb = 0.0;
 }
 
 double lmg_lr_at(const lmg_optim_config *o, int64_t step)
@@ -40,6 +41,8 @@ static lmg_status check(const lmg_optim_config *o)
     if (!(o->beta1 >= 0.0 && o->beta1 < 1.0) || !(o->beta2 >= 0.0 && o->beta2 < 1.0))
         return lmg_error(LMG_ERR_ARG, "optimizer: betas %g, %g must be in [0, 1)", o->beta1,
                          o->beta2);
+    if (!(o->bucket_mb >= 0.0))
+        return lmg_error(LMG_ERR_ARG, "optimizer: bucket_mb %g must be >= 0", o->bucket_mb);
     if (!(o->eps > 0.0)) return lmg_error(LMG_ERR_ARG, "optimizer: eps %g must be > 0", o->eps);
     if (!(o->weight_decay >= 0.0))
         return lmg_error(LMG_ERR_ARG, "optimizer: weight_decay %g must be >= 0", o->weight_decay);
@@ -52,22 +55,17 @@ static lmg_status check(const lmg_optim_config *o)
 /* ---- micro-batch-major order ------------------------------------------------------- */
 
 /* Which micro-batches (bit m) feed each node, from the Slice nodes "mb<m>/ids" and
- * "mb<m>/targets" the model builder makes. Sorting nodes by the highest micro-batch they
- * need, stably, keeps a topological order (a node needs at least what its inputs need) and
- * runs forward m and backward m before forward m+1. */
-static lmg_status order_micro_batches(lmg_graph *g)
+ * "mb<m>/targets" the model builder makes; *any says whether there are such Slices. */
+static uint64_t *micro_batch_masks(const lmg_graph *g, int *any)
 {
-    int nv = g->n_values, nn = g->n_nodes;
-    uint64_t *vm = calloc((size_t)nv + 1, sizeof *vm);
-    int *key = malloc(((size_t)nn + 1) * sizeof *key);
-    int *order = malloc(((size_t)nn + 1) * sizeof *order);
-    lmg_node *nodes = malloc(((size_t)nn + 1) * sizeof *nodes);
-    if (!vm || !key || !order || !nodes) {
-        free(vm), free(key), free(order), free(nodes);
-        return lmg_error(LMG_ERR_NOMEM, "out of memory ordering micro-batches");
+    uint64_t *vm = calloc((size_t)g->n_values + 1, sizeof *vm);
+    uint64_t *nm = malloc(((size_t)g->n_nodes + 1) * sizeof *nm);
+    *any = 0;
+    if (!vm || !nm) {
+        free(vm), free(nm);
+        return NULL;
     }
-    int any = 0;
-    for (int i = 0; i < nn; i++) {
+    for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         uint64_t m = 0;
         for (int k = 0; k < n->n_in; k++)
@@ -77,12 +75,33 @@ static lmg_status order_micro_batches(lmg_graph *g)
         if (n->op == LMG_OP_SLICE && n->name && sscanf(n->name, "mb%d/%15s", &mb, rest) == 2 &&
             mb >= 0 && mb < 64 && (strcmp(rest, "ids") == 0 || strcmp(rest, "targets") == 0)) {
             m |= (uint64_t)1 << mb;
-            any = 1;
+            *any = 1;
         }
         for (int k = 0; k < n->n_out; k++) vm[n->out[k]] = m;
+        nm[i] = m;
+    }
+    free(vm);
+    return nm;
+}
+
+/* Sorting nodes by the highest micro-batch they need, stably, keeps a topological order (a
+ * node needs at least what its inputs need) and runs forward m and backward m before
+ * forward m+1. */
+static lmg_status order_micro_batches(lmg_graph *g)
+{
+    int nn = g->n_nodes, any = 0;
+    uint64_t *nm = micro_batch_masks(g, &any);
+    int *key = malloc(((size_t)nn + 1) * sizeof *key);
+    int *order = malloc(((size_t)nn + 1) * sizeof *order);
+    lmg_node *nodes = malloc(((size_t)nn + 1) * sizeof *nodes);
+    if (!nm || !key || !order || !nodes) {
+        free(nm), free(key), free(order), free(nodes);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory ordering micro-batches");
+    }
+    for (int i = 0; i < nn; i++) {
         int hi = -1;
         for (int b = 63; b >= 0; b--)
-            if (m >> b & 1) {
+            if (nm[i] >> b & 1) {
                 hi = b;
                 break;
             }
@@ -100,8 +119,199 @@ static lmg_status order_micro_batches(lmg_graph *g)
             for (int k = 0; k < g->nodes[i].n_out; k++)
                 g->values[g->nodes[i].out[k]].producer = i;
     }
-    free(vm), free(key), free(order), free(nodes);
+    free(nm), free(key), free(order), free(nodes);
     return LMG_OK;
+}
+
+/* With micro-batches, micro-batch m reads each parameter p through its own view "p.mb<m>"
+ * (a Reshape to the same shape, which the planner makes an alias). Autodiff then sums the
+ * micro-batch's contributions to p (a tied embedding's two, or those of several objective
+ * passes) into the view's gradient first, exactly as one rank of a data-parallel run sums
+ * its own, and p's gradient is the sum of the micro-batches' in turn: so one process with
+ * N micro-batches of B rows computes the same bits as N ranks of B rows (N = 2, where the
+ * order of a sum of two does not matter). */
+static lmg_status view_params_per_micro_batch(lmg_graph *g)
+{
+    int nn = g->n_nodes, any = 0;
+    uint64_t *nm = micro_batch_masks(g, &any);
+    if (!nm) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    lmg_status s = LMG_OK;
+    for (int i = 0; i < nn && any && s == LMG_OK; i++) {
+        uint64_t m = nm[i];
+        if (m == 0 || (m & (m - 1)) != 0) continue; /* one micro-batch's nodes only */
+        int mb = 0;
+        while (!(m >> mb & 1)) mb++;
+        for (int k = 0; k < g->nodes[i].n_in && s == LMG_OK; k++) {
+            int p = g->nodes[i].in[k];
+            if (p < 0 || g->values[p].kind != LMG_VALUE_INIT || !g->values[p].trainable) continue;
+            char name[512];
+            snprintf(name, sizeof name, "%s.mb%d", g->values[p].name, mb);
+            int v = lmg_graph_find(g, name);
+            if (v < 0) {
+                lmg_shape sh = g->values[p].shape;
+                lmg_attr a = lmg_attr_ints("shape", sh.rank, sh.dims);
+                const char *out[1] = {name};
+                v = lmg_graph_node(g, LMG_OP_RESHAPE, name, &p, 1, &a, 1, out, NULL);
+                if (v < 0) s = g->status != LMG_OK ? g->status : lmg_error(LMG_ERR_INVALID,
+                                                                          "cannot add '%s'", name);
+            } else if (g->values[v].kind != LMG_VALUE_NODE ||
+                       g->nodes[g->values[v].producer].in[0] != p) {
+                s = lmg_error(LMG_ERR_INVALID, "the graph already has a value named '%s'", name);
+            }
+            if (s == LMG_OK) g->nodes[i].in[k] = v;
+        }
+    }
+    free(nm);
+    LMG_TRY(s);
+    /* The views read only parameters: moved ahead of every node, the order stays topological. */
+    int added = g->n_nodes - nn;
+    if (added == 0) return LMG_OK;
+    lmg_node *tmp = malloc((size_t)added * sizeof *tmp);
+    if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    memcpy(tmp, g->nodes + nn, (size_t)added * sizeof *tmp);
+    memmove(g->nodes + added, g->nodes, (size_t)nn * sizeof *tmp);
+    memcpy(g->nodes, tmp, (size_t)added * sizeof *tmp);
+    free(tmp);
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_out; k++) g->values[g->nodes[i].out[k]].producer = i;
+    return LMG_OK;
+}
+
+/* ---- losses over the ranks' positions ---------------------------------------------- */
+
+/* Data parallelism: a CrossEntropy averages over the positions it counts (an MLM loss over
+ * the masked ones), whose number differs between ranks, so the mean of the ranks' means is
+ * not the global batch's mean. Each one (without weights, ignore_index < 0) is scaled by
+ * k = c / mean(c), its rank's count over the ranks' mean count (an AllReduce in the forward
+ * pass): the mean over the ranks of the scaled losses, and of their gradients, is then the
+ * global batch's. A position counts when its target t >= 0, which is min(relu(t + 1), 1) of
+ * the f32 target. With every rank counting the same (clm), or one rank, k = 1 exactly. */
+static lmg_status weigh_losses_by_count(lmg_graph *g)
+{
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const lmg_node *ce = &g->nodes[i];
+        if (ce->op != LMG_OP_CROSS_ENTROPY || ce->n_in != 2 ||
+            lmg_node_attr_int(ce, "ignore_index", -100) >= 0)
+            continue;
+        int l = ce->out[0], t = ce->in[1], n0 = g->n_nodes;
+        char name[512], buf[600];
+        snprintf(name, sizeof name, "%s", g->values[l].name);
+        snprintf(buf, sizeof buf, "%s.local", name);
+        LMG_TRY(lmg_graph_rename(g, l, buf));
+        lmg_attr to = lmg_attr_int("to", LMG_DTYPE_F32);
+        snprintf(buf, sizeof buf, "%s.count/targets", name);
+        int x = lmg_graph_node(g, LMG_OP_CAST, buf, &t, 1, &to, 1, NULL, NULL);
+        x = lmg_scale(g, x, 1.0, 1.0);
+        x = lmg_graph_node(g, LMG_OP_RELU, NULL, &x, 1, NULL, 0, NULL, NULL);
+        x = lmg_scale(g, x, -1.0, 0.0);
+        int lo = lmg_graph_scalar(g, -1.0f);
+        x = lmg_graph_node(g, LMG_OP_MAXIMUM, NULL, (int[]){x, lo}, 2, NULL, 0, NULL, NULL);
+        x = lmg_scale(g, x, -1.0, 0.0);
+        lmg_attr kd = lmg_attr_int("keepdims", 0);
+        snprintf(buf, sizeof buf, "%s.count", name);
+        int c = lmg_graph_node(g, LMG_OP_REDUCE_SUM, buf, &x, 1, &kd, 1, NULL, NULL);
+        lmg_attr mean = lmg_attr_int("mean", 1);
+        snprintf(buf, sizeof buf, "allreduce.count/%s", name);
+        int C = lmg_graph_node(g, LMG_OP_ALL_REDUCE, buf, &c, 1, &mean, 1, NULL, NULL);
+        int tiny = lmg_graph_scalar(g, 1e-30f); /* nothing counted anywhere: k = 0 / tiny */
+        C = lmg_graph_node(g, LMG_OP_MAXIMUM, NULL, (int[]){C, tiny}, 2, NULL, 0, NULL, NULL);
+        int k = lmg_div(g, c, C);
+        const char *out[1] = {name};
+        snprintf(buf, sizeof buf, "%s.scaled", name);
+        int l2 = lmg_graph_node(g, LMG_OP_MUL, buf, (int[]){l, k}, 2, NULL, 0, out, NULL);
+        if (l2 < 0 || g->status != LMG_OK)
+            return g->status != LMG_OK ? g->status : lmg_error(LMG_ERR_INVALID, "scaling '%s'", name);
+        for (int j = i + 1; j < n0; j++)
+            for (int a = 0; a < g->nodes[j].n_in; a++)
+                if (g->nodes[j].in[a] == l) g->nodes[j].in[a] = l2;
+        for (int o = 0; o < g->n_outputs; o++)
+            if (g->outputs[o] == l) g->outputs[o] = l2;
+        /* The new nodes go right after the CrossEntropy, ahead of its consumers. */
+        int added = g->n_nodes - n0;
+        lmg_node *tmp = malloc((size_t)added * sizeof *tmp);
+        if (!tmp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+        memcpy(tmp, g->nodes + n0, (size_t)added * sizeof *tmp);
+        memmove(g->nodes + i + 1 + added, g->nodes + i + 1, (size_t)(n0 - i - 1) * sizeof *tmp);
+        memcpy(g->nodes + i + 1, tmp, (size_t)added * sizeof *tmp);
+        free(tmp);
+        for (int j = i + 1; j < g->n_nodes; j++)
+            for (int o = 0; o < g->nodes[j].n_out; o++) g->values[g->nodes[j].out[o]].producer = j;
+    }
+    return LMG_OK;
+}
+
+/* ---- buckets of AllReduce nodes ---------------------------------------------------- */
+
+/* Moves the AllReduce nodes (after micro-batch ordering, so "last" means last in the order
+ * that runs) into buckets of about `bucket_bytes`, filled in the order their gradients are
+ * completed; each bucket's nodes stand together right after the node that completes its
+ * last gradient. An executor meets them while backward still has work to enqueue and can
+ * reduce them meanwhile; the clipping that reads them comes after every node of backward,
+ * so the order stays topological. Each value is reduced alone, so where it stands does not
+ * change a bit of the result. */
+static int is_grad_all_reduce(const lmg_node *n)
+{
+    return n->op == LMG_OP_ALL_REDUCE && n->name && strncmp(n->name, "allreduce/", 10) == 0;
+}
+
+static lmg_status place_buckets(lmg_graph *g, double bucket_bytes)
+{
+    int nn = g->n_nodes, na = 0;
+    for (int i = 0; i < nn; i++) na += is_grad_all_reduce(&g->nodes[i]);
+    if (na == 0) return LMG_OK;
+    int *ar = malloc((size_t)na * sizeof *ar), *ready = malloc((size_t)na * sizeof *ready);
+    int *close = malloc((size_t)nn * sizeof *close); /* per node: its bucket's first AR, -1 */
+    int *next = malloc((size_t)na * sizeof *next);   /* the bucket's next AllReduce, -1 */
+    lmg_node *nodes = malloc((size_t)nn * sizeof *nodes);
+    if (!ar || !ready || !close || !next || !nodes) {
+        free(ar), free(ready), free(close), free(next), free(nodes);
+        return lmg_error(LMG_ERR_NOMEM, "out of memory placing AllReduce buckets");
+    }
+    na = 0;
+    for (int i = 0; i < nn; i++)
+        if (is_grad_all_reduce(&g->nodes[i])) {
+            int v = g->nodes[i].in[0];
+            ready[na] = v >= 0 ? g->values[v].producer : -1;
+            ar[na++] = i;
+        }
+    /* Stable insertion sort by completion (the gradients are few: one per parameter). */
+    for (int a = 1; a < na; a++)
+        for (int b = a; b > 0 && ready[b - 1] > ready[b]; b--) {
+            int t = ready[b];
+            ready[b] = ready[b - 1], ready[b - 1] = t;
+            t = ar[b];
+            ar[b] = ar[b - 1], ar[b - 1] = t;
+        }
+    for (int i = 0; i < nn; i++) close[i] = -1;
+    int lead = -1, head = -1; /* the open bucket's first entry and AllReduce-free lead-in */
+    double bytes = 0.0;
+    for (int a = 0; a < na; a++) {
+        if (lead < 0) lead = a;
+        next[a] = a + 1 < na ? a + 1 : -1;
+        const lmg_value *x = &g->values[g->nodes[ar[a]].in[0]];
+        bytes += 4.0 * (double)lmg_shape_numel(&x->shape);
+        /* A bucket ends after a computed gradient whose producer completes no other. */
+        int full = bytes >= bucket_bytes && ready[a] >= 0 && (a == na - 1 || ready[a + 1] != ready[a]);
+        if (full || a == na - 1) {
+            next[a] = -1;
+            if (ready[a] < 0) head = lead; /* no node computes them: first of all */
+            else close[ready[a]] = lead;
+            lead = -1;
+            bytes = 0.0;
+        }
+    }
+    int pos = 0;
+    for (int a = head; a >= 0; a = next[a]) nodes[pos++] = g->nodes[ar[a]];
+    for (int i = 0; i < nn; i++) {
+        if (is_grad_all_reduce(&g->nodes[i])) continue;
+        nodes[pos++] = g->nodes[i];
+        for (int a = close[i]; a >= 0; a = next[a]) nodes[pos++] = g->nodes[ar[a]];
+    }
+    memcpy(g->nodes, nodes, (size_t)nn * sizeof *nodes);
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < g->nodes[i].n_out; k++) g->values[g->nodes[i].out[k]].producer = i;
+    free(ar), free(ready), free(close), free(next), free(nodes);
+    return pos == nn ? LMG_OK : lmg_error(LMG_ERR_INVALID, "placing AllReduce buckets lost nodes");
 }
 
 /* ---- the step graph ---------------------------------------------------------------- */
@@ -173,6 +383,8 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
             names[k] = strdup(g->values[v].name);
             if (!names[k++]) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         }
+    if (s == LMG_OK) s = view_params_per_micro_batch(g);
+    if (s == LMG_OK && o->ranks > 1) s = weigh_losses_by_count(g);
     if (s == LMG_OK) {
         drop_pass_outputs(g);
         lmg_autodiff_opts ao = {.no_recompute = o->no_recompute};
@@ -248,7 +460,17 @@ lmg_status lmg_train_graph_build(lmg_graph *g, const char *loss, const lmg_optim
     LMG_TRY(set_meta_d(g, "optim.eps", o->eps));
     LMG_TRY(set_meta_d(g, "optim.weight_decay", o->weight_decay));
     LMG_TRY(set_meta_d(g, "optim.clip", o->clip));
-    if (o->ranks > 1) LMG_TRY(set_meta_d(g, "optim.ranks", o->ranks));
     LMG_TRY(lmg_graph_set_meta(g, "optim.loss", loss));
-    return order_micro_batches(g);
+    LMG_TRY(order_micro_batches(g));
+    if (o->ranks <= 1) return LMG_OK;
+    LMG_TRY(set_meta_d(g, "optim.ranks", o->ranks));
+    double bucket = o->bucket_mb * 1048576.0;
+    if (bucket <= 0.0) {
+        for (int v = 0; v < g->n_values; v++)
+            if (g->values[v].kind == LMG_VALUE_INIT && g->values[v].trainable)
+                bucket += 4.0 * (double)lmg_shape_numel(&g->values[v].shape);
+        bucket /= 4.0;
+    }
+    LMG_TRY(set_meta_d(g, "optim.bucket_mb", bucket / 1048576.0));
+    return place_buckets(g, bucket);
 }

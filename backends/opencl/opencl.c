@@ -305,20 +305,25 @@ lmg_status lmg_cl_record_native(lmg_exec *e, const char *name, void (*fn)(void *
 
 lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, int nseg,
                               const lmg_cl_loc *src, const lmg_cl_loc *dst, const size_t *count,
-                              int arg)
+                              int arg, int *cmd)
 {
+    *cmd = -1;
     size_t total = 0;
     for (int k = 0; k < nseg; k++) total += count[k];
     if (total == 0) return LMG_OK;
-    if (total > e->host_cap) {
-        float *b = realloc(e->host_buf, total * sizeof *b);
+    /* A span per command: several may be in flight at once. */
+    size_t off = 0;
+    for (int i = 0; i < e->n_cmds; i++)
+        if (e->cmds[i].kind == LMG_CL_CMD_HOST) off += e->cmds[i].host.total;
+    if (off + total > e->host_cap) {
+        float *b = realloc(e->host_buf, (off + total) * sizeof *b);
         if (!b) return lmg_error(LMG_ERR_NOMEM, "out of memory (%zu floats for %s)", total, name);
         e->host_buf = b;
-        e->host_cap = total;
+        e->host_cap = off + total;
     }
     lmg_cl_host h = {fn, nseg, malloc((size_t)nseg * sizeof *src),
                      malloc((size_t)nseg * sizeof *dst), malloc((size_t)nseg * sizeof *count),
-                     total, arg};
+                     total, arg, off, -1, NULL};
     lmg_cl_cmd *c = h.src && h.dst && h.count ? new_cmd(e) : NULL;
     if (!c) {
         free(h.src), free(h.dst), free(h.count);
@@ -330,6 +335,22 @@ lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, 
     c->kind = LMG_CL_CMD_HOST;
     snprintf(c->kname, sizeof c->kname, "%s", name);
     c->host = h;
+    *cmd = e->n_cmds - 1;
+    return LMG_OK;
+}
+
+/* The write-back of HOST command `start`, which every value it writes stops awaiting. */
+static lmg_status record_host_wait(lmg_exec *e, int start)
+{
+    lmg_cl_cmd *c = new_cmd(e);
+    if (!c) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    const lmg_cl_cmd *s = &e->cmds[start];
+    c->kind = LMG_CL_CMD_HOST_WAIT;
+    c->node = s->node;
+    snprintf(c->kname, sizeof c->kname, "%.40s wait", s->kname);
+    c->host.start = start;
+    for (int v = 0; v < e->g->n_values; v++)
+        if (e->pending[v] == start) e->pending[v] = -1;
     return LMG_OK;
 }
 
@@ -559,6 +580,7 @@ static void cl_free(lmg_exec *e)
         free(e->cmds[i].host.dst);
         free(e->cmds[i].host.count);
     }
+    lmg_cl_host_free(e);
     free(e->cmds);
     lmg_cl_prof_free(e);
     for (int r = 0; r < LMG_CL_NREGIONS; r++)
@@ -571,6 +593,7 @@ static void cl_free(lmg_exec *e)
     free(e->is_output);
     free(e->aux);
     free(e->host_buf);
+    free(e->pending);
     lmg_plan_free(e->plan);
     free(e);
 }
@@ -582,12 +605,15 @@ static lmg_status node_error(const lmg_graph *g, int node, lmg_status s)
                             lmg_op_name(g->nodes[node].op));
 }
 
-/* Consecutive AllReduce nodes of one kind (the training step's one per gradient) become one
- * bucket: one collective per step instead of one per parameter, so ranks meet once. *i
- * ends on the bucket's last node. */
+/* Each node's recorder in turn; one may take the run of nodes that follows its own
+ * (e->consumed). A node that reads what a host round trip computes gets its write-back
+ * recorded just before it, so the round trip overlaps every command in between. */
 static lmg_status record(lmg_exec *e)
 {
     const lmg_graph *g = e->g;
+    e->pending = malloc(((size_t)g->n_values + 1) * sizeof *e->pending);
+    if (!e->pending) return lmg_error(LMG_ERR_NOMEM, "out of memory");
+    for (int v = 0; v < g->n_values; v++) e->pending[v] = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         const lmg_node *n = &g->nodes[i];
         e->cur_node = i;
@@ -602,11 +628,22 @@ static lmg_status record(lmg_exec *e)
                                  "the OpenCL kernels take f32 and i32", n->name,
                                  lmg_op_name(n->op), v->name, lmg_dtype_name(v->dtype));
         }
+        /* The write-backs of host round trips this node reads come first. */
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && e->pending[n->in[k]] >= 0)
+                LMG_TRY(record_host_wait(e, e->pending[n->in[k]]));
         e->consumed = 1;
         lmg_status s = op_table[n->op](e, n);
         if (s != LMG_OK) return node_error(g, i, s);
         i += e->consumed - 1;
     }
+    /* ...and those of results no node reads (graph outputs) end the run. */
+    for (int i = 0; i < e->n_cmds; i++)
+        if (e->cmds[i].kind == LMG_CL_CMD_HOST) {
+            int open = 0;
+            for (int v = 0; v < g->n_values && !open; v++) open = e->pending[v] == i;
+            if (open) LMG_TRY(record_host_wait(e, i));
+        }
     e->cur_node = -1;
     return LMG_OK;
 }
@@ -850,27 +887,8 @@ static lmg_status check_canaries(lmg_exec *e)
 static lmg_status enqueue(lmg_exec *e, lmg_cl_cmd *c, uint64_t step, cl_event *ev)
 {
     if (c->kind == LMG_CL_CMD_GEMM) return run_gemm(e, &c->gemm, ev);
-    if (c->kind == LMG_CL_CMD_HOST) {
-        /* The queue is in order: the reads follow every earlier command, the finish waits
-         * for them, and the last (blocking) write for every write before it. */
-        const lmg_cl_host *h = &c->host;
-        float *at = e->host_buf;
-        for (int k = 0; k < h->nseg; at += h->count[k], k++)
-            LMG_CL_CHECK(clEnqueueReadBuffer(e->queue, e->buf[h->src[k].region], CL_FALSE,
-                                             (size_t)h->src[k].off * 4, h->count[k] * 4, at, 0,
-                                             NULL, NULL));
-        LMG_CL_CHECK(clFinish(e->queue));
-        LMG_TRY(h->fn(e->host_buf, h->total, h->arg));
-        at = e->host_buf;
-        for (int k = 0; k < h->nseg; at += h->count[k], k++) {
-            int last = k == h->nseg - 1;
-            LMG_CL_CHECK(clEnqueueWriteBuffer(e->queue, e->buf[h->dst[k].region],
-                                              last ? CL_TRUE : CL_FALSE,
-                                              (size_t)h->dst[k].off * 4, h->count[k] * 4, at, 0,
-                                              NULL, last ? ev : NULL));
-        }
-        return LMG_OK;
-    }
+    if (c->kind == LMG_CL_CMD_HOST) return lmg_cl_host_start(e, c, ev);
+    if (c->kind == LMG_CL_CMD_HOST_WAIT) return lmg_cl_host_finish(e, c, ev);
     if (c->kind == LMG_CL_CMD_NATIVE) {
         lmg_cl_native_hdr *h = c->nargs;
         h->mem = e->whole;
@@ -898,10 +916,13 @@ static lmg_status cl_run(lmg_exec *e, uint64_t step)
         lmg_status s = enqueue(e, &e->cmds[i], step, e->prof_ev ? &e->prof_ev[i] : NULL);
         if (s != LMG_OK) {
             clFinish(e->queue);
+            lmg_cl_host_drain(e, 0);
             return node_error(e->g, e->cmds[i].node, s);
         }
     }
-    LMG_CL_CHECK(clFinish(e->queue));
+    cl_int fin = clFinish(e->queue);
+    LMG_TRY(lmg_cl_host_drain(e, 1));
+    LMG_CL_CHECK(fin);
     if (e->prof_ev) LMG_TRY(lmg_cl_prof_collect(e));
     if (e->canary) LMG_TRY(check_canaries(e));
     return LMG_OK;

@@ -100,11 +100,15 @@ typedef struct lmg_cl_arg {
     lmg_cl_desc desc;
 } lmg_cl_arg;
 
-enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE, LMG_CL_CMD_HOST };
+enum { LMG_CL_CMD_KERNEL, LMG_CL_CMD_GEMM, LMG_CL_CMD_NATIVE, LMG_CL_CMD_HOST,
+       LMG_CL_CMD_HOST_WAIT };
 
-/* LMG_CL_CMD_HOST: segments of `count[k]` floats read from `src[k]` into one host buffer
- * once every earlier command is done, changed there by fn(data, total, arg), and written
- * back to `dst[k]`: one collective over MPI for a run of AllReduce nodes (a bucket). */
+/* LMG_CL_CMD_HOST: segments of `count[k]` floats read from `src[k]` into the command's own
+ * span of the host buffer, then changed there by fn(data, total, arg) on the executor's
+ * helper thread once the reads are done, while the queue goes on with what follows (one
+ * collective over MPI for a bucket of AllReduce nodes). LMG_CL_CMD_HOST_WAIT, recorded just
+ * before the first node that reads a result, writes the span back to `dst[k]` once fn has
+ * returned: the queue waits there, and only there. */
 typedef lmg_status (*lmg_cl_host_fn)(float *data, size_t count, int arg);
 typedef struct lmg_cl_host {
     lmg_cl_host_fn fn;
@@ -113,7 +117,13 @@ typedef struct lmg_cl_host {
     size_t *count;
     size_t total;
     int arg;
+    size_t off;            /* the span's start in e->host_buf (elements) */
+    int start;             /* HOST_WAIT: the index of its HOST command */
+    cl_event done;         /* HOST, during a run: set once fn has returned */
 } lmg_cl_host;
+
+/* The helper thread of host round trips (collective.c). */
+typedef struct lmg_cl_helper lmg_cl_helper;
 
 /* The start of every native command's argument block (hostgemm.c): the one buffer that holds
  * every region (a cl_mem recorded, the runtime's host pointer when the function runs) and the
@@ -191,8 +201,10 @@ struct lmg_exec {
     int keep_all;          /* every value readable after a run (no reuse) */
     unsigned char *is_output; /* per value */
     struct lmg_plan *plan; /* the memory planner's layout (NULL in canary mode) */
-    float *host_buf;       /* the host copy of LMG_CL_CMD_HOST commands (the largest one's size) */
+    float *host_buf;       /* the host copies of LMG_CL_CMD_HOST commands, a span each */
     size_t host_cap;       /* elements */
+    int *pending;          /* per value: the HOST command whose write-back it awaits, or -1 */
+    lmg_cl_helper *helper; /* runs the HOST commands' functions; started by the first */
 };
 
 /* Recorder helpers for the op files. */
@@ -229,11 +241,20 @@ size_t lmg_cl_row_group(lmg_exec *e, const char *name, int64_t n);
 #include "../../ops/ops.def"
 #undef LMG_OP
 
-/* Record a host round trip (LMG_CL_CMD_HOST) of nseg segments through the executor's one
- * host buffer; the arrays are copied. */
+/* Record a host round trip (LMG_CL_CMD_HOST) of nseg segments through a span of the
+ * executor's host buffer; the arrays are copied. The caller marks the values it writes in
+ * e->pending with the returned command index (-1: nothing to do, no command); the executor
+ * records their write-back before the first node that reads one. */
 lmg_status lmg_cl_record_host(lmg_exec *e, const char *name, lmg_cl_host_fn fn, int nseg,
                               const lmg_cl_loc *src, const lmg_cl_loc *dst, const size_t *count,
-                              int arg);
+                              int arg, int *cmd);
+/* Run time of the two halves (collective.c): the reads and the hand-over to the helper
+ * thread, the write-back after it; then, after the run's last command, the wait for every
+ * hand-over and (report) the first failure of the run's functions as the error. */
+lmg_status lmg_cl_host_start(lmg_exec *e, lmg_cl_cmd *c, cl_event *ev);
+lmg_status lmg_cl_host_finish(lmg_exec *e, lmg_cl_cmd *c, cl_event *ev);
+lmg_status lmg_cl_host_drain(lmg_exec *e, int report);
+void lmg_cl_host_free(lmg_exec *e);
 
 /* Fill `count` 4-byte elements at `dst` with the bit pattern `bits`. */
 lmg_status lmg_cl_fill(lmg_exec *e, lmg_cl_loc dst, int64_t count, uint32_t bits);
