@@ -1,21 +1,8 @@
 #!/bin/sh
 # cli_autodiff.sh — `lmg autodiff` (text and binary in and out, errors, exit codes) and
 # `lmg demo` (gradient check verdict, falling loss, usage errors).
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
+. "$(dirname "$0")/common.sh"
+need_lmg
 
 cat >"$tmp/fwd.lmgt" <<'EOF'
 lmgraph ir 1 opset 1

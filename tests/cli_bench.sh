@@ -1,21 +1,8 @@
 #!/bin/sh
 # cli_bench.sh — `lmg bench` argument handling (the benchmark itself is run by hand, its
 # figures are measurements, not test verdicts).
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
+. "$(dirname "$0")/common.sh"
+need_lmg
 
 "$lmg" bench --help >"$tmp/out" 2>"$tmp/err"
 check "--help exits 0" test $? -eq 0

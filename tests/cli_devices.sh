@@ -2,21 +2,8 @@
 # cli_devices.sh — `lmg devices` and the OpenCL backend from the command line: the listing
 # and its default mark, LMG_DEVICE and --device errors that list the devices, the message
 # when no platform exists, a kernel build failure showing its log, and a run matching ref.
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
+. "$(dirname "$0")/common.sh"
+need_lmg
 
 # Without any platform the loader finds nothing: the hint names the ICD packages.
 mkdir "$tmp/no-icd"

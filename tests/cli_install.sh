@@ -3,18 +3,9 @@
 # lmgraph.pc names the real prefix) and into a temporary PREFIX, where samples/c/train_step.c
 # builds with `pkg-config --cflags --libs lmgraph` alone, against liblmg.so and (--static)
 # liblmg.a, and prints a finite loss that falls over five steps.
+. "$(dirname "$0")/common.sh"
 dir=${LMG_BUILD:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
 so=$(ls "$dir"/liblmg.so.*.*.* 2>/dev/null | head -n 1)
 if [ -z "$so" ]; then
     echo "ok - # SKIP $dir has no liblmg.so (the release build makes it)"

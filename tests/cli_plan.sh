@@ -1,21 +1,8 @@
 #!/bin/sh
 # cli_plan.sh — `lmg plan`: totals and the per-value table of a small graph (in-place reuse,
 # keep-all, alignment), a GPT-S training graph within 1.25x of its arena lower bound, errors.
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
+. "$(dirname "$0")/common.sh"
+need_lmg
 
 cat >"$tmp/g.lmgt" <<'EOF'
 lmgraph ir 1 opset 1

@@ -3,19 +3,10 @@
 # and the op methods generated at build time), C shape errors as exceptions, text and .pb
 # round trips through the lmg command, safetensors helpers, and samples/python/next2.py
 # training its objective with `lmg train --objective-graph`.
+. "$(dirname "$0")/common.sh"
 dir=${LMG_BUILD:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 lmg=$root/$dir/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
 if [ ! -e "$root/$dir/liblmg.so.0" ]; then
     echo "ok - # SKIP $dir has no liblmg.so (the release build makes it)"
     exit 0

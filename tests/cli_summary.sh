@@ -2,21 +2,8 @@
 # cli_summary.sh — `lmg summary`: GPT-S's 4,240,896 parameters with per-scope rows that add up
 # to the total and the tied embedding counted once, about 26.6 GFLOP per training step
 # (BENCH.md), the planned memory's regions, a run folder summarised as its model, errors.
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
+. "$(dirname "$0")/common.sh"
+need_lmg
 # The value of the row labelled $2 (first field) in file $1, commas dropped.
 field() { awk -v k="$2" '$1 == k { gsub(/,/, "", $2); print $2; exit }' "$1"; }
 

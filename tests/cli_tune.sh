@@ -2,24 +2,11 @@
 # cli_tune.sh — CLBlast parameters at device start-up: the built-in PoCL set is applied and
 # checked, a cache file's set is used, a set that computes wrong numbers (or does not parse)
 # is refused for CLBlast's defaults, LMG_CLBLAST_TUNING=off; `lmg tune` usage errors.
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
+. "$(dirname "$0")/common.sh"
+need_lmg
 # PoCL's compiler keeps a few allocations when it builds a program; not ours to report.
 printf 'leak:libpocl.so\nleak:libLLVM\nleak:libclang\n' >"$tmp/lsan.supp"
 export LSAN_OPTIONS="suppressions=$tmp/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
 
 "$lmg" tune --bogus >"$tmp/out" 2>"$tmp/err"
 check "an unknown option is a usage error" test $? -eq 2

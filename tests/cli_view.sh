@@ -4,21 +4,8 @@
 # counted in a collapsed box, --forward-only leaves exactly the forward nodes, edges stay few
 # (merged at boxes, no edge labels), and Graphviz lays out a 4-layer training graph (GPT-S's
 # 460 nodes) in under 10 s at the default depth.
-lmg=${LMG_BUILD:-build}/lmg
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
+. "$(dirname "$0")/common.sh"
+need_lmg
 
 cat >"$tmp/w.lmgt" <<'EOF2'
 lmgraph ir 1 opset 1
