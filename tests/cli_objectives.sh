@@ -159,6 +159,20 @@ done
 grep -q "input ids : i32\[3,64\]" "$T/dec.lmgt" && grep -q "node loss: f32\[\] = CrossEntropy(logits, targets)" "$T/dec.lmgt" || r=1
 check "lmg train/build --model-graph: samples/models/decoder.lmgt trains, resumes exactly, evaluates, generates" $r
 
+# Evaluation runs a model graph's Dropout as the identity: a run with Dropout(p 0.5) on the
+# first attention output evaluates exactly as the same weights in the graph without it.
+r=0
+sed 's/^  node h0.x1 = Add(x0, h0.proj)$/  node h0.projd = Dropout(h0.proj) {p = 0.5, key = 7}\n  node h0.x1 = Add(x0, h0.projd)/' \
+    samples/models/decoder.lmgt >"$T/drop.lmgt"
+grep -q "Dropout(h0.proj)" "$T/drop.lmgt" || r=1
+"$lmg" train --backend ref --model-graph "$T/drop.lmgt" --data "$T/mg/data" --batch 2 --steps 2 \
+    --eval-every 2 --eval-batches 1 --samples 0 --out "$T/drop" >/dev/null 2>&1 || r=1
+cp -r "$T/drop" "$T/nodrop" && "$lmg" parse samples/models/decoder.lmgt -o "$T/nodrop/model.pb" || r=1
+"$lmg" eval "$T/drop" --split val --batches 2 --backend ref >"$T/e1" 2>&1 || r=1
+"$lmg" eval "$T/nodrop" --split val --batches 2 --backend ref >"$T/e2" 2>&1 || r=1
+grep -q "^val: loss" "$T/e1" && cmp -s "$T/e1" "$T/e2" || { r=1; cat "$T/e1" "$T/e2"; }
+check "lmg eval runs a model graph's Dropout as the identity (the same loss as without it)" $r
+
 r=0
 "$lmg" train $margs --objective-graph samples/objectives/span.lmgt --out "$T/mg_span" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
 grep -q '"loss/span":[0-9.]*' "$T/mg_span/metrics.jsonl" || r=1

@@ -76,6 +76,7 @@ lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const c
                 st = lmg_error(LMG_ERR_ARG, "run '%s': the model graph '%s' has no logits to "
                                "sample from", run_dir, graph_name);
             if (st == LMG_OK) st = lmg_model_graph_build(mg, &c, NULL, 1.0, &s->g);
+            if (st == LMG_OK) lmg_graph_eval_mode(s->g);
             lmg_graph_free(mg);
         } else {
             st = lmg_model_build(&c, &s->g);

@@ -222,8 +222,17 @@ static lmg_status load_model_graph(const char *run_dir, lmg_graph **mg)
     return s;
 }
 
-/* The forward graph used for evaluation: no dropout (of the built-in models; a model graph's
- * own Dropout nodes stay), one micro-batch; with tg, a frozen body as in the training graph. */
+void lmg_graph_eval_mode(lmg_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op != LMG_OP_DROPOUT) continue;
+        lmg_attr *a = (lmg_attr *)lmg_node_attr(&g->nodes[i], "p");
+        if (a && a->type == LMG_ATTR_FLOAT) a->f = 0.0;
+    }
+}
+
+/* The forward graph used for evaluation: no dropout, one micro-batch; with tg, a frozen
+ * body as in the training graph. */
 static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *mg,
                                    const lmg_graph *obj, double weight, const lmg_graph *tg,
                                    lmg_graph **out)
@@ -232,6 +241,7 @@ static lmg_status build_eval_graph(const lmg_model_config *mc, const lmg_graph *
     c.dropout = 0.0;
     c.micro_batches = 1;
     LMG_TRY(build_forward(&c, mg, obj, weight, out));
+    lmg_graph_eval_mode(*out);
     lmg_status s = tg ? lmg_graph_adopt_frozen(*out, tg) : LMG_OK; /* a frozen body */
     if (s == LMG_OK) s = lmg_graph_verify(*out);
     if (s != LMG_OK) {

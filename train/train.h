@@ -84,6 +84,11 @@ typedef struct lmg_metric {
     const double *term_values;
 } lmg_metric;
 
+/* Evaluation and sampling run every Dropout of a model or objective graph as the identity
+ * (p = 0 keeps each element's bits), as the built-in models leave theirs out: PyTorch's
+ * eval mode. */
+void lmg_graph_eval_mode(lmg_graph *g);
+
 /* Append one JSON object line to path (created when missing). */
 lmg_status lmg_metrics_append(const char *path, const lmg_metric *m);
 /* Keep only the lines with step <= max_step (a resumed run drops what came after its
