@@ -89,6 +89,16 @@ docs=$(sed -n 's/^  "documents": \([0-9]*\),$/\1/p' "$T/ft/report.json")
 [ "$sup" = "$docs" ] && [ "$docs" -gt 0 ] || r=1
 check "eval of a classifier: scikit-learn layout, baseline, confusion matrix, report.json agrees" $r
 
+# --batches N evaluates the first N batches: one batch's documents, then twice as many.
+r=0
+"$lmg" eval "$T/ft" --backend ref --batches 1 >"$T/out1" 2>&1 || r=1
+"$lmg" eval "$T/ft" --backend ref --batches 2 >"$T/out2" 2>&1 || r=1
+d1=$(sed -n 's/^test split of .*: \([0-9]*\) documents.*/\1/p' "$T/out1")
+d2=$(sed -n 's/^test split of .*: \([0-9]*\) documents.*/\1/p' "$T/out2")
+[ -n "$d1" ] && [ -n "$d2" ] && [ "$d1" -gt 0 ] && [ "$d2" -eq $((2 * d1)) ] && [ "$d2" -lt "$docs" ] ||
+    { r=1; echo "# documents: $d1 and $d2 of $docs"; }
+check "eval --batches N of a classifier reports on the first N batches only" $r
+
 r=0
 "$lmg" classify "$T/ft" --backend ref --text "Yow! Are we having fun yet?" >"$T/out" 2>"$T/err" || r=1
 grep -Eq "^(definitions|songs-poems|zippy)	0\.[0-9]{4}	Yow" "$T/out" || r=1

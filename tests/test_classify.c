@@ -440,7 +440,7 @@ static void test_finetune_learns(void)
     if (s == LMG_OK) s = lmg_classifier_open(out, NULL, "ref", NULL, 0, &cl);
     lmg_cls_report rep;
     lmg_cls_predictions pr;
-    if (s == LMG_OK) s = lmg_classifier_report(cl, "test", &rep, &pr);
+    if (s == LMG_OK) s = lmg_classifier_report(cl, "test", 0, &rep, &pr);
     CHECK(s == LMG_OK, "report: %s", lmg_last_error());
     if (s == LMG_OK) {
         printf("# test: accuracy %.4f, macro-F1 %.4f (chance 0.333, majority baseline accuracy "
@@ -557,7 +557,7 @@ static void test_resume_exact(void)
     lmg_classifier *cl = NULL;
     lmg_cls_report rep;
     s = lmg_classifier_open(a, NULL, "ref", NULL, 0, &cl);
-    if (s == LMG_OK) s = lmg_classifier_report(cl, "val", &rep, NULL);
+    if (s == LMG_OK) s = lmg_classifier_report(cl, "val", 0, &rep, NULL);
     CHECK(s == LMG_OK, "report of a frozen run: %s", lmg_last_error());
     if (s == LMG_OK) lmg_cls_report_free(&rep);
     lmg_classifier_free(cl);

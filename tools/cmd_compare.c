@@ -40,7 +40,7 @@ int lmg_cmd_compare(int argc, char **argv)
     memset(r, 0, sizeof r);
     for (int k = 0; k < 2 && !rc; k++) {
         lmg_status s = lmg_classifier_open(run[k], NULL, backend, device, 0, &cl[k]);
-        if (s == LMG_OK) s = lmg_classifier_report(cl[k], split, &r[k], NULL);
+        if (s == LMG_OK) s = lmg_classifier_report(cl[k], split, 0, &r[k], NULL);
         if (s != LMG_OK) rc = cli_fail(CMD, s, "cannot evaluate '%s'", run[k]);
     }
     int K = rc ? 0 : r[0].K;

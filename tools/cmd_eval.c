@@ -13,13 +13,13 @@ int lmg_cmd_eval(int argc, char **argv);
 static const char *const CMD = "eval";
 
 static int eval_classifier(const char *dir, const char *ck, const char *split, const char *backend,
-                           const char *device)
+                           const char *device, int batches)
 {
     lmg_classifier *cl = NULL;
     lmg_status s = lmg_classifier_open(dir, ck, backend, device, 0, &cl);
     if (s != LMG_OK) return cli_fail(CMD, s, "cannot load the classifier '%s'", dir);
     lmg_cls_report r;
-    s = lmg_classifier_report(cl, split, &r, NULL);
+    s = lmg_classifier_report(cl, split, batches, &r, NULL);
     if (s != LMG_OK) {
         lmg_classifier_free(cl);
         return cli_fail(CMD, s, "cannot evaluate '%s'", dir);
@@ -83,7 +83,7 @@ int lmg_cmd_eval(int argc, char **argv)
         int is_cls = lmg_run_open(dir, &g, &m, NULL, NULL) == LMG_OK && m.n_classes > 0;
         lmg_graph_free(g);
         lmg_error_clear();
-        if (is_cls) return eval_classifier(dir, ck, split, backend, device);
+        if (is_cls) return eval_classifier(dir, ck, split, backend, device, (int)batches);
     }
     lmg_eval_result r;
     lmg_status s = lmg_eval_run(dir, ck, split, backend, device, (int)batches, &r);

@@ -84,9 +84,10 @@ lmg_status lmg_cls_confusion_svg(const lmg_cls_report *r, const char *const *nam
 /* ---- a trained classifier run (train/report.c) ------------------------------------- */
 /* lmg_classifier_open, _free, _n_classes, _class and _texts are public (include/lmgraph.h). */
 const char *lmg_classifier_data_dir(const lmg_classifier *c);
-/* The report of the run on split ("train", "val", "test") of its data, and its predictions
- * (may be NULL). The majority baseline's class comes from the training split. */
-lmg_status lmg_classifier_report(lmg_classifier *c, const char *split, lmg_cls_report *r,
-                                 lmg_cls_predictions *preds);
+/* The report of the run on split ("train", "val", "test") of its data over the first
+ * max_batches batches of the classifier's batch size (0 = all), and its predictions (may be
+ * NULL). The majority baseline's class comes from the training split. */
+lmg_status lmg_classifier_report(lmg_classifier *c, const char *split, int max_batches,
+                                 lmg_cls_report *r, lmg_cls_predictions *preds);
 
 #endif

@@ -326,8 +326,8 @@ lmg_status lmg_classifier_texts(lmg_classifier *c, const char *const *texts, int
     return s;
 }
 
-lmg_status lmg_classifier_report(lmg_classifier *c, const char *split, lmg_cls_report *r,
-                                 lmg_cls_predictions *preds)
+lmg_status lmg_classifier_report(lmg_classifier *c, const char *split, int max_batches,
+                                 lmg_cls_report *r, lmg_cls_predictions *preds)
 {
     if (!split || (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")))
         return lmg_error(LMG_ERR_ARG, "split '%s' is not train, val or test", split ? split : "");
@@ -340,7 +340,7 @@ lmg_status lmg_classifier_report(lmg_classifier *c, const char *split, lmg_cls_r
     free(p);
     LMG_TRY(s);
     lmg_cls_predictions pr;
-    s = lmg_cls_predict(c->b, c->e, c->g, sh, 0, &pr);
+    s = lmg_cls_predict(c->b, c->e, c->g, sh, max_batches, &pr);
     lmg_labshard_free(sh);
     LMG_TRY(s);
     int majority = 0;
