@@ -3,6 +3,7 @@
  * the baseline) by the trainer: validation macro-F1, early stopping, checkpoints, resume. */
 #include "cli.h"
 #include "cli_labels.h"
+#include "progress.h"
 #include "../train/classify.h"
 
 #include <dirent.h>
@@ -16,35 +17,6 @@
 int lmg_cmd_finetune(int argc, char **argv);
 
 static const char *const CMD = "finetune";
-
-typedef struct progress {
-    int quiet;
-    int64_t every;
-} progress;
-
-static void on_event(const lmg_train_event *e, void *user)
-{
-    const progress *p = user;
-    if (p->quiet) return;
-    switch (e->kind) {
-    case LMG_TRAIN_INFO: fprintf(stderr, "%s\n", e->message); break;
-    case LMG_TRAIN_STEP:
-        if (e->step % p->every == 0 || e->step == 1 || e->step == e->steps)
-            fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.2e  elapsed %.0fs  ETA %.0fs\n",
-                    (long long)e->step, (long long)e->steps, e->loss, e->lr, e->elapsed_s, e->eta_s);
-        break;
-    case LMG_TRAIN_EVAL:
-        fprintf(stderr, "step %lld  val loss %.4f  accuracy %.4f  macro-F1 %.4f  %s\n",
-                (long long)e->step, e->val_loss, e->val_accuracy, e->val_f1,
-                e->improved ? "(best so far, saved)" : "");
-        break;
-    case LMG_TRAIN_DONE:
-        fprintf(stderr, "%s after step %lld in %.1f s\n", e->message, (long long)e->step,
-                e->elapsed_s);
-        break;
-    }
-    fflush(stderr);
-}
 
 /* 1 when path exists and holds anything. */
 static int nonempty_dir(const char *path, int *is_file)
@@ -153,12 +125,12 @@ int lmg_cmd_finetune(int argc, char **argv)
     };
     if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     int steps_given = cli_given(&spec, "--steps") > 0, setup_flags = cli_given_group(&spec, SETUP);
-    progress prog = {quiet, steps >= 100 ? steps / 20 : 1};
+    cli_progress prog = {CMD, isatty(2), quiet, steps >= 100 ? steps / 20 : 1, 0, 0, 0, 0, NULL};
     lmg_train_config c;
     lmg_train_config_default(&c);
     c.backend = backend;
     c.device = device;
-    c.progress = on_event;
+    c.progress = cli_progress_event;
     c.user = &prog;
     c.stop_at = stop_after;
     if (resume) {
