@@ -356,8 +356,5 @@ int main(void)
     test_npy();
     test_npz();
     test_import_hostile();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    return test_summary();
+    return test_finish(tmpdir);
 }
