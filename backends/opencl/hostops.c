@@ -712,17 +712,18 @@ lmg_status lmg_cl_hostops_choose(lmg_cl_dev *d)
     char *at = d->gemm_route + used;
     size_t room = sizeof d->gemm_route - used;
     if (env && strcmp(env, "off") == 0) {
-        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: kernels (LMG_CL_HOST_OPS=off)");
+        snprintf(at, room,
+                 "; loss, AdamW, LayerNorm, sums, copies, GELU: kernels (LMG_CL_HOST_OPS=off)");
         return LMG_OK;
     }
     pthread_once(&check_once, check_run);
     if (!check_ok) {
-        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: kernels (host code "
+        snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies, GELU: kernels (host code "
                  "rejected: %s)", check_why);
         return LMG_OK;
     }
     d->ops_host = 1;
-    snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies: host code (checked)");
+    snprintf(at, room, "; loss, AdamW, LayerNorm, sums, copies, GELU: host code (checked)");
     return LMG_OK;
 }
 
@@ -1205,7 +1206,8 @@ static double gelu_d(double x)
 static double gelu_deriv_d(double x)
 {
     double t = tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
+    return 0.5 * (1.0 + t) +
+           0.5 * x * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
 }
 
 /* Gelu and GeluGrad in place (y over x, dx over dy) in pieces of 1000 (vector tails in each)
