@@ -1220,12 +1220,12 @@ static int check_gelu(char *why, size_t nwhy)
     static const float ends[] = {0.0f, -0.0f, 1e-40f, -1e-40f, 1e10f, -1e10f, 1e20f, -1e20f,
                                  3.4e38f, -3.4e38f, INFINITY, -INFINITY, NAN};
     enum { NS = 24001, NE = sizeof ends / sizeof *ends, NX = NS + NE };
-    float *buf = malloc(3 * NX * sizeof *buf);
+    float *buf = malloc(4 * NX * sizeof *buf);
     if (!buf) {
         snprintf(why, nwhy, "out of memory");
         return 0;
     }
-    float *x = buf, *dy = x + NX, *x0 = dy + NX;
+    float *x = buf, *dy = x + NX, *x0 = dy + NX, *a0 = x0 + NX;
     uint32_t seed = 11;
     for (int i = 0; i < NX; i++) {
         x0[i] = i < NS ? -12.0f + 0.001f * (float)i : ends[i - NS];
@@ -1239,8 +1239,7 @@ static int check_gelu(char *why, size_t nwhy)
         g.n = NX, g.piece = 1000, g.grad = grad, g.workers = 2;
         g.x = at0(grad ? 2 * NX : 0), g.a = at0(NX), g.y = at0(grad ? NX : 0);
         float *y = grad ? dy : x;
-        float a0[NX];
-        memcpy(a0, dy, sizeof a0);
+        memcpy(a0, dy, NX * sizeof *a0);
         run_on(gelu_run, &g, buf);
         for (int i = 0; i < NX && ok; i++) {
             double r = grad ? (double)(float)((double)a0[i] * gelu_deriv_d(x0[i])) :
