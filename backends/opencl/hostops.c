@@ -1,6 +1,6 @@
 /* hostops.c — the row ops PoCL runs worst (cross-entropy and its gradient, AdamW, LayerNorm,
- * row and column sums, strided copies, attention's softmax rows) as vectorised host code in
- * native kernels on CPU OpenCL devices, chosen after a self-check. */
+ * row and column sums, strided copies, attention's softmax rows) and GELU with its gradient as
+ * vectorised host code in native kernels on CPU OpenCL devices, chosen after a self-check. */
 #include "opencl_internal.h"
 
 #include <math.h>
