@@ -64,20 +64,40 @@ check "CLBlast was used when forced" grep -q "matrix products: CLBlast (LMG_CL_G
 awk -v a="$la" -v b="$lb" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 1e-3)}'
 check "GPT-S loss after two steps agrees between the routes ($la, $lb)" test $? -eq 0
 
-# The loss, AdamW, LayerNorm, copies and sums as host code: named on the host route, refused
-# by name with a bad LMG_CL_HOST_OPS, and the kernels they replace keep their parity bounds.
-check "the host route names the checked host code" grep -q "LayerNorm, sums, copies: host code (checked)" "$tmp/a"
+# The loss, AdamW, LayerNorm, copies, sums and GELU as host code: named on the host route,
+# refused by name with a bad LMG_CL_HOST_OPS, and the kernels they replace keep their parity
+# bounds.
+check "the host route names the checked host code" \
+    grep -q "LayerNorm, sums, copies, GELU: host code (checked)" "$tmp/a"
 LMG_CL_HOST_OPS=fast "$lmg" bench --steps 1 --warmup 0 --no-blas >"$tmp/out" 2>"$tmp/err"
 check "LMG_CL_HOST_OPS=fast fails (exit 1)" test $? -eq 1
 check "and names the variable and its values" grep -q "LMG_CL_HOST_OPS.*auto or off" "$tmp/err"
 if [ -x "$tests/test_opencl" ]; then
     LMG_CL_HOST_OPS=off "$tests/test_opencl" CrossEntropy x/CrossEntropy AdamW LayerNorm \
         x/LayerNorm Transpose Slice Concat Expand ReduceSum ReduceMean x/Reduce Attention \
-        x/Attention models >"$tmp/out" 2>&1
+        x/Attention Gelu models >"$tmp/out" 2>&1
     rc=$?
-    check "test_opencl's loss, AdamW, LayerNorm, copies and sums pass on the kernels too" \
-        sh -c "test $rc -eq 0 && ! grep -q '^not ok' '$tmp/out' && grep -q '^ok - opencl forward CrossEntropy/4x5' '$tmp/out'"
+    check "test_opencl's loss, AdamW, LayerNorm, copies, sums and GELU pass on the kernels too" \
+        sh -c "test $rc -eq 0 && ! grep -q '^not ok' '$tmp/out' && grep -q '^ok - opencl forward CrossEntropy/4x5' '$tmp/out' && grep -q '^ok - opencl forward GeluGrad/wide' '$tmp/out'"
 fi
+
+# GELU on the host route: GPT-S's Gelu and GeluGrad nodes run as native kernels (the trace
+# names the host code), and LMG_CL_HOST_OPS=off puts them back on the OpenCL kernels.
+"$lmg" bench --model gpt --steps 1 --warmup 0 --no-blas --profile --trace "$tmp/g.json" \
+    >/dev/null 2>&1
+LMG_CL_HOST_OPS=off "$lmg" bench --model gpt --steps 1 --warmup 0 --no-blas --profile \
+    --trace "$tmp/k.json" >/dev/null 2>&1
+python3 - "$tmp/g.json" "$tmp/k.json" <<'PY'
+import json, sys
+def kernels(path, cat):
+    ev = json.load(open(path))["traceEvents"]
+    return {e["args"]["kernel"] for e in ev if e["cat"] == cat}
+for cat in ("Gelu", "GeluGrad"):
+    host, dev = kernels(sys.argv[1], cat), kernels(sys.argv[2], cat)
+    assert host and all("host" in k for k in host), (cat, host)
+    assert dev and not any("host" in k for k in dev), (cat, dev)
+PY
+check "Gelu and GeluGrad run as host code, and as kernels with LMG_CL_HOST_OPS=off" test $? -eq 0
 
 # The OpenCL parity cases of products and attention keep their bounds on the CLBlast route and
 # the OpenCL attention kernels too (the default run of test_opencl takes the host route).

@@ -4,6 +4,31 @@
 
 #include <stdio.h>
 
+/* The ops whose host code (hostops.c) replaces their kernel where the executor took the
+ * checked host-ops route (CPU devices): PoCL's kernels run them a scalar exp at a time. Only
+ * operands of the output's shape go that way; broadcasts keep the kernels. */
+static const lmg_cl_host_ew_fn host_ew[LMG_OP_COUNT] = {
+    [LMG_OP_GELU] = lmg_cl_host_gelu,
+    [LMG_OP_GELU_GRAD] = lmg_cl_host_gelu_grad,
+};
+
+/* Records n's host code and sets *done when it has one that takes these operands. */
+static lmg_status by_host(lmg_exec *e, const lmg_node *n, int *done)
+{
+    *done = 0;
+    if (!e->ops_host || !host_ew[n->op]) return LMG_OK;
+    const lmg_value *y = lmg_cl_value(e, n->out[0]);
+    lmg_cl_loc in[2];
+    for (int k = 0; k < n->n_in; k++) {
+        const lmg_value *v = lmg_cl_value(e, n->in[k]);
+        if (k >= 2 || v->dtype != LMG_DTYPE_F32 || !lmg_shape_equal(&v->shape, &y->shape))
+            return LMG_OK;
+        in[k] = lmg_cl_at(e, n->in[k]);
+    }
+    *done = 1;
+    return host_ew[n->op](e, lmg_cl_at(e, n->out[0]), in, lmg_cl_numel(e, n->out[0]));
+}
+
 /* A broadcasting op over up to three operands: a `_flat` kernel when every operand is walked
  * like the output, else `_rows` over the last collapsed dim and the rows before it. */
 static lmg_status broadcast(lmg_exec *e, const lmg_node *n, const char *kernel, int nops,
@@ -41,6 +66,9 @@ static lmg_status broadcast(lmg_exec *e, const lmg_node *n, const char *kernel, 
 
 static lmg_status binary(lmg_exec *e, const lmg_node *n, const char *op)
 {
+    int done;
+    LMG_TRY(by_host(e, n, &done));
+    if (done) return LMG_OK;
     char kernel[48];
     int i32 = lmg_cl_value(e, n->out[0])->dtype == LMG_DTYPE_I32;
     snprintf(kernel, sizeof kernel, "%s_%s", op, i32 ? "i32" : "f32");
@@ -50,6 +78,9 @@ static lmg_status binary(lmg_exec *e, const lmg_node *n, const char *op)
 /* Every unary kernel takes alpha and beta, the node's attributes (most ignore them). */
 static lmg_status unary(lmg_exec *e, const lmg_node *n, const char *kernel)
 {
+    int done;
+    LMG_TRY(by_host(e, n, &done));
+    if (done) return LMG_OK;
     double alpha = lmg_node_attr_float(n, "alpha", 1.0), beta = lmg_node_attr_float(n, "beta", 0.0);
     int64_t N = lmg_cl_numel(e, n->out[0]);
     return lmg_cl_kernel(e, kernel, (size_t)N, 0, "bbffi", lmg_cl_at(e, n->out[0]),

@@ -316,6 +316,13 @@ lmg_status lmg_cl_host_adamw(lmg_exec *e, const lmg_node *n, lmg_cl_loc p, lmg_c
                              lmg_cl_loc m, lmg_cl_loc v, int64_t count, int nseg,
                              const int64_t *starts, const double *wd);
 
+/* Elementwise ops by host code, for operands walked like the output (n elements; y may be
+ * an input's storage): Gelu (x) and GeluGrad (dy, x). elementwise.c's table picks them. */
+typedef lmg_status (*lmg_cl_host_ew_fn)(lmg_exec *e, lmg_cl_loc y, const lmg_cl_loc *in,
+                                        int64_t n);
+lmg_status lmg_cl_host_gelu(lmg_exec *e, lmg_cl_loc y, const lmg_cl_loc *in, int64_t n);
+lmg_status lmg_cl_host_gelu_grad(lmg_exec *e, lmg_cl_loc y, const lmg_cl_loc *in, int64_t n);
+
 /* The strided copy of walk d (operand 0 y, 1 x; rank >= 1) as host code. */
 lmg_status lmg_cl_host_copy(lmg_exec *e, const lmg_cl_desc *d, lmg_cl_loc y, lmg_cl_loc x);
 
