@@ -159,6 +159,9 @@ const lmg_case lmg_cases_core[] = {
      .nograd = 1},
     {.name = "GeluGrad/wide", .op = LMG_OP_GELU_GRAD, .n_in = 2, .shape = {"7,13", "7,13"},
      .lo = {-1, -5}, .hi = {1, 5}, .nograd = 1},
+    /* |x| past 1.8e19, where x*x overflows f32: GELU's slope is 1 or 0 there, not NaN. */
+    {.name = "GeluGrad/huge", .op = LMG_OP_GELU_GRAD, .n_in = 2, .shape = {"7,13", "7,13"},
+     .lo = {-1, -1e30}, .hi = {1, 1e30}, .nograd = 1},
     {.name = "Cast/f32-f32", .op = LMG_OP_CAST, .n_in = 1, .shape = {"3,4"}, .n_attr = 1,
      .attrs = {AI("to", LMG_DTYPE_F32)}},
     {.name = "Cast/f32-i32", .op = LMG_OP_CAST, .n_in = 1, .shape = {"3,4"}, .lo = {-10},

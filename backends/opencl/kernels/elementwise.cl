@@ -23,10 +23,12 @@ inline float gelu(float x)
     return 0.5f * x * (2.0f - q);
 }
 
+/* x*x is capped (past |x| 1e15 the tanh has saturated and q(2-q) is 0) so it cannot overflow
+ * to inf and make 0 * inf a NaN where the reference, in double, gives the slope 0 or 1. */
 inline float gelu_deriv(float x)
 {
-    float q = gelu_q(x);
-    return 0.5f * (2.0f - q) + 0.5f * x * (q * (2.0f - q)) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
+    float q = gelu_q(x), x2 = fmin(x * x, 1e30f);
+    return 0.5f * (2.0f - q) + 0.5f * x * (q * (2.0f - q)) * GELU_C * (1.0f + 3.0f * GELU_K * x2);
 }
 
 /* ops/elementwise.def follows this file in the program; its lines become the kernels below,
