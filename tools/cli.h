@@ -90,6 +90,14 @@ struct cli_opt {
 #define CLI_CALL(n, m, f, d, h, ...) \
     {.kind = CLI_CALL, .name = (n), .arg = (m), .fn = (f), .dst = (d), .help = (h), __VA_ARGS__}
 #define CLI_POS(what, d, ...) {.kind = CLI_POS, .arg = (what), .dst = (d), __VA_ARGS__}
+/* The rows of every command that loads a trained run (eval, generate, classify): the
+ * weights, the backend and device, and the run directory. */
+#define CLI_RUN_OPTS(ck, backend, device, dir)                                              \
+    CLI_STR("--checkpoint", NULL, "FILE", (ck),                                                \
+            "weights to use (default RUN_DIR/best.safetensors)"),                              \
+    CLI_STR("--backend", NULL, "NAME", (backend), "opencl (default) or ref"),                  \
+    CLI_STR("--device", NULL, "P:D", (device), "OpenCL platform and device"),                  \
+    CLI_POS("run directory", (dir), .flags = CLI_REQUIRED)
 #define CLI_OPT_END {.kind = CLI_END}
 
 /* One command: what --help prints around its option table. */

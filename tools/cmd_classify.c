@@ -39,10 +39,7 @@ int lmg_cmd_classify(int argc, char **argv)
     cli_opt opts[] = {
         CLI_LIST("--text", "TEXT", &given, "a document (repeatable)"),
         CLI_INT("--top", "K", &top, 1, 1 << 20, "the K most likely labels (default 1)"),
-        CLI_STR("--checkpoint", NULL, "FILE", &ck, "weights (default RUN_DIR/best.safetensors)"),
-        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
-        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
-        CLI_POS("run directory", &dir, .flags = CLI_REQUIRED),
+        CLI_RUN_OPTS(&ck, &backend, &device, &dir),
         CLI_OPT_END,
     };
     cli_spec spec = {

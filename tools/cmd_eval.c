@@ -56,10 +56,7 @@ int lmg_cmd_eval(int argc, char **argv)
         CLI_CHOICE("--split", "NAME", "train|val|test", &split, "train, val or test (default test)"),
         CLI_INT("--batches", "N", &batches, 0, 1000000000,
                 "evaluate the first N batches only, 0 = all (default 0)"),
-        CLI_STR("--checkpoint", NULL, "FILE", &ck, "weights to use (default RUN_DIR/best.safetensors)"),
-        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
-        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
-        CLI_POS("run directory", &dir, .flags = CLI_REQUIRED),
+        CLI_RUN_OPTS(&ck, &backend, &device, &dir),
         CLI_OPT_END,
     };
     cli_spec spec = {

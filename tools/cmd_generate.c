@@ -27,10 +27,7 @@ int lmg_cmd_generate(int argc, char **argv)
         CLI_INT("--top-k", "K", &top_k, 0, 1 << 24, "sample among the K likeliest tokens, 0 = all (default 40)"),
         CLI_INT("--seed", "S", &seed, 0, INT64_MAX, "the sampling seed (default 1)"),
         CLI_INT("--samples", "N", &samples, 1, 1000, "independent continuations (default 1)"),
-        CLI_STR("--checkpoint", NULL, "FILE", &ck, "weights to use (default RUN_DIR/best.safetensors)"),
-        CLI_STR("--backend", NULL, "NAME", &backend, "opencl (default) or ref"),
-        CLI_STR("--device", NULL, "P:D", &device, "OpenCL platform and device"),
-        CLI_POS("run directory", &dir, .flags = CLI_REQUIRED),
+        CLI_RUN_OPTS(&ck, &backend, &device, &dir),
         CLI_OPT_END,
     };
     cli_spec spec = {
