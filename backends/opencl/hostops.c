@@ -77,20 +77,27 @@ VINLINE float vf_hsum(v16f v)
     return (float)s;
 }
 
-/* The row's log-sum-exp as the reference defines it: -inf for a row of -inf, NaN when the
- * row holds a NaN (which the exp passes on to the sum) or +inf (exp(inf - inf)). */
-VEC_CLONES static float row_lse(const float *x, int64_t V) // x (V)
+/* The largest of x[0..n), NaNs skipped (a comparison with NaN is false); -inf when empty. */
+VINLINE float max_skip_nan(const float *x, int64_t n)
 {
     v16f m = vf_splat(-INFINITY);
     int64_t j = 0;
-    for (; j + VL <= V; j += VL) {
+    for (; j + VL <= n; j += VL) {
         v16f v = vf_load(x + j);
         v16i gt = v > m;
         m = (v16f)(((v16i)v & gt) | ((v16i)m & ~gt));
     }
     float mx = -INFINITY;
     for (int i = 0; i < VL; i++) mx = m[i] > mx ? m[i] : mx;
-    for (int64_t k = j; k < V; k++) mx = x[k] > mx ? x[k] : mx;
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
+/* The row's log-sum-exp as the reference defines it: -inf for a row of -inf, NaN when the
+ * row holds a NaN (which the exp passes on to the sum) or +inf (exp(inf - inf)). */
+VEC_CLONES static float row_lse(const float *x, int64_t V) // x (V)
+{
+    float mx = max_skip_nan(x, V);
     if (mx == INFINITY) return NAN;
     if (mx == -INFINITY) { /* nothing above -inf: only -inf and NaN */
         for (int64_t k = 0; k < V; k++)
@@ -98,7 +105,7 @@ VEC_CLONES static float row_lse(const float *x, int64_t V) // x (V)
         return -INFINITY;
     }
     v16f s = {0}, s2 = {0}, mv = vf_splat(mx);
-    j = 0;
+    int64_t j = 0;
     /* Two accumulators: the exp's latency, not its throughput, would bound one. */
     for (; j + 2 * VL <= V; j += 2 * VL) {
         s += vexp_nonpos(vf_load(x + j) - mv);
@@ -164,19 +171,10 @@ VEC_CLONES static void hide_keys(float *r, int64_t n, int64_t end, const float *
 /* NaN-propagating max of r[0..n) as the reference finds it (-inf when empty). */
 VEC_CLONES static float row_max(const float *r, int64_t n)
 {
-    v16f m = vf_splat(-INFINITY);
-    int64_t j = 0;
-    for (; j + VL <= n; j += VL) {
-        v16f v = vf_load(r + j);
-        v16i gt = v > m;
-        m = (v16f)(((v16i)v & gt) | ((v16i)m & ~gt));
-    }
-    float mx = -INFINITY;
-    for (int i = 0; i < VL; i++) mx = m[i] > mx ? m[i] : mx;
-    for (; j < n; j++) mx = r[j] > mx ? r[j] : mx;
+    float mx = max_skip_nan(r, n);
     /* A NaN is skipped above; it turns the exp's sum NaN unless nothing else is visible. */
     if (mx == -INFINITY)
-        for (j = 0; j < n; j++)
+        for (int64_t j = 0; j < n; j++)
             if (isnan(r[j])) return NAN;
     return mx;
 }
