@@ -149,11 +149,6 @@ static lmg_status add_documents(builder *b, const char *buf, size_t n, int32_t f
     return LMG_OK;
 }
 
-static lmg_status read_whole(const char *path, char **data, size_t *n)
-{
-    return lmg_read_file(path, data, n);
-}
-
 /* ------------------------------------------------------------------ finding files */
 
 typedef struct pathlist {
@@ -271,7 +266,7 @@ static lmg_status corpus_read_paths(const char *const *paths, size_t n_paths, in
         for (size_t k = 0; k < files.n && s == LMG_OK; k++) {
             char *buf;
             size_t n;
-            s = read_whole(files.v[k], &buf, &n);
+            s = lmg_read_file(files.v[k], &buf, &n);
             if (s != LMG_OK) break;
             s = builder_add_file(&b, files.v[k]);
             if (s == LMG_OK) s = add_documents(&b, buf, n, (int32_t)(b.c->n_files - 1));
@@ -500,12 +495,21 @@ void lmg_shard_free(lmg_shard *s)
     free(s);
 }
 
+lmg_status lmg_shard_check_tokenizer(const char *path, uint32_t vocab, uint64_t fp,
+                                     const lmg_bpe *t)
+{
+    if (!t || (fp == lmg_bpe_fingerprint(t) && (int)vocab == lmg_bpe_vocab_size(t))) return LMG_OK;
+    return lmg_error(LMG_ERR_DATA, "shard %s was made with another tokenizer (vocabulary %" PRIu32
+                     ", fingerprint %016" PRIx64 "; this tokenizer: %d, %016" PRIx64 ")", path,
+                     vocab, fp, lmg_bpe_vocab_size(t), lmg_bpe_fingerprint(t));
+}
+
 lmg_status lmg_shard_open(const char *path, const lmg_bpe *t, lmg_shard **out)
 {
     *out = NULL;
     char *buf;
     size_t n;
-    LMG_TRY(read_whole(path, &buf, &n));
+    LMG_TRY(lmg_read_file(path, &buf, &n));
     const uint8_t *h = (const uint8_t *)buf;
     lmg_status s = LMG_OK;
     lmg_shard *sh = NULL;
@@ -532,12 +536,7 @@ lmg_status lmg_shard_open(const char *path, const lmg_bpe *t, lmg_shard **out)
                       "but has %zu bytes", path, count, LMG_SHARD_HEADER_BYTES + count * width, n);
         goto done;
     }
-    if (t && (fp != lmg_bpe_fingerprint(t) || (int)vocab != lmg_bpe_vocab_size(t))) {
-        s = lmg_error(LMG_ERR_DATA, "shard %s was made with another tokenizer (vocabulary %" PRIu32
-                      ", fingerprint %016" PRIx64 "; this tokenizer: %d, %016" PRIx64 ")", path,
-                      vocab, fp, lmg_bpe_vocab_size(t), lmg_bpe_fingerprint(t));
-        goto done;
-    }
+    if ((s = lmg_shard_check_tokenizer(path, vocab, fp, t)) != LMG_OK) goto done;
     sh = calloc(1, sizeof *sh);
     if (sh) {
         sh->path = strdup(path);
@@ -547,15 +546,12 @@ lmg_status lmg_shard_open(const char *path, const lmg_bpe *t, lmg_shard **out)
         s = lmg_error(LMG_ERR_NOMEM, "out of memory loading shard '%s'", path);
         goto done;
     }
-    const uint8_t *p = h + LMG_SHARD_HEADER_BYTES;
-    for (uint64_t i = 0; i < count; i++) {
-        uint32_t v = lmg_get_id(p + width * i, width);
-        if (v >= vocab) {
-            s = lmg_error(LMG_ERR_PARSE, "shard '%s': id %" PRIu32 " at %" PRIu64 " is outside its "
-                          "vocabulary of %" PRIu32, path, v, i, vocab);
-            goto done;
-        }
-        sh->ids[i] = (int32_t)v;
+    uint32_t v;
+    int64_t at = lmg_get_ids(h + LMG_SHARD_HEADER_BYTES, count, width, vocab, sh->ids, &v);
+    if (at >= 0) {
+        s = lmg_error(LMG_ERR_PARSE, "shard '%s': id %" PRIu32 " at %" PRId64 " is outside its "
+                      "vocabulary of %" PRIu32, path, v, at, vocab);
+        goto done;
     }
     sh->n = (int64_t)count;
     sh->n_docs = (int64_t)n_docs;

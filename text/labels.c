@@ -912,11 +912,7 @@ lmg_status lmg_labshard_open(const char *path, const lmg_bpe *t, lmg_labshard **
                       64 + docs * (4 + (uint64_t)T * width));
         goto done;
     }
-    if (t && (fp != lmg_bpe_fingerprint(t) || (int)vocab != lmg_bpe_vocab_size(t))) {
-        s = lmg_error(LMG_ERR_DATA, "%s was made with another tokenizer (vocabulary %" PRIu32
-                      "; this one has %d)", path, vocab, lmg_bpe_vocab_size(t));
-        goto done;
-    }
+    if ((s = lmg_shard_check_tokenizer(path, vocab, fp, t)) != LMG_OK) goto done;
     sh = calloc(1, sizeof *sh);
     if (sh) {
         sh->path = strdup(path);
@@ -937,15 +933,12 @@ lmg_status lmg_labshard_open(const char *path, const lmg_bpe *t, lmg_labshard **
         }
         sh->labels[i] = (int32_t)c;
     }
-    for (uint64_t i = 0; i < docs * T; i++) {
-        uint32_t v = lmg_get_id(p, width);
-        p += width;
-        if (v >= vocab) {
-            s = lmg_error(LMG_ERR_PARSE, "%s: id %" PRIu32 " of document %" PRIu64 " is outside "
-                          "the vocabulary of %" PRIu32, path, v, i / T, vocab);
-            goto done;
-        }
-        sh->ids[i] = (int32_t)v;
+    uint32_t v;
+    int64_t at = lmg_get_ids(p, docs * T, width, vocab, sh->ids, &v);
+    if (at >= 0) {
+        s = lmg_error(LMG_ERR_PARSE, "%s: id %" PRIu32 " of document %" PRId64 " is outside "
+                      "the vocabulary of %" PRIu32, path, v, at / T, vocab);
+        goto done;
     }
     sh->n = (int64_t)docs;
     sh->T = (int)T;

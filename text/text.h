@@ -183,6 +183,11 @@ lmg_status lmg_shard_write(const char *path, const lmg_bpe *t, lmg_split split, 
 /* A shard in memory, read by the trainer. */
 typedef struct lmg_shard lmg_shard;
 
+/* LMG_OK when a shard (token or labelled) with vocabulary `vocab` and tokenizer fingerprint
+ * `fp` was made with t, or t is NULL; else LMG_ERR_DATA naming the file and both tokenizers. */
+lmg_status lmg_shard_check_tokenizer(const char *path, uint32_t vocab, uint64_t fp,
+                                     const lmg_bpe *t);
+
 /* Open and validate a shard. With t != NULL the shard must have been made with that
  * tokenizer: otherwise LMG_ERR_DATA "shard train.tok was made with another tokenizer".
  * Every id is checked against the header's vocabulary size. */
@@ -253,6 +258,21 @@ static inline void lmg_put_id(uint8_t *p, uint32_t width, int32_t id)
 static inline uint32_t lmg_get_id(const uint8_t *p, uint32_t width)
 {
     return width == 2 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : lmg_get_u32le(p);
+}
+/* Decode `count` ids of `width` bytes at p into out, each below vocab: the index of the first
+ * one outside the vocabulary (its raw value in *bad), or -1 when every id fits. */
+static inline int64_t lmg_get_ids(const uint8_t *p, uint64_t count, uint32_t width,
+                                  uint32_t vocab, int32_t *out, uint32_t *bad)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t v = lmg_get_id(p + width * i, width);
+        if (v >= vocab) {
+            *bad = v;
+            return (int64_t)i;
+        }
+        out[i] = (int32_t)v;
+    }
+    return -1;
 }
 
 #endif
