@@ -4,15 +4,11 @@
 # (exit 1) on bad labels, bad runs and output folders that are not empty.
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
+. tests/common.sh
 lmg="$root/${LMG_BUILD:-build}/lmg"
-T=$(mktemp -d /tmp/lmg_cli_finetune.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-failed=0
-ok() { echo "ok - $1"; }
-bad() { echo "not ok - $1"; failed=1; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+T=$tmp
 # exit status $1 and a message matching $2 in $T/err
-fails() { [ "$rc" -eq "$1" ] && grep -q -- "$2" "$T/err"; }
+exits_with() { [ "$rc" -eq "$1" ] && grep -q -- "$2" "$T/err"; }
 
 tiny="--layers 1 --heads 2 --d-model 32 --d-ff 64 --vocab 300 --seq 32 --batch 8"
 classes="definitions,songs-poems,zippy"
@@ -25,7 +21,7 @@ for c in finetune classify compare; do
 done
 "$lmg" data --help | grep -q -- "--labels" || r=1
 "$lmg" --help | grep -q "finetune" || r=1
-check "help of finetune, classify, compare; data prepare documents --labels" $r
+check_rc "help of finetune, classify, compare; data prepare documents --labels" $r
 
 # --- labelled data -----------------------------------------------------------------------
 "$lmg" tokenizer train --vocab 300 -o "$T/tok.bpe" /usr/share/games/fortunes/zippy >/dev/null 2>&1
@@ -39,24 +35,24 @@ for f in train.lab val.lab test.lab labels.tsv tok.bpe; do [ -f "$T/lab/$f" ] ||
 # the printed counts are the label map's
 z=$(awk -F'\t' '$2 == "zippy" {print $3, $4, $5}' "$T/lab/labels.tsv")
 grep -Eq "zippy +$(echo "$z" | sed 's/ / +/g')$" "$T/out" || r=1
-check "data prepare --labels topics: label map and per-split counts printed and saved, small classes left out" $r
+check_rc "data prepare --labels topics: label map and per-split counts printed and saved, small classes left out" $r
 
 r=0
 "$lmg" data prepare --tokenizer "$T/tok.bpe" --labels topics --seq 32 --out "$T/lab" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "already exists" || r=1
+exits_with 1 "already exists" || r=1
 printf 'a\thello\n\tno label\n' >"$T/bad.tsv"
 "$lmg" data prepare --tokenizer "$T/tok.bpe" --labels "$T/bad.tsv" --seq 32 --out "$T/x" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "bad.tsv:2: empty label" || r=1
+exits_with 1 "bad.tsv:2: empty label" || r=1
 printf '{"text": "a", "label": "x"}\n{"text": "", "label": "y"}\n' >"$T/bad.jsonl"
 "$lmg" data prepare --tokenizer "$T/tok.bpe" --labels "$T/bad.jsonl" --seq 32 --out "$T/x" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "bad.jsonl:2: empty text" || r=1
+exits_with 1 "bad.jsonl:2: empty text" || r=1
 printf 'a\t1\na\t2\na\t3\na\t4\na\t5\nb\t6\nb\t7\n' >"$T/small.tsv"
 "$lmg" data prepare --tokenizer "$T/tok.bpe" --labels "$T/small.tsv" --seq 32 --out "$T/x" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "class 'b' has 2 documents: none left for" || r=1
+exits_with 1 "class 'b' has 2 documents: none left for" || r=1
 "$lmg" data prepare --tokenizer "$T/tok.bpe" --labels topics --out "$T/x" >/dev/null 2>"$T/err"; rc=$?
-fails 2 "needs --seq" || r=1
+exits_with 2 "needs --seq" || r=1
 [ ! -e "$T/x/train.lab" ] || r=1
-check "data prepare --labels: no overwrite, empty labels and texts, a class missing from a split" $r
+check_rc "data prepare --labels: no overwrite, empty labels and texts, a class missing from a split" $r
 
 # --- pretrain, fine-tune, report ---------------------------------------------------------
 "$lmg" train --model bert $tiny --steps 20 --eval-every 20 --backend ref --corpus /usr/share/games/fortunes/zippy \
@@ -70,7 +66,7 @@ for f in train.pb checkpoint.safetensors best.safetensors metrics.jsonl loss.svg
     [ -f "$T/ft/$f" ] || r=1
 done
 grep -q '"split":"val".*"macro_f1"' "$T/ft/metrics.jsonl" || r=1
-check "finetune: pretrained bert with a head, validation macro-F1, run files" $r
+check_rc "finetune: pretrained bert with a head, validation macro-F1, run files" $r
 
 r=0
 "$lmg" eval "$T/ft" --backend ref >"$T/out" 2>"$T/err" || r=1
@@ -87,7 +83,7 @@ jacc=$(sed -n 's/^  "accuracy": \([0-9.]*\),$/\1/p' "$T/ft/report.json")
 sup=$(sed -n 's/.*"support": \([0-9]*\)}.*/\1/p' "$T/ft/report.json" | awk '{s += $1} END {print s}')
 docs=$(sed -n 's/^  "documents": \([0-9]*\),$/\1/p' "$T/ft/report.json")
 [ "$sup" = "$docs" ] && [ "$docs" -gt 0 ] || r=1
-check "eval of a classifier: scikit-learn layout, baseline, confusion matrix, report.json agrees" $r
+check_rc "eval of a classifier: scikit-learn layout, baseline, confusion matrix, report.json agrees" $r
 
 # --batches N evaluates the first N batches: one batch's documents, then twice as many.
 r=0
@@ -97,7 +93,7 @@ d1=$(sed -n 's/^test split of .*: \([0-9]*\) documents.*/\1/p' "$T/out1")
 d2=$(sed -n 's/^test split of .*: \([0-9]*\) documents.*/\1/p' "$T/out2")
 [ -n "$d1" ] && [ -n "$d2" ] && [ "$d1" -gt 0 ] && [ "$d2" -eq $((2 * d1)) ] && [ "$d2" -lt "$docs" ] ||
     { r=1; echo "# documents: $d1 and $d2 of $docs"; }
-check "eval --batches N of a classifier reports on the first N batches only" $r
+check_rc "eval --batches N of a classifier reports on the first N batches only" $r
 
 r=0
 "$lmg" classify "$T/ft" --backend ref --text "Yow! Are we having fun yet?" >"$T/out" 2>"$T/err" || r=1
@@ -107,33 +103,33 @@ printf 'first line\nsecond line\n\nthird line\n' | "$lmg" classify "$T/ft" --bac
 # all three probabilities of a line sum to 1
 awk -F'\t' '{ n = split($1, p, " "); s = 0; for (i = 1; i <= n; i++) { split(p[i], kv, ":"); s += kv[2] }
              if (n != 3 || s < 0.998 || s > 1.002) exit 1 }' "$T/out" || r=1
-check "classify: --text and stdin lines, --top K probabilities sum to 1" $r
+check_rc "classify: --text and stdin lines, --top K probabilities sum to 1" $r
 
 r=0
 "$lmg" finetune "$T/pre" --task topics --classes $classes --out "$T/scratch" --steps 60 --eval-every 30 \
     --batch 8 --lr 3e-3 --from-scratch --backend ref -q >/dev/null 2>&1 || r=1
 "$lmg" compare "$T/scratch" "$T/ft" --backend ref >"$T/out" 2>"$T/err" || r=1
 for w in accuracy "macro F1" "weighted F1" "majority-class baseline" zippy; do grep -q "$w" "$T/out" || r=1; done
-check "finetune --from-scratch and compare side by side" $r
+check_rc "finetune --from-scratch and compare side by side" $r
 
 # --- errors --------------------------------------------------------------------------------
 r=0
 "$lmg" finetune "$T/nothing" --task topics --out "$T/e1" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "not a pretrained run" || r=1
+exits_with 1 "not a pretrained run" || r=1
 "$lmg" finetune "$T/pre" --task topics --out "$T/ft" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "is not empty" || r=1
+exits_with 1 "is not empty" || r=1
 "$lmg" finetune "$T/ft" --task topics --classes $classes --out "$T/e2" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "already a classifier" || r=1
+exits_with 1 "already a classifier" || r=1
 "$lmg" tokenizer train --vocab 290 -o "$T/tok2.bpe" /usr/share/games/fortunes/zippy >/dev/null 2>&1
 "$lmg" data prepare --tokenizer "$T/tok2.bpe" --labels topics --classes $classes --seq 32 --out "$T/lab2" >/dev/null 2>&1
 "$lmg" finetune "$T/pre" --data "$T/lab2" --out "$T/e3" >/dev/null 2>"$T/err"; rc=$?
-fails 1 "is not the tokenizer of" || r=1
+exits_with 1 "is not the tokenizer of" || r=1
 "$lmg" classify "$T/pre" --text hi --backend ref >/dev/null 2>"$T/err"; rc=$?
-fails 1 "not a classifier" || r=1
+exits_with 1 "not a classifier" || r=1
 "$lmg" finetune "$T/pre" --task topics --out "$T/e4" --objective mlm >/dev/null 2>"$T/err"; rc=$?
-fails 2 "no 'sup' term" || r=1
+exits_with 2 "no 'sup' term" || r=1
 [ ! -e "$T/e1" ] && [ ! -e "$T/e3" ] || r=1
-check "errors: not a run, output folder not empty, a classifier as pretrained run, another tokenizer, classify of a non-classifier" $r
+check_rc "errors: not a run, output folder not empty, a classifier as pretrained run, another tokenizer, classify of a non-classifier" $r
 
 # --- resume, mixing, extension ---------------------------------------------------------------
 r=0
@@ -143,7 +139,7 @@ r=0
 [ "$(grep -c '"split":"train"' "$T/mix/metrics.jsonl")" -eq 30 ] || r=1
 grep -q '"loss/mlm":.*"loss/sup":' "$T/mix/metrics.jsonl" || r=1
 grep -q "loss/sup" "$T/mix/loss.svg" || r=1
-check "finetune --objective mlm:1.0,sup:0.5: both terms logged and drawn; stop and resume" $r
+check_rc "finetune --objective mlm:1.0,sup:0.5: both terms logged and drawn; stop and resume" $r
 
 # Ctrl-C during a fine-tune: the step under way finishes, a checkpoint is written, exit 130,
 # and the printed command resumes it.
@@ -170,7 +166,7 @@ step=$(sed -n 's/.*interrupted by SIGINT at step \([0-9]*\).*/\1/p' "$T/err")
 [ -n "$step" ] && [ "$(grep -c '"split":"train"' "$T/intr/metrics.jsonl")" -eq "$step" ] || r=1
 "$lmg" finetune --resume "$T/intr" --stop-after $((step + 2)) --backend ref -q >/dev/null 2>&1 || r=1
 [ "$(grep -c '"split":"train"' "$T/intr/metrics.jsonl")" -eq $((step + 2)) ] || r=1
-check "Ctrl-C during finetune: exit 130, a checkpoint at the step reached, resumable as printed" $r
+check_rc "Ctrl-C during finetune: exit 130, a checkpoint at the step reached, resumable as printed" $r
 [ $r -eq 0 ] || sed 's/^/#   /' "$T/err" | tail -5
 
 r=0
@@ -181,6 +177,6 @@ grep -q "step 16" "$T/out" || r=1
 [ "$(grep -c '"split":"train"' "$T/gpt/metrics.jsonl")" -eq 16 ] || r=1
 "$lmg" eval "$T/gpt" --backend ref >"$T/out" 2>&1 || r=1
 grep -q "next-token accuracy 0\.[0-9]" "$T/out" || r=1
-check "train --resume --steps N extends a finished run; eval reports next-token accuracy" $r
+check_rc "train --resume --steps N extends a finished run; eval reports next-token accuracy" $r
 
-exit $failed
+[ "$fails" -eq 0 ]

@@ -5,23 +5,19 @@
 # exact resume, refusal of another rank count, and a failed or killed rank ending them all.
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
+. tests/common.sh
 build="${LMG_BUILD:-build}"
 lmg="$root/$build/lmg"
-T=$(mktemp -d /tmp/lmg_cli_mpi.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-failed=0
-ok() { echo "ok - $1"; }
-bad() { echo "not ok - $1"; failed=1; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+T=$tmp
 
 if ! grep -q LMG_HAVE_MPI build/gen/mpi.cflags 2>/dev/null; then
     # Built without MPI: started as one of two ranks, lmg says why it cannot.
     r=0
     OMPI_COMM_WORLD_SIZE=2 "$lmg" train --backend ref --out "$T/x" >/dev/null 2>"$T/err"
     [ $? = 1 ] && grep -q "built without MPI, so it cannot run as one of 2 ranks" "$T/err" || r=1
-    check "a build without MPI refuses to run as one of 2 ranks" $r
+    check_rc "a build without MPI refuses to run as one of 2 ranks" $r
     echo "ok - data-parallel training # SKIP lmg built without MPI"
-    exit $failed
+    [ "$fails" -eq 0 ]; exit
 fi
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "ok - data-parallel training # SKIP no mpirun"
@@ -47,10 +43,10 @@ r=0
 $mpirun "$lmg" $run --batch 2 --data "$T/one/data" --out "$T/two" >"$T/log2" 2>&1 || r=1
 [ $r = 0 ] || cat "$T/log" "$T/log2"
 $cmp losses "$T/one" "$T/two" 1e-6 || r=1
-check "2 ranks x batch 2 give the losses of 1 process x batch 4 within 1e-6 (ref, 20 steps)" $r
+check_rc "2 ranks x batch 2 give the losses of 1 process x batch 4 within 1e-6 (ref, 20 steps)" $r
 r=0
 $cmp params "$T/one" "$T/two" 1e-6 || r=1
-check "... and its parameters and AdamW moments within 1e-6" $r
+check_rc "... and its parameters and AdamW moments within 1e-6" $r
 
 # Bit for bit against one process that sums its batch in the ranks' order: two micro-batches
 # of 2 rows (each reads the parameters through its own view, so a tied embedding's two
@@ -59,7 +55,7 @@ r=0
 "$lmg" $run --batch 2 --micro-batches 2 --data "$T/one/data" --out "$T/mb" >"$T/log" 2>&1 || r=1
 [ $r = 0 ] || cat "$T/log"
 $cmp sametrain "$T/mb" "$T/two" || r=1
-check "2 ranks x batch 2 end bit for bit as 1 process x 2 micro-batches of 2 (every tensor, train losses)" $r
+check_rc "2 ranks x batch 2 end bit for bit as 1 process x 2 micro-batches of 2 (every tensor, train losses)" $r
 
 r=0
 n=$("$lmg" print "$T/two/train.pb" 2>/dev/null | grep -c "= AllReduce(grad.local/")
@@ -67,7 +63,7 @@ p=$("$lmg" print "$T/two/train.pb" 2>/dev/null | grep -c "= AdamW(")
 [ "$n" -gt 0 ] && [ "$n" = "$p" ] || r=1
 "$lmg" print "$T/two/train.pb" 2>/dev/null | grep -q "optim.ranks.*2" || r=1
 [ "$("$lmg" print "$T/one/train.pb" 2>/dev/null | grep -c "AllReduce")" = 0 ] || r=1
-check "train.pb of 2 ranks averages each of its $p gradients with an AllReduce node; 1 rank's has none" $r
+check_rc "train.pb of 2 ranks averages each of its $p gradients with an AllReduce node; 1 rank's has none" $r
 
 # The AllReduce groups of a step (runs of consecutive AllReduce nodes), the position of the
 # first and that of the node completing the last gradient (wte's, the embedding's sum).
@@ -84,7 +80,7 @@ set -- $(groups "$T/two")
 g1=$(groups "$T/one_bucket")
 [ "$(echo "$g1" | cut -d' ' -f1)" = 1 ] || r=1
 $cmp same "$T/two" "$T/one_bucket" || r=1
-check "gradients are reduced in $1 buckets, the first before backward ends (node $2 < $3); the same bits as one bucket after backward" $r
+check_rc "gradients are reduced in $1 buckets, the first before backward ends (node $2 < $3); the same bits as one bucket after backward" $r
 
 # Four ranks: each element is summed from rank 3's value to rank 0's, as autodiff adds four
 # micro-batches' gradients (the last first), whatever the bucket. (The logged loss is a mean
@@ -98,7 +94,7 @@ $mpienv mpirun --oversubscribe -np 4 "$lmg" $run --batch 1 --bucket-mb 1000 --da
 [ $r = 0 ] || cat "$T/log"
 $cmp tensors "$T/mb4" "$T/four" || r=1
 $cmp same "$T/four1" "$T/four" || r=1
-check "4 ranks x 1 row end bit for bit as 1 process x 4 micro-batches, and as 4 ranks with one bucket" $r
+check_rc "4 ranks x 1 row end bit for bit as 1 process x 4 micro-batches, and as 4 ranks with one bucket" $r
 
 r=0
 "$lmg" export onnx "$T/two/train.pb" -o "$T/step.onnx" >"$T/out" 2>&1 || r=1
@@ -111,14 +107,14 @@ ids = [n for n in m.graph.node if n.op_type == 'Identity' and n.output[0].starts
 sys.exit(0 if len(ids) == int(sys.argv[2]) else 1)" "$T/step.onnx" "$p" || r=1
 fi
 [ $r = 0 ] || cat "$T/out"
-check "the 2-rank training step exports to ONNX, each AllReduce an Identity (one rank's step)" $r
+check_rc "the 2-rank training step exports to ONNX, each AllReduce an Identity (one rank's step)" $r
 
 r=0
 [ "$(grep -c '"split":"train"' "$T/two/metrics.jsonl")" = 20 ] || r=1
 [ "$(grep -c '"split":"val"' "$T/two/metrics.jsonl")" = 2 ] || r=1
 [ "$(grep -c "^run .*: step 20, best validation loss" "$T/log2")" = 1 ] || r=1
 [ "$(grep -c "^data parallel: 2 ranks of batch 2, global batch 4" "$T/log2")" = 1 ] || r=1
-check "rank 0 alone writes metrics (one line per step) and reports" $r
+check_rc "rank 0 alone writes metrics (one line per step) and reports" $r
 
 # Dropout draws each element from its index in the global batch, so rank 1 drops what one
 # process drops in rows 2..3: the same losses (before, masks drawn per rank: 2.8e-3 apart).
@@ -129,7 +125,7 @@ $mpirun "$lmg" $run --dropout 0.1 --batch 2 --data "$T/one/data" --out "$T/d2" >
 [ $r = 0 ] || cat "$T/log"
 $cmp losses "$T/d1" "$T/d2" 1e-6 || r=1
 $cmp params "$T/d1" "$T/d2" 1e-5 || r=1
-check "with dropout 0.1, 2 ranks give the losses of 1 process within 1e-6, parameters within 1e-5" $r
+check_rc "with dropout 0.1, 2 ranks give the losses of 1 process within 1e-6, parameters within 1e-5" $r
 
 # A BERT's MLM loss averages over masked positions, as many as each rank's masks give: each
 # rank scales its loss by its count over the mean count (an AllReduce of the counts in the
@@ -140,7 +136,7 @@ $mpirun "$lmg" $run --model bert --batch 2 --data "$T/one/data" --out "$T/b2" >>
 [ $r = 0 ] || cat "$T/log"
 $cmp losses "$T/b1" "$T/b2" 1e-6 || r=1
 $cmp params "$T/b1" "$T/b2" 1e-6 || r=1
-check "bert (mlm): 2 ranks give the losses and parameters of 1 process within 1e-6" $r
+check_rc "bert (mlm): 2 ranks give the losses and parameters of 1 process within 1e-6" $r
 
 # --- resume -----------------------------------------------------------------------------
 r=0
@@ -148,7 +144,7 @@ $mpirun "$lmg" $run --batch 2 --data "$T/one/data" --out "$T/res" --stop-after 7
 $mpirun "$lmg" train --backend ref --resume "$T/res" --samples 0 >>"$T/log" 2>&1 || r=1
 [ $r = 0 ] || cat "$T/log"
 $cmp same "$T/two" "$T/res" || r=1
-check "2 ranks stopped at step 7 and resumed by 2 ranks end bit for bit as the uninterrupted run" $r
+check_rc "2 ranks stopped at step 7 and resumed by 2 ranks end bit for bit as the uninterrupted run" $r
 
 r=0
 "$lmg" train --backend ref --resume "$T/res" --steps 30 --samples 0 >/dev/null 2>"$T/err"
@@ -156,7 +152,7 @@ r=0
 $mpirun "$lmg" train --backend ref --resume "$T/one" --steps 30 --samples 0 >/dev/null 2>"$T/err"
 [ $? != 0 ] && grep -q "trained by 1 rank and is resumed by 2" "$T/err" || r=1
 [ $r = 0 ] || cat "$T/err"
-check "a resume by another number of ranks is refused, naming both numbers" $r
+check_rc "a resume by another number of ranks is refused, naming both numbers" $r
 
 # --- failures ---------------------------------------------------------------------------
 # MPMD: rank 1 is given a data folder that does not exist.
@@ -172,7 +168,7 @@ secs=$(($(date +%s) - start))
 [ "$(grep -c "rank 1 of 2: training failed; stopping every rank" "$T/log")" = 1 ] || r=1
 grep -q "data folder '$T/nowhere': No such file" "$T/log" || r=1
 [ $r = 0 ] || { cat "$T/log"; echo "# exit $rc after ${secs}s"; }
-check "a rank that fails stops both within 10 s, with one message naming it (${secs}s)" $r
+check_rc "a rank that fails stops both within 10 s, with one message naming it (${secs}s)" $r
 
 r=0
 $mpirun "$lmg" $run --batch 2 --steps 100000 --eval-every 5 --eval-batches 1 \
@@ -197,7 +193,7 @@ grep -q "rank 1 .*exited on signal 9" "$T/log" || r=1
 "$lmg" eval "$T/kill" --checkpoint "$T/kill/checkpoint.safetensors" --split val --batches 1 \
     --backend ref >"$T/out" 2>&1 || r=1
 [ $r = 0 ] || { cat "$T/log" "$T/out"; echo "# exit $rc after ${secs}s"; }
-check "a killed rank stops the other within 10 s (${secs}s); the last checkpoint loads" $r
+check_rc "a killed rank stops the other within 10 s (${secs}s); the last checkpoint loads" $r
 
 # --- the OpenCL executor (PoCL here) ----------------------------------------------------
 if "$lmg" devices >/dev/null 2>&1; then
@@ -212,21 +208,21 @@ if "$lmg" devices >/dev/null 2>&1; then
     # gradients differ by up to 3.8e-7 of their tensor's largest (ref, summing in double:
     # 1.3e-7), which AdamW turns into 5.4e-6 in parameters after 10 steps: the bound is 1e-4.
     $cmp params "$T/o1" "$T/o2" 1e-4 || r=1
-    check "opencl: 2 ranks give the losses of 1 process within 1e-6 (10 steps)" $r
+    check_rc "opencl: 2 ranks give the losses of 1 process within 1e-6 (10 steps)" $r
     r=0
     "$lmg" $ocl --batch 2 --micro-batches 2 --data "$T/one/data" --out "$T/omb" >"$T/log" 2>&1 || r=1
     [ $r = 0 ] || cat "$T/log"
     $cmp sametrain "$T/omb" "$T/o2" || r=1
-    check "opencl: 2 ranks end bit for bit as 1 process x 2 micro-batches (same sums, same order)" $r
+    check_rc "opencl: 2 ranks end bit for bit as 1 process x 2 micro-batches (same sums, same order)" $r
     # The bucketed reduction runs on a helper thread while backward goes on: the same bits
     # as one bucket reduced after backward.
     r=0
     $mpirun "$lmg" $ocl --batch 2 --bucket-mb 1000 --data "$T/one/data" --out "$T/o3" \
         >"$T/log" 2>&1 || { r=1; cat "$T/log"; }
     $cmp same "$T/o2" "$T/o3" || r=1
-    check "opencl: 2 ranks reducing $(groups "$T/o2" | cut -d' ' -f1) buckets during backward end bit for bit as with one after it" $r
+    check_rc "opencl: 2 ranks reducing $(groups "$T/o2" | cut -d' ' -f1) buckets during backward end bit for bit as with one after it" $r
 else
     echo "ok - opencl: 2 ranks match 1 process # SKIP no OpenCL device"
 fi
 
-exit $failed
+[ "$fails" -eq 0 ]

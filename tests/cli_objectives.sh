@@ -4,13 +4,9 @@
 # terms of lmg train (progress line and metrics.jsonl), on the ref backend with tiny models.
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
+. tests/common.sh
 lmg="$root/${LMG_BUILD:-build}/lmg"
-T=$(mktemp -d /tmp/lmg_cli_obj.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-failed=0
-ok() { echo "ok - $1"; }
-bad() { echo "not ok - $1"; failed=1; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+T=$tmp
 
 corpus=/usr/share/games/fortunes/art
 tiny="--layers 1 --heads 2 --d-model 32 --d-ff 64 --vocab 300 --seq 16 --batch 4"
@@ -21,7 +17,7 @@ for f in samples/objectives/*.lmgt; do
     "$lmg" verify --objective "$f" >"$T/out" 2>&1 || { r=1; cat "$T/out"; }
 done
 "$lmg" verify --help | grep -q -- "--objective" || r=1
-check "every sample objective passes lmg verify --objective" $r
+check_rc "every sample objective passes lmg verify --objective" $r
 
 r=0
 cat >"$T/vec.lmgt" <<'G'
@@ -40,7 +36,7 @@ sed 's/output loss/output l2/; s/node loss/node l2/' "$T/vec.lmgt" >"$T/noloss.l
 [ $? -eq 1 ] && grep -q "has no output named 'loss'" "$T/err" || { r=1; cat "$T/err"; }
 "$lmg" build $tiny --objective-graph "$T/vec.lmgt" -o "$T/x.pb" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "not a scalar f32" "$T/err" || { r=1; cat "$T/err"; }
-check "a missing or non-scalar loss is refused by verify --objective and by linking" $r
+check_rc "a missing or non-scalar loss is refused by verify --objective and by linking" $r
 
 r=0
 cat >"$T/cycle.lmgt" <<'G'
@@ -71,7 +67,7 @@ sed 's/hidden/hiddn/g' "$T/clash.lmgt" | sed '/input ids/d' >"$T/typo.lmgt"
 "$lmg" train --objective-graph "$T/typo.lmgt" --out "$T/typo_run" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "typo.lmgt:3:9: objective graph 'clash': input 'hiddn' names no value of the model (did you mean 'hidden'?)" "$T/err" || { r=1; cat "$T/err"; }
 [ ! -e "$T/typo_run" ] || { r=1; echo "# a run directory was made before the objective was checked"; }
-check "cycle, two bindings, a misspelt input: one line with file:line:col, before any data is prepared" $r
+check_rc "cycle, two bindings, a misspelt input: one line with file:line:col, before any data is prepared" $r
 
 # --- data binds named dimensions ---------------------------------------------------------
 r=0
@@ -81,7 +77,7 @@ printf '\000\000\200\077\000\000\000\100\000\000\100\100\000\000\200\100\000\000
 grep -q "s f32\[2\]: \[6, 15\]" "$T/out" || { r=1; cat "$T/out"; }
 "$lmg" run "$T/r.lmgt" --backend ref --inputs x="$T/x.bin" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "dimension 'B' of 'x' f32\[B,T\] is not bound" "$T/err" && grep -q -- "--dims" "$T/err" || { r=1; cat "$T/err"; }
-check "lmg run --dims binds a graph's named dimensions to the data's sizes; without it, one clear line" $r
+check_rc "lmg run --dims binds a graph's named dimensions to the data's sizes; without it, one clear line" $r
 
 # --- lmg ops ----------------------------------------------------------------------------
 r=0
@@ -97,7 +93,7 @@ grep -q "^SpanMask .*not differentiable" "$T/one" && grep -q "max_len (required,
 "$lmg" ops Softmx >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "no op named 'Softmx'" "$T/err" || r=1
 "$lmg" ops sigmoid >"$T/one" || r=1
 grep -q "^    kernel: y = 1 / (1 + exp(-WIDE(x)))$" "$T/one" || r=1
-check "lmg ops lists every op of ops.def with arity, gradient and semantics (the kernel's expression for those of ops/elementwise.def); one op by name" $r
+check_rc "lmg ops lists every op of ops.def with arity, gradient and semantics (the kernel's expression for those of ops/elementwise.def); one op by name" $r
 
 # --- logged terms -----------------------------------------------------------------------
 r=0
@@ -108,7 +104,7 @@ grep -q '"split":"val".*"loss/next":[0-9.]*,"loss/after_next":[0-9.]*' "$T/next2
 grep -q "step 1/2  loss [0-9.]*  loss/next [0-9.]*  loss/after_next [0-9.]*" "$T/log" || r=1
 grep -q "val loss [0-9.]*  loss/next [0-9.]*  loss/after_next" "$T/log" || r=1
 [ $r = 0 ] || { cat "$T/log"; cat "$T/next2/metrics.jsonl"; }
-check "loss/... outputs of an objective are logged: progress line and metrics.jsonl, train and val" $r
+check_rc "loss/... outputs of an objective are logged: progress line and metrics.jsonl, train and val" $r
 
 # --- every sample trains from the command line (the README's commands, tiny sizes) -------
 r=0
@@ -124,7 +120,7 @@ grep -q '"loss/mlm":[0-9.]*,"loss/infonce":[0-9.]*' "$T/simcse_mlm/metrics.jsonl
 grep -q "loss/mlm (train)" "$T/simcse_mlm/loss.svg" && grep -q "loss/infonce (val)" "$T/simcse_mlm/loss.svg" &&
     [ "$(grep -c '<polyline' "$T/simcse_mlm/loss.svg")" -eq 6 ] || r=1
 grep -q '"loss/masked_fraction":0\.[0-9]*' "$T/span/metrics.jsonl" || r=1
-check "span, denoise and simcse_mlm train and evaluate; loss.svg draws the logged terms per split" $r
+check_rc "span, denoise and simcse_mlm train and evaluate; loss.svg draws the logged terms per split" $r
 
 # A run of a view objective resumes exactly: objective.pb keeps the named dimensions.
 r=0
@@ -135,7 +131,7 @@ args="--backend ref --model bert --data $T/next2/data $tiny --dropout 0.1 --step
 grep '"step":6,"split":"train"' "$T/straight/metrics.jsonl" | sed 's/"tokens_per_s.*"loss\/mlm"/"loss\/mlm"/' >"$T/a"
 grep '"step":6,"split":"train"' "$T/split/metrics.jsonl" | sed 's/"tokens_per_s.*"loss\/mlm"/"loss\/mlm"/' >"$T/b"
 [ -s "$T/a" ] && cmp -s "$T/a" "$T/b" || { r=1; cat "$T/a" "$T/b"; }
-check "a view objective's run stopped and resumed gives the straight run's step-6 losses" $r
+check_rc "a view objective's run stopped and resumed gives the straight run's step-6 losses" $r
 
 # --- a user's model graph ---------------------------------------------------------------
 r=0
@@ -157,7 +153,7 @@ done
 [ -s "$T/gen" ] || r=1
 "$lmg" build --model-graph samples/models/decoder.lmgt --batch 3 -o "$T/dec.lmgt" >/dev/null 2>&1 || r=1
 grep -q "input ids : i32\[3,64\]" "$T/dec.lmgt" && grep -q "node loss: f32\[\] = CrossEntropy(logits, targets)" "$T/dec.lmgt" || r=1
-check "lmg train/build --model-graph: samples/models/decoder.lmgt trains, resumes exactly, evaluates, generates" $r
+check_rc "lmg train/build --model-graph: samples/models/decoder.lmgt trains, resumes exactly, evaluates, generates" $r
 
 # Evaluation runs a model graph's Dropout as the identity: a run with Dropout(p 0.5) on the
 # first attention output evaluates exactly as the same weights in the graph without it.
@@ -171,7 +167,7 @@ cp -r "$T/drop" "$T/nodrop" && "$lmg" parse samples/models/decoder.lmgt -o "$T/n
 "$lmg" eval "$T/drop" --split val --batches 2 --backend ref >"$T/e1" 2>&1 || r=1
 "$lmg" eval "$T/nodrop" --split val --batches 2 --backend ref >"$T/e2" 2>&1 || r=1
 grep -q "^val: loss" "$T/e1" && cmp -s "$T/e1" "$T/e2" || { r=1; cat "$T/e1" "$T/e2"; }
-check "lmg eval runs a model graph's Dropout as the identity (the same loss as without it)" $r
+check_rc "lmg eval runs a model graph's Dropout as the identity (the same loss as without it)" $r
 
 r=0
 "$lmg" train $margs --objective-graph samples/objectives/span.lmgt --out "$T/mg_span" >/dev/null 2>"$T/log" || { r=1; cat "$T/log"; }
@@ -181,7 +177,7 @@ printf 'lmgraph ir 1 opset 1\ngraph "m" {\n  input ids : i32[B,T]\n  output ids\
 "$lmg" train --backend ref --model-graph "$T/nologits.lmgt" --data "$T/next2/data" --steps 1 \
     --out "$T/y" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "neither an output 'loss' nor 'logits'" "$T/err" || { r=1; cat "$T/err"; }
-check "a model graph with an objective graph (views apply it); --objective and a graph without logits refused" $r
+check_rc "a model graph with an objective graph (views apply it); --objective and a graph without logits refused" $r
 
 # --- next-token prediction plus a supervised term, on labelled data ----------------------
 # A GPT with a classification head: the objective graph reads class_logits and labels; each
@@ -217,13 +213,13 @@ graph "lab5" {
 G
 "$lmg" verify --objective "$T/lab5.lmgt" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "lab5.lmgt:3:9: objective graph 'lab5': input 'labels' is declared i32\[5\] but the model's 'labels' is i32\[8\]" "$T/err" || { r=1; cat "$T/err"; }
-check "clm_sup: next-token + 0.5 x supervised on labelled data, both terms fall and are logged per split; refused without labels or with labels of another shape" $r
+check_rc "clm_sup: next-token + 0.5 x supervised on labelled data, both terms fall and are logged per split; refused without labels or with labels of another shape" $r
 
 r=0
 "$lmg" train --help | grep -q -- "--graph FILE, --model-graph FILE" || r=1
 "$lmg" train --backend ref --graph samples/models/decoder.lmgt --data "$T/mg/data" --batch 2 --steps 2 \
     --eval-every 2 --eval-batches 1 --samples 0 -q --out "$T/alias" >/dev/null 2>&1 || r=1
 grep -q '"step":2,"split":"val"' "$T/alias/metrics.jsonl" || r=1
-check "lmg train --graph is --model-graph" $r
+check_rc "lmg train --graph is --model-graph" $r
 
-exit $failed
+[ "$fails" -eq 0 ]

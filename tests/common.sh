@@ -13,6 +13,8 @@ check() { # name, then a command that must succeed
     shift
     if "$@"; then ok "$name"; else notok "$name"; fi
 }
+# check_rc NAME RC: ok when RC is 0 (for a test that gathers its failures in a variable).
+check_rc() { if [ "$2" = 0 ]; then ok "$1"; else notok "$1"; fi; }
 # Stop at once, with one failure, when the lmg binary is not built.
 need_lmg() {
     if [ ! -x "$lmg" ]; then
