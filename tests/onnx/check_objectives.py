@@ -85,6 +85,19 @@ def equal(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
+def export_symbolic(exe, graph, model, tap, what):
+    """Export graph with its draws to model, check it with onnx.checker and that batch and
+    seq stay symbolic; an onnxruntime session of it and its output names."""
+    out = lmg(exe, "export", "onnx", graph, "-o", model, "--draws")
+    onnx.checker.check_model(model, full_check=True)
+    m = onnx.load(model)
+    seq = [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+    tap.check(f"{what}: checker accepts the export, batch and seq symbolic ({seq})",
+              seq == ["batch", "seq"], out)
+    sess = ort_session(model)
+    return sess, [o.name for o in sess.get_outputs()]
+
+
 def check_ops(exe, work, tap):
     rng = np.random.default_rng(3)
     graphs = {}
@@ -93,14 +106,7 @@ def check_ops(exe, work, tap):
         with open(graphs[B, T], "w") as f:
             f.write(OPS.format(B=B, T=T))
     model = os.path.join(work, "ops.onnx")
-    out = lmg(exe, "export", "onnx", graphs[SIZES[0]], "-o", model, "--draws")
-    onnx.checker.check_model(model, full_check=True)
-    m = onnx.load(model)
-    seq = [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
-    tap.check(f"objective ops: checker accepts the export, batch and seq symbolic ({seq})",
-              seq == ["batch", "seq"], out)
-    sess = ort_session(model)
-    names = [o.name for o in sess.get_outputs()]
+    sess, names = export_symbolic(exe, graphs[SIZES[0]], model, tap, "objective ops")
     for B, T in SIZES:
         feeds = feeds_for(rng, B, T)
         want = run_ref(exe, graphs[B, T], work, f"ops_{B}x{T}", feeds)
@@ -126,14 +132,7 @@ def check_sample(exe, work, tap, name):
         lmg(exe, "build", *MODEL, "--seq", str(T), "--batch", str(B), "--objective-graph", src,
             "-o", graphs[B, T], "-q")
     model = os.path.join(work, f"{name}.onnx")
-    out = lmg(exe, "export", "onnx", graphs[MODEL_SIZES[0]], "-o", model, "--draws")
-    onnx.checker.check_model(model, full_check=True)
-    m = onnx.load(model)
-    seq = [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
-    tap.check(f"{name}.lmgt: checker accepts the export, batch and seq symbolic ({seq})",
-              seq == ["batch", "seq"], out)
-    sess = ort_session(model)
-    names = [o.name for o in sess.get_outputs()]
+    sess, names = export_symbolic(exe, graphs[MODEL_SIZES[0]], model, tap, f"{name}.lmgt")
     for B, T in MODEL_SIZES:
         feeds = {"ids": rng.integers(5, 64, (B, T)).astype(np.int32)}
         want = run_ref(exe, graphs[B, T], work, f"{name}_{B}x{T}", feeds)
