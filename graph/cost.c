@@ -120,6 +120,22 @@ lmg_status lmg_graph_matmul_shapes(const lmg_graph *g, lmg_matmul_shape **shapes
     return LMG_OK;
 }
 
+double lmg_graph_attention_flops(const lmg_graph *g, const lmg_node *n)
+{
+    if (n->op != LMG_OP_ATTENTION && n->op != LMG_OP_ATTENTION_GRAD) return 0;
+    /* Forward QK^T and PV, two products of B*H*T*S*D multiply-adds; backward dV, dP, dQ and
+     * dK, four more. */
+    int q_in = n->op == LMG_OP_ATTENTION ? 0 : 1;
+    if (n->n_in < q_in + 2) return 0;
+    const lmg_value *q = &g->values[n->in[q_in]], *kv = &g->values[n->in[q_in + 1]];
+    if (q->shape.rank != 4 || kv->shape.rank != 4) return 0;
+    double bh = (double)q->shape.dims[0] * (double)q->shape.dims[1];
+    double t = (double)q->shape.dims[2], s = (double)kv->shape.dims[2];
+    double d = (double)q->shape.dims[3];
+    double x = (n->op == LMG_OP_ATTENTION ? 4.0 : 8.0) * bh * t * s * d;
+    return lmg_node_attr_int(n, "causal", 0) ? 0.5 * x : x;
+}
+
 lmg_status lmg_graph_count_flops(const lmg_graph *g, lmg_graph_flops *f)
 {
     if (!g || !f) return lmg_error(LMG_ERR_ARG, "count flops: bad arguments");
@@ -137,19 +153,8 @@ lmg_status lmg_graph_count_flops(const lmg_graph *g, lmg_graph_flops *f)
             int ta = lmg_node_attr_int(n, "trans_a", 0) != 0;
             double k = (double)sa->dims[sa->rank - 1 - ta];
             f->matmul[b] += 2.0 * (double)lmg_shape_numel(sc) * k;
-        } else if (n->op == LMG_OP_ATTENTION || n->op == LMG_OP_ATTENTION_GRAD) {
-            /* Forward QK^T and PV, two products of B*H*T*S*D multiply-adds; backward dV, dP,
-             * dQ and dK, four more. */
-            int q_in = n->op == LMG_OP_ATTENTION ? 0 : 1;
-            if (n->n_in < q_in + 2) continue;
-            const lmg_value *q = &g->values[n->in[q_in]], *kv = &g->values[n->in[q_in + 1]];
-            if (q->shape.rank != 4 || kv->shape.rank != 4) continue;
-            double bh = (double)q->shape.dims[0] * (double)q->shape.dims[1];
-            double t = (double)q->shape.dims[2], s = (double)kv->shape.dims[2];
-            double d = (double)q->shape.dims[3];
-            double x = (n->op == LMG_OP_ATTENTION ? 4.0 : 8.0) * bh * t * s * d;
-            if (lmg_node_attr_int(n, "causal", 0)) x *= 0.5;
-            f->attention[b] += x;
+        } else {
+            f->attention[b] += lmg_graph_attention_flops(g, n);
         }
     }
     free(bwd);

@@ -19,6 +19,10 @@ int lmg_graph_add_value(lmg_graph *g, const char *name, lmg_value_kind kind,
 /* bwd[i] = 1 for node i of the backward pass or the optimizer: named grad/..., reading a
  * value named grad/..., or reading what such a node computed (graph/cost.c). */
 lmg_status lmg_graph_mark_backward(const lmg_graph *g, unsigned char *bwd);
+/* The FLOPs of the products inside an Attention or AttentionGrad node n (QK^T and PV forward,
+ * dV, dP, dQ and dK backward; halved when causal), as lmg_graph_count_flops counts them;
+ * 0 for any other node or shape (graph/cost.c). */
+double lmg_graph_attention_flops(const lmg_graph *g, const lmg_node *n);
 
 /* Activation recomputation (graph/recompute.c): nodes [0, n_forward) are a forward pass and
  * the rest a backward pass reading some of its values. Each such value that cheap ops

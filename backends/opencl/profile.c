@@ -41,20 +41,6 @@ static double node_bytes(const lmg_graph *g, const lmg_node *n)
     return b;
 }
 
-/* The products inside the fused attention ops: QK^T and PV forward, four backward; halved
- * when causal (as lmg bench counts them). */
-static double attention_flops(const lmg_graph *g, const lmg_node *n)
-{
-    int q_in = n->op == LMG_OP_ATTENTION ? 0 : 1;
-    if (n->n_in <= q_in + 1) return 0;
-    const lmg_value *q = &g->values[n->in[q_in]], *kv = &g->values[n->in[q_in + 1]];
-    if (q->shape.rank != 4 || kv->shape.rank != 4) return 0;
-    double f = (n->op == LMG_OP_ATTENTION ? 4.0 : 8.0) * (double)q->shape.dims[0] *
-               (double)q->shape.dims[1] * (double)q->shape.dims[2] * (double)kv->shape.dims[2] *
-               (double)q->shape.dims[3];
-    return lmg_node_attr_int(n, "causal", 0) ? 0.5 * f : f;
-}
-
 lmg_status lmg_cl_prof_init(lmg_exec *e)
 {
     const lmg_graph *g = e->g;
@@ -96,7 +82,7 @@ lmg_status lmg_cl_prof_init(lmg_exec *e)
             p->order = node;
             p->bytes = node_bytes(g, n);
             if (n->op == LMG_OP_ATTENTION || n->op == LMG_OP_ATTENTION_GRAD)
-                p->flops = attention_flops(g, n);
+                p->flops = lmg_graph_attention_flops(g, n);
             of_node[node] = n_table++;
         }
         lmg_opencl_prof_node *p = &table[of_node[node]];
