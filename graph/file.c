@@ -86,6 +86,14 @@ lmg_status lmg_read_file_max(const char *path, uint64_t max, char **data, size_t
     return LMG_OK;
 }
 
+char *lmg_path_join(const char *dir, const char *name)
+{
+    size_t len = strlen(dir), n = len + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", name);
+    return p;
+}
+
 lmg_status lmg_read_file(const char *path, char **data, size_t *n)
 {
     return lmg_read_file_max(path, UINT64_MAX, data, n);

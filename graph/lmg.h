@@ -23,6 +23,9 @@ void lmg_escape_line(char *buf, size_t cap);
  * Only regular files are read (a FIFO or device is refused without blocking), and no more
  * than their size; _max refuses a file larger than `max` bytes before reading it. */
 lmg_status lmg_read_file(const char *path, char **data, size_t *n);
+/* "dir/name" in a malloc'd string (no second '/' when dir ends with one); NULL when out of
+ * memory. */
+char *lmg_path_join(const char *dir, const char *name);
 lmg_status lmg_read_file_max(const char *path, uint64_t max, char **data, size_t *n);
 /* Open a regular file for reading (never blocks on a FIFO); its size in *size (may be NULL). */
 lmg_status lmg_open_regular(const char *path, int *fd, uint64_t *size);

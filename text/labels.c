@@ -643,14 +643,6 @@ lmg_status lmg_labelled_encode_row(lmg_bpe *t, const char *text, size_t len, int
 
 static const char lab_magic[8] = {'L', 'M', 'G', 'L', 'A', 'B', 'E', 'L'};
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", name);
-    return p;
-}
-
 static lmg_status write_labshard(const char *path, const lmg_bpe *t, lmg_split split, int T,
                                  int n_classes, size_t n_docs, const int32_t *labels,
                                  const int32_t *ids, size_t truncated)
@@ -714,7 +706,7 @@ lmg_status lmg_labelled_prepare(const lmg_labelled *l, lmg_bpe *t, int T, const 
     if (T < 3) return lmg_error(LMG_ERR_ARG, "rows need T >= 3, not %d", T);
     static const char *const outs[] = {"train.lab", "val.lab", "test.lab", "labels.tsv", "tok.bpe"};
     for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
-        char *p = join(out_dir, outs[i]);
+        char *p = lmg_path_join(out_dir, outs[i]);
         if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
         struct stat st;
         int exists = stat(p, &st) == 0;
@@ -752,7 +744,7 @@ lmg_status lmg_labelled_prepare(const lmg_labelled *l, lmg_bpe *t, int T, const 
         st.truncated[sp] = trunc;
         char name[16];
         snprintf(name, sizeof name, "%s.lab", lmg_split_name((lmg_split)sp));
-        char *p = join(out_dir, name);
+        char *p = lmg_path_join(out_dir, name);
         if (s == LMG_OK && !p) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         if (s == LMG_OK)
             s = write_labshard(p, t, (lmg_split)sp, T, l->n_classes, m, labels, rows, trunc);
@@ -762,7 +754,7 @@ lmg_status lmg_labelled_prepare(const lmg_labelled *l, lmg_bpe *t, int T, const 
         /* The label map: names may hold any byte but tab and newline. */
         size_t cap = 64, len = 0;
         for (size_t c = 0; c < K; c++) cap += strlen(l->classes[c]) + 80;
-        char *txt = malloc(cap), *p = join(out_dir, "labels.tsv");
+        char *txt = malloc(cap), *p = lmg_path_join(out_dir, "labels.tsv");
         if (!txt || !p) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         if (s == LMG_OK) len += (size_t)snprintf(txt, cap, "# lmgraph labels 1\n");
         for (size_t c = 0; c < K && s == LMG_OK; c++) {
@@ -780,7 +772,7 @@ lmg_status lmg_labelled_prepare(const lmg_labelled *l, lmg_bpe *t, int T, const 
         free(p);
     }
     if (s == LMG_OK) {
-        char *p = join(out_dir, "tok.bpe");
+        char *p = lmg_path_join(out_dir, "tok.bpe");
         s = p ? lmg_bpe_save(t, p) : lmg_error(LMG_ERR_NOMEM, "out of memory");
         free(p);
     }

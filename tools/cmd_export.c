@@ -19,14 +19,6 @@ int lmg_cmd_export(int argc, char **argv);
 
 static const char *const CMD = "export";
 
-static char *path_join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -113,7 +105,7 @@ static lmg_status classifier_outputs(lmg_graph *g, const char *data_dir, char **
     LMG_TRY(lmg_graph_add_output(g, pr));
     LMG_TRY(lmg_graph_add_output(g, cl));
     LMG_TRY(lmg_graph_prune(g));
-    char *path = data_dir ? path_join(data_dir, "labels.tsv") : NULL, **names = NULL;
+    char *path = data_dir ? lmg_path_join(data_dir, "labels.tsv") : NULL, **names = NULL;
     if (!path) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     int n = 0;
     lmg_status s = lmg_label_map_load(path, &names, &n, NULL);
@@ -226,10 +218,10 @@ static int export_onnx(int argc, char **argv)
         if (rc == 0) {
             if (ckpt) ck = strdup(ckpt);
             else {
-                ck = path_join(src, training ? "checkpoint.safetensors" : "best.safetensors");
+                ck = lmg_path_join(src, training ? "checkpoint.safetensors" : "best.safetensors");
                 if (ck && access(ck, F_OK) != 0) {
                     free(ck);
-                    ck = path_join(src, "checkpoint.safetensors");
+                    ck = lmg_path_join(src, "checkpoint.safetensors");
                 }
             }
             if (!ck) rc = cli_fail(CMD, LMG_ERR_NOMEM, "out of memory");
@@ -254,7 +246,7 @@ static int export_onnx(int argc, char **argv)
         if (rc == 0 && (s = load_weights(g, ck, training, &step_meta, &weights)) != LMG_OK)
             rc = cli_fail_file(CMD, ck);
         if (rc == 0 && !step_given && step_meta) step = strtoll(step_meta, NULL, 10) + 1;
-        tok = data_dir ? path_join(data_dir, "tok.bpe") : NULL;
+        tok = data_dir ? lmg_path_join(data_dir, "tok.bpe") : NULL;
     } else {
         if (cli_load_graph(src, &g) != LMG_OK) rc = cli_fail_file(CMD, src);
         int has_adamw = 0;

@@ -83,17 +83,9 @@ lmg_status lmg_graph_adopt_frozen(lmg_graph *dst, const lmg_graph *src)
     return LMG_OK;
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 int lmg_labelled_data_dir(const char *data_dir)
 {
-    char *p = join(data_dir, "train.lab");
+    char *p = lmg_path_join(data_dir, "train.lab");
     int yes = p && access(p, F_OK) == 0;
     free(p);
     return yes;
@@ -103,8 +95,8 @@ lmg_status lmg_labelled_open_data(const char *data_dir, const lmg_model_config *
                                   lmg_labshard **train, lmg_labshard **val)
 {
     *train = *val = NULL;
-    char *tp = join(data_dir, "tok.bpe"), *trp = join(data_dir, "train.lab"),
-         *vp = join(data_dir, "val.lab");
+    char *tp = lmg_path_join(data_dir, "tok.bpe"), *trp = lmg_path_join(data_dir, "train.lab"),
+         *vp = lmg_path_join(data_dir, "val.lab");
     lmg_bpe *tok = NULL;
     lmg_status s = tp && trp && vp ? LMG_OK : lmg_error(LMG_ERR_NOMEM, "out of memory");
     if (s == LMG_OK) s = lmg_bpe_load(tp, &tok);

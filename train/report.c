@@ -220,14 +220,6 @@ void lmg_classifier_free(lmg_classifier *c)
     free(c);
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static lmg_status open_classifier(lmg_classifier *c, const char *run_dir, const char *checkpoint,
                                   const char *backend, const char *device, int batch)
 {
@@ -235,7 +227,7 @@ static lmg_status open_classifier(lmg_classifier *c, const char *run_dir, const 
     if (c->mc.n_classes <= 0)
         return lmg_error(LMG_ERR_ARG, "run '%s' is not a classifier (its model has no "
                          "classification head; make one with lmg finetune)", run_dir);
-    char *p = join(c->data_dir, "labels.tsv");
+    char *p = lmg_path_join(c->data_dir, "labels.tsv");
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status s = lmg_label_map_load(p, &c->names, &c->n_names, &c->counts);
     free(p);
@@ -243,7 +235,7 @@ static lmg_status open_classifier(lmg_classifier *c, const char *run_dir, const 
     if (c->n_names != c->mc.n_classes)
         return lmg_error(LMG_ERR_DATA, "%s/labels.tsv has %d classes, the model %d", c->data_dir,
                          c->n_names, c->mc.n_classes);
-    p = join(c->data_dir, "tok.bpe");
+    p = lmg_path_join(c->data_dir, "tok.bpe");
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     s = lmg_bpe_load(p, &c->tok);
     free(p);
@@ -262,10 +254,10 @@ static lmg_status open_classifier(lmg_classifier *c, const char *run_dir, const 
                          backend ? backend : "opencl");
     lmg_exec_opts opts = {device, 0};
     LMG_TRY(c->b->init(c->g, &opts, &c->e));
-    char *ck = checkpoint ? strdup(checkpoint) : join(run_dir, "best.safetensors");
+    char *ck = checkpoint ? strdup(checkpoint) : lmg_path_join(run_dir, "best.safetensors");
     if (ck && !checkpoint && access(ck, F_OK) != 0) {
         free(ck);
-        ck = join(run_dir, "checkpoint.safetensors");
+        ck = lmg_path_join(run_dir, "checkpoint.safetensors");
     }
     if (!ck) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     s = lmg_checkpoint_load(ck, c->g, c->b, c->e, 0);
@@ -333,7 +325,7 @@ lmg_status lmg_classifier_report(lmg_classifier *c, const char *split, int max_b
         return lmg_error(LMG_ERR_ARG, "split '%s' is not train, val or test", split ? split : "");
     char name[32];
     snprintf(name, sizeof name, "%s.lab", split);
-    char *p = join(c->data_dir, name);
+    char *p = lmg_path_join(c->data_dir, name);
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_labshard *sh = NULL;
     lmg_status s = lmg_labshard_open(p, c->tok, &sh);

@@ -36,18 +36,6 @@ void lmg_sampler_free(lmg_sampler *s)
     free(s);
 }
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) {
-        strcpy(p, a);
-        strcat(p, "/");
-        strcat(p, b);
-    }
-    return p;
-}
-
 lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const char *backend,
                             const char *device, lmg_sampler **out)
 {
@@ -69,7 +57,7 @@ lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const c
             /* A model graph (model.pb) with logits: bound to one sequence. Its own causality
              * is the user's; a graph that sees the future samples nonsense. */
             lmg_graph *mg = NULL;
-            char *mp = join(run_dir, "model.pb");
+            char *mp = lmg_path_join(run_dir, "model.pb");
             st = mp ? lmg_graph_load(mp, &mg) : lmg_error(LMG_ERR_NOMEM, "out of memory");
             free(mp);
             if (st == LMG_OK && lmg_graph_find(mg, "logits") < 0)
@@ -93,10 +81,10 @@ lmg_status lmg_sampler_open(const char *run_dir, const char *checkpoint, const c
     if (st == LMG_OK) st = s->b->init(s->g, &opts, &s->e);
     char *ck = NULL;
     if (st == LMG_OK) {
-        ck = checkpoint ? strdup(checkpoint) : join(run_dir, "best.safetensors");
+        ck = checkpoint ? strdup(checkpoint) : lmg_path_join(run_dir, "best.safetensors");
         if (ck && !checkpoint && access(ck, F_OK) != 0) {
             free(ck);
-            ck = join(run_dir, "checkpoint.safetensors");
+            ck = lmg_path_join(run_dir, "checkpoint.safetensors");
         }
         if (!ck) st = lmg_error(LMG_ERR_NOMEM, "out of memory");
     }

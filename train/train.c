@@ -44,14 +44,6 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static lmg_status mkdir_p(const char *dir)
 {
     char buf[PATH_MAX];
@@ -84,7 +76,7 @@ lmg_status lmg_train_prepare_data(const char *const *paths, size_t n, int vocab,
     LMG_TRY(mkdir_p(dir));
     lmg_status s = lmg_corpus_read(paths, n, &c);
     if (s == LMG_OK) s = lmg_bpe_train(c, vocab, &t);
-    char *tp = path_join(dir, "tok.bpe");
+    char *tp = lmg_path_join(dir, "tok.bpe");
     if (!tp && s == LMG_OK) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
     if (s == LMG_OK) s = lmg_bpe_save(t, tp);
     if (s == LMG_OK)
@@ -115,7 +107,7 @@ static lmg_status check_run_data(const lmg_graph *g, const char *run_dir, const 
 {
     const char *want = lmg_graph_get_meta(g, "train.data_fingerprint");
     if (!want) return LMG_OK; /* a run from before fingerprints were recorded */
-    char *tp = path_join(data_dir, "tok.bpe");
+    char *tp = lmg_path_join(data_dir, "tok.bpe");
     if (!tp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_bpe *tok = NULL;
     lmg_status s = lmg_bpe_load(tp, &tok);
@@ -165,7 +157,7 @@ lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config
     *graph = NULL;
     if (data_dir) *data_dir = NULL;
     if (objective) *objective = NULL;
-    char *tp = path_join(run_dir, "train.pb");
+    char *tp = lmg_path_join(run_dir, "train.pb");
     if (!tp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     if (!file_exists(tp)) {
         lmg_status s = lmg_error(LMG_ERR_NOT_FOUND, "'%s' is not a run directory (no train.pb)",
@@ -183,12 +175,12 @@ lmg_status lmg_run_open(const char *run_dir, lmg_graph **graph, lmg_model_config
         const char *d = lmg_graph_get_meta(g, "train.data_dir");
         if (!d) s = lmg_error(LMG_ERR_NOT_FOUND, "run '%s' records no data folder", run_dir);
         else if (d[0] == '/') *data_dir = strdup(d);
-        else *data_dir = path_join(run_dir, d);
+        else *data_dir = lmg_path_join(run_dir, d);
         if (s == LMG_OK && !*data_dir) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         if (s == LMG_OK) s = check_run_data(g, run_dir, *data_dir);
     }
     if (s == LMG_OK && objective) {
-        char *op = path_join(run_dir, "objective.pb");
+        char *op = lmg_path_join(run_dir, "objective.pb");
         if (!op) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
         else if (file_exists(op)) s = lmg_graph_load(op, objective);
         free(op);
@@ -215,7 +207,7 @@ static lmg_status build_forward(const lmg_model_config *mc, const lmg_graph *mg,
 static lmg_status load_model_graph(const char *run_dir, lmg_graph **mg)
 {
     *mg = NULL;
-    char *p = path_join(run_dir, "model.pb");
+    char *p = lmg_path_join(run_dir, "model.pb");
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status s = file_exists(p) ? lmg_graph_load(p, mg) : LMG_OK;
     free(p);
@@ -610,7 +602,7 @@ static lmg_status vocab_matches(const trainer *t, const lmg_bpe *tok, const char
  * recorded in train.pb. */
 static lmg_status check_tokenizer(trainer *t)
 {
-    char *tp = path_join(t->data_dir, "tok.bpe");
+    char *tp = lmg_path_join(t->data_dir, "tok.bpe");
     if (!tp) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_bpe *tok = NULL;
     lmg_status s = lmg_bpe_load(tp, &tok);
@@ -675,20 +667,20 @@ static lmg_status setup_fresh(trainer *t)
     LMG_TRY(set_meta_num(t->tg, "train.objective_weight", t->obj_weight));
     LMG_TRY(lmg_graph_verify(t->tg));
     if (!lmg_parallel_writer()) return LMG_OK;
-    char *p = path_join(c->out_dir, "train.pb");
+    char *p = lmg_path_join(c->out_dir, "train.pb");
     if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
     lmg_status s = lmg_graph_save(t->tg, p, 4096);
     free(p);
     LMG_TRY(s);
     if (t->mg) {
-        p = path_join(c->out_dir, "model.pb");
+        p = lmg_path_join(c->out_dir, "model.pb");
         if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
         s = lmg_graph_save(t->mg, p, 4096);
         free(p);
         LMG_TRY(s);
     }
     if (t->obj) {
-        p = path_join(c->out_dir, "objective.pb");
+        p = lmg_path_join(c->out_dir, "objective.pb");
         if (!p) return lmg_error(LMG_ERR_NOMEM, "out of memory");
         s = lmg_graph_save(t->obj, p, 0);
         free(p);
@@ -739,9 +731,9 @@ static lmg_status open_data(trainer *t)
         return lmg_error(LMG_ERR_DATA, "data folder '%s' holds no labelled shards (train.lab) "
                          "for the classifier", t->data_dir);
     info(t, "opening the token shards");
-    char *tp = path_join(t->data_dir, "tok.bpe");
-    char *trp = path_join(t->data_dir, "train.tok");
-    char *vp = path_join(t->data_dir, "val.tok");
+    char *tp = lmg_path_join(t->data_dir, "tok.bpe");
+    char *trp = lmg_path_join(t->data_dir, "train.tok");
+    char *vp = lmg_path_join(t->data_dir, "val.tok");
     lmg_bpe *tok = NULL;
     lmg_status s = !tp || !trp || !vp ? lmg_error(LMG_ERR_NOMEM, "out of memory") : LMG_OK;
     if (s == LMG_OK) s = lmg_bpe_load(tp, &tok);
@@ -912,10 +904,10 @@ static lmg_status run(trainer *t, lmg_train_result *res)
     const lmg_train_config *c = t->c;
     const char *dir = c->resume_dir ? c->resume_dir : c->out_dir;
     if (!dir) return lmg_error(LMG_ERR_ARG, "train: no run directory given");
-    t->p_ckpt = path_join(dir, "checkpoint.safetensors");
-    t->p_best = path_join(dir, "best.safetensors");
-    t->p_metrics = path_join(dir, "metrics.jsonl");
-    t->p_svg = path_join(dir, "loss.svg");
+    t->p_ckpt = lmg_path_join(dir, "checkpoint.safetensors");
+    t->p_best = lmg_path_join(dir, "best.safetensors");
+    t->p_metrics = lmg_path_join(dir, "metrics.jsonl");
+    t->p_svg = lmg_path_join(dir, "loss.svg");
     if (!t->p_ckpt || !t->p_best || !t->p_metrics || !t->p_svg)
         return lmg_error(LMG_ERR_NOMEM, "out of memory");
     t->best_val = INFINITY;
@@ -1148,16 +1140,16 @@ lmg_status lmg_eval_run(const char *run_dir, const char *checkpoint, const char 
     if (s == LMG_OK) {
         if (checkpoint) ck = strdup(checkpoint);
         else {
-            ck = path_join(run_dir, "best.safetensors");
+            ck = lmg_path_join(run_dir, "best.safetensors");
             if (ck && !file_exists(ck)) {
                 free(ck);
-                ck = path_join(run_dir, "checkpoint.safetensors");
+                ck = lmg_path_join(run_dir, "checkpoint.safetensors");
             }
         }
         char name[32];
         snprintf(name, sizeof name, "%s.tok", split);
-        shp = path_join(data_dir, name);
-        tokp = path_join(data_dir, "tok.bpe");
+        shp = lmg_path_join(data_dir, name);
+        tokp = lmg_path_join(data_dir, "tok.bpe");
         if (!ck || !shp || !tokp) s = lmg_error(LMG_ERR_NOMEM, "out of memory");
     }
     if (s == LMG_OK) s = lmg_bpe_load(tokp, &tok);
