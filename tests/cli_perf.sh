@@ -1,22 +1,9 @@
 #!/bin/sh
 # cli_perf.sh — the performance tooling's claims: lmg bench --profile's tables and trace,
 # the GEMM ceiling's report, the choice of matrix-product route, and both routes' results.
-lmg=${LMG_BUILD:-build}/lmg
+. "$(dirname "$0")/common.sh"
+need_lmg
 tests=${LMG_BUILD:-build}/tests
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-if [ ! -x "$lmg" ]; then
-    echo "not ok - $lmg is not built"
-    exit 1
-fi
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
-check() { # name, then a command that must succeed
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else notok "$name"; fi
-}
 if ! "$lmg" devices >/dev/null 2>&1; then
     echo "ok - skipped: no OpenCL device"
     exit 0
